@@ -1,0 +1,186 @@
+//! The `mesa-ayuda` command line.
+
+use crate::auth::{self, Claims};
+use crate::broker::{self, Topologia};
+use crate::configuration::Settings;
+use crate::startup::Aplicacion;
+use crate::{store, telemetry};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::BasicProperties;
+use secrecy::ExposeSecret;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "mesa-ayuda", version, about = "Mesa de Ayuda worker")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub comando: Comando,
+}
+
+#[derive(Subcommand)]
+pub enum Comando {
+    /// Migrate, declare the topology, and serve until SIGINT/SIGTERM.
+    Run,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Publish one command, wait for its reply and print it (exit 1 when `ok` is false).
+    Send {
+        /// The operation: crear, asignar, consultar, ...
+        operacion: String,
+        /// JSON body file; stdin when absent or `-`.
+        #[arg(long, short)]
+        file: Option<PathBuf>,
+        /// Bearer token (without the `Bearer ` prefix).
+        #[arg(long, env = "MESA_TOKEN")]
+        token: Option<String>,
+        /// The idempotency key; a fresh UUID when absent.
+        #[arg(long)]
+        message_id: Option<String>,
+        /// How long to wait for the reply.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// Mint a token signed with the configured secret, for local use.
+    Token {
+        #[arg(long)]
+        rol: String,
+        #[arg(long, default_value = "local")]
+        sub: String,
+        #[arg(long, default_value = "Usuario local")]
+        nombre: String,
+        #[arg(long)]
+        area: Option<String>,
+        /// Lifetime of the token.
+        #[arg(long, default_value = "8h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+/// Runs a parsed command line; the process exit code.
+pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
+    let settings = Settings::load()?;
+    match cli.comando {
+        Comando::Run => {
+            telemetry::init(&settings.log.format);
+            if settings.uses_dev_secret() {
+                tracing::warn!("⚠ MESA__AUTH__JWT_SECRET no está configurado: se usa el secreto de desarrollo. NO usar en producción.");
+            }
+            let shutdown = CancellationToken::new();
+            tokio::spawn(esperar_senal(shutdown.clone()));
+            Aplicacion::build(settings).await?.run(shutdown).await?;
+            Ok(0)
+        }
+        Comando::Migrate => {
+            telemetry::init(&settings.log.format);
+            let pool = store::connect(settings.database.url.expose_secret(), 2).await?;
+            store::migrate(&pool).await?;
+            tracing::info!("migraciones aplicadas");
+            Ok(0)
+        }
+        Comando::Send { operacion, file, token, message_id, timeout } => {
+            let body = match file {
+                Some(path) if path.as_os_str() != "-" => tokio::fs::read(&path)
+                    .await
+                    .with_context(|| format!("no se pudo leer {}", path.display()))?,
+                _ => {
+                    let mut buf = Vec::new();
+                    tokio::io::stdin().read_to_end(&mut buf).await?;
+                    buf
+                }
+            };
+            let respuesta = enviar(&settings, &operacion, &body, token.as_deref(), message_id, timeout).await?;
+            println!("{}", serde_json::to_string_pretty(&respuesta)?);
+            Ok(if respuesta["ok"] == true { 0 } else { 1 })
+        }
+        Comando::Token { rol, sub, nombre, area, ttl } => {
+            let claims = Claims {
+                sub,
+                nombre: Some(nombre),
+                rol: rol.to_uppercase(),
+                area,
+                exp: chrono::Utc::now().timestamp() + ttl.as_secs() as i64,
+            };
+            println!("{}", auth::emitir(&settings.auth.jwt_secret, &claims)?);
+            Ok(0)
+        }
+    }
+}
+
+/// Publishes a command with direct reply-to and waits for its reply.
+pub async fn enviar(
+    settings: &Settings,
+    operacion: &str,
+    body: &[u8],
+    token: Option<&str>,
+    message_id: Option<String>,
+    timeout: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let conexion = broker::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda send").await?;
+    let canal = conexion.create_channel().await?;
+    let mut respuestas = canal
+        .basic_consume(
+            "amq.rabbitmq.reply-to".into(),
+            "".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await?;
+    let correlacion = uuid::Uuid::new_v4().to_string();
+    let mut props = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_delivery_mode(2)
+        .with_reply_to("amq.rabbitmq.reply-to".into())
+        .with_correlation_id(correlacion.clone().into())
+        .with_message_id(message_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()).into());
+    if let Some(token) = token {
+        let mut headers = FieldTable::default();
+        headers.insert("authorization".into(), AMQPValue::LongString(format!("Bearer {token}").into()));
+        props = props.with_headers(headers);
+    }
+    canal
+        .basic_publish(
+            topo.comandos().into(),
+            format!("ticket.{operacion}").into(),
+            BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await?;
+    let respuesta = tokio::time::timeout(timeout, async {
+        while let Some(entrega) = respuestas.next().await {
+            let entrega = entrega?;
+            if entrega.properties.correlation_id().as_ref().map(|c| c.as_str()) == Some(correlacion.as_str()) {
+                return Ok(serde_json::from_slice(&entrega.data)?);
+            }
+        }
+        anyhow::bail!("el broker cerró el canal de respuestas")
+    })
+    .await
+    .context("no llegó respuesta a tiempo: ¿está corriendo `mesa-ayuda run` con el mismo prefijo?")??;
+    let _ = conexion.close(200, "listo".into()).await;
+    Ok(respuesta)
+}
+
+async fn esperar_senal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    shutdown.cancel();
+}

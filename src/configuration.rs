@@ -1,0 +1,198 @@
+//! Settings: built-in defaults, `config/default.toml`, `config/<MESA_ENV>.toml`,
+//! then `MESA__<SECTION>__<KEY>` variables (and `DATABASE_URL` / `AMQP_URL`).
+
+use crate::domain::sla::{PoliticaSla, Prioridad};
+use anyhow::Context;
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+/// The shipped development secret: running with it is loudly warned about.
+pub const DEV_JWT_SECRET: &str = "mesa-dev-secret-CAMBIAR";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub topology: TopologySettings,
+    pub auth: AuthSettings,
+    pub http: HttpSettings,
+    pub scheduler: SchedulerSettings,
+    pub sla: SlaSettings,
+    pub worker: WorkerSettings,
+    pub outbox: OutboxSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: SecretString,
+    pub prefetch: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TopologySettings {
+    pub prefix: String,
+    pub delivery_limit: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerSettings {
+    pub cron: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlaSettings {
+    pub prioridades: BTreeMap<String, String>,
+    pub aviso_porcentaje: u32,
+    pub pausa_detiene_reloj: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub lanes: usize,
+    #[serde(with = "humantime_serde_str")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxSettings {
+    pub batch: i64,
+    #[serde(with = "humantime_serde_str")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: String,
+}
+
+impl Settings {
+    /// Reads every layer from the working directory's `config/` and the environment.
+    pub fn load() -> anyhow::Result<Settings> {
+        let env = std::env::var("MESA_ENV").unwrap_or_else(|_| "local".to_string());
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::with_name("config/default").required(false))
+            .add_source(File::with_name(&format!("config/{env}")).required(false));
+        // The conventional variables sit below the MESA__ ones.
+        for (var, key) in [("DATABASE_URL", "database.url"), ("AMQP_URL", "amqp.url")] {
+            if let Ok(value) = std::env::var(var) {
+                builder = builder.set_override(key, value)?;
+            }
+        }
+        let mut settings: Settings = builder
+            .add_source(Environment::with_prefix("MESA").prefix_separator("__").separator("__"))
+            .build()?
+            .try_deserialize()
+            .context("configuración inválida")?;
+        for (var, slot) in [
+            ("MESA__DATABASE__URL", &mut settings.database.url),
+            ("MESA__AMQP__URL", &mut settings.amqp.url),
+        ] {
+            if let Ok(value) = std::env::var(var) {
+                *slot = SecretString::from(value);
+            }
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.worker.lanes > 0, "worker.lanes debe ser mayor que 0");
+        anyhow::ensure!(self.amqp.prefetch > 0, "amqp.prefetch debe ser mayor que 0");
+        anyhow::ensure!(!self.topology.prefix.trim().is_empty(), "topology.prefix no puede estar vacío");
+        self.politica_sla()?;
+        Ok(())
+    }
+
+    /// The SLA policy, with every target parsed (`4h`, `90m`, `20s`).
+    pub fn politica_sla(&self) -> anyhow::Result<PoliticaSla> {
+        let mut prioridades = Vec::new();
+        for (nombre, texto) in &self.sla.prioridades {
+            let objetivo = humantime::parse_duration(texto)
+                .with_context(|| format!("sla.prioridades.{nombre}: duración inválida {texto:?}"))?;
+            anyhow::ensure!(!objetivo.is_zero(), "sla.prioridades.{nombre} debe ser mayor que cero");
+            prioridades.push(Prioridad { nombre: nombre.clone(), objetivo: chrono::TimeDelta::from_std(objetivo)? });
+        }
+        anyhow::ensure!(!prioridades.is_empty(), "sla.prioridades no puede estar vacío");
+        Ok(PoliticaSla::new(prioridades, self.sla.aviso_porcentaje, self.sla.pausa_detiene_reloj))
+    }
+
+    pub fn uses_dev_secret(&self) -> bool {
+        self.auth.jwt_secret.expose_secret() == DEV_JWT_SECRET
+    }
+}
+
+/// Durations written the human way in config files and env vars.
+mod humantime_serde_str {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The URL with its password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_follow_the_contract() {
+        let s: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(s.topology.prefix, "mesa");
+        assert_eq!(s.http.port, 9464);
+        assert_eq!(s.scheduler.cron, "*/30 * * * * *");
+        let p = s.politica_sla().unwrap();
+        let nombres: Vec<_> = p.prioridades().iter().map(|p| p.nombre.as_str()).collect();
+        assert_eq!(nombres, ["CRITICA", "ALTA", "MEDIA", "BAJA"]);
+        assert!(s.uses_dev_secret());
+    }
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest:***@127.0.0.1:5672/%2f");
+        assert_eq!(redact_url("postgres://127.0.0.1/mesa"), "postgres://127.0.0.1/mesa");
+    }
+}

@@ -1,0 +1,194 @@
+//! The command consumer: deliveries from `P.comandos` into per-ticket lanes,
+//! each lane handling its commands one after another, in delivery order.
+//! A delivery is acked only after its transaction committed.
+
+use crate::broker::{self, Topologia};
+use crate::error::Disposicion;
+use crate::metrics::{EtiquetasComando, Metricas};
+use crate::procesador::{Desenlace, Mensaje, Procesador};
+use anyhow::Context;
+use futures_util::StreamExt;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::types::FieldTable;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+#[derive(Clone)]
+pub struct Consumidor {
+    pub procesador: Procesador,
+    pub topologia: Topologia,
+    pub amqp_url: String,
+    pub prefetch: u16,
+    pub carriles: usize,
+    pub metricas: Arc<Metricas>,
+    pub conectado: Arc<AtomicBool>,
+}
+
+impl Consumidor {
+    /// Consumes until `shutdown`, reconnecting whenever the broker goes away.
+    pub async fn ejecutar(self, shutdown: CancellationToken) {
+        let metricas = self.metricas.clone();
+        broker::con_reconexion(
+            "consumidor",
+            &shutdown,
+            self.conectado.clone(),
+            || metricas.reconexion("consumidor"),
+            || self.sesion(&shutdown),
+        )
+        .await;
+    }
+
+    async fn sesion(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let conexion = broker::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.context("conectar")?;
+        let canal = conexion.create_channel().await?;
+        let respuestas = conexion.create_channel().await?;
+        broker::declarar(&canal, &self.topologia).await.context("declarar topología")?;
+        canal.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let etiqueta = format!("mesa-ayuda-{}", uuid::Uuid::new_v4());
+        let mut entregas = canal
+            .basic_consume(
+                self.topologia.comandos().into(),
+                etiqueta.clone().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        self.conectado.store(true, Ordering::SeqCst);
+        tracing::info!(cola = %self.topologia.comandos(), prefetch = self.prefetch, carriles = self.carriles, "consumiendo comandos");
+
+        let mut carriles = Vec::with_capacity(self.carriles);
+        let mut tareas = Vec::with_capacity(self.carriles);
+        for _ in 0..self.carriles {
+            let (tx, rx) = mpsc::channel::<(Delivery, Mensaje)>(self.prefetch as usize);
+            carriles.push(tx);
+            tareas.push(tokio::spawn(carril(rx, self.procesador.clone(), respuestas.clone(), self.metricas.clone(), shutdown.clone())));
+        }
+        let resultado = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    // Stop new deliveries; what is already in the lanes finishes.
+                    let _ = canal.basic_cancel(etiqueta.clone().into(), BasicCancelOptions::default()).await;
+                    break Ok(());
+                }
+                entrega = entregas.next() => match entrega {
+                    Some(Ok(delivery)) => {
+                        let mensaje = broker::mensaje(&delivery);
+                        let i = indice_de_carril(&mensaje, delivery.delivery_tag, carriles.len());
+                        if carriles[i].send((delivery, mensaje)).await.is_err() {
+                            break Err(anyhow::anyhow!("un carril terminó inesperadamente"));
+                        }
+                    }
+                    Some(Err(e)) => break Err(anyhow::Error::from(e).context("entrega")),
+                    None => break Err(anyhow::anyhow!("el broker canceló el consumidor")),
+                }
+            }
+        };
+        drop(carriles);
+        for tarea in tareas {
+            let _ = tarea.await;
+        }
+        if resultado.is_ok() {
+            let _ = conexion.close(200, "apagando".into()).await;
+        }
+        resultado
+    }
+}
+
+/// Commands on one ticket always land in the same lane; others spread out.
+fn indice_de_carril(m: &Mensaje, delivery_tag: u64, carriles: usize) -> usize {
+    let mut h = DefaultHasher::new();
+    match (m.clave_de_orden(), &m.message_id) {
+        (Some(ticket), _) => ticket.hash(&mut h),
+        (None, Some(id)) => id.hash(&mut h),
+        (None, None) => delivery_tag.hash(&mut h),
+    }
+    (h.finish() % carriles as u64) as usize
+}
+
+async fn carril(
+    mut rx: mpsc::Receiver<(Delivery, Mensaje)>,
+    procesador: Procesador,
+    respuestas: Channel,
+    metricas: Arc<Metricas>,
+    shutdown: CancellationToken,
+) {
+    while let Some((delivery, mensaje)) = rx.recv().await {
+        let span = tracing::info_span!(
+            "comando",
+            message_id = mensaje.message_id.as_deref().unwrap_or(""),
+            routing_key = %mensaje.routing_key,
+            traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
+        );
+        atender(&delivery, &mensaje, &procesador, &respuestas, &metricas, &shutdown).instrument(span).await;
+    }
+}
+
+async fn atender(
+    delivery: &Delivery,
+    mensaje: &Mensaje,
+    procesador: &Procesador,
+    respuestas: &Channel,
+    metricas: &Metricas,
+    shutdown: &CancellationToken,
+) {
+    let inicio = Instant::now();
+    let mut pausa = Duration::from_millis(50);
+    // Transient failures are retried here, holding the lane, so a later
+    // command on the same ticket can never overtake this one.
+    let desenlace = loop {
+        match procesador.procesar(mensaje).await {
+            Ok(d) => break Some(d),
+            Err(e) if e.es_transitorio() => {
+                metricas.reintentos_transitorios.inc();
+                tracing::warn!(error = %e, "fallo transitorio; se reintenta");
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
+                        return;
+                    }
+                    _ = tokio::time::sleep(pausa) => {}
+                }
+                pausa = (pausa * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "fallo permanente; el comando va a la cola de rechazados");
+                break None;
+            }
+        }
+    };
+    let Some(Desenlace { respuesta, disposicion, resultado, operacion }) = desenlace else {
+        let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
+        return;
+    };
+    if let Some(reply_to) = delivery.properties.reply_to() {
+        let correlation = delivery.properties.correlation_id().as_ref();
+        if let Err(e) = broker::responder(respuestas, reply_to, correlation, &respuesta).await {
+            tracing::warn!(error = %e, "no se pudo publicar la respuesta");
+        }
+    }
+    let confirmado = match &disposicion {
+        Disposicion::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
+        Disposicion::DeadLetter { motivo } => {
+            tracing::warn!(motivo = %motivo, "comando irrecuperable enviado a rechazados");
+            delivery.acker.reject(BasicRejectOptions { requeue: false }).await
+        }
+    };
+    if let Err(e) = confirmado {
+        // The broker will redeliver; the idempotency record answers again.
+        tracing::warn!(error = %e, "no se pudo confirmar la entrega");
+    }
+    let operacion = operacion.map(|o| o.as_str()).unwrap_or("desconocida");
+    metricas
+        .comandos
+        .get_or_create(&EtiquetasComando { operacion: operacion.to_string(), resultado: resultado.to_string() })
+        .inc();
+    metricas.duracion.observe(inicio.elapsed().as_secs_f64());
+    tracing::info!(operacion, resultado, ms = inicio.elapsed().as_millis() as u64, "comando atendido");
+}

@@ -1,0 +1,368 @@
+//! Command bodies: typed, validated, with every broken field reported at once.
+
+use super::estado::{Operacion, TIPOS};
+use super::sla::{PoliticaSla, Prioridad};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// One broken field of a command (`campos` in a VALIDACION reply).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CampoError {
+    pub campo: String,
+    pub mensaje: String,
+}
+
+impl CampoError {
+    pub fn new(campo: &str, mensaje: impl Into<String>) -> Self {
+        Self { campo: campo.to_string(), mensaje: mensaje.into() }
+    }
+}
+
+/// A validated `crear`.
+#[derive(Debug, Clone)]
+pub struct DatosCreacion {
+    pub nombre: String,
+    pub email: String,
+    pub tipo: String,
+    pub categoria: String,
+    pub descripcion: String,
+    pub prioridad: Prioridad,
+    pub documento: Option<String>,
+    pub telefono: Option<String>,
+    pub tiene_whatsapp: bool,
+    pub empresa_departamento: Option<String>,
+    pub subcategoria: Option<String>,
+    pub asunto: Option<String>,
+    pub area_asignada: String,
+}
+
+/// A validated mutation on an existing ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutacion {
+    Asignar { area: Option<String>, agente: Option<String> },
+    Transferir { area: String },
+    Reclasificar {
+        tipo: Option<String>,
+        categoria: Option<String>,
+        subcategoria: Option<String>,
+        prioridad: Option<Prioridad>,
+    },
+    Pausar,
+    Reabrir,
+    Actualizar { nota: String, respuesta_cliente: Option<String> },
+    Cancelar,
+    Archivar,
+}
+
+impl Mutacion {
+    pub fn operacion(&self) -> Operacion {
+        match self {
+            Mutacion::Asignar { .. } => Operacion::Asignar,
+            Mutacion::Transferir { .. } => Operacion::Transferir,
+            Mutacion::Reclasificar { .. } => Operacion::Reclasificar,
+            Mutacion::Pausar => Operacion::Pausar,
+            Mutacion::Reabrir => Operacion::Reabrir,
+            Mutacion::Actualizar { .. } => Operacion::Actualizar,
+            Mutacion::Cancelar => Operacion::Cancelar,
+            Mutacion::Archivar => Operacion::Archivar,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ComandoTicket {
+    pub ticket_id: Uuid,
+    pub motivo: Option<String>,
+    pub mutacion: Mutacion,
+}
+
+/// A validated command of any operation.
+#[derive(Debug, Clone)]
+pub enum Peticion {
+    Crear(Box<DatosCreacion>),
+    Ticket(ComandoTicket),
+    Consultar { label: String, email: String },
+    Detalle { ticket_id: Uuid },
+    Catalogo,
+}
+
+/// Validates `body` for `op`, reporting every broken field.
+pub fn validar(
+    op: Operacion,
+    body: &Map<String, Value>,
+    politica: &PoliticaSla,
+) -> Result<Peticion, Vec<CampoError>> {
+    let mut l = Lector { body, errores: Vec::new(), politica };
+    let peticion = match op {
+        Operacion::Crear => {
+            let datos = DatosCreacion {
+                nombre: l.texto("nombre", 3, 150, true).unwrap_or_default(),
+                email: l.email("email").unwrap_or_default(),
+                tipo: l.tipo("tipo", true).unwrap_or_default(),
+                categoria: l.texto("categoria", 2, 100, true).unwrap_or_default(),
+                descripcion: l.texto("descripcion", 10, usize::MAX, true).unwrap_or_default(),
+                prioridad: l.prioridad("prioridad", true).unwrap_or_else(|| Prioridad {
+                    nombre: String::new(),
+                    objetivo: chrono::TimeDelta::zero(),
+                }),
+                documento: l.texto("documento", 0, 50, false),
+                telefono: l.texto("telefono", 0, 30, false),
+                tiene_whatsapp: l.booleano("tieneWhatsapp").unwrap_or(false),
+                empresa_departamento: l.texto("empresaDepartamento", 0, 150, false),
+                subcategoria: l.texto("subcategoria", 0, 100, false),
+                asunto: l.texto("asunto", 0, 200, false),
+                area_asignada: l
+                    .texto("areaAsignada", 0, 100, false)
+                    .unwrap_or_else(|| "MESA".to_string()),
+            };
+            Peticion::Crear(Box::new(datos))
+        }
+        Operacion::Consultar => Peticion::Consultar {
+            label: l.texto("label", 1, 50, true).unwrap_or_default().to_uppercase(),
+            email: l.texto("email", 1, 254, true).unwrap_or_default(),
+        },
+        Operacion::Detalle => Peticion::Detalle { ticket_id: l.uuid("ticketId").unwrap_or_default() },
+        Operacion::Catalogo => Peticion::Catalogo,
+        Operacion::Listar | Operacion::Estadisticas => {
+            l.errores.push(CampoError::new("operacion", "operación aún no disponible en este worker"));
+            Peticion::Catalogo
+        }
+        mutacion => {
+            let ticket_id = l.uuid("ticketId").unwrap_or_default();
+            let motivo_requerido = matches!(
+                mutacion,
+                Operacion::Transferir | Operacion::Reclasificar | Operacion::Pausar | Operacion::Cancelar
+            );
+            let motivo = l.texto("motivo", 1, 500, motivo_requerido);
+            let mutacion = match mutacion {
+                Operacion::Asignar => Mutacion::Asignar {
+                    area: l.texto("area", 2, 100, false),
+                    agente: l.texto("agente", 0, 150, false),
+                },
+                Operacion::Transferir => {
+                    Mutacion::Transferir { area: l.texto("area", 2, 100, true).unwrap_or_default() }
+                }
+                Operacion::Reclasificar => {
+                    let m = Mutacion::Reclasificar {
+                        tipo: l.tipo("tipo", false),
+                        categoria: l.texto("categoria", 2, 100, false),
+                        subcategoria: l.texto("subcategoria", 0, 100, false),
+                        prioridad: l.prioridad("prioridad", false),
+                    };
+                    let ninguno = ["tipo", "categoria", "subcategoria", "prioridad"]
+                        .iter()
+                        .all(|c| l.presente(c).is_none());
+                    if ninguno {
+                        l.errores.push(CampoError::new(
+                            "tipo",
+                            "indique al menos uno de tipo, categoria, subcategoria o prioridad",
+                        ));
+                    }
+                    m
+                }
+                Operacion::Pausar => Mutacion::Pausar,
+                Operacion::Reabrir => Mutacion::Reabrir,
+                Operacion::Actualizar => Mutacion::Actualizar {
+                    nota: l.texto("nota", 1, 5000, true).unwrap_or_default(),
+                    respuesta_cliente: l.texto("respuestaCliente", 0, 5000, false),
+                },
+                Operacion::Cancelar => Mutacion::Cancelar,
+                Operacion::Archivar => Mutacion::Archivar,
+                _ => unreachable!("queries are matched above"),
+            };
+            Peticion::Ticket(ComandoTicket { ticket_id, motivo, mutacion })
+        }
+    };
+    if l.errores.is_empty() { Ok(peticion) } else { Err(l.errores) }
+}
+
+/// Reads fields from a JSON object, collecting errors instead of stopping.
+struct Lector<'a> {
+    body: &'a Map<String, Value>,
+    errores: Vec<CampoError>,
+    politica: &'a PoliticaSla,
+}
+
+impl Lector<'_> {
+    /// The field's value; `null` and blank text count as absent.
+    fn presente(&self, campo: &str) -> Option<&Value> {
+        match self.body.get(campo) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    fn error(&mut self, campo: &str, mensaje: impl Into<String>) {
+        self.errores.push(CampoError::new(campo, mensaje));
+    }
+
+    /// Trimmed text of `min..=max` characters.
+    fn texto(&mut self, campo: &str, min: usize, max: usize, requerido: bool) -> Option<String> {
+        let valor = match self.presente(campo) {
+            None => {
+                if requerido {
+                    self.error(campo, "es obligatorio");
+                }
+                return None;
+            }
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(_) => {
+                self.error(campo, "debe ser texto");
+                return None;
+            }
+        };
+        let n = valor.chars().count();
+        if n < min || n > max {
+            let mensaje = match (min > 1, max < usize::MAX) {
+                (true, true) => format!("debe tener entre {min} y {max} caracteres"),
+                (true, false) => format!("debe tener al menos {min} caracteres"),
+                _ => format!("debe tener como máximo {max} caracteres"),
+            };
+            self.error(campo, mensaje);
+            return None;
+        }
+        Some(valor)
+    }
+
+    fn email(&mut self, campo: &str) -> Option<String> {
+        let valor = self.texto(campo, 3, 254, true)?;
+        if es_email(&valor) {
+            Some(valor)
+        } else {
+            self.error(campo, "no es un correo electrónico válido");
+            None
+        }
+    }
+
+    fn tipo(&mut self, campo: &str, requerido: bool) -> Option<String> {
+        let valor = self.texto(campo, 1, 50, requerido)?.to_uppercase();
+        if TIPOS.contains(&valor.as_str()) {
+            Some(valor)
+        } else {
+            self.error(campo, format!("debe ser uno de: {}", TIPOS.join(", ")));
+            None
+        }
+    }
+
+    fn prioridad(&mut self, campo: &str, requerido: bool) -> Option<Prioridad> {
+        let valor = self.texto(campo, 1, 20, requerido)?;
+        match self.politica.prioridad(&valor) {
+            Some(p) => Some(p.clone()),
+            None => {
+                let nombres: Vec<&str> =
+                    self.politica.prioridades().iter().map(|p| p.nombre.as_str()).collect();
+                self.error(campo, format!("debe ser una prioridad del catálogo: {}", nombres.join(", ")));
+                None
+            }
+        }
+    }
+
+    fn booleano(&mut self, campo: &str) -> Option<bool> {
+        match self.presente(campo) {
+            None => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.error(campo, "debe ser verdadero o falso");
+                None
+            }
+        }
+    }
+
+    fn uuid(&mut self, campo: &str) -> Option<Uuid> {
+        let valor = self.texto(campo, 1, 100, true)?;
+        match Uuid::parse_str(&valor) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                self.error(campo, "debe ser un UUID");
+                None
+            }
+        }
+    }
+}
+
+/// A deliberately plain e-mail check: one `@`, a non-empty local part, a
+/// dotted domain, no spaces. Deliverability is the mail server's business.
+fn es_email(s: &str) -> bool {
+    let Some((local, dominio)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && !dominio.contains('@')
+        && !s.chars().any(char::is_whitespace)
+        && dominio.split('.').count() >= 2
+        && dominio.split('.').all(|parte| !parte.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::sla::prioridades_por_defecto;
+    use serde_json::json;
+
+    fn politica() -> PoliticaSla {
+        PoliticaSla::new(prioridades_por_defecto(), 20, true)
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn campos(r: Result<Peticion, Vec<CampoError>>) -> Vec<String> {
+        let mut c: Vec<String> = r.unwrap_err().into_iter().map(|e| e.campo).collect();
+        c.sort();
+        c
+    }
+
+    #[test]
+    fn crear_reports_every_broken_field_at_once() {
+        let body = obj(json!({"nombre": "A", "email": "no-es-correo", "tipo": "OTRO",
+            "categoria": "S", "descripcion": "corta", "prioridad": "URGENTE", "tieneWhatsapp": "si"}));
+        assert_eq!(
+            campos(validar(Operacion::Crear, &body, &politica())),
+            ["categoria", "descripcion", "email", "nombre", "prioridad", "tieneWhatsapp", "tipo"]
+        );
+    }
+
+    #[test]
+    fn crear_trims_defaults_and_normalises() {
+        let body = obj(json!({"nombre": "  Ana García ", "email": "ana@empresa.com", "tipo": "incidente",
+            "categoria": "Sistemas", "descripcion": "Desde esta mañana no puedo", "prioridad": "alta",
+            "asunto": "   "}));
+        let Peticion::Crear(d) = validar(Operacion::Crear, &body, &politica()).unwrap() else { panic!() };
+        assert_eq!(d.nombre, "Ana García");
+        assert_eq!(d.tipo, "INCIDENTE");
+        assert_eq!(d.prioridad.nombre, "ALTA");
+        assert_eq!(d.area_asignada, "MESA");
+        assert_eq!(d.asunto, None);
+        assert!(!d.tiene_whatsapp);
+    }
+
+    #[test]
+    fn mutations_require_their_fields() {
+        let p = politica();
+        assert_eq!(campos(validar(Operacion::Transferir, &obj(json!({})), &p)), ["area", "motivo", "ticketId"]);
+        assert_eq!(
+            campos(validar(Operacion::Actualizar, &obj(json!({"ticketId": "x"})), &p)),
+            ["nota", "ticketId"]
+        );
+        let id = Uuid::new_v4().to_string();
+        assert_eq!(
+            campos(validar(Operacion::Reclasificar, &obj(json!({"ticketId": id, "motivo": "m"})), &p)),
+            ["tipo"]
+        );
+        assert!(validar(Operacion::Reabrir, &obj(json!({"ticketId": id})), &p).is_ok());
+        assert_eq!(
+            campos(validar(Operacion::Pausar, &obj(json!({"ticketId": id, "motivo": "x".repeat(501)})), &p)),
+            ["motivo"]
+        );
+    }
+
+    #[test]
+    fn emails() {
+        assert!(es_email("ana@empresa.com"));
+        assert!(!es_email("ana@empresa"));
+        assert!(!es_email("@empresa.com"));
+        assert!(!es_email("ana @empresa.com"));
+        assert!(!es_email("ana@@empresa.com"));
+    }
+}

@@ -1,0 +1,363 @@
+//! The ticket state machine, operations and who may run them: the one source
+//! of truth that the processor, authorization and `catalogo` all read.
+
+use serde::Serialize;
+use std::fmt;
+use std::str::FromStr;
+
+/// A ticket's state (`estado`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Estado {
+    Nuevo,
+    Asignado,
+    Pausado,
+    Transferido,
+    Reclasificado,
+    Actualizado,
+    Cancelado,
+    Archivado,
+}
+
+impl Estado {
+    pub const TODOS: [Estado; 8] = [
+        Estado::Nuevo,
+        Estado::Asignado,
+        Estado::Pausado,
+        Estado::Transferido,
+        Estado::Reclasificado,
+        Estado::Actualizado,
+        Estado::Cancelado,
+        Estado::Archivado,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Estado::Nuevo => "NUEVO",
+            Estado::Asignado => "ASIGNADO",
+            Estado::Pausado => "PAUSADO",
+            Estado::Transferido => "TRANSFERIDO",
+            Estado::Reclasificado => "RECLASIFICADO",
+            Estado::Actualizado => "ACTUALIZADO",
+            Estado::Cancelado => "CANCELADO",
+            Estado::Archivado => "ARCHIVADO",
+        }
+    }
+
+    /// CANCELADO and ARCHIVADO accept no further operation.
+    pub fn es_terminal(self) -> bool {
+        matches!(self, Estado::Cancelado | Estado::Archivado)
+    }
+}
+
+impl fmt::Display for Estado {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Estado {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Estado::TODOS
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("estado desconocido: {s}"))
+    }
+}
+
+/// Staff roles carried by a verified token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Rol {
+    Admin,
+    Mesa,
+    Area,
+}
+
+impl Rol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rol::Admin => "ADMIN",
+            Rol::Mesa => "MESA",
+            Rol::Area => "AREA",
+        }
+    }
+}
+
+/// Who may run an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceso {
+    /// No token needed.
+    Publico,
+    /// Any valid token, whatever its role.
+    CualquierToken,
+    /// A valid token with one of these roles.
+    Roles(&'static [Rol]),
+}
+
+const GESTION: &[Rol] = &[Rol::Admin, Rol::Mesa];
+const PERSONAL: &[Rol] = &[Rol::Admin, Rol::Mesa, Rol::Area];
+
+/// Every operation of the contract, named by its routing key `ticket.<operacion>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operacion {
+    Crear,
+    Asignar,
+    Transferir,
+    Reclasificar,
+    Pausar,
+    Reabrir,
+    Actualizar,
+    Cancelar,
+    Archivar,
+    Consultar,
+    Detalle,
+    Listar,
+    Estadisticas,
+    Catalogo,
+}
+
+impl Operacion {
+    pub const TODAS: [Operacion; 14] = [
+        Operacion::Crear,
+        Operacion::Asignar,
+        Operacion::Transferir,
+        Operacion::Reclasificar,
+        Operacion::Pausar,
+        Operacion::Reabrir,
+        Operacion::Actualizar,
+        Operacion::Cancelar,
+        Operacion::Archivar,
+        Operacion::Consultar,
+        Operacion::Detalle,
+        Operacion::Listar,
+        Operacion::Estadisticas,
+        Operacion::Catalogo,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operacion::Crear => "crear",
+            Operacion::Asignar => "asignar",
+            Operacion::Transferir => "transferir",
+            Operacion::Reclasificar => "reclasificar",
+            Operacion::Pausar => "pausar",
+            Operacion::Reabrir => "reabrir",
+            Operacion::Actualizar => "actualizar",
+            Operacion::Cancelar => "cancelar",
+            Operacion::Archivar => "archivar",
+            Operacion::Consultar => "consultar",
+            Operacion::Detalle => "detalle",
+            Operacion::Listar => "listar",
+            Operacion::Estadisticas => "estadisticas",
+            Operacion::Catalogo => "catalogo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Operacion> {
+        Operacion::TODAS.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// `ticket.asignar` → `asignar`; anything else is not an operation.
+    pub fn from_routing_key(key: &str) -> Option<Operacion> {
+        key.strip_prefix("ticket.").and_then(Operacion::parse)
+    }
+
+    /// Mutations need a `message_id` and produce exactly one event.
+    pub fn es_mutacion(self) -> bool {
+        !matches!(
+            self,
+            Operacion::Consultar
+                | Operacion::Detalle
+                | Operacion::Listar
+                | Operacion::Estadisticas
+                | Operacion::Catalogo
+        )
+    }
+
+    pub fn acceso(self) -> Acceso {
+        match self {
+            Operacion::Crear | Operacion::Consultar => Acceso::Publico,
+            Operacion::Catalogo => Acceso::CualquierToken,
+            Operacion::Asignar
+            | Operacion::Transferir
+            | Operacion::Reclasificar
+            | Operacion::Reabrir => Acceso::Roles(GESTION),
+            Operacion::Pausar
+            | Operacion::Actualizar
+            | Operacion::Cancelar
+            | Operacion::Archivar
+            | Operacion::Detalle
+            | Operacion::Listar
+            | Operacion::Estadisticas => Acceso::Roles(PERSONAL),
+        }
+    }
+
+    pub fn permite(self, rol: Rol) -> bool {
+        match self.acceso() {
+            Acceso::Publico | Acceso::CualquierToken => true,
+            Acceso::Roles(roles) => roles.contains(&rol),
+        }
+    }
+
+    /// States this operation may start from, and where it leads.
+    /// `None` for `crear` (no prior state) and for queries.
+    pub fn transicion(self) -> Option<(&'static [Estado], Estado)> {
+        use Estado::*;
+        const EN_CURSO: &[Estado] = &[Asignado, Actualizado];
+        Some(match self {
+            Operacion::Asignar => (&[Nuevo, Transferido, Reclasificado], Asignado),
+            Operacion::Pausar => (EN_CURSO, Pausado),
+            Operacion::Transferir => (EN_CURSO, Transferido),
+            Operacion::Reclasificar => (EN_CURSO, Reclasificado),
+            Operacion::Actualizar => (EN_CURSO, Actualizado),
+            Operacion::Cancelar => (EN_CURSO, Cancelado),
+            Operacion::Archivar => (EN_CURSO, Archivado),
+            Operacion::Reabrir => (&[Pausado], Asignado),
+            _ => return None,
+        })
+    }
+
+    /// Target state when this operation is legal from `desde`.
+    pub fn destino_desde(self, desde: Estado) -> Option<Estado> {
+        self.transicion()
+            .and_then(|(origenes, destino)| origenes.contains(&desde).then_some(destino))
+    }
+
+    /// History `accion` written by this mutation.
+    pub fn accion(self) -> Option<Accion> {
+        Some(match self {
+            Operacion::Crear => Accion::Creacion,
+            Operacion::Asignar => Accion::Asignacion,
+            Operacion::Transferir => Accion::Transferencia,
+            Operacion::Reclasificar => Accion::Reclasificacion,
+            Operacion::Pausar => Accion::Pausa,
+            Operacion::Reabrir => Accion::Reapertura,
+            Operacion::Actualizar => Accion::Actualizacion,
+            Operacion::Cancelar => Accion::Cancelacion,
+            Operacion::Archivar => Accion::Archivo,
+            _ => return None,
+        })
+    }
+
+    /// Event type (= routing key on `P.eventos`) of this mutation.
+    pub fn tipo_evento(self) -> Option<&'static str> {
+        Some(match self {
+            Operacion::Crear => "ticket.creado",
+            Operacion::Asignar => "ticket.asignado",
+            Operacion::Transferir => "ticket.transferido",
+            Operacion::Reclasificar => "ticket.reclasificado",
+            Operacion::Pausar => "ticket.pausado",
+            Operacion::Reabrir => "ticket.reabierto",
+            Operacion::Actualizar => "ticket.actualizado",
+            Operacion::Cancelar => "ticket.cancelado",
+            Operacion::Archivar => "ticket.archivado",
+            _ => return None,
+        })
+    }
+}
+
+/// History `accion` values of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Accion {
+    Creacion,
+    Asignacion,
+    Transferencia,
+    Reclasificacion,
+    Pausa,
+    Reapertura,
+    Actualizacion,
+    Cancelacion,
+    Archivo,
+    SlaPorVencer,
+    SlaVencido,
+}
+
+impl Accion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accion::Creacion => "CREACION",
+            Accion::Asignacion => "ASIGNACION",
+            Accion::Transferencia => "TRANSFERENCIA",
+            Accion::Reclasificacion => "RECLASIFICACION",
+            Accion::Pausa => "PAUSA",
+            Accion::Reapertura => "REAPERTURA",
+            Accion::Actualizacion => "ACTUALIZACION",
+            Accion::Cancelacion => "CANCELACION",
+            Accion::Archivo => "ARCHIVO",
+            Accion::SlaPorVencer => "SLA_POR_VENCER",
+            Accion::SlaVencido => "SLA_VENCIDO",
+        }
+    }
+}
+
+/// Ticket types (`tipo`).
+pub const TIPOS: [&str; 7] = [
+    "PETICION",
+    "QUEJA",
+    "RECLAMO",
+    "SUGERENCIA",
+    "INCIDENTE",
+    "SOLICITUD",
+    "CONSULTA",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract's transition table, written out independently.
+    const TABLA: &[(&str, &[&str], &str)] = &[
+        ("asignar", &["NUEVO", "TRANSFERIDO", "RECLASIFICADO"], "ASIGNADO"),
+        ("pausar", &["ASIGNADO", "ACTUALIZADO"], "PAUSADO"),
+        ("transferir", &["ASIGNADO", "ACTUALIZADO"], "TRANSFERIDO"),
+        ("reclasificar", &["ASIGNADO", "ACTUALIZADO"], "RECLASIFICADO"),
+        ("actualizar", &["ASIGNADO", "ACTUALIZADO"], "ACTUALIZADO"),
+        ("cancelar", &["ASIGNADO", "ACTUALIZADO"], "CANCELADO"),
+        ("archivar", &["ASIGNADO", "ACTUALIZADO"], "ARCHIVADO"),
+        ("reabrir", &["PAUSADO"], "ASIGNADO"),
+    ];
+
+    #[test]
+    fn every_state_and_operation_matches_the_contract_table() {
+        for (op, desde, hacia) in TABLA {
+            let op = Operacion::parse(op).unwrap();
+            for estado in Estado::TODOS {
+                let esperado = desde.contains(&estado.as_str()).then(|| hacia.parse().unwrap());
+                assert_eq!(op.destino_desde(estado), esperado, "{op:?} desde {estado}");
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_states_allow_nothing() {
+        for op in Operacion::TODAS {
+            assert_eq!(op.destino_desde(Estado::Cancelado), None);
+            assert_eq!(op.destino_desde(Estado::Archivado), None);
+        }
+    }
+
+    #[test]
+    fn role_matrix_matches_the_contract() {
+        use Rol::*;
+        let gestion = ["asignar", "transferir", "reclasificar", "reabrir"];
+        for op in Operacion::TODAS {
+            let name = op.as_str();
+            assert!(op.permite(Admin) && op.permite(Mesa), "{name}");
+            assert_eq!(op.permite(Area), !gestion.contains(&name), "{name}");
+        }
+        assert_eq!(Operacion::Crear.acceso(), Acceso::Publico);
+        assert_eq!(Operacion::Consultar.acceso(), Acceso::Publico);
+        assert_eq!(Operacion::Catalogo.acceso(), Acceso::CualquierToken);
+    }
+
+    #[test]
+    fn routing_keys() {
+        assert_eq!(Operacion::from_routing_key("ticket.asignar"), Some(Operacion::Asignar));
+        assert_eq!(Operacion::from_routing_key("ticket.borrar"), None);
+        assert_eq!(Operacion::from_routing_key("asignar"), None);
+    }
+}

@@ -1,0 +1,387 @@
+//! The ticket aggregate: creation and every state change, as pure functions
+//! from (ticket, command, actor, time) to (new ticket, history entry).
+
+use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
+use super::estado::{Accion, Estado, Operacion, Rol};
+use super::sla::{PoliticaSla, SlaEstado};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use uuid::Uuid;
+
+/// Who did something, as written in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: String,
+    pub nombre: String,
+    /// ADMIN, MESA, AREA for staff; USUARIO for a requester; SISTEMA for the scheduler.
+    pub rol: String,
+    /// The `area` claim of an AREA actor.
+    pub area: Option<String>,
+}
+
+impl Actor {
+    pub fn staff(id: String, nombre: String, rol: Rol, area: Option<String>) -> Self {
+        Actor { id, nombre, rol: rol.as_str().to_string(), area }
+    }
+
+    pub fn es_area(&self) -> bool {
+        self.rol == Rol::Area.as_str()
+    }
+
+    /// AREA actors may touch only tickets of their own area.
+    pub fn alcanza(&self, ticket: &Ticket) -> bool {
+        !self.es_area() || self.area.as_deref() == Some(ticket.area_asignada.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Solicitante {
+    pub nombre: String,
+    pub email: String,
+    pub telefono: Option<String>,
+    pub tiene_whatsapp: bool,
+    pub documento: Option<String>,
+    pub empresa_departamento: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    pub uuid: Uuid,
+    pub num: i64,
+    pub label: String,
+    pub solicitante: Solicitante,
+    pub tipo: String,
+    pub categoria: String,
+    pub subcategoria: Option<String>,
+    pub asunto: Option<String>,
+    pub descripcion: String,
+    pub respuesta_cliente: Option<String>,
+    pub area_asignada: String,
+    pub agente_asignado: Option<String>,
+    pub prioridad: String,
+    pub estado: Estado,
+    pub sla_objetivo: TimeDelta,
+    pub fecha_limite_sla: DateTime<Utc>,
+    pub pausado_desde: Option<DateTime<Utc>>,
+    pub pausa_acumulada: TimeDelta,
+    /// Frozen CUMPLIDO / INCUMPLIDO once closed.
+    pub sla_final: Option<SlaEstado>,
+    pub creado_en: DateTime<Utc>,
+    pub actualizado_en: DateTime<Utc>,
+    pub primera_asignacion_en: Option<DateTime<Utc>>,
+    pub cerrado_en: Option<DateTime<Utc>>,
+    pub version: i64,
+}
+
+/// One `historial` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Historial {
+    pub fecha: DateTime<Utc>,
+    pub accion: Accion,
+    pub motivo: Option<String>,
+    pub actor_id: String,
+    pub actor_nombre: String,
+    pub actor_rol: String,
+    pub estado_antes: Option<Estado>,
+    pub estado_despues: Estado,
+    pub prioridad_antes: Option<String>,
+    pub prioridad_despues: Option<String>,
+    pub area_antes: Option<String>,
+    pub area_despues: Option<String>,
+}
+
+/// Why a legal-looking command was refused against the ticket's current data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rechazo {
+    /// The operation is not legal from the ticket's state.
+    Transicion { operacion: Operacion, estado: Estado },
+    /// A field rule that depends on the ticket (e.g. transferring to the same area).
+    Campos(Vec<CampoError>),
+}
+
+/// `TKT-<year>-<n>`, `n` zero-padded to 5 digits.
+pub fn label(anio: i32, num: i64) -> String {
+    format!("TKT-{anio}-{num:05}")
+}
+
+impl Ticket {
+    /// A new ticket in NUEVO, and its CREACION entry with the requester as actor.
+    pub fn crear(
+        datos: DatosCreacion,
+        uuid: Uuid,
+        num: i64,
+        ahora: DateTime<Utc>,
+        politica: &PoliticaSla,
+    ) -> (Ticket, Historial) {
+        let objetivo = datos.prioridad.objetivo;
+        let ticket = Ticket {
+            uuid,
+            num,
+            label: label(ahora.year(), num),
+            solicitante: Solicitante {
+                nombre: datos.nombre,
+                email: datos.email,
+                telefono: datos.telefono,
+                tiene_whatsapp: datos.tiene_whatsapp,
+                documento: datos.documento,
+                empresa_departamento: datos.empresa_departamento,
+            },
+            tipo: datos.tipo,
+            categoria: datos.categoria,
+            subcategoria: datos.subcategoria,
+            asunto: datos.asunto,
+            descripcion: datos.descripcion,
+            respuesta_cliente: None,
+            area_asignada: datos.area_asignada,
+            agente_asignado: None,
+            prioridad: datos.prioridad.nombre,
+            estado: Estado::Nuevo,
+            sla_objetivo: objetivo,
+            fecha_limite_sla: politica.fecha_limite(ahora, objetivo, TimeDelta::zero()),
+            pausado_desde: None,
+            pausa_acumulada: TimeDelta::zero(),
+            sla_final: None,
+            creado_en: ahora,
+            actualizado_en: ahora,
+            primera_asignacion_en: None,
+            cerrado_en: None,
+            version: 1,
+        };
+        let entrada = Historial {
+            fecha: ahora,
+            accion: Accion::Creacion,
+            motivo: None,
+            // Requesters have no account: no id, and no e-mail copied into history.
+            actor_id: String::new(),
+            actor_nombre: ticket.solicitante.nombre.clone(),
+            actor_rol: "USUARIO".to_string(),
+            estado_antes: None,
+            estado_despues: Estado::Nuevo,
+            prioridad_antes: None,
+            prioridad_despues: Some(ticket.prioridad.clone()),
+            area_antes: None,
+            area_despues: Some(ticket.area_asignada.clone()),
+        };
+        (ticket, entrada)
+    }
+
+    /// Applies a mutation. Area scoping is the caller's check (it is an
+    /// authorization question, answered before the state is even looked at).
+    pub fn aplicar(
+        &self,
+        comando: &ComandoTicket,
+        actor: &Actor,
+        ahora: DateTime<Utc>,
+        politica: &PoliticaSla,
+    ) -> Result<(Ticket, Historial), Rechazo> {
+        let operacion = comando.mutacion.operacion();
+        let destino = operacion
+            .destino_desde(self.estado)
+            .ok_or(Rechazo::Transicion { operacion, estado: self.estado })?;
+        let mut t = self.clone();
+        let mut motivo = comando.motivo.clone();
+        match &comando.mutacion {
+            Mutacion::Asignar { area, agente } => {
+                if let Some(area) = area {
+                    t.area_asignada = area.clone();
+                }
+                if agente.is_some() {
+                    t.agente_asignado = agente.clone();
+                }
+                t.primera_asignacion_en.get_or_insert(ahora);
+            }
+            Mutacion::Transferir { area } => {
+                if area.eq_ignore_ascii_case(&self.area_asignada) {
+                    return Err(Rechazo::Campos(vec![CampoError::new(
+                        "area",
+                        "debe ser distinta del área actual",
+                    )]));
+                }
+                t.area_asignada = area.clone();
+                t.agente_asignado = None;
+            }
+            Mutacion::Reclasificar { tipo, categoria, subcategoria, prioridad } => {
+                if let Some(tipo) = tipo {
+                    t.tipo = tipo.clone();
+                }
+                if let Some(categoria) = categoria {
+                    t.categoria = categoria.clone();
+                }
+                if subcategoria.is_some() {
+                    t.subcategoria = subcategoria.clone();
+                }
+                if let Some(p) = prioridad {
+                    t.prioridad = p.nombre.clone();
+                    t.sla_objetivo = p.objetivo;
+                    t.fecha_limite_sla = politica.fecha_limite(t.creado_en, p.objetivo, t.pausa_acumulada);
+                }
+            }
+            Mutacion::Pausar => t.pausado_desde = Some(ahora),
+            Mutacion::Reabrir => {
+                if let Some(desde) = t.pausado_desde.take() {
+                    t.pausa_acumulada += politica.pausa_computable(desde, ahora);
+                    t.fecha_limite_sla =
+                        politica.fecha_limite(t.creado_en, t.sla_objetivo, t.pausa_acumulada);
+                }
+            }
+            Mutacion::Actualizar { nota, respuesta_cliente } => {
+                if respuesta_cliente.is_some() {
+                    t.respuesta_cliente = respuesta_cliente.clone();
+                }
+                motivo = motivo.or_else(|| Some(nota.clone()));
+            }
+            Mutacion::Cancelar | Mutacion::Archivar => {
+                t.cerrado_en = Some(ahora);
+                t.sla_final = Some(SlaEstado::al_cerrar(ahora, t.fecha_limite_sla));
+            }
+        }
+        t.estado = destino;
+        t.actualizado_en = ahora;
+        t.version += 1;
+
+        let cambio = |antes: &str, despues: &str| {
+            (antes != despues).then(|| (Some(antes.to_string()), Some(despues.to_string())))
+        };
+        let (prioridad_antes, prioridad_despues) =
+            cambio(&self.prioridad, &t.prioridad).unwrap_or_default();
+        let (area_antes, area_despues) =
+            cambio(&self.area_asignada, &t.area_asignada).unwrap_or_default();
+        let entrada = Historial {
+            fecha: ahora,
+            accion: operacion.accion().expect("mutations have an accion"),
+            motivo,
+            actor_id: actor.id.clone(),
+            actor_nombre: actor.nombre.clone(),
+            actor_rol: actor.rol.clone(),
+            estado_antes: Some(self.estado),
+            estado_despues: destino,
+            prioridad_antes,
+            prioridad_despues,
+            area_antes,
+            area_despues,
+        };
+        Ok((t, entrada))
+    }
+
+    /// `slaEstado` at `ahora`.
+    pub fn sla_estado(&self, ahora: DateTime<Utc>, politica: &PoliticaSla) -> SlaEstado {
+        if let Some(final_) = self.sla_final {
+            final_
+        } else if self.estado == Estado::Pausado {
+            SlaEstado::Pausado
+        } else {
+            politica.estado_en_curso(ahora, self.fecha_limite_sla, self.sla_objetivo)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::comando::{Peticion, validar};
+    use crate::domain::sla::prioridades_por_defecto;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn politica() -> PoliticaSla {
+        PoliticaSla::new(prioridades_por_defecto(), 20, true)
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 24, 10, 15, 0).unwrap()
+    }
+
+    fn nuevo() -> Ticket {
+        let body = json!({"nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE",
+            "categoria": "Sistemas", "descripcion": "No puedo acceder a mi correo", "prioridad": "ALTA"});
+        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &politica()) else {
+            panic!()
+        };
+        Ticket::crear(*d, Uuid::nil(), 142, t0(), &politica()).0
+    }
+
+    fn mesa() -> Actor {
+        Actor::staff("u1".into(), "Carlos Méndez".into(), Rol::Mesa, None)
+    }
+
+    fn cmd(mutacion: Mutacion, motivo: Option<&str>) -> ComandoTicket {
+        ComandoTicket { ticket_id: Uuid::nil(), motivo: motivo.map(str::to_string), mutacion }
+    }
+
+    fn asignar() -> ComandoTicket {
+        cmd(Mutacion::Asignar { area: None, agente: Some("Luis".into()) }, None)
+    }
+
+    #[test]
+    fn creation_gives_label_state_and_deadline() {
+        let t = nuevo();
+        assert_eq!(t.label, "TKT-2026-00142");
+        assert_eq!(t.estado, Estado::Nuevo);
+        assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(4));
+        assert_eq!(label(2026, 123456), "TKT-2026-123456");
+    }
+
+    #[test]
+    fn illegal_transition_changes_nothing() {
+        let t = nuevo();
+        let r = t.aplicar(&cmd(Mutacion::Pausar, Some("x")), &mesa(), t0(), &politica());
+        assert_eq!(r, Err(Rechazo::Transicion { operacion: Operacion::Pausar, estado: Estado::Nuevo }));
+    }
+
+    #[test]
+    fn pause_and_reopen_move_the_deadline_by_the_paused_time() {
+        let p = politica();
+        let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(Mutacion::Pausar, Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p).unwrap();
+        assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9), &p), SlaEstado::Pausado);
+        let (t, h) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &p).unwrap();
+        assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));
+        assert_eq!(h.accion, Accion::Reapertura);
+        assert_eq!((h.estado_antes, h.estado_despues), (Some(Estado::Pausado), Estado::Asignado));
+        assert_eq!(t.version, 4);
+    }
+
+    #[test]
+    fn reclassifying_priority_recomputes_from_creation_keeping_pauses() {
+        let p = politica();
+        let mut t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
+        t.pausa_acumulada = TimeDelta::minutes(30);
+        let critica = p.prioridad("CRITICA").cloned();
+        let r = cmd(
+            Mutacion::Reclasificar { tipo: None, categoria: None, subcategoria: None, prioridad: critica },
+            Some("urgente"),
+        );
+        let (t, h) = t.aplicar(&r, &mesa(), t0() + TimeDelta::minutes(10), &p).unwrap();
+        assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::minutes(150));
+        assert_eq!(h.prioridad_antes.as_deref(), Some("ALTA"));
+        assert_eq!(h.prioridad_despues.as_deref(), Some("CRITICA"));
+        assert_eq!(t.estado, Estado::Reclasificado);
+    }
+
+    #[test]
+    fn transfer_to_the_same_area_is_a_field_error() {
+        let p = politica();
+        let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
+        let r = t.aplicar(&cmd(Mutacion::Transferir { area: "mesa".into() }, Some("x")), &mesa(), t0(), &p);
+        assert!(matches!(r, Err(Rechazo::Campos(c)) if c[0].campo == "area"));
+    }
+
+    #[test]
+    fn closing_freezes_sla_and_update_uses_the_note_as_motivo() {
+        let p = politica();
+        let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
+        let nota = cmd(Mutacion::Actualizar { nota: "Reinicié".into(), respuesta_cliente: None }, None);
+        let (t, h) = t.aplicar(&nota, &mesa(), t0(), &p).unwrap();
+        assert_eq!(h.motivo.as_deref(), Some("Reinicié"));
+        let (t, _) = t.aplicar(&cmd(Mutacion::Archivar, None), &mesa(), t0() + TimeDelta::hours(5), &p).unwrap();
+        assert_eq!(t.sla_final, Some(SlaEstado::Incumplido));
+        assert_eq!(t.sla_estado(t0(), &p), SlaEstado::Incumplido);
+    }
+
+    #[test]
+    fn area_actors_reach_only_their_area() {
+        let t = nuevo();
+        let propia = Actor::staff("a".into(), "A".into(), Rol::Area, Some("MESA".into()));
+        let ajena = Actor::staff("b".into(), "B".into(), Rol::Area, Some("TI".into()));
+        assert!(propia.alcanza(&t) && !ajena.alcanza(&t) && mesa().alcanza(&t));
+    }
+}

@@ -1,0 +1,167 @@
+//! Errors at the command boundary: each knows its contract code, its HTTP-like
+//! status, and what the consumer must do with the delivery.
+
+use crate::domain::comando::CampoError;
+use crate::domain::estado::{Estado, Operacion};
+use serde_json::{Value, json};
+
+/// A refusal the contract names (§4). Always answered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ErrorContrato {
+    #[error("{0}")]
+    SolicitudInvalida(String),
+    #[error("{0}")]
+    NoAutenticado(String),
+    #[error("{0}")]
+    Prohibido(String),
+    #[error("{0}")]
+    NoEncontrado(String),
+    #[error("la solicitud tiene campos inválidos")]
+    Validacion(Vec<CampoError>),
+    #[error("la operación {operacion} no está permitida en estado {estado}", operacion = .operacion.as_str())]
+    TransicionInvalida { operacion: Operacion, estado: Estado },
+}
+
+impl ErrorContrato {
+    pub fn codigo(&self) -> &'static str {
+        match self {
+            ErrorContrato::SolicitudInvalida(_) => "SOLICITUD_INVALIDA",
+            ErrorContrato::NoAutenticado(_) => "NO_AUTENTICADO",
+            ErrorContrato::Prohibido(_) => "PROHIBIDO",
+            ErrorContrato::NoEncontrado(_) => "NO_ENCONTRADO",
+            ErrorContrato::Validacion(_) => "VALIDACION",
+            ErrorContrato::TransicionInvalida { .. } => "TRANSICION_INVALIDA",
+        }
+    }
+
+    pub fn http(&self) -> u16 {
+        match self {
+            ErrorContrato::SolicitudInvalida(_) => 400,
+            ErrorContrato::NoAutenticado(_) => 401,
+            ErrorContrato::Prohibido(_) => 403,
+            ErrorContrato::NoEncontrado(_) => 404,
+            ErrorContrato::Validacion(_) => 422,
+            ErrorContrato::TransicionInvalida { .. } => 409,
+        }
+    }
+
+    /// The reply body `{"ok": false, "error": {...}}`.
+    pub fn respuesta(&self) -> Value {
+        let mut error = json!({
+            "codigo": self.codigo(),
+            "http": self.http(),
+            "mensaje": self.to_string(),
+        });
+        match self {
+            ErrorContrato::Validacion(campos) => error["campos"] = json!(campos),
+            ErrorContrato::TransicionInvalida { estado, operacion } => {
+                error["estado"] = json!(estado);
+                error["operacion"] = json!(operacion);
+            }
+            _ => {}
+        }
+        json!({"ok": false, "error": error})
+    }
+
+    pub fn ticket_no_encontrado() -> Self {
+        ErrorContrato::NoEncontrado("no existe el ticket".to_string())
+    }
+}
+
+/// What the consumer does with a delivery once handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposicion {
+    /// Handled (applied or refused): acknowledge.
+    Ack,
+    /// Cannot be handled, ever: reject without requeue, so it dead-letters.
+    DeadLetter { motivo: String },
+}
+
+/// A failure that is not the command's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorProceso {
+    /// Database or broker away, serialization conflict: retry, never answer.
+    #[error("fallo transitorio: {0:#}")]
+    Transitorio(anyhow::Error),
+    /// A bug or a corrupt row: retrying will not help. Dead-letter it.
+    #[error("fallo permanente: {0:#}")]
+    Permanente(anyhow::Error),
+}
+
+impl ErrorProceso {
+    pub fn es_transitorio(&self) -> bool {
+        matches!(self, ErrorProceso::Transitorio(_))
+    }
+}
+
+impl From<sqlx::Error> for ErrorProceso {
+    fn from(e: sqlx::Error) -> Self {
+        if es_error_transitorio(&e) {
+            ErrorProceso::Transitorio(e.into())
+        } else {
+            ErrorProceso::Permanente(e.into())
+        }
+    }
+}
+
+/// Connection loss, pool exhaustion, serialization failures, deadlocks and
+/// server shutdown are worth retrying; constraint or data errors are not.
+pub fn es_error_transitorio(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            let code = code.as_ref();
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_follow_the_contract() {
+        let cases = [
+            (ErrorContrato::SolicitudInvalida("x".into()), "SOLICITUD_INVALIDA", 400),
+            (ErrorContrato::NoAutenticado("x".into()), "NO_AUTENTICADO", 401),
+            (ErrorContrato::Prohibido("x".into()), "PROHIBIDO", 403),
+            (ErrorContrato::NoEncontrado("x".into()), "NO_ENCONTRADO", 404),
+            (ErrorContrato::Validacion(vec![]), "VALIDACION", 422),
+            (
+                ErrorContrato::TransicionInvalida { operacion: Operacion::Pausar, estado: Estado::Nuevo },
+                "TRANSICION_INVALIDA",
+                409,
+            ),
+        ];
+        for (e, codigo, http) in cases {
+            let r = e.respuesta();
+            assert_eq!(r["ok"], false);
+            assert_eq!(r["error"]["codigo"], codigo);
+            assert_eq!(r["error"]["http"], http);
+        }
+    }
+
+    #[test]
+    fn transition_error_names_the_state() {
+        let e = ErrorContrato::TransicionInvalida { operacion: Operacion::Pausar, estado: Estado::Nuevo };
+        assert_eq!(e.respuesta()["error"]["estado"], "NUEVO");
+        assert!(e.to_string().contains("NUEVO"));
+    }
+
+    #[test]
+    fn pool_timeouts_are_transient_and_decode_errors_are_not() {
+        assert!(es_error_transitorio(&sqlx::Error::PoolTimedOut));
+        assert!(!es_error_transitorio(&sqlx::Error::RowNotFound));
+    }
+}

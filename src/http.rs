@@ -1,0 +1,58 @@
+//! `/health`, `/ready` and `/metrics`.
+
+use crate::metrics::{Metricas, Salud};
+use crate::store;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+struct Estado {
+    pool: PgPool,
+    salud: Arc<Salud>,
+    metricas: Arc<Metricas>,
+}
+
+pub fn router(pool: PgPool, salud: Arc<Salud>, metricas: Arc<Metricas>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"estado": "ok"})) }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(Estado { pool, salud, metricas })
+}
+
+async fn base_de_datos_lista(pool: &PgPool) -> bool {
+    let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool);
+    matches!(tokio::time::timeout(Duration::from_secs(2), ping).await, Ok(Ok(1)))
+}
+
+async fn ready(State(e): State<Estado>) -> impl IntoResponse {
+    let base = base_de_datos_lista(&e.pool).await;
+    let consumidor = e.salud.consumidor.load(Ordering::SeqCst);
+    let relay = e.salud.relay.load(Ordering::SeqCst);
+    let listo = base && consumidor && relay;
+    let codigo = if listo { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (codigo, Json(json!({"listo": listo, "baseDeDatos": base, "consumidor": consumidor, "relay": relay})))
+}
+
+async fn metrics(State(e): State<Estado>) -> impl IntoResponse {
+    if let Ok(Ok((pendientes, antiguedad))) =
+        tokio::time::timeout(Duration::from_secs(2), store::backlog_outbox(&e.pool)).await
+    {
+        e.metricas.outbox_pendientes.set(pendientes);
+        e.metricas.outbox_antiguedad.set(antiguedad);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], e.metricas.texto())
+}
+
+pub async fn servir(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+}

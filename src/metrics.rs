@@ -1,0 +1,85 @@
+//! Prometheus metrics and the readiness flags `/ready` reports.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EtiquetasComando {
+    pub operacion: String,
+    pub resultado: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EtiquetaComponente {
+    pub componente: String,
+}
+
+pub struct Metricas {
+    registry: Registry,
+    pub comandos: Family<EtiquetasComando, Counter>,
+    pub duracion: Histogram,
+    pub reintentos_transitorios: Counter,
+    pub eventos_publicados: Counter,
+    pub eventos_sin_ruta: Counter,
+    pub reconexiones: Family<EtiquetaComponente, Counter>,
+    pub outbox_pendientes: Gauge,
+    pub outbox_antiguedad: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metricas {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("mesa");
+        let comandos = Family::<EtiquetasComando, Counter>::default();
+        registry.register("comandos", "Comandos atendidos por operación y resultado", comandos.clone());
+        let duracion = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register("comando_duracion_segundos", "Tiempo de atención de un comando", duracion.clone());
+        let reintentos_transitorios = Counter::default();
+        registry.register("reintentos_transitorios", "Reintentos por fallos transitorios", reintentos_transitorios.clone());
+        let eventos_publicados = Counter::default();
+        registry.register("eventos_publicados", "Eventos publicados y confirmados", eventos_publicados.clone());
+        let eventos_sin_ruta = Counter::default();
+        registry.register("eventos_sin_ruta", "Eventos confirmados sin ninguna cola suscrita", eventos_sin_ruta.clone());
+        let reconexiones = Family::<EtiquetaComponente, Counter>::default();
+        registry.register("reconexiones", "Reconexiones a RabbitMQ", reconexiones.clone());
+        let outbox_pendientes = Gauge::default();
+        registry.register("outbox_pendientes", "Eventos aún sin publicar", outbox_pendientes.clone());
+        let outbox_antiguedad = Gauge::<f64, AtomicU64>::default();
+        registry.register("outbox_antiguedad_segundos", "Edad del evento sin publicar más antiguo", outbox_antiguedad.clone());
+        Self {
+            registry,
+            comandos,
+            duracion,
+            reintentos_transitorios,
+            eventos_publicados,
+            eventos_sin_ruta,
+            reconexiones,
+            outbox_pendientes,
+            outbox_antiguedad,
+        }
+    }
+}
+
+impl Metricas {
+    pub fn reconexion(&self, componente: &str) {
+        self.reconexiones.get_or_create(&EtiquetaComponente { componente: componente.to_string() }).inc();
+    }
+
+    pub fn texto(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+}
+
+/// Whether each broker client has a live session.
+#[derive(Default)]
+pub struct Salud {
+    pub consumidor: Arc<AtomicBool>,
+    pub relay: Arc<AtomicBool>,
+}

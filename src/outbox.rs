@@ -1,0 +1,132 @@
+//! The outbox relay: publishes committed events to `P.eventos` with publisher
+//! confirms and marks them sent only once the broker confirmed them.
+
+use crate::broker::{self, Topologia};
+use crate::metrics::Metricas;
+use crate::store;
+use anyhow::Context;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation};
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone)]
+pub struct Relay {
+    pub pool: PgPool,
+    pub topologia: Topologia,
+    pub amqp_url: String,
+    pub lote: i64,
+    pub intervalo: Duration,
+    pub aviso: Arc<Notify>,
+    pub metricas: Arc<Metricas>,
+    pub conectado: Arc<AtomicBool>,
+}
+
+impl Relay {
+    /// Relays until `shutdown`, then flushes what is pending once more.
+    pub async fn ejecutar(self, shutdown: CancellationToken) {
+        let metricas = self.metricas.clone();
+        broker::con_reconexion(
+            "relay",
+            &shutdown,
+            self.conectado.clone(),
+            || metricas.reconexion("relay"),
+            || self.sesion(&shutdown),
+        )
+        .await;
+    }
+
+    async fn sesion(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let conexion = broker::conectar(&self.amqp_url, "mesa-ayuda relay").await.context("conectar")?;
+        let canal = conexion.create_channel().await?;
+        broker::declarar(&canal, &self.topologia).await.context("declarar topología")?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await?;
+        self.conectado.store(true, Ordering::SeqCst);
+        loop {
+            match publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas).await {
+                Ok(n) if n as i64 >= self.lote => continue,
+                Ok(_) => {}
+                Err(e) if canal.status().connected() => {
+                    // The database, not the broker: keep the session, wait a little.
+                    tracing::warn!(error = %format!("{e:#}"), "relay: no se pudo publicar el lote");
+                }
+                Err(e) => return Err(e),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    let _ = publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas).await;
+                    let _ = conexion.close(200, "apagando".into()).await;
+                    return Ok(());
+                }
+                _ = self.aviso.notified() => {}
+                _ = tokio::time::sleep(self.intervalo) => {}
+            }
+        }
+    }
+}
+
+/// Publishes one batch of pending events; returns how many were confirmed.
+/// Rows stay locked (SKIP LOCKED for other replicas) until marked sent, and
+/// nothing is marked unless every publish in the batch was confirmed.
+pub async fn publicar_lote(
+    pool: &PgPool,
+    canal: &Channel,
+    topologia: &Topologia,
+    lote: i64,
+    metricas: &Metricas,
+) -> anyhow::Result<usize> {
+    let mut tx = pool.begin().await?;
+    let pendientes = store::reclamar_eventos(&mut tx, lote).await?;
+    if pendientes.is_empty() {
+        return Ok(0);
+    }
+    let mut confirmaciones = Vec::with_capacity(pendientes.len());
+    for ev in &pendientes {
+        let mut props = BasicProperties::default()
+            .with_message_id(ev.evento_id.to_string().into())
+            .with_content_type("application/cloudevents+json".into())
+            .with_delivery_mode(2)
+            .with_timestamp(chrono::Utc::now().timestamp() as u64);
+        if let Some(tp) = &ev.traceparent {
+            let mut headers = FieldTable::default();
+            headers.insert("traceparent".into(), AMQPValue::LongString(tp.clone().into()));
+            props = props.with_headers(headers);
+        }
+        let payload = serde_json::to_vec(&ev.cuerpo)?;
+        let confirmacion = canal
+            .basic_publish(
+                topologia.eventos().into(),
+                ev.tipo.clone().into(),
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                &payload,
+                props,
+            )
+            .await?;
+        confirmaciones.push(confirmacion);
+    }
+    let mut ids = Vec::with_capacity(pendientes.len());
+    for (ev, confirmacion) in pendientes.iter().zip(confirmaciones) {
+        match confirmacion.await? {
+            Confirmation::Ack(devuelto) => {
+                if devuelto.is_some() {
+                    // Nobody subscribes to this type yet: the broker took it
+                    // and dropped it, which is what the topology asks for.
+                    metricas.eventos_sin_ruta.inc();
+                    tracing::debug!(tipo = %ev.tipo, "evento sin cola suscrita");
+                }
+                ids.push(ev.id);
+            }
+            Confirmation::Nack(_) => anyhow::bail!("el broker rechazó el evento {}", ev.evento_id),
+            Confirmation::NotRequested => anyhow::bail!("el canal del relay no está en modo confirmación"),
+        }
+    }
+    store::marcar_publicados(&mut tx, &ids).await?;
+    tx.commit().await?;
+    metricas.eventos_publicados.inc_by(ids.len() as u64);
+    Ok(ids.len())
+}

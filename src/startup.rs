@@ -1,0 +1,149 @@
+//! Wiring: builds every component from `Settings` and runs them until shutdown.
+
+use crate::auth::Verificador;
+use crate::broker::Topologia;
+use crate::configuration::{Settings, redact_url};
+use crate::consumidor::Consumidor;
+use crate::metrics::{Metricas, Salud};
+use crate::outbox::Relay;
+use crate::procesador::{Procesador, Reloj, reloj_del_sistema};
+use crate::{http, store};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// The pieces `run` starts, built once; tests reach into them.
+pub struct Aplicacion {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub procesador: Procesador,
+    pub metricas: Arc<Metricas>,
+    pub salud: Arc<Salud>,
+    pub aviso_outbox: Arc<Notify>,
+}
+
+impl Aplicacion {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, reloj_del_sistema()).await
+    }
+
+    pub async fn build_with_clock(settings: Settings, reloj: Reloj) -> anyhow::Result<Self> {
+        let pool = store::connect(settings.database.url.expose_secret(), settings.database.max_connections).await?;
+        let politica = Arc::new(settings.politica_sla()?);
+        let aviso_outbox = Arc::new(Notify::new());
+        let procesador = Procesador::new(
+            pool.clone(),
+            politica,
+            Verificador::new(&settings.auth.jwt_secret),
+            reloj,
+            aviso_outbox.clone(),
+        );
+        Ok(Self {
+            settings,
+            pool,
+            procesador,
+            metricas: Arc::new(Metricas::default()),
+            salud: Arc::new(Salud::default()),
+            aviso_outbox,
+        })
+    }
+
+    pub fn topologia(&self) -> Topologia {
+        Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit)
+    }
+
+    /// Applies migrations, retrying while the database is unreachable.
+    async fn migrar(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut intento = 0;
+        loop {
+            match store::migrate(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if intento < 30 => {
+                    tracing::warn!(error = %format!("{e:#}"), "base de datos no disponible; se reintenta");
+                    intento += 1;
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(crate::broker::espera(intento)) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs consumers, relay and HTTP until `shutdown`, then drains in order:
+    /// stop consuming and finish in-flight commands, then flush the outbox.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let s = &self.settings;
+        tracing::info!(
+            base_de_datos = %redact_url(s.database.url.expose_secret()),
+            amqp = %redact_url(s.amqp.url.expose_secret()),
+            prefijo = %s.topology.prefix,
+            "iniciando mesa-ayuda"
+        );
+        self.migrar(&shutdown).await?;
+        let amqp_url = s.amqp.url.expose_secret().to_string();
+
+        let http_stop = CancellationToken::new();
+        let http = if s.http.port != 0 {
+            let listener = tokio::net::TcpListener::bind((s.http.host.as_str(), s.http.port))
+                .await
+                .with_context(|| format!("no se pudo abrir el puerto HTTP {}", s.http.port))?;
+            tracing::info!(direccion = %listener.local_addr()?, "HTTP: /health /ready /metrics");
+            let app = http::router(self.pool.clone(), self.salud.clone(), self.metricas.clone());
+            Some(tokio::spawn(http::servir(listener, app, http_stop.clone())))
+        } else {
+            None
+        };
+
+        let consumidor_stop = CancellationToken::new();
+        let consumidor = tokio::spawn(
+            Consumidor {
+                procesador: self.procesador.clone(),
+                topologia: self.topologia(),
+                amqp_url: amqp_url.clone(),
+                prefetch: s.amqp.prefetch,
+                carriles: s.worker.lanes,
+                metricas: self.metricas.clone(),
+                conectado: self.salud.consumidor.clone(),
+            }
+            .ejecutar(consumidor_stop.clone()),
+        );
+        let relay_stop = CancellationToken::new();
+        let relay = tokio::spawn(
+            Relay {
+                pool: self.pool.clone(),
+                topologia: self.topologia(),
+                amqp_url,
+                lote: s.outbox.batch,
+                intervalo: s.outbox.poll_interval,
+                aviso: self.aviso_outbox.clone(),
+                metricas: self.metricas.clone(),
+                conectado: self.salud.relay.clone(),
+            }
+            .ejecutar(relay_stop.clone()),
+        );
+
+        shutdown.cancelled().await;
+        tracing::info!("apagando: se terminan los comandos en curso");
+        let gracia = s.worker.shutdown_grace;
+        consumidor_stop.cancel();
+        if tokio::time::timeout(gracia, consumidor).await.is_err() {
+            tracing::warn!("el consumidor no terminó dentro del periodo de gracia");
+        }
+        relay_stop.cancel();
+        if tokio::time::timeout(gracia, relay).await.is_err() {
+            tracing::warn!("el relay no terminó dentro del periodo de gracia");
+        }
+        http_stop.cancel();
+        if let Some(h) = http {
+            let _ = h.await;
+        }
+        self.pool.close().await;
+        tracing::info!("mesa-ayuda detenido");
+        Ok(())
+    }
+}

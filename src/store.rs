@@ -1,0 +1,428 @@
+//! Persistence: tickets, history, idempotency records and the outbox, over
+//! sqlx. Domain values in, domain values out; SQL stays here.
+
+use crate::domain::sla::SlaEstado;
+use crate::domain::ticket::{Historial, Solicitante, Ticket};
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, postgres::PgPoolOptions};
+use uuid::Uuid;
+
+/// Embedded migrations (`migrations/`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy(url)?)
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await.context("no se pudieron aplicar las migraciones")
+}
+
+const TICKET_COLUMNS: &str = "uuid, num, label, solicitante_nombre, solicitante_email, solicitante_telefono, \
+    tiene_whatsapp, documento, empresa_departamento, tipo, categoria, subcategoria, asunto, descripcion, \
+    respuesta_cliente, area_asignada, agente_asignado, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
+    pausado_desde, pausa_acumulada_ms, sla_final, creado_en, actualizado_en, primera_asignacion_en, \
+    cerrado_en, version";
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    uuid: Uuid,
+    num: i64,
+    label: String,
+    solicitante_nombre: String,
+    solicitante_email: String,
+    solicitante_telefono: Option<String>,
+    tiene_whatsapp: bool,
+    documento: Option<String>,
+    empresa_departamento: Option<String>,
+    tipo: String,
+    categoria: String,
+    subcategoria: Option<String>,
+    asunto: Option<String>,
+    descripcion: String,
+    respuesta_cliente: Option<String>,
+    area_asignada: String,
+    agente_asignado: Option<String>,
+    prioridad: String,
+    estado: String,
+    sla_objetivo_ms: i64,
+    fecha_limite_sla: DateTime<Utc>,
+    pausado_desde: Option<DateTime<Utc>>,
+    pausa_acumulada_ms: i64,
+    sla_final: Option<String>,
+    creado_en: DateTime<Utc>,
+    actualizado_en: DateTime<Utc>,
+    primera_asignacion_en: Option<DateTime<Utc>>,
+    cerrado_en: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl TryFrom<TicketRow> for Ticket {
+    type Error = anyhow::Error;
+    fn try_from(r: TicketRow) -> anyhow::Result<Ticket> {
+        Ok(Ticket {
+            uuid: r.uuid,
+            num: r.num,
+            label: r.label,
+            solicitante: Solicitante {
+                nombre: r.solicitante_nombre,
+                email: r.solicitante_email,
+                telefono: r.solicitante_telefono,
+                tiene_whatsapp: r.tiene_whatsapp,
+                documento: r.documento,
+                empresa_departamento: r.empresa_departamento,
+            },
+            tipo: r.tipo,
+            categoria: r.categoria,
+            subcategoria: r.subcategoria,
+            asunto: r.asunto,
+            descripcion: r.descripcion,
+            respuesta_cliente: r.respuesta_cliente,
+            area_asignada: r.area_asignada,
+            agente_asignado: r.agente_asignado,
+            prioridad: r.prioridad,
+            estado: r.estado.parse().map_err(|e: String| anyhow!(e))?,
+            sla_objetivo: TimeDelta::milliseconds(r.sla_objetivo_ms),
+            fecha_limite_sla: r.fecha_limite_sla,
+            pausado_desde: r.pausado_desde,
+            pausa_acumulada: TimeDelta::milliseconds(r.pausa_acumulada_ms),
+            sla_final: match r.sla_final {
+                Some(s) => Some(SlaEstado::parse(&s).ok_or_else(|| anyhow!("sla_final inválido: {s}"))?),
+                None => None,
+            },
+            creado_en: r.creado_en,
+            actualizado_en: r.actualizado_en,
+            primera_asignacion_en: r.primera_asignacion_en,
+            cerrado_en: r.cerrado_en,
+            version: r.version,
+        })
+    }
+}
+
+fn a_ticket(row: Option<TicketRow>) -> Result<Option<Ticket>, sqlx::Error> {
+    row.map(Ticket::try_from).transpose().map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+pub async fn siguiente_num(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT nextval('ticket_num_seq')").fetch_one(conn).await
+}
+
+pub async fn insertar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, solicitante_telefono, \
+         tiene_whatsapp, documento, empresa_departamento, tipo, categoria, subcategoria, asunto, descripcion, \
+         respuesta_cliente, area_asignada, agente_asignado, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
+         pausado_desde, pausa_acumulada_ms, sla_final, creado_en, actualizado_en, primera_asignacion_en, \
+         cerrado_en, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
+         $21,$22,$23,$24,$25,$26,$27,$28,$29)",
+    )
+    .bind(t.uuid)
+    .bind(t.num)
+    .bind(&t.label)
+    .bind(&t.solicitante.nombre)
+    .bind(&t.solicitante.email)
+    .bind(&t.solicitante.telefono)
+    .bind(t.solicitante.tiene_whatsapp)
+    .bind(&t.solicitante.documento)
+    .bind(&t.solicitante.empresa_departamento)
+    .bind(&t.tipo)
+    .bind(&t.categoria)
+    .bind(&t.subcategoria)
+    .bind(&t.asunto)
+    .bind(&t.descripcion)
+    .bind(&t.respuesta_cliente)
+    .bind(&t.area_asignada)
+    .bind(&t.agente_asignado)
+    .bind(&t.prioridad)
+    .bind(t.estado.as_str())
+    .bind(t.sla_objetivo.num_milliseconds())
+    .bind(t.fecha_limite_sla)
+    .bind(t.pausado_desde)
+    .bind(t.pausa_acumulada.num_milliseconds())
+    .bind(t.sla_final.map(SlaEstado::as_str))
+    .bind(t.creado_en)
+    .bind(t.actualizado_en)
+    .bind(t.primera_asignacion_en)
+    .bind(t.cerrado_en)
+    .bind(t.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes back every field a mutation may change.
+pub async fn actualizar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE tickets SET tipo = $2, categoria = $3, subcategoria = $4, respuesta_cliente = $5, \
+         area_asignada = $6, agente_asignado = $7, prioridad = $8, estado = $9, sla_objetivo_ms = $10, \
+         fecha_limite_sla = $11, pausado_desde = $12, pausa_acumulada_ms = $13, sla_final = $14, \
+         actualizado_en = $15, primera_asignacion_en = $16, cerrado_en = $17, version = $18 \
+         WHERE uuid = $1",
+    )
+    .bind(t.uuid)
+    .bind(&t.tipo)
+    .bind(&t.categoria)
+    .bind(&t.subcategoria)
+    .bind(&t.respuesta_cliente)
+    .bind(&t.area_asignada)
+    .bind(&t.agente_asignado)
+    .bind(&t.prioridad)
+    .bind(t.estado.as_str())
+    .bind(t.sla_objetivo.num_milliseconds())
+    .bind(t.fecha_limite_sla)
+    .bind(t.pausado_desde)
+    .bind(t.pausa_acumulada.num_milliseconds())
+    .bind(t.sla_final.map(SlaEstado::as_str))
+    .bind(t.actualizado_en)
+    .bind(t.primera_asignacion_en)
+    .bind(t.cerrado_en)
+    .bind(t.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Loads a ticket and locks its row until the transaction ends, so two
+/// commands on one ticket never interleave.
+pub async fn bloquear_ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Ticket>, sqlx::Error> {
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = $1 FOR UPDATE");
+    a_ticket(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?)
+}
+
+pub async fn ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Ticket>, sqlx::Error> {
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = $1");
+    a_ticket(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?)
+}
+
+/// The ticket with this label whose requester has this e-mail (compared
+/// case-insensitively). One query either way, so a wrong e-mail and an
+/// unknown label cannot be told apart.
+pub async fn ticket_por_label_y_email(
+    conn: &mut PgConnection,
+    label: &str,
+    email: &str,
+) -> Result<Option<Ticket>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE label = $1 AND lower(solicitante_email) = lower($2)"
+    );
+    a_ticket(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(label).bind(email).fetch_optional(conn).await?)
+}
+
+#[derive(sqlx::FromRow)]
+struct HistorialRow {
+    fecha: DateTime<Utc>,
+    accion: String,
+    motivo: Option<String>,
+    actor_id: Option<String>,
+    actor_nombre: String,
+    actor_rol: String,
+    estado_antes: Option<String>,
+    estado_despues: String,
+    prioridad_antes: Option<String>,
+    prioridad_despues: Option<String>,
+    area_antes: Option<String>,
+    area_despues: Option<String>,
+}
+
+/// A stored history entry, as read back (accion as text).
+#[derive(Debug, Clone)]
+pub struct HistorialLeido {
+    pub fecha: DateTime<Utc>,
+    pub accion: String,
+    pub motivo: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_nombre: String,
+    pub actor_rol: String,
+    pub estado_antes: Option<String>,
+    pub estado_despues: String,
+    pub prioridad_antes: Option<String>,
+    pub prioridad_despues: Option<String>,
+    pub area_antes: Option<String>,
+    pub area_despues: Option<String>,
+}
+
+impl From<&Historial> for HistorialLeido {
+    fn from(h: &Historial) -> Self {
+        HistorialLeido {
+            fecha: h.fecha,
+            accion: h.accion.as_str().to_string(),
+            motivo: h.motivo.clone(),
+            actor_id: Some(h.actor_id.clone()).filter(|id| !id.is_empty()),
+            actor_nombre: h.actor_nombre.clone(),
+            actor_rol: h.actor_rol.clone(),
+            estado_antes: h.estado_antes.map(|e| e.as_str().to_string()),
+            estado_despues: h.estado_despues.as_str().to_string(),
+            prioridad_antes: h.prioridad_antes.clone(),
+            prioridad_despues: h.prioridad_despues.clone(),
+            area_antes: h.area_antes.clone(),
+            area_despues: h.area_despues.clone(),
+        }
+    }
+}
+
+pub async fn insertar_historial(
+    conn: &mut PgConnection,
+    ticket: Uuid,
+    h: &Historial,
+    comando_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let leido = HistorialLeido::from(h);
+    sqlx::query(
+        "INSERT INTO historial (ticket_uuid, fecha, accion, motivo, actor_id, actor_nombre, actor_rol, \
+         estado_antes, estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues, comando_id) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+    )
+    .bind(ticket)
+    .bind(leido.fecha)
+    .bind(leido.accion)
+    .bind(leido.motivo)
+    .bind(leido.actor_id)
+    .bind(leido.actor_nombre)
+    .bind(leido.actor_rol)
+    .bind(leido.estado_antes)
+    .bind(leido.estado_despues)
+    .bind(leido.prioridad_antes)
+    .bind(leido.prioridad_despues)
+    .bind(leido.area_antes)
+    .bind(leido.area_despues)
+    .bind(comando_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The ticket's history, oldest first.
+pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<HistorialLeido>, sqlx::Error> {
+    let rows: Vec<HistorialRow> = sqlx::query_as(
+        "SELECT fecha, accion, motivo, actor_id, actor_nombre, actor_rol, estado_antes, estado_despues, \
+         prioridad_antes, prioridad_despues, area_antes, area_despues \
+         FROM historial WHERE ticket_uuid = $1 ORDER BY id",
+    )
+    .bind(ticket)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| HistorialLeido {
+            fecha: r.fecha,
+            accion: r.accion,
+            motivo: r.motivo,
+            actor_id: r.actor_id,
+            actor_nombre: r.actor_nombre,
+            actor_rol: r.actor_rol,
+            estado_antes: r.estado_antes,
+            estado_despues: r.estado_despues,
+            prioridad_antes: r.prioridad_antes,
+            prioridad_despues: r.prioridad_despues,
+            area_antes: r.area_antes,
+            area_despues: r.area_despues,
+        })
+        .collect())
+}
+
+/// The latest history entry, for `consultar`.
+pub async fn ultimo_historial(
+    conn: &mut PgConnection,
+    ticket: Uuid,
+) -> Result<Option<HistorialLeido>, sqlx::Error> {
+    // History is short per ticket; reading it whole keeps one row mapping.
+    Ok(historial(conn, ticket).await?.pop())
+}
+
+/// Records the outcome of a mutation under its `message_id`. `false` when
+/// that id was recorded already (the caller must roll back and replay).
+pub async fn registrar_comando(
+    conn: &mut PgConnection,
+    message_id: &str,
+    operacion: &str,
+    ticket: Option<Uuid>,
+    respuesta: &Value,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO comandos (message_id, operacion, ticket_uuid, respuesta) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(message_id)
+    .bind(operacion)
+    .bind(ticket)
+    .bind(respuesta)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// The reply first given to a command, if it was processed before.
+pub async fn respuesta_registrada(conn: &mut PgConnection, message_id: &str) -> Result<Option<Value>, sqlx::Error> {
+    sqlx::query_scalar("SELECT respuesta FROM comandos WHERE message_id = $1")
+        .bind(message_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventoPendiente {
+    pub id: i64,
+    pub evento_id: Uuid,
+    pub tipo: String,
+    pub cuerpo: Value,
+    pub traceparent: Option<String>,
+}
+
+pub async fn encolar_evento(
+    conn: &mut PgConnection,
+    evento_id: Uuid,
+    tipo: &str,
+    ticket: Option<Uuid>,
+    cuerpo: &Value,
+    traceparent: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO outbox (evento_id, tipo, ticket_uuid, cuerpo, traceparent) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(evento_id)
+    .bind(tipo)
+    .bind(ticket)
+    .bind(cuerpo)
+    .bind(traceparent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limite` unsent events, oldest first, skipping rows another
+/// relay holds. The lock lasts until the transaction ends.
+pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Vec<EventoPendiente>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, evento_id, tipo, cuerpo, traceparent FROM outbox WHERE publicado_en IS NULL \
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limite)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn marcar_publicados(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET publicado_en = now() WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Unsent events and the age of the oldest, for `/metrics`.
+pub async fn backlog_outbox(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(creado_en))::float8, 0) \
+         FROM outbox WHERE publicado_en IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+}
+

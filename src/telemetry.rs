@@ -1,0 +1,15 @@
+//! Logging setup: human-readable by default, JSON lines when asked.
+
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Installs the global subscriber once; later calls are ignored (tests).
+pub fn init(format: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,sqlx=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let _ = if format.eq_ignore_ascii_case("json") {
+        registry.with(fmt::layer().json().flatten_event(true).with_current_span(true)).try_init()
+    } else {
+        registry.with(fmt::layer().with_target(false)).try_init()
+    };
+}

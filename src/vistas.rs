@@ -1,0 +1,189 @@
+//! The JSON shapes of the contract: replies (§4) and event envelopes (§5).
+
+use crate::domain::sla::{self, PoliticaSla};
+use crate::domain::ticket::{Actor, Ticket};
+use crate::store::HistorialLeido;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// RFC 3339, UTC, milliseconds.
+pub fn fecha(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn fecha_opt(t: Option<DateTime<Utc>>) -> Value {
+    t.map(fecha).map(Value::String).unwrap_or(Value::Null)
+}
+
+pub fn ok(datos: Value) -> Value {
+    json!({"ok": true, "datos": datos})
+}
+
+/// `datos` of `crear`.
+pub fn creado(t: &Ticket) -> Value {
+    json!({
+        "ticketUuid": t.uuid,
+        "ticketLabel": t.label,
+        "estado": t.estado,
+        "tipo": t.tipo,
+        "prioridad": t.prioridad,
+        "slaHoras": sla::horas(t.sla_objetivo),
+        "fechaCreacion": fecha(t.creado_en),
+        "fechaLimiteSla": fecha(t.fecha_limite_sla),
+        "mensaje": "Su solicitud ha sido registrada exitosamente.",
+    })
+}
+
+/// `datos` of every mutation but `crear`.
+pub fn transicion(antes: &Ticket, t: &Ticket, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+    json!({
+        "ticketUuid": t.uuid,
+        "ticketLabel": t.label,
+        "estadoAnterior": antes.estado,
+        "estado": t.estado,
+        "areaAsignada": t.area_asignada,
+        "prioridad": t.prioridad,
+        "fechaLimiteSla": fecha(t.fecha_limite_sla),
+        "slaEstado": t.sla_estado(ahora, politica),
+        "version": t.version,
+    })
+}
+
+/// The `ticket` object of `detalle`, `listar` and events (snake_case).
+pub fn ticket(t: &Ticket, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+    json!({
+        "uuid": t.uuid,
+        "label": t.label,
+        "num": t.num,
+        "tipo_solicitud": t.tipo,
+        "categoria": t.categoria,
+        "subcategoria": t.subcategoria,
+        "asunto": t.asunto,
+        "descripcion": t.descripcion,
+        "respuesta_cliente": t.respuesta_cliente,
+        "estado": t.estado,
+        "prioridad": t.prioridad,
+        "area_asignada": t.area_asignada,
+        "agente_asignado": t.agente_asignado,
+        "sla_horas": sla::horas(t.sla_objetivo),
+        "fecha_limite_sla": fecha(t.fecha_limite_sla),
+        "sla_estado": t.sla_estado(ahora, politica),
+        "creado_en": fecha(t.creado_en),
+        "actualizado_en": fecha(t.actualizado_en),
+        "cerrado_en": fecha_opt(t.cerrado_en),
+        "version": t.version,
+    })
+}
+
+pub fn solicitante(t: &Ticket) -> Value {
+    let s = &t.solicitante;
+    json!({
+        "nombre": s.nombre,
+        "email": s.email,
+        "telefono": s.telefono,
+        "tieneWhatsapp": s.tiene_whatsapp,
+        "documento": s.documento,
+        "empresaDepartamento": s.empresa_departamento,
+    })
+}
+
+pub fn historial(h: &HistorialLeido) -> Value {
+    json!({
+        "fecha": fecha(h.fecha),
+        "accion": h.accion,
+        "motivo": h.motivo,
+        "actor_nombre": h.actor_nombre,
+        "actor_rol": h.actor_rol,
+        "estado_antes": h.estado_antes,
+        "estado_despues": h.estado_despues,
+        "prioridad_antes": h.prioridad_antes,
+        "prioridad_despues": h.prioridad_despues,
+        "area_antes": h.area_antes,
+        "area_despues": h.area_despues,
+    })
+}
+
+/// `datos` of `detalle`.
+pub fn detalle(t: &Ticket, entradas: &[HistorialLeido], ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+    json!({
+        "ticket": ticket(t, ahora, politica),
+        "solicitante": solicitante(t),
+        "historial": entradas.iter().map(historial).collect::<Vec<_>>(),
+    })
+}
+
+/// `datos` of `consultar`: ConsultarTicketOut plus SLA fields.
+pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+    let s = &t.solicitante;
+    json!({
+        "ticketUuid": t.uuid,
+        "ticketLabel": t.label,
+        "ticketNum": t.num,
+        "solicitanteNombre": s.nombre,
+        "solicitanteEmail": s.email,
+        "solicitanteTel": s.telefono,
+        "tieneWhatsapp": s.tiene_whatsapp,
+        "documento": s.documento,
+        "empresaDepartamento": s.empresa_departamento,
+        "tipoSolicitud": t.tipo,
+        "categoria": t.categoria,
+        "subcategoria": t.subcategoria,
+        "asunto": t.asunto,
+        "descripcionProblema": t.descripcion,
+        "respuestaCliente": t.respuesta_cliente,
+        "areaAsignada": t.area_asignada,
+        "prioridadNombre": t.prioridad,
+        "estadoNombre": t.estado,
+        "creadoEn": fecha(t.creado_en),
+        "actualizadoEn": fecha(t.actualizado_en),
+        "ultimaFechaHistorial": fecha_opt(ultimo.map(|h| h.fecha)),
+        "ultimaAccion": ultimo.map(|h| h.accion.clone()),
+        "ultimoMotivo": ultimo.and_then(|h| h.motivo.clone()),
+        "ultimoActorNombre": ultimo.map(|h| h.actor_nombre.clone()),
+        "ultimoActorRol": ultimo.map(|h| h.actor_rol.clone()),
+        "slaHoras": sla::horas(t.sla_objetivo),
+        "fechaLimiteSla": fecha(t.fecha_limite_sla),
+        "slaEstado": t.sla_estado(ahora, politica),
+    })
+}
+
+/// A CloudEvents 1.0 envelope.
+pub fn evento(id: Uuid, tipo: &str, sujeto: Uuid, ahora: DateTime<Utc>, traceparent: Option<&str>, data: Value) -> Value {
+    let mut e = json!({
+        "specversion": "1.0",
+        "id": id,
+        "source": "mesa-ayuda",
+        "type": tipo,
+        "subject": sujeto,
+        "time": fecha(ahora),
+        "datacontenttype": "application/json",
+        "data": data,
+    });
+    if let Some(tp) = traceparent {
+        // CloudEvents distributed-tracing extension.
+        e["traceparent"] = json!(tp);
+    }
+    e
+}
+
+/// `data` of a ticket event.
+pub fn datos_evento_ticket(
+    t: &Ticket,
+    entrada: &HistorialLeido,
+    comando_id: &str,
+    actor: &Actor,
+    ahora: DateTime<Utc>,
+    politica: &PoliticaSla,
+) -> Value {
+    json!({
+        "ticket": ticket(t, ahora, politica),
+        "historial": historial(entrada),
+        "comandoId": comando_id,
+        "actor": {
+            "id": Some(actor.id.as_str()).filter(|id| !id.is_empty()),
+            "nombre": actor.nombre,
+            "rol": actor.rol,
+        },
+    })
+}
