@@ -159,10 +159,10 @@ mod humantime_serde_str {
 pub fn redact_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}:***@{host}")
-            }
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.to_string(),
+            },
             None => url.to_string(),
         },
         None => url.to_string(),
@@ -194,5 +194,6 @@ mod tests {
     fn passwords_are_hidden() {
         assert_eq!(redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest:***@127.0.0.1:5672/%2f");
         assert_eq!(redact_url("postgres://127.0.0.1/mesa"), "postgres://127.0.0.1/mesa");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/mesa"), "postgres://postgres@127.0.0.1/mesa");
     }
 }

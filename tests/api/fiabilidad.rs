@@ -1,0 +1,310 @@
+//! Idempotency, exactly one event per change, the outbox surviving a broker
+//! outage, poison messages, ordering and graceful shutdown.
+
+use crate::helpers::*;
+use lapin::options::BasicGetOptions;
+use mesa_ayuda::procesador::Mensaje;
+use mesa_ayuda::startup::Aplicacion;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn resending_crear_with_the_same_message_id_creates_one_ticket() {
+    let mut app = TestApp::spawn().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let r1 = app.cliente.enviar_con_id("crear", ana_garcia(), None, &id).await;
+    let r2 = app.cliente.enviar_con_id("crear", ana_garcia(), None, &id).await;
+    assert_eq!(r1["ok"], true);
+    assert_eq!(r1, r2, "the original reply is sent again");
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
+    assert_eq!(app.contar("SELECT count(*) FROM historial").await, 1);
+    let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
+    assert_eq!(eventos.len(), 1, "one event for one change");
+}
+
+#[tokio::test]
+async fn resending_a_transition_changes_nothing_the_second_time() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let ticket = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    let id = uuid::Uuid::new_v4().to_string();
+    let r1 = app.cliente.enviar_con_id("asignar", json!({"ticketId": ticket}), Some(&mesa), &id).await;
+    let fila = app.fila(&ticket).await;
+    let r2 = app.cliente.enviar_con_id("asignar", json!({"ticketId": ticket}), Some(&mesa), &id).await;
+    assert_eq!(r1["ok"], true);
+    assert_eq!(r1, r2);
+    assert_eq!(app.fila(&ticket).await, fila);
+    assert_eq!(app.contar("SELECT count(*) FROM historial").await, 2);
+    let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
+    let tipos: Vec<&str> = eventos.iter().map(|(_, rk, _)| rk.as_str()).collect();
+    assert_eq!(tipos, ["ticket.creado", "ticket.asignado"]);
+
+    // A refusal is remembered too: once refused, always refused with the same answer.
+    let pausa = uuid::Uuid::new_v4().to_string();
+    let r1 = app.cliente.enviar_con_id("reabrir", json!({"ticketId": ticket}), Some(&mesa), &pausa).await;
+    assert_eq!(r1["error"]["codigo"], "TRANSICION_INVALIDA");
+    app.enviar("pausar", json!({"ticketId": ticket, "motivo": "m"}), Some(&mesa)).await;
+    let r2 = app.cliente.enviar_con_id("reabrir", json!({"ticketId": ticket}), Some(&mesa), &pausa).await;
+    assert_eq!(r1, r2);
+    assert_eq!(app.fila(&ticket).await["estado"], "PAUSADO");
+}
+
+#[tokio::test]
+async fn a_command_committed_but_never_acked_is_not_applied_twice() {
+    // What a worker killed between commit and ack leaves behind: the change is
+    // committed, the delivery comes back. The redelivery must only re-answer.
+    let mut app = TestApp::spawn().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let mensaje = Mensaje {
+        routing_key: "ticket.crear".into(),
+        message_id: Some(id.clone()),
+        body: ana_garcia().to_string().into_bytes(),
+        ..Default::default()
+    };
+    let primero = app.procesador.procesar(&mensaje).await.unwrap();
+    let r = app.cliente.enviar_con_id("crear", ana_garcia(), None, &id).await;
+    assert_eq!(r, primero.respuesta);
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
+    let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
+    assert_eq!(eventos.len(), 1);
+}
+
+#[tokio::test]
+async fn each_mutation_publishes_exactly_one_cloudevent() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let ticket = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    let ops: [(&str, Value); 8] = [
+        ("asignar", json!({})),
+        ("actualizar", json!({"nota": "n"})),
+        ("pausar", json!({"motivo": "m"})),
+        ("reabrir", json!({})),
+        ("reclasificar", json!({"motivo": "m", "categoria": "Redes"})),
+        ("asignar", json!({})),
+        ("transferir", json!({"area": "TI", "motivo": "m"})),
+        ("asignar", json!({})),
+    ];
+    let mut ids = vec![];
+    for (op, mut cuerpo) in ops.clone() {
+        cuerpo["ticketId"] = json!(ticket);
+        let id = uuid::Uuid::new_v4().to_string();
+        let r = app.cliente.enviar_con_id(op, cuerpo, Some(&mesa), &id).await;
+        assert_eq!(r["ok"], true, "{op}: {r}");
+        ids.push(id);
+    }
+    let r = app.enviar("archivar", json!({"ticketId": ticket}), Some(&mesa)).await;
+    assert_eq!(r["ok"], true);
+    let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
+    let tipos: Vec<&str> = eventos.iter().map(|(_, rk, _)| rk.as_str()).collect();
+    assert_eq!(
+        tipos,
+        ["ticket.creado", "ticket.asignado", "ticket.actualizado", "ticket.pausado", "ticket.reabierto",
+         "ticket.reclasificado", "ticket.asignado", "ticket.transferido", "ticket.asignado", "ticket.archivado"]
+    );
+    for (i, (props, rk, e)) in eventos.iter().enumerate() {
+        assert_eq!(e["specversion"], "1.0");
+        assert_eq!(e["source"], "mesa-ayuda");
+        assert_eq!(e["type"], rk.as_str());
+        assert_eq!(e["subject"], ticket.as_str());
+        assert_eq!(e["datacontenttype"], "application/json");
+        fecha(&e["time"]);
+        assert_eq!(props.message_id().as_ref().unwrap().as_str(), e["id"].as_str().unwrap());
+        assert_eq!(props.content_type().as_ref().unwrap().as_str(), "application/cloudevents+json");
+        assert_eq!(*props.delivery_mode(), Some(2), "persistent");
+        let data = &e["data"];
+        assert_eq!(data["ticket"]["version"], (i + 1) as i64, "version rises by one per change");
+        assert_eq!(data["ticket"]["uuid"], ticket.as_str());
+        assert_eq!(data["historial"]["estado_despues"], data["ticket"]["estado"]);
+        if (1..=8).contains(&i) {
+            assert_eq!(data["comandoId"], ids[i - 1].as_str());
+            assert_eq!(data["actor"]["rol"], "MESA");
+            assert_eq!(data["actor"]["id"], "mesa-1");
+        }
+    }
+    assert_eq!(eventos[0].2["data"]["actor"]["rol"], "USUARIO");
+    assert_eq!(eventos[1].2["traceparent"], "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 0);
+}
+
+#[tokio::test]
+async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() {
+    let (mut settings, db) = settings_de_prueba();
+    let real = settings.amqp.url.expose_secret().to_string();
+    settings.amqp.url = SecretString::from("amqp://guest:guest@127.0.0.1:1/%2f");
+    crear_base(&db).await;
+    let caida = Aplicacion::build(settings.clone()).await.unwrap();
+    let topo = caida.topologia();
+    let _limpieza = Limpieza(Some((db.clone(), topo.clone(), real.clone())));
+    mesa_ayuda::store::migrate(&caida.pool).await.unwrap();
+    let procesador = caida.procesador.clone();
+    let pool = caida.pool.clone();
+    let parar_caida = CancellationToken::new();
+    let h = tokio::spawn(caida.run(parar_caida.clone()));
+
+    // Commands applied while no broker answers (as a worker whose broker just vanished would).
+    let mut ids = vec![];
+    for _ in 0..3 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let m = Mensaje { routing_key: "ticket.crear".into(), message_id: Some(id.clone()), body: ana_garcia().to_string().into_bytes(), ..Default::default() };
+        assert_eq!(procesador.procesar(&m).await.unwrap().respuesta["ok"], true);
+        ids.push(id);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pendientes: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(pendientes, 3, "nothing can be published yet");
+    parar_caida.cancel();
+    h.await.unwrap().unwrap();
+
+    // The broker is back (a worker that reaches it): every event goes out once.
+    let mut cliente = Cliente::new(&real, &topo).await;
+    settings.amqp.url = SecretString::from(real.clone());
+    let app = Aplicacion::build(settings).await.unwrap();
+    let pool = app.pool.clone();
+    let parar = CancellationToken::new();
+    let h = tokio::spawn(app.run(parar.clone()));
+    let eventos = cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
+    let mut comandos: Vec<String> = eventos.iter().map(|(_, _, e)| e["data"]["comandoId"].as_str().unwrap().to_string()).collect();
+    comandos.sort();
+    ids.sort();
+    assert_eq!(comandos, ids);
+    let pendientes: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").fetch_one(&pool).await.unwrap();
+    assert_eq!(pendientes, 0);
+    parar.cancel();
+    h.await.unwrap().unwrap();
+}
+
+struct Limpieza(Option<(String, mesa_ayuda::broker::Topologia, String)>);
+impl Drop for Limpieza {
+    fn drop(&mut self) {
+        if let Some((db, topo, url)) = self.0.take() {
+            limpiar(db, topo, url);
+        }
+    }
+}
+
+#[tokio::test]
+async fn undecodable_commands_are_answered_and_dead_lettered() {
+    let mut app = TestApp::spawn().await;
+    let casos: [(&str, &[u8]); 4] = [
+        ("ticket.crear", b"{no es json"),
+        ("ticket.crear", b"[1, 2, 3]"),
+        ("ticket.borrar", b"{}"),
+        ("ticket.crear", &[0xff, 0xfe, 0x00]),
+    ];
+    for (rk, cuerpo) in casos {
+        let c = app.cliente.publicar(rk, cuerpo, Some("id-1"), None).await;
+        let r = app.cliente.respuesta(&c).await;
+        assert_eq!(r["error"]["codigo"], "SOLICITUD_INVALIDA", "{rk}: {r}");
+        assert_eq!(r["error"]["http"], 400);
+    }
+    let topo = app.topologia();
+    let mut rechazados = 0;
+    for _ in 0..50 {
+        match app.cliente.canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+            Some(_) => rechazados += 1,
+            None if rechazados == casos.len() => break,
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(rechazados, casos.len());
+
+    // A well-formed mutation without message_id is refused and acked, not dead-lettered.
+    let c = app.cliente.publicar("ticket.crear", ana_garcia().to_string().as_bytes(), None, None).await;
+    let r = app.cliente.respuesta(&c).await;
+    assert_eq!(r["error"]["codigo"], "SOLICITUD_INVALIDA", "{r}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.cliente.canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap().is_none());
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 0);
+
+    // And the worker goes on.
+    app.crear().await;
+}
+
+#[tokio::test]
+async fn back_to_back_commands_on_one_ticket_apply_in_publish_order() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let auth = format!("Bearer {mesa}");
+    let mut tickets = vec![];
+    for _ in 0..4 {
+        tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
+    }
+    // Per ticket: asignar, 10 notes, pausar, reabrir; tickets interleaved; no waiting.
+    let mut correlaciones = vec![];
+    let mut esperado: Vec<Vec<String>> = vec![vec![]; tickets.len()];
+    for paso in 0..13 {
+        for (i, t) in tickets.iter().enumerate() {
+            let (op, cuerpo) = match paso {
+                0 => ("asignar", json!({"ticketId": t, "motivo": "inicio"})),
+                11 => ("pausar", json!({"ticketId": t, "motivo": "pausa"})),
+                12 => ("reabrir", json!({"ticketId": t, "motivo": "sigue"})),
+                n => ("actualizar", json!({"ticketId": t, "nota": format!("nota {n}")})),
+            };
+            esperado[i].push(cuerpo.get("motivo").or(cuerpo.get("nota")).unwrap().as_str().unwrap().to_string());
+            let id = uuid::Uuid::new_v4().to_string();
+            correlaciones.push(
+                app.cliente.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(&id), Some(&auth)).await,
+            );
+        }
+    }
+    for c in correlaciones {
+        let r = app.cliente.respuesta(&c).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    for (i, t) in tickets.iter().enumerate() {
+        let motivos: Vec<String> = sqlx::query_scalar(
+            "SELECT motivo FROM historial WHERE ticket_uuid = $1::uuid AND accion <> 'CREACION' ORDER BY id",
+        )
+        .bind(t)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(motivos, esperado[i]);
+        assert_eq!(app.fila(t).await["version"], 14);
+    }
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
+    let mut app = TestApp::spawn().await;
+    let n = 60;
+    for _ in 0..n {
+        app.cliente
+            .publicar("ticket.crear", ana_garcia().to_string().as_bytes(), Some(&uuid::Uuid::new_v4().to_string()), None)
+            .await;
+    }
+    // Stop while the burst is being worked through.
+    while app.contar("SELECT count(*) FROM tickets").await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.detener().await;
+    let aplicados = app.contar("SELECT count(*) FROM tickets").await;
+    let topo = app.topologia();
+    let en_cola = app
+        .cliente
+        .canal
+        .queue_declare(topo.comandos().into(), lapin::options::QueueDeclareOptions { passive: true, ..Default::default() }, Default::default())
+        .await
+        .unwrap()
+        .message_count() as i64;
+    assert_eq!(aplicados + en_cola, n, "applied {aplicados} + queued {en_cola}");
+    // Every applied command's event was flushed before exit.
+    assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 0);
+
+    // A new worker finishes the rest, each exactly once.
+    let otra = Aplicacion::build(app.settings.clone()).await.unwrap();
+    let parar = CancellationToken::new();
+    let h = tokio::spawn(otra.run(parar.clone()));
+    for _ in 0..200 {
+        if app.contar("SELECT count(*) FROM tickets").await == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, n);
+    assert_eq!(app.contar("SELECT count(DISTINCT comando_id) FROM historial").await, n);
+    parar.cancel();
+    h.await.unwrap().unwrap();
+}

@@ -1,0 +1,329 @@
+//! Spawns the worker on a fresh database and topology prefix, and talks to it
+//! over the real RabbitMQ, as an upstream system would.
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, Consumer};
+use mesa_ayuda::auth::{Claims, emitir};
+use mesa_ayuda::broker::{self, Topologia};
+use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::procesador::Procesador;
+use mesa_ayuda::startup::Aplicacion;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use sqlx::{Connection as _, PgConnection, PgPool};
+use std::collections::HashMap;
+use std::sync::Once;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const SECRETO: &str = "secreto-de-pruebas";
+const ESPERA: Duration = Duration::from_secs(15);
+
+static TRAZAS: Once = Once::new();
+
+pub fn base_url() -> String {
+    std::env::var("MESA_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+}
+
+/// Settings for one test: its own database and topology prefix.
+pub fn settings_de_prueba() -> (Settings, String) {
+    TRAZAS.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            mesa_ayuda::telemetry::init("pretty");
+        }
+    });
+    let mut s = Settings::load().expect("settings");
+    let id = Uuid::new_v4().simple().to_string();
+    let db = format!("mesa_test_{}", &id[..16]);
+    s.database.url = SecretString::from(format!("{}/{db}", base_url()));
+    s.database.max_connections = 8;
+    s.topology.prefix = format!("t{}", &id[..12]);
+    s.auth.jwt_secret = SecretString::from(SECRETO);
+    s.http.port = 0;
+    s.outbox.poll_interval = Duration::from_millis(100);
+    s.worker.shutdown_grace = Duration::from_secs(5);
+    (s, db)
+}
+
+pub async fn crear_base(db: &str) {
+    let mut admin = PgConnection::connect(&format!("{}/postgres", base_url())).await.expect("postgres admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut admin).await.expect("create db");
+}
+
+/// Drops a test's database and topology, even when the test panicked.
+pub fn limpiar(db: String, topo: Topologia, amqp: String) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            if let Ok(conn) = broker::conectar(&amqp, "mesa tests cleanup").await
+                && let Ok(canal) = conn.create_channel().await
+            {
+                let _ = broker::borrar(&canal, &topo).await;
+                let _ = conn.close(200, "".into()).await;
+            }
+            if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base_url())).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await;
+            }
+        });
+    })
+    .join();
+}
+
+pub fn token(rol: &str, area: Option<&str>) -> String {
+    token_con(rol, area, 3600, SECRETO)
+}
+
+pub fn token_con(rol: &str, area: Option<&str>, vida_s: i64, secreto: &str) -> String {
+    let claims = Claims {
+        sub: format!("{}-1", rol.to_lowercase()),
+        nombre: Some(format!("Agente {rol}")),
+        rol: rol.to_string(),
+        area: area.map(str::to_string),
+        exp: chrono::Utc::now().timestamp() + vida_s,
+    };
+    emitir(&SecretString::from(secreto), &claims).unwrap()
+}
+
+/// A client of the broker for one test: replies and a tap on all events.
+pub struct Cliente {
+    _conexion: Connection,
+    pub canal: Channel,
+    pub topo: Topologia,
+    cola_respuestas: String,
+    respuestas: Consumer,
+    pendientes: HashMap<String, Value>,
+    eventos: Consumer,
+}
+
+impl Cliente {
+    pub async fn new(amqp: &str, topo: &Topologia) -> Cliente {
+        let conexion = broker::conectar(amqp, "mesa tests").await.expect("amqp");
+        let canal = conexion.create_channel().await.unwrap();
+        broker::declarar(&canal, topo).await.expect("topology");
+        let exclusiva = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+        let q = canal.queue_declare("".into(), exclusiva, FieldTable::default()).await.unwrap();
+        let cola_respuestas = q.name().as_str().to_string();
+        let no_ack = BasicConsumeOptions { no_ack: true, ..Default::default() };
+        let respuestas = canal
+            .basic_consume(cola_respuestas.clone().into(), "".into(), no_ack, FieldTable::default())
+            .await
+            .unwrap();
+        let qe = canal.queue_declare("".into(), exclusiva, FieldTable::default()).await.unwrap();
+        canal
+            .queue_bind(qe.name().clone(), topo.eventos().into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+            .await
+            .unwrap();
+        let eventos = canal.basic_consume(qe.name().clone(), "".into(), no_ack, FieldTable::default()).await.unwrap();
+        Cliente { _conexion: conexion, canal, topo: topo.clone(), cola_respuestas, respuestas, pendientes: HashMap::new(), eventos }
+    }
+
+    /// Publishes a raw command; returns its correlation id.
+    pub async fn publicar(&self, routing_key: &str, cuerpo: &[u8], message_id: Option<&str>, auth: Option<&str>) -> String {
+        let correlacion = Uuid::new_v4().to_string();
+        let mut props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_reply_to(self.cola_respuestas.clone().into())
+            .with_correlation_id(correlacion.clone().into());
+        if let Some(id) = message_id {
+            props = props.with_message_id(id.into());
+        }
+        if let Some(auth) = auth {
+            let mut h = FieldTable::default();
+            h.insert("authorization".into(), AMQPValue::LongString(auth.into()));
+            h.insert("traceparent".into(), AMQPValue::LongString("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()));
+            props = props.with_headers(h);
+        }
+        self.canal
+            .basic_publish(self.topo.comandos().into(), routing_key.into(), BasicPublishOptions::default(), cuerpo, props)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        correlacion
+    }
+
+    pub async fn respuesta(&mut self, correlacion: &str) -> Value {
+        if let Some(v) = self.pendientes.remove(correlacion) {
+            return v;
+        }
+        let fin = tokio::time::Instant::now() + ESPERA;
+        loop {
+            let entrega = tokio::time::timeout_at(fin, self.respuestas.next())
+                .await
+                .unwrap_or_else(|_| panic!("no reply for {correlacion}"))
+                .unwrap()
+                .unwrap();
+            let c = entrega.properties.correlation_id().as_ref().unwrap().as_str().to_string();
+            let v: Value = serde_json::from_slice(&entrega.data).unwrap();
+            if c == correlacion {
+                return v;
+            }
+            self.pendientes.insert(c, v);
+        }
+    }
+
+    /// Sends `ticket.<op>` with a fresh message id and waits for the reply.
+    pub async fn enviar(&mut self, op: &str, cuerpo: Value, token: Option<&str>) -> Value {
+        self.enviar_con_id(op, cuerpo, token, &Uuid::new_v4().to_string()).await
+    }
+
+    pub async fn enviar_con_id(&mut self, op: &str, cuerpo: Value, token: Option<&str>, id: &str) -> Value {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let c = self.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(id), auth.as_deref()).await;
+        self.respuesta(&c).await
+    }
+
+    /// The next event within `espera`, with its AMQP properties.
+    pub async fn evento(&mut self, espera: Duration) -> Option<(BasicProperties, String, Value)> {
+        let entrega = tokio::time::timeout(espera, self.eventos.next()).await.ok()??.ok()?;
+        let cuerpo = serde_json::from_slice(&entrega.data).unwrap();
+        Some((entrega.properties, entrega.routing_key.as_str().to_string(), cuerpo))
+    }
+
+    /// Every event that arrives until `silencio` passes without one.
+    pub async fn eventos_hasta_silencio(&mut self, silencio: Duration) -> Vec<(BasicProperties, String, Value)> {
+        let mut v = Vec::new();
+        while let Some(e) = self.evento(silencio).await {
+            v.push(e);
+        }
+        v
+    }
+}
+
+/// A running worker on its own database and prefix, plus a client.
+pub struct TestApp {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub procesador: Procesador,
+    pub cliente: Cliente,
+    shutdown: CancellationToken,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    db: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(ajustar: impl FnOnce(&mut Settings)) -> TestApp {
+        let (mut settings, db) = settings_de_prueba();
+        ajustar(&mut settings);
+        crear_base(&db).await;
+        let app = Aplicacion::build(settings.clone()).await.expect("build");
+        mesa_ayuda::store::migrate(&app.pool).await.expect("migrate");
+        // Its own pool: the worker closes its own on shutdown.
+        let pool = PgPool::connect(settings.database.url.expose_secret()).await.expect("test pool");
+        let procesador = app.procesador.clone();
+        let topo = app.topologia();
+        let cliente = Cliente::new(settings.amqp.url.expose_secret(), &topo).await;
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(app.run(shutdown.clone()));
+        TestApp { settings, pool, procesador, cliente, shutdown, handle: Some(handle), db }
+    }
+
+    pub fn topologia(&self) -> Topologia {
+        self.cliente.topo.clone()
+    }
+
+    pub async fn enviar(&mut self, op: &str, cuerpo: Value, token: Option<&str>) -> Value {
+        self.cliente.enviar(op, cuerpo, token).await
+    }
+
+    /// Creates Ana García's ticket; returns the reply's `datos`.
+    pub async fn crear(&mut self) -> Value {
+        let r = self.enviar("crear", ana_garcia(), None).await;
+        assert_eq!(r["ok"], true, "{r}");
+        r["datos"].clone()
+    }
+
+    /// A ticket walked to `estado` through legal commands; its uuid.
+    pub async fn ticket_en(&mut self, estado: &str) -> String {
+        let id = self.crear().await["ticketUuid"].as_str().unwrap().to_string();
+        let mesa = token("MESA", None);
+        let pasos: &[(&str, Value)] = &match estado {
+            "NUEVO" => vec![],
+            "ASIGNADO" => vec![("asignar", json!({}))],
+            "PAUSADO" => vec![("asignar", json!({})), ("pausar", json!({"motivo": "espera"}))],
+            "TRANSFERIDO" => vec![("asignar", json!({})), ("transferir", json!({"area": "TI", "motivo": "le toca a TI"}))],
+            "RECLASIFICADO" => vec![("asignar", json!({})), ("reclasificar", json!({"motivo": "era otra cosa", "tipo": "PETICION"}))],
+            "ACTUALIZADO" => vec![("asignar", json!({})), ("actualizar", json!({"nota": "avance"}))],
+            "CANCELADO" => vec![("asignar", json!({})), ("cancelar", json!({"motivo": "duplicado"}))],
+            "ARCHIVADO" => vec![("asignar", json!({})), ("archivar", json!({"motivo": "resuelto"}))],
+            otro => panic!("estado {otro}"),
+        };
+        for (op, cuerpo) in pasos {
+            let mut cuerpo = cuerpo.clone();
+            cuerpo["ticketId"] = json!(id);
+            let r = self.enviar(op, cuerpo, Some(&mesa)).await;
+            assert_eq!(r["ok"], true, "{op}: {r}");
+        }
+        id
+    }
+
+    /// The ticket row as JSON, to compare before and after.
+    pub async fn fila(&self, id: &str) -> Value {
+        sqlx::query_scalar("SELECT to_jsonb(t) FROM tickets t WHERE uuid = $1::uuid")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn contar(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+
+    pub async fn contar_de(&self, sql: &'static str, id: &str) -> i64 {
+        sqlx::query_scalar(sql).bind(id).fetch_one(&self.pool).await.unwrap()
+    }
+
+    /// Stops the worker gracefully and waits for it.
+    pub async fn detener(&mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(20), h).await.expect("graceful stop").unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+        limpiar(self.db.clone(), self.cliente.topo.clone(), self.settings.amqp.url.expose_secret().to_string());
+    }
+}
+
+/// The Mesa de Ayuda docs' example requester.
+pub fn ana_garcia() -> Value {
+    json!({
+        "nombre": "Ana García",
+        "email": "ana.garcia@empresa.com",
+        "telefono": "+573001234567",
+        "tieneWhatsapp": true,
+        "documento": "12345678",
+        "empresaDepartamento": "Recursos Humanos",
+        "tipo": "INCIDENTE",
+        "categoria": "Sistemas",
+        "subcategoria": "Correo electrónico",
+        "asunto": "No puedo acceder a mi correo corporativo",
+        "descripcion": "Desde esta mañana no puedo iniciar sesión en Outlook. Aparece el error 403 Forbidden.",
+        "prioridad": "ALTA",
+        "areaAsignada": "MESA"
+    })
+}
+
+pub fn fecha(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a date: {v}")))
+        .unwrap()
+        .to_utc()
+}

@@ -1,0 +1,6 @@
+//! Integration tests against the real Postgres and RabbitMQ.
+
+mod helpers;
+mod comandos;
+mod seguridad;
+mod fiabilidad;
