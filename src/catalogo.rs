@@ -52,3 +52,35 @@ pub fn catalogo(politica: &PoliticaSla) -> Value {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::estado::Rol;
+    use crate::domain::sla::prioridades_por_defecto;
+
+    #[test]
+    fn catalog_agrees_with_the_state_machine_and_roles() {
+        let politica = PoliticaSla::new(prioridades_por_defecto(), 20, true);
+        let c = catalogo(&politica);
+        for op in Operacion::TODAS {
+            for desde in Estado::TODOS {
+                let listada = c["transiciones"].as_array().unwrap().iter().find(|t| {
+                    t["operacion"] == op.as_str() && t["desde"] == desde.as_str()
+                });
+                let destino = op.destino_desde(desde);
+                assert_eq!(listada.map(|t| t["hacia"].clone()), destino.map(|d| json!(d)), "{op:?} desde {desde}");
+            }
+            let o = c["operaciones"].as_array().unwrap().iter().find(|o| o["nombre"] == op.as_str()).unwrap();
+            for rol in [Rol::Admin, Rol::Mesa, Rol::Area] {
+                let listado = o["publica"] == true || o["roles"].as_array().unwrap().contains(&json!(rol.as_str()));
+                assert_eq!(listado, op.permite(rol), "{op:?} {rol:?}");
+            }
+            assert_eq!(o["mutacion"], op.es_mutacion());
+        }
+        let terminales: Vec<&Value> =
+            c["estados"].as_array().unwrap().iter().filter(|e| e["terminal"] == true).collect();
+        assert_eq!(terminales.len(), 2);
+        assert_eq!(c["prioridades"][0]["nombre"], "CRITICA");
+    }
+}

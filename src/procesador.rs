@@ -3,14 +3,14 @@
 //! outbox event and idempotency record in one transaction.
 
 use crate::auth::Verificador;
-use crate::domain::comando::{ComandoTicket, DatosCreacion, Peticion, validar};
+use crate::domain::comando::{ComandoTicket, DatosCreacion, Peticion, cursor, validar};
 use crate::domain::estado::{Acceso, Operacion};
 use crate::domain::sla::PoliticaSla;
-use crate::domain::ticket::{Actor, Rechazo, Ticket};
+use crate::domain::ticket::{Actor, Alcance, Rechazo, Ticket};
 use crate::error::{Disposicion, ErrorContrato, ErrorProceso};
 use crate::store::{self, HistorialLeido};
 use crate::vistas;
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -215,6 +215,35 @@ impl Procesador {
                 }
                 let entradas = store::historial(&mut conn, t.uuid).await?;
                 Ok(Ok(Desenlace::ok(op, vistas::detalle(&t, &entradas, ahora, &self.politica))))
+            }
+            Peticion::Listar(mut filtro) => {
+                let actor = actor.expect("listar needs a token");
+                let Alcance::Area(area) = actor.alcance(filtro.area.as_deref()) else {
+                    return Ok(Ok(Desenlace::ok(op, vistas::listado(&[], None, ahora, &self.politica))));
+                };
+                filtro.area = area;
+                let mut conn = self.pool.acquire().await?;
+                let mut tickets =
+                    store::listar(&mut conn, &filtro, ahora, self.politica.aviso_porcentaje()).await?;
+                let siguiente = (tickets.len() as i64 > filtro.limite).then(|| {
+                    tickets.truncate(filtro.limite as usize);
+                    cursor(tickets.last().expect("limite >= 1").num)
+                });
+                Ok(Ok(Desenlace::ok(op, vistas::listado(&tickets, siguiente, ahora, &self.politica))))
+            }
+            Peticion::Estadisticas(filtro) => {
+                let actor = actor.expect("estadisticas needs a token");
+                let hasta = filtro.hasta.unwrap_or(ahora);
+                let desde = filtro.desde.unwrap_or(hasta - TimeDelta::days(30));
+                let e = match actor.alcance(filtro.area.as_deref()) {
+                    Alcance::Nada => (store::Estadisticas::default(), filtro.area.clone()),
+                    Alcance::Area(area) => {
+                        let mut conn = self.pool.acquire().await?;
+                        let aviso = self.politica.aviso_porcentaje();
+                        (store::estadisticas(&mut conn, desde, hasta, area.as_deref(), ahora, aviso).await?, area)
+                    }
+                };
+                Ok(Ok(Desenlace::ok(op, vistas::estadisticas(&e.0, desde, hasta, e.1.as_deref()))))
             }
             Peticion::Catalogo => Ok(Ok(Desenlace::ok(op, crate::catalogo::catalogo(&self.politica)))),
         }

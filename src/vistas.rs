@@ -2,7 +2,7 @@
 
 use crate::domain::sla::{self, PoliticaSla};
 use crate::domain::ticket::{Actor, Ticket};
-use crate::store::HistorialLeido;
+use crate::store::{Estadisticas, HistorialLeido, Percentiles};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -185,5 +185,36 @@ pub fn datos_evento_ticket(
             "nombre": actor.nombre,
             "rol": actor.rol,
         },
+    })
+}
+
+/// `datos` of `listar`.
+pub fn listado(tickets: &[Ticket], siguiente: Option<String>, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+    json!({
+        "items": tickets.iter().map(|t| ticket(t, ahora, politica)).collect::<Vec<_>>(),
+        "siguienteCursor": siguiente,
+    })
+}
+
+fn percentiles(p: &Percentiles) -> Value {
+    json!({"muestras": p.muestras, "medianaSegundos": p.mediana_s, "p90Segundos": p.p90_s})
+}
+
+/// `datos` of `estadisticas`.
+pub fn estadisticas(e: &Estadisticas, desde: DateTime<Utc>, hasta: DateTime<Utc>, area: Option<&str>) -> Value {
+    let porcentaje = (e.cerrados > 0).then(|| 100.0 * e.cumplidos as f64 / e.cerrados as f64);
+    json!({
+        "desde": fecha(desde),
+        "hasta": fecha(hasta),
+        "area": area,
+        "total": e.total,
+        "porEstado": e.por_estado,
+        "porTipo": e.por_tipo,
+        "porPrioridad": e.por_prioridad,
+        "porArea": e.por_area,
+        "abiertosPorSlaEstado": e.abiertos_por_sla,
+        "cumplimientoSla": {"cerrados": e.cerrados, "cumplidos": e.cumplidos, "porcentaje": porcentaje},
+        "tiempoHastaAsignacion": percentiles(&e.asignacion),
+        "tiempoHastaCierre": percentiles(&e.cierre),
     })
 }

@@ -1,7 +1,8 @@
 //! Command bodies: typed, validated, with every broken field reported at once.
 
-use super::estado::{Operacion, TIPOS};
-use super::sla::{PoliticaSla, Prioridad};
+use super::estado::{Estado, Operacion, TIPOS};
+use super::sla::{PoliticaSla, Prioridad, SlaEstado};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -77,6 +78,31 @@ pub struct ComandoTicket {
     pub mutacion: Mutacion,
 }
 
+/// Filters and page of `listar`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FiltroListado {
+    pub estado: Option<Estado>,
+    pub area: Option<String>,
+    pub prioridad: Option<String>,
+    pub tipo: Option<String>,
+    pub sla_estado: Option<SlaEstado>,
+    pub limite: i64,
+    /// Continue after this ticket number (newest first).
+    pub despues_de: Option<i64>,
+}
+
+pub const LIMITE_POR_DEFECTO: i64 = 50;
+pub const LIMITE_MAXIMO: i64 = 200;
+
+/// Window and scope of `estadisticas`; absent bounds are filled in by the
+/// caller from the current time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FiltroEstadisticas {
+    pub desde: Option<DateTime<Utc>>,
+    pub hasta: Option<DateTime<Utc>>,
+    pub area: Option<String>,
+}
+
 /// A validated command of any operation.
 #[derive(Debug, Clone)]
 pub enum Peticion {
@@ -84,7 +110,18 @@ pub enum Peticion {
     Ticket(ComandoTicket),
     Consultar { label: String, email: String },
     Detalle { ticket_id: Uuid },
+    Listar(FiltroListado),
+    Estadisticas(FiltroEstadisticas),
     Catalogo,
+}
+
+/// `listar` cursors are opaque to clients: `v1.<ticket number in hex>`.
+pub fn cursor(num: i64) -> String {
+    format!("v1.{num:x}")
+}
+
+fn leer_cursor(s: &str) -> Option<i64> {
+    i64::from_str_radix(s.strip_prefix("v1.")?, 16).ok().filter(|n| *n > 0)
 }
 
 /// Validates `body` for `op`, reporting every broken field.
@@ -124,9 +161,24 @@ pub fn validar(
         },
         Operacion::Detalle => Peticion::Detalle { ticket_id: l.uuid("ticketId").unwrap_or_default() },
         Operacion::Catalogo => Peticion::Catalogo,
-        Operacion::Listar | Operacion::Estadisticas => {
-            l.errores.push(CampoError::new("operacion", "operación aún no disponible en este worker"));
-            Peticion::Catalogo
+        Operacion::Listar => Peticion::Listar(FiltroListado {
+            estado: l.enumerado("estado", |s| s.parse::<Estado>().ok(), "un estado del catálogo"),
+            area: l.texto("area", 1, 100, false),
+            prioridad: l.prioridad("prioridad", false).map(|p| p.nombre),
+            tipo: l.tipo("tipo", false),
+            sla_estado: l.enumerado("slaEstado", SlaEstado::parse, "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO"),
+            limite: l.entero("limite", 1, LIMITE_MAXIMO).unwrap_or(LIMITE_POR_DEFECTO),
+            despues_de: l.enumerado("cursor", leer_cursor, "un cursor devuelto por listar"),
+        }),
+        Operacion::Estadisticas => {
+            let desde = l.fecha("desde");
+            let hasta = l.fecha("hasta");
+            if let (Some(d), Some(h)) = (desde, hasta)
+                && d >= h
+            {
+                l.error("hasta", "debe ser posterior a desde");
+            }
+            Peticion::Estadisticas(FiltroEstadisticas { desde, hasta, area: l.texto("area", 1, 100, false) })
         }
         mutacion => {
             let ticket_id = l.uuid("ticketId").unwrap_or_default();
@@ -259,6 +311,43 @@ impl Lector<'_> {
         }
     }
 
+    /// Text that `parse` must accept.
+    fn enumerado<T>(&mut self, campo: &str, parse: impl Fn(&str) -> Option<T>, esperado: &str) -> Option<T> {
+        let valor = self.texto(campo, 1, 200, false)?;
+        let v = parse(&valor);
+        if v.is_none() {
+            self.error(campo, format!("debe ser {esperado}"));
+        }
+        v
+    }
+
+    fn entero(&mut self, campo: &str, min: i64, max: i64) -> Option<i64> {
+        let v = match self.presente(campo) {
+            None => return None,
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(_) => None,
+        };
+        match v {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.error(campo, format!("debe ser un entero entre {min} y {max}"));
+                None
+            }
+        }
+    }
+
+    /// An RFC 3339 instant.
+    fn fecha(&mut self, campo: &str) -> Option<DateTime<Utc>> {
+        let valor = self.texto(campo, 1, 64, false)?;
+        match DateTime::parse_from_rfc3339(&valor) {
+            Ok(t) => Some(t.to_utc()),
+            Err(_) => {
+                self.error(campo, "debe ser una fecha RFC 3339, p. ej. 2026-03-24T10:15:00Z");
+                None
+            }
+        }
+    }
+
     fn booleano(&mut self, campo: &str) -> Option<bool> {
         match self.presente(campo) {
             None => None,
@@ -355,6 +444,33 @@ mod tests {
             campos(validar(Operacion::Pausar, &obj(json!({"ticketId": id, "motivo": "x".repeat(501)})), &p)),
             ["motivo"]
         );
+    }
+
+    #[test]
+    fn listar_filters_and_cursor() {
+        let p = politica();
+        let body = obj(json!({"estado": "asignado", "prioridad": "alta", "slaEstado": "VENCIDO", "limite": 10,
+            "cursor": cursor(42)}));
+        let Peticion::Listar(f) = validar(Operacion::Listar, &body, &p).unwrap() else { panic!() };
+        assert_eq!(f.estado, Some(Estado::Asignado));
+        assert_eq!(f.prioridad.as_deref(), Some("ALTA"));
+        assert_eq!(f.sla_estado, Some(SlaEstado::Vencido));
+        assert_eq!((f.limite, f.despues_de), (10, Some(42)));
+        let Peticion::Listar(f) = validar(Operacion::Listar, &obj(json!({})), &p).unwrap() else { panic!() };
+        assert_eq!(f.limite, LIMITE_POR_DEFECTO);
+        let malo = obj(json!({"estado": "ABIERTO", "limite": 500, "cursor": "zzz", "tipo": "X", "slaEstado": 3}));
+        assert_eq!(campos(validar(Operacion::Listar, &malo, &p)), ["cursor", "estado", "limite", "slaEstado", "tipo"]);
+        assert_eq!(campos(validar(Operacion::Listar, &obj(json!({"limite": 0})), &p)), ["limite"]);
+    }
+
+    #[test]
+    fn estadisticas_window() {
+        let p = politica();
+        let ok = obj(json!({"desde": "2026-01-01T00:00:00Z", "hasta": "2026-02-01T00:00:00-05:00"}));
+        assert!(validar(Operacion::Estadisticas, &ok, &p).is_ok());
+        let al_reves = obj(json!({"desde": "2026-02-01T00:00:00Z", "hasta": "2026-01-01T00:00:00Z"}));
+        assert_eq!(campos(validar(Operacion::Estadisticas, &al_reves, &p)), ["hasta"]);
+        assert_eq!(campos(validar(Operacion::Estadisticas, &obj(json!({"desde": "ayer"})), &p)), ["desde"]);
     }
 
     #[test]

@@ -27,10 +27,27 @@ impl Actor {
         self.rol == Rol::Area.as_str()
     }
 
+    /// The area filter a query may run with. An AREA actor sees only its own
+    /// area, whatever it asks for; asking for another yields nothing.
+    pub fn alcance(&self, pedida: Option<&str>) -> Alcance {
+        match (self.es_area(), pedida) {
+            (false, pedida) => Alcance::Area(pedida.map(str::to_string)),
+            (true, Some(p)) if Some(p) != self.area.as_deref() => Alcance::Nada,
+            (true, _) => Alcance::Area(self.area.clone()),
+        }
+    }
+
     /// AREA actors may touch only tickets of their own area.
     pub fn alcanza(&self, ticket: &Ticket) -> bool {
         !self.es_area() || self.area.as_deref() == Some(ticket.area_asignada.as_str())
     }
+}
+
+/// What a query may see: one area (or all, `None`), or nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Alcance {
+    Area(Option<String>),
+    Nada,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -383,5 +400,10 @@ mod tests {
         let propia = Actor::staff("a".into(), "A".into(), Rol::Area, Some("MESA".into()));
         let ajena = Actor::staff("b".into(), "B".into(), Rol::Area, Some("TI".into()));
         assert!(propia.alcanza(&t) && !ajena.alcanza(&t) && mesa().alcanza(&t));
+        assert_eq!(propia.alcance(None), Alcance::Area(Some("MESA".into())));
+        assert_eq!(propia.alcance(Some("MESA")), Alcance::Area(Some("MESA".into())));
+        assert_eq!(propia.alcance(Some("TI")), Alcance::Nada);
+        assert_eq!(mesa().alcance(None), Alcance::Area(None));
+        assert_eq!(mesa().alcance(Some("TI")), Alcance::Area(Some("TI".into())));
     }
 }

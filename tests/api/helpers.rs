@@ -8,7 +8,9 @@ use lapin::{BasicProperties, Channel, Connection, Consumer};
 use mesa_ayuda::auth::{Claims, emitir};
 use mesa_ayuda::broker::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
-use mesa_ayuda::procesador::Procesador;
+use mesa_ayuda::procesador::{Procesador, Reloj};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use mesa_ayuda::startup::Aplicacion;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -198,6 +200,8 @@ impl Cliente {
 
 /// A running worker on its own database and prefix, plus a client.
 pub struct TestApp {
+    /// How far the worker's clock runs ahead of the real one.
+    adelanto_ms: Arc<AtomicI64>,
     pub settings: Settings,
     pub pool: PgPool,
     pub procesador: Procesador,
@@ -216,7 +220,10 @@ impl TestApp {
         let (mut settings, db) = settings_de_prueba();
         ajustar(&mut settings);
         crear_base(&db).await;
-        let app = Aplicacion::build(settings.clone()).await.expect("build");
+        let adelanto_ms = Arc::new(AtomicI64::new(0));
+        let a = adelanto_ms.clone();
+        let reloj: Reloj = Arc::new(move || chrono::Utc::now() + chrono::TimeDelta::milliseconds(a.load(Ordering::SeqCst)));
+        let app = Aplicacion::build_with_clock(settings.clone(), reloj).await.expect("build");
         mesa_ayuda::store::migrate(&app.pool).await.expect("migrate");
         // Its own pool: the worker closes its own on shutdown.
         let pool = PgPool::connect(settings.database.url.expose_secret()).await.expect("test pool");
@@ -225,7 +232,12 @@ impl TestApp {
         let cliente = Cliente::new(settings.amqp.url.expose_secret(), &topo).await;
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
-        TestApp { settings, pool, procesador, cliente, shutdown, handle: Some(handle), db }
+        TestApp { adelanto_ms, settings, pool, procesador, cliente, shutdown, handle: Some(handle), db }
+    }
+
+    /// Moves the worker's clock forward.
+    pub fn adelantar(&self, d: chrono::TimeDelta) {
+        self.adelanto_ms.fetch_add(d.num_milliseconds(), Ordering::SeqCst);
     }
 
     pub fn topologia(&self) -> Topologia {

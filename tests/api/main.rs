@@ -4,3 +4,4 @@ mod helpers;
 mod comandos;
 mod seguridad;
 mod fiabilidad;
+mod informes;
