@@ -202,7 +202,7 @@ impl Procesador {
                     )));
                 };
                 let ultimo = store::ultimo_historial(&mut conn, t.uuid).await?;
-                Ok(Ok(Desenlace::ok(op, vistas::consulta(&t, ultimo.as_ref(), ahora, &self.politica))))
+                Ok(Ok(Desenlace::ok(op, vistas::consulta(&t, ultimo.as_ref(), ahora))))
             }
             Peticion::Detalle { ticket_id } => {
                 let actor = actor.expect("detalle needs a token");
@@ -214,22 +214,22 @@ impl Procesador {
                     return Ok(Err(fuera_de_area()));
                 }
                 let entradas = store::historial(&mut conn, t.uuid).await?;
-                Ok(Ok(Desenlace::ok(op, vistas::detalle(&t, &entradas, ahora, &self.politica))))
+                Ok(Ok(Desenlace::ok(op, vistas::detalle(&t, &entradas, ahora))))
             }
             Peticion::Listar(mut filtro) => {
                 let actor = actor.expect("listar needs a token");
                 let Alcance::Area(area) = actor.alcance(filtro.area.as_deref()) else {
-                    return Ok(Ok(Desenlace::ok(op, vistas::listado(&[], None, ahora, &self.politica))));
+                    return Ok(Ok(Desenlace::ok(op, vistas::listado(&[], None, ahora))));
                 };
                 filtro.area = area;
                 let mut conn = self.pool.acquire().await?;
                 let mut tickets =
-                    store::listar(&mut conn, &filtro, ahora, self.politica.aviso_porcentaje()).await?;
+                    store::listar(&mut conn, &filtro, ahora).await?;
                 let siguiente = (tickets.len() as i64 > filtro.limite).then(|| {
                     tickets.truncate(filtro.limite as usize);
                     cursor(tickets.last().expect("limite >= 1").num)
                 });
-                Ok(Ok(Desenlace::ok(op, vistas::listado(&tickets, siguiente, ahora, &self.politica))))
+                Ok(Ok(Desenlace::ok(op, vistas::listado(&tickets, siguiente, ahora))))
             }
             Peticion::Estadisticas(filtro) => {
                 let actor = actor.expect("estadisticas needs a token");
@@ -239,8 +239,7 @@ impl Procesador {
                     Alcance::Nada => (store::Estadisticas::default(), filtro.area.clone()),
                     Alcance::Area(area) => {
                         let mut conn = self.pool.acquire().await?;
-                        let aviso = self.politica.aviso_porcentaje();
-                        (store::estadisticas(&mut conn, desde, hasta, area.as_deref(), ahora, aviso).await?, area)
+                        (store::estadisticas(&mut conn, desde, hasta, area.as_deref(), ahora).await?, area)
                     }
                 };
                 Ok(Ok(Desenlace::ok(op, vistas::estadisticas(&e.0, desde, hasta, e.1.as_deref()))))
@@ -296,7 +295,7 @@ impl Procesador {
                     store::insertar_historial(&mut tx, nuevo.uuid, &entrada, Some(message_id)).await?;
                     self.encolar_evento(&mut tx, op, &nuevo, &HistorialLeido::from(&entrada), message_id, actor, ahora, traceparent)
                         .await?;
-                    Ok(vistas::transicion(&t, &nuevo, ahora, &self.politica))
+                    Ok(vistas::transicion(&t, &nuevo, ahora))
                 }
             },
         };
@@ -323,7 +322,7 @@ impl Procesador {
     ) -> Result<(), sqlx::Error> {
         let tipo = op.tipo_evento().expect("mutations have an event type");
         let id = Uuid::new_v4();
-        let data = vistas::datos_evento_ticket(ticket, entrada, message_id, actor, ahora, &self.politica);
+        let data = vistas::datos_evento_ticket(ticket, entrada, message_id, actor, ahora);
         let cuerpo = vistas::evento(id, tipo, ticket.uuid, ahora, traceparent, data);
         store::encolar_evento(tx, id, tipo, Some(ticket.uuid), &cuerpo, traceparent).await
     }

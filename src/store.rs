@@ -2,7 +2,7 @@
 //! sqlx. Domain values in, domain values out; SQL stays here.
 
 use crate::domain::comando::FiltroListado;
-use crate::domain::sla::SlaEstado;
+use crate::domain::sla::{NivelSla, SlaEstado};
 use crate::domain::ticket::{Historial, Solicitante, Ticket};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -28,8 +28,8 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 const TICKET_COLUMNS: &str = "uuid, num, label, solicitante_nombre, solicitante_email, solicitante_telefono, \
     tiene_whatsapp, documento, empresa_departamento, tipo, categoria, subcategoria, asunto, descripcion, \
     respuesta_cliente, area_asignada, agente_asignado, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
-    pausado_desde, pausa_acumulada_ms, sla_final, creado_en, actualizado_en, primera_asignacion_en, \
-    cerrado_en, version";
+    fecha_aviso_sla, sla_alerta, proxima_alerta_sla, pausado_desde, pausa_acumulada_ms, sla_final, creado_en, \
+    actualizado_en, primera_asignacion_en, cerrado_en, version";
 
 #[derive(sqlx::FromRow)]
 struct TicketRow {
@@ -54,6 +54,9 @@ struct TicketRow {
     estado: String,
     sla_objetivo_ms: i64,
     fecha_limite_sla: DateTime<Utc>,
+    fecha_aviso_sla: DateTime<Utc>,
+    sla_alerta: Option<String>,
+    proxima_alerta_sla: Option<DateTime<Utc>>,
     pausado_desde: Option<DateTime<Utc>>,
     pausa_acumulada_ms: i64,
     sla_final: Option<String>,
@@ -91,6 +94,12 @@ impl TryFrom<TicketRow> for Ticket {
             estado: r.estado.parse().map_err(|e: String| anyhow!(e))?,
             sla_objetivo: TimeDelta::milliseconds(r.sla_objetivo_ms),
             fecha_limite_sla: r.fecha_limite_sla,
+            fecha_aviso_sla: r.fecha_aviso_sla,
+            sla_alerta: match r.sla_alerta {
+                Some(s) => Some(NivelSla::parse(&s).ok_or_else(|| anyhow!("sla_alerta inválido: {s}"))?),
+                None => None,
+            },
+            proxima_alerta_sla: r.proxima_alerta_sla,
             pausado_desde: r.pausado_desde,
             pausa_acumulada: TimeDelta::milliseconds(r.pausa_acumulada_ms),
             sla_final: match r.sla_final {
@@ -119,9 +128,9 @@ pub async fn insertar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<(), 
         "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, solicitante_telefono, \
          tiene_whatsapp, documento, empresa_departamento, tipo, categoria, subcategoria, asunto, descripcion, \
          respuesta_cliente, area_asignada, agente_asignado, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
-         pausado_desde, pausa_acumulada_ms, sla_final, creado_en, actualizado_en, primera_asignacion_en, \
-         cerrado_en, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,\
-         $21,$22,$23,$24,$25,$26,$27,$28,$29)",
+         fecha_aviso_sla, sla_alerta, proxima_alerta_sla, pausado_desde, pausa_acumulada_ms, sla_final, creado_en, \
+         actualizado_en, primera_asignacion_en, cerrado_en, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
+         $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32)",
     )
     .bind(t.uuid)
     .bind(t.num)
@@ -144,6 +153,9 @@ pub async fn insertar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<(), 
     .bind(t.estado.as_str())
     .bind(t.sla_objetivo.num_milliseconds())
     .bind(t.fecha_limite_sla)
+    .bind(t.fecha_aviso_sla)
+    .bind(t.sla_alerta.map(NivelSla::as_str))
+    .bind(t.proxima_alerta_sla)
     .bind(t.pausado_desde)
     .bind(t.pausa_acumulada.num_milliseconds())
     .bind(t.sla_final.map(SlaEstado::as_str))
@@ -163,7 +175,8 @@ pub async fn actualizar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<()
         "UPDATE tickets SET tipo = $2, categoria = $3, subcategoria = $4, respuesta_cliente = $5, \
          area_asignada = $6, agente_asignado = $7, prioridad = $8, estado = $9, sla_objetivo_ms = $10, \
          fecha_limite_sla = $11, pausado_desde = $12, pausa_acumulada_ms = $13, sla_final = $14, \
-         actualizado_en = $15, primera_asignacion_en = $16, cerrado_en = $17, version = $18 \
+         actualizado_en = $15, primera_asignacion_en = $16, cerrado_en = $17, version = $18, \
+         fecha_aviso_sla = $19, sla_alerta = $20, proxima_alerta_sla = $21 \
          WHERE uuid = $1",
     )
     .bind(t.uuid)
@@ -184,9 +197,49 @@ pub async fn actualizar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<()
     .bind(t.primera_asignacion_en)
     .bind(t.cerrado_en)
     .bind(t.version)
+    .bind(t.fecha_aviso_sla)
+    .bind(t.sla_alerta.map(NivelSla::as_str))
+    .bind(t.proxima_alerta_sla)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Tickets with an SLA alert due at `ahora`, oldest first, locked; rows
+/// another scheduler holds are skipped, never waited for.
+pub async fn reclamar_alertas_debidas(
+    conn: &mut PgConnection,
+    ahora: DateTime<Utc>,
+    limite: i64,
+) -> Result<Vec<Ticket>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE proxima_alerta_sla <= $1 \
+         ORDER BY proxima_alerta_sla LIMIT $2 FOR UPDATE SKIP LOCKED"
+    );
+    let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ahora).bind(limite).fetch_all(conn).await?;
+    rows.into_iter().map(|r| a_ticket(Some(r)).map(|t| t.expect("some in, some out"))).collect()
+}
+
+/// Records an alert for (ticket, level, deadline); `false` when it was
+/// recorded already, by this or any other process.
+pub async fn registrar_alerta(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    nivel: NivelSla,
+    evento_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "INSERT INTO sla_alertas (ticket_uuid, nivel, fecha_limite_sla, evento_id) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(ticket.uuid)
+    .bind(nivel.as_str())
+    .bind(ticket.fecha_limite_sla)
+    .bind(evento_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// Loads a ticket and locks its row until the transaction ends, so two
@@ -429,19 +482,17 @@ pub async fn backlog_outbox(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
 }
 
 
-/// `slaEstado` computed in SQL, the same rule as `Ticket::sla_estado`:
-/// frozen when closed, PAUSADO while paused, else by the time left.
-fn push_sla_estado(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>, aviso_porcentaje: u32) {
+/// `slaEstado` computed in SQL, the same rule as `sla::estado_en_curso`:
+/// frozen when closed, PAUSADO while paused, else by deadline and warning time.
+fn push_sla_estado(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
     qb.push(
         "(CASE WHEN sla_final IS NOT NULL THEN sla_final \
          WHEN estado = 'PAUSADO' THEN 'PAUSADO' WHEN fecha_limite_sla < ",
     )
     .push_bind(ahora)
-    .push(" THEN 'VENCIDO' WHEN fecha_limite_sla - ")
+    .push(" THEN 'VENCIDO' WHEN fecha_aviso_sla <= ")
     .push_bind(ahora)
-    .push(" <= (sla_objetivo_ms * ")
-    .push_bind(i64::from(aviso_porcentaje))
-    .push(" / 100) * interval '1 millisecond' THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
+    .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
 }
 
 /// One page of tickets, newest first, after the cursor. Fetches one row more
@@ -450,7 +501,6 @@ pub async fn listar(
     conn: &mut PgConnection,
     filtro: &FiltroListado,
     ahora: DateTime<Utc>,
-    aviso_porcentaje: u32,
 ) -> Result<Vec<Ticket>, sqlx::Error> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE TRUE"));
     if let Some(estado) = filtro.estado {
@@ -467,7 +517,7 @@ pub async fn listar(
     }
     if let Some(sla) = filtro.sla_estado {
         qb.push(" AND ");
-        push_sla_estado(&mut qb, ahora, aviso_porcentaje);
+        push_sla_estado(&mut qb, ahora);
         qb.push(" = ").push_bind(sla.as_str());
     }
     if let Some(num) = filtro.despues_de {
@@ -517,7 +567,6 @@ pub async fn estadisticas(
     hasta: DateTime<Utc>,
     area: Option<&str>,
     ahora: DateTime<Utc>,
-    aviso_porcentaje: u32,
 ) -> Result<Estadisticas, sqlx::Error> {
     let mut e = Estadisticas::default();
 
@@ -542,7 +591,7 @@ pub async fn estadisticas(
     }
 
     let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
-    push_sla_estado(&mut qb, ahora, aviso_porcentaje);
+    push_sla_estado(&mut qb, ahora);
     qb.push(" AS sla, count(*) FROM tickets");
     push_ventana(&mut qb, desde, hasta, area);
     qb.push(" AND cerrado_en IS NULL GROUP BY 1");

@@ -1,6 +1,6 @@
 //! The JSON shapes of the contract: replies (§4) and event envelopes (§5).
 
-use crate::domain::sla::{self, PoliticaSla};
+use crate::domain::sla;
 use crate::domain::ticket::{Actor, Ticket};
 use crate::store::{Estadisticas, HistorialLeido, Percentiles};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,7 +36,7 @@ pub fn creado(t: &Ticket) -> Value {
 }
 
 /// `datos` of every mutation but `crear`.
-pub fn transicion(antes: &Ticket, t: &Ticket, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+pub fn transicion(antes: &Ticket, t: &Ticket, ahora: DateTime<Utc>) -> Value {
     json!({
         "ticketUuid": t.uuid,
         "ticketLabel": t.label,
@@ -45,13 +45,13 @@ pub fn transicion(antes: &Ticket, t: &Ticket, ahora: DateTime<Utc>, politica: &P
         "areaAsignada": t.area_asignada,
         "prioridad": t.prioridad,
         "fechaLimiteSla": fecha(t.fecha_limite_sla),
-        "slaEstado": t.sla_estado(ahora, politica),
+        "slaEstado": t.sla_estado(ahora),
         "version": t.version,
     })
 }
 
 /// The `ticket` object of `detalle`, `listar` and events (snake_case).
-pub fn ticket(t: &Ticket, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+pub fn ticket(t: &Ticket, ahora: DateTime<Utc>) -> Value {
     json!({
         "uuid": t.uuid,
         "label": t.label,
@@ -68,7 +68,7 @@ pub fn ticket(t: &Ticket, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value
         "agente_asignado": t.agente_asignado,
         "sla_horas": sla::horas(t.sla_objetivo),
         "fecha_limite_sla": fecha(t.fecha_limite_sla),
-        "sla_estado": t.sla_estado(ahora, politica),
+        "sla_estado": t.sla_estado(ahora),
         "creado_en": fecha(t.creado_en),
         "actualizado_en": fecha(t.actualizado_en),
         "cerrado_en": fecha_opt(t.cerrado_en),
@@ -105,16 +105,16 @@ pub fn historial(h: &HistorialLeido) -> Value {
 }
 
 /// `datos` of `detalle`.
-pub fn detalle(t: &Ticket, entradas: &[HistorialLeido], ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+pub fn detalle(t: &Ticket, entradas: &[HistorialLeido], ahora: DateTime<Utc>) -> Value {
     json!({
-        "ticket": ticket(t, ahora, politica),
+        "ticket": ticket(t, ahora),
         "solicitante": solicitante(t),
         "historial": entradas.iter().map(historial).collect::<Vec<_>>(),
     })
 }
 
 /// `datos` of `consultar`: ConsultarTicketOut plus SLA fields.
-pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc>) -> Value {
     let s = &t.solicitante;
     json!({
         "ticketUuid": t.uuid,
@@ -144,7 +144,7 @@ pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc
         "ultimoActorRol": ultimo.map(|h| h.actor_rol.clone()),
         "slaHoras": sla::horas(t.sla_objetivo),
         "fechaLimiteSla": fecha(t.fecha_limite_sla),
-        "slaEstado": t.sla_estado(ahora, politica),
+        "slaEstado": t.sla_estado(ahora),
     })
 }
 
@@ -174,10 +174,9 @@ pub fn datos_evento_ticket(
     comando_id: &str,
     actor: &Actor,
     ahora: DateTime<Utc>,
-    politica: &PoliticaSla,
 ) -> Value {
     json!({
-        "ticket": ticket(t, ahora, politica),
+        "ticket": ticket(t, ahora),
         "historial": historial(entrada),
         "comandoId": comando_id,
         "actor": {
@@ -189,9 +188,9 @@ pub fn datos_evento_ticket(
 }
 
 /// `datos` of `listar`.
-pub fn listado(tickets: &[Ticket], siguiente: Option<String>, ahora: DateTime<Utc>, politica: &PoliticaSla) -> Value {
+pub fn listado(tickets: &[Ticket], siguiente: Option<String>, ahora: DateTime<Utc>) -> Value {
     json!({
-        "items": tickets.iter().map(|t| ticket(t, ahora, politica)).collect::<Vec<_>>(),
+        "items": tickets.iter().map(|t| ticket(t, ahora)).collect::<Vec<_>>(),
         "siguienteCursor": siguiente,
     })
 }

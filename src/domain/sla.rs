@@ -1,6 +1,7 @@
 //! SLA arithmetic: targets per priority, deadlines, and `slaEstado`.
 //! Pure code: the current time is always passed in.
 
+use super::calendario::Calendario;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -58,6 +59,35 @@ pub struct Prioridad {
     pub objetivo: TimeDelta,
 }
 
+/// An SLA alert level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NivelSla {
+    PorVencer,
+    Vencido,
+}
+
+impl NivelSla {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NivelSla::PorVencer => "POR_VENCER",
+            NivelSla::Vencido => "VENCIDO",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NivelSla> {
+        [NivelSla::PorVencer, NivelSla::Vencido].into_iter().find(|n| n.as_str() == s)
+    }
+
+    /// Event type, also the routing key on `P.eventos`.
+    pub fn tipo_evento(self) -> &'static str {
+        match self {
+            NivelSla::PorVencer => "sla.por_vencer",
+            NivelSla::Vencido => "sla.vencido",
+        }
+    }
+}
+
 /// The SLA rules in force, built from configuration.
 #[derive(Debug, Clone)]
 pub struct PoliticaSla {
@@ -65,9 +95,11 @@ pub struct PoliticaSla {
     prioridades: Vec<Prioridad>,
     aviso_porcentaje: u32,
     pausa_detiene_reloj: bool,
+    calendario: Calendario,
 }
 
 impl PoliticaSla {
+    /// A 24x7 policy.
     pub fn new(
         prioridades: impl IntoIterator<Item = Prioridad>,
         aviso_porcentaje: u32,
@@ -78,7 +110,21 @@ impl PoliticaSla {
             .map(|p| Prioridad { nombre: p.nombre.trim().to_uppercase(), ..p })
             .collect();
         prioridades.sort_by(|a, b| a.objetivo.cmp(&b.objetivo).then(a.nombre.cmp(&b.nombre)));
-        Self { prioridades, aviso_porcentaje: aviso_porcentaje.min(100), pausa_detiene_reloj }
+        Self {
+            prioridades,
+            aviso_porcentaje: aviso_porcentaje.min(100),
+            pausa_detiene_reloj,
+            calendario: Calendario::Continuo,
+        }
+    }
+
+    /// Counts only the calendar's working time.
+    pub fn con_calendario(self, calendario: Calendario) -> Self {
+        Self { calendario, ..self }
+    }
+
+    pub fn calendario(&self) -> &Calendario {
+        &self.calendario
     }
 
     pub fn prioridades(&self) -> &[Prioridad] {
@@ -99,20 +145,32 @@ impl PoliticaSla {
         self.prioridades.iter().find(|p| p.nombre.eq_ignore_ascii_case(nombre))
     }
 
-    /// Deadline: creation plus target plus the time the clock stood still.
+    /// Deadline: creation plus target plus the time the clock stood still,
+    /// counted on the calendar.
     pub fn fecha_limite(
         &self,
         creado_en: DateTime<Utc>,
         objetivo: TimeDelta,
         pausa_acumulada: TimeDelta,
     ) -> DateTime<Utc> {
-        creado_en + objetivo + pausa_acumulada
+        self.calendario.sumar(creado_en, objetivo + pausa_acumulada)
     }
 
-    /// How much a pause from `desde` to `hasta` adds to the clock's standstill.
+    /// When the warning window opens: `aviso` of working time before the deadline.
+    pub fn fecha_aviso(
+        &self,
+        creado_en: DateTime<Utc>,
+        objetivo: TimeDelta,
+        pausa_acumulada: TimeDelta,
+    ) -> DateTime<Utc> {
+        self.calendario.sumar(creado_en, objetivo - self.aviso(objetivo) + pausa_acumulada)
+    }
+
+    /// How much a pause from `desde` to `hasta` adds to the clock's standstill:
+    /// the working time inside it, or nothing when pauses do not stop the clock.
     pub fn pausa_computable(&self, desde: DateTime<Utc>, hasta: DateTime<Utc>) -> TimeDelta {
-        if self.pausa_detiene_reloj && hasta > desde {
-            hasta - desde
+        if self.pausa_detiene_reloj {
+            self.calendario.entre(desde, hasta)
         } else {
             TimeDelta::zero()
         }
@@ -123,20 +181,17 @@ impl PoliticaSla {
         TimeDelta::milliseconds(objetivo.num_milliseconds() * i64::from(self.aviso_porcentaje) / 100)
     }
 
-    /// `slaEstado` of an open, running (not paused) ticket at `ahora`.
-    pub fn estado_en_curso(
-        &self,
-        ahora: DateTime<Utc>,
-        fecha_limite: DateTime<Utc>,
-        objetivo: TimeDelta,
-    ) -> SlaEstado {
-        if ahora > fecha_limite {
-            SlaEstado::Vencido
-        } else if fecha_limite - ahora <= self.aviso(objetivo) {
-            SlaEstado::PorVencer
-        } else {
-            SlaEstado::EnTiempo
-        }
+}
+
+/// `slaEstado` of an open, running (not paused) ticket at `ahora`. The same
+/// rule is written in SQL in `store::push_sla_estado`.
+pub fn estado_en_curso(ahora: DateTime<Utc>, fecha_limite: DateTime<Utc>, fecha_aviso: DateTime<Utc>) -> SlaEstado {
+    if ahora > fecha_limite {
+        SlaEstado::Vencido
+    } else if ahora >= fecha_aviso {
+        SlaEstado::PorVencer
+    } else {
+        SlaEstado::EnTiempo
     }
 }
 
@@ -188,12 +243,14 @@ mod tests {
     #[test]
     fn warning_window_is_twenty_percent_of_the_target() {
         let p = politica(true);
-        let limite = t(14, 0);
         let objetivo = TimeDelta::hours(4);
-        assert_eq!(p.estado_en_curso(t(13, 11), limite, objetivo), SlaEstado::EnTiempo);
-        assert_eq!(p.estado_en_curso(t(13, 12), limite, objetivo), SlaEstado::PorVencer);
-        assert_eq!(p.estado_en_curso(t(14, 0), limite, objetivo), SlaEstado::PorVencer);
-        assert_eq!(p.estado_en_curso(t(14, 1), limite, objetivo), SlaEstado::Vencido);
+        let limite = p.fecha_limite(t(10, 0), objetivo, TimeDelta::zero());
+        let aviso = p.fecha_aviso(t(10, 0), objetivo, TimeDelta::zero());
+        assert_eq!((limite, aviso), (t(14, 0), t(13, 12)));
+        assert_eq!(estado_en_curso(t(13, 11), limite, aviso), SlaEstado::EnTiempo);
+        assert_eq!(estado_en_curso(t(13, 12), limite, aviso), SlaEstado::PorVencer);
+        assert_eq!(estado_en_curso(t(14, 0), limite, aviso), SlaEstado::PorVencer);
+        assert_eq!(estado_en_curso(t(14, 1), limite, aviso), SlaEstado::Vencido);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
 use super::estado::{Accion, Estado, Operacion, Rol};
-use super::sla::{PoliticaSla, SlaEstado};
+use super::sla::{self, NivelSla, PoliticaSla, SlaEstado};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -78,6 +78,13 @@ pub struct Ticket {
     pub estado: Estado,
     pub sla_objetivo: TimeDelta,
     pub fecha_limite_sla: DateTime<Utc>,
+    /// When the warning window opens (POR_VENCER from then on).
+    pub fecha_aviso_sla: DateTime<Utc>,
+    /// The last SLA alert sent for the current deadline.
+    pub sla_alerta: Option<NivelSla>,
+    /// When the scheduler must look at this ticket next; `None` when no alert
+    /// can be due (paused, closed, both alerts sent).
+    pub proxima_alerta_sla: Option<DateTime<Utc>>,
     pub pausado_desde: Option<DateTime<Utc>>,
     pub pausa_acumulada: TimeDelta,
     /// Frozen CUMPLIDO / INCUMPLIDO once closed.
@@ -154,6 +161,9 @@ impl Ticket {
             estado: Estado::Nuevo,
             sla_objetivo: objetivo,
             fecha_limite_sla: politica.fecha_limite(ahora, objetivo, TimeDelta::zero()),
+            fecha_aviso_sla: politica.fecha_aviso(ahora, objetivo, TimeDelta::zero()),
+            sla_alerta: None,
+            proxima_alerta_sla: None,
             pausado_desde: None,
             pausa_acumulada: TimeDelta::zero(),
             sla_final: None,
@@ -163,6 +173,7 @@ impl Ticket {
             cerrado_en: None,
             version: 1,
         };
+        let ticket = Ticket { proxima_alerta_sla: ticket.proxima_alerta(), ..ticket };
         let entrada = Historial {
             fecha: ahora,
             accion: Accion::Creacion,
@@ -229,15 +240,14 @@ impl Ticket {
                 if let Some(p) = prioridad {
                     t.prioridad = p.nombre.clone();
                     t.sla_objetivo = p.objetivo;
-                    t.fecha_limite_sla = politica.fecha_limite(t.creado_en, p.objetivo, t.pausa_acumulada);
+                    t.mover_plazo(politica);
                 }
             }
             Mutacion::Pausar => t.pausado_desde = Some(ahora),
             Mutacion::Reabrir => {
                 if let Some(desde) = t.pausado_desde.take() {
                     t.pausa_acumulada += politica.pausa_computable(desde, ahora);
-                    t.fecha_limite_sla =
-                        politica.fecha_limite(t.creado_en, t.sla_objetivo, t.pausa_acumulada);
+                    t.mover_plazo(politica);
                 }
             }
             Mutacion::Actualizar { nota, respuesta_cliente } => {
@@ -254,6 +264,7 @@ impl Ticket {
         t.estado = destino;
         t.actualizado_en = ahora;
         t.version += 1;
+        t.proxima_alerta_sla = t.proxima_alerta();
 
         let cambio = |antes: &str, despues: &str| {
             (antes != despues).then(|| (Some(antes.to_string()), Some(despues.to_string())))
@@ -280,14 +291,81 @@ impl Ticket {
     }
 
     /// `slaEstado` at `ahora`.
-    pub fn sla_estado(&self, ahora: DateTime<Utc>, politica: &PoliticaSla) -> SlaEstado {
+    pub fn sla_estado(&self, ahora: DateTime<Utc>) -> SlaEstado {
         if let Some(final_) = self.sla_final {
             final_
         } else if self.estado == Estado::Pausado {
             SlaEstado::Pausado
         } else {
-            politica.estado_en_curso(ahora, self.fecha_limite_sla, self.sla_objetivo)
+            sla::estado_en_curso(ahora, self.fecha_limite_sla, self.fecha_aviso_sla)
         }
+    }
+
+    /// Recomputes deadline and warning time from creation, target and pauses.
+    /// A deadline that moves may alert again.
+    fn mover_plazo(&mut self, politica: &PoliticaSla) {
+        let limite = politica.fecha_limite(self.creado_en, self.sla_objetivo, self.pausa_acumulada);
+        self.fecha_aviso_sla = politica.fecha_aviso(self.creado_en, self.sla_objetivo, self.pausa_acumulada);
+        if limite != self.fecha_limite_sla {
+            self.sla_alerta = None;
+        }
+        self.fecha_limite_sla = limite;
+    }
+
+    fn proxima_alerta(&self) -> Option<DateTime<Utc>> {
+        if self.cerrado_en.is_some() || self.estado == Estado::Pausado {
+            return None;
+        }
+        match self.sla_alerta {
+            None => Some(self.fecha_aviso_sla),
+            Some(NivelSla::PorVencer) => Some(self.fecha_limite_sla),
+            Some(NivelSla::Vencido) => None,
+        }
+    }
+
+    /// The SLA alerts due at `ahora`, in order, with their history entries
+    /// (actor SISTEMA). A ticket found already overdue gets both, so every
+    /// deadline yields exactly one POR_VENCER and one VENCIDO.
+    pub fn alertar(&self, ahora: DateTime<Utc>) -> (Ticket, Vec<(NivelSla, Historial)>) {
+        let mut t = self.clone();
+        let mut alertas = Vec::new();
+        if t.proxima_alerta().is_some() {
+            if t.sla_alerta.is_none() && ahora >= t.fecha_aviso_sla {
+                t.sla_alerta = Some(NivelSla::PorVencer);
+                alertas.push(NivelSla::PorVencer);
+            }
+            if t.sla_alerta == Some(NivelSla::PorVencer) && ahora > t.fecha_limite_sla {
+                t.sla_alerta = Some(NivelSla::Vencido);
+                alertas.push(NivelSla::Vencido);
+            }
+        }
+        t.proxima_alerta_sla = t.proxima_alerta();
+        let entradas = alertas
+            .into_iter()
+            .map(|nivel| {
+                let minutos = sla::minutos_restantes(ahora, t.fecha_limite_sla);
+                let (accion, motivo) = match nivel {
+                    NivelSla::PorVencer => (Accion::SlaPorVencer, format!("El SLA vence en {minutos} minutos")),
+                    NivelSla::Vencido => (Accion::SlaVencido, format!("El SLA venció hace {} minutos", -minutos)),
+                };
+                let entrada = Historial {
+                    fecha: ahora,
+                    accion,
+                    motivo: Some(motivo),
+                    actor_id: String::new(),
+                    actor_nombre: "Sistema".to_string(),
+                    actor_rol: "SISTEMA".to_string(),
+                    estado_antes: Some(t.estado),
+                    estado_despues: t.estado,
+                    prioridad_antes: None,
+                    prioridad_despues: None,
+                    area_antes: None,
+                    area_despues: None,
+                };
+                (nivel, entrada)
+            })
+            .collect();
+        (t, entradas)
     }
 }
 
@@ -349,7 +427,7 @@ mod tests {
         let p = politica();
         let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
         let (t, _) = t.aplicar(&cmd(Mutacion::Pausar, Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p).unwrap();
-        assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9), &p), SlaEstado::Pausado);
+        assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9)), SlaEstado::Pausado);
         let (t, h) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &p).unwrap();
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));
         assert_eq!(h.accion, Accion::Reapertura);
@@ -391,7 +469,46 @@ mod tests {
         assert_eq!(h.motivo.as_deref(), Some("Reinicié"));
         let (t, _) = t.aplicar(&cmd(Mutacion::Archivar, None), &mesa(), t0() + TimeDelta::hours(5), &p).unwrap();
         assert_eq!(t.sla_final, Some(SlaEstado::Incumplido));
-        assert_eq!(t.sla_estado(t0(), &p), SlaEstado::Incumplido);
+        assert_eq!(t.sla_estado(t0()), SlaEstado::Incumplido);
+    }
+
+    #[test]
+    fn alerts_come_once_per_deadline_and_again_when_it_moves() {
+        let p = politica();
+        let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
+        assert_eq!(t.proxima_alerta_sla, Some(t0() + TimeDelta::minutes(192)));
+        let (t, a) = t.alertar(t0() + TimeDelta::minutes(100));
+        assert!(a.is_empty());
+        let (t, a) = t.alertar(t0() + TimeDelta::minutes(200));
+        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [NivelSla::PorVencer]);
+        assert_eq!(a[0].1.accion, Accion::SlaPorVencer);
+        assert_eq!(a[0].1.actor_rol, "SISTEMA");
+        assert_eq!(t.proxima_alerta_sla, Some(t.fecha_limite_sla));
+        assert!(t.alertar(t0() + TimeDelta::minutes(210)).1.is_empty(), "no second POR_VENCER");
+        let (t, a) = t.alertar(t0() + TimeDelta::minutes(241));
+        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [NivelSla::Vencido]);
+        assert_eq!(t.proxima_alerta_sla, None);
+        assert!(t.alertar(t0() + TimeDelta::hours(9)).1.is_empty(), "no second VENCIDO");
+
+        // Paused for an hour and reopened: the deadline moves, alerts may come again.
+        let ahora = t0() + TimeDelta::minutes(250);
+        let (t, _) = t.aplicar(&cmd(Mutacion::Pausar, Some("m")), &mesa(), ahora, &p).unwrap();
+        assert_eq!(t.proxima_alerta_sla, None);
+        assert!(t.alertar(ahora + TimeDelta::hours(2)).1.is_empty(), "paused tickets never alert");
+        let (t, _) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), ahora + TimeDelta::hours(2), &p).unwrap();
+        assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));
+        assert_eq!(t.sla_alerta, None);
+        let (_, a) = t.alertar(t0() + TimeDelta::hours(7));
+        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [NivelSla::PorVencer, NivelSla::Vencido]);
+    }
+
+    #[test]
+    fn closed_tickets_never_alert() {
+        let p = politica();
+        let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
+        let (t, _) = t.aplicar(&cmd(Mutacion::Cancelar, Some("m")), &mesa(), t0(), &p).unwrap();
+        assert_eq!(t.proxima_alerta_sla, None);
+        assert!(t.alertar(t0() + TimeDelta::days(3)).1.is_empty());
     }
 
     #[test]
