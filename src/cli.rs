@@ -47,6 +47,16 @@ pub enum Comando {
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+    /// Follow SLA alerts as a colour-coded table. By default a private tap on
+    /// `P.eventos` (`sla.#`): nothing is taken from other watchers.
+    Alertas {
+        /// Take the alerts from the shared `P.sla.alertas` queue (acking them).
+        #[arg(long)]
+        consumir: bool,
+        /// No ANSI colours (default when stdout is not a terminal).
+        #[arg(long)]
+        sin_color: bool,
+    },
     /// Mint a token signed with the configured secret, for local use.
     Token {
         #[arg(long)]
@@ -98,6 +108,12 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             let respuesta = enviar(&settings, &operacion, &body, token.as_deref(), message_id, timeout).await?;
             println!("{}", serde_json::to_string_pretty(&respuesta)?);
             Ok(if respuesta["ok"] == true { 0 } else { 1 })
+        }
+        Comando::Alertas { consumir, sin_color } => {
+            use std::io::IsTerminal;
+            let color = !sin_color && std::io::stdout().is_terminal();
+            crate::alertas::seguir(&settings, consumir, color).await?;
+            Ok(0)
         }
         Comando::Token { rol, sub, nombre, area, ttl } => {
             let claims = Claims {

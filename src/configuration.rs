@@ -1,6 +1,7 @@
 //! Settings: built-in defaults, `config/default.toml`, `config/<MESA_ENV>.toml`,
 //! then `MESA__<SECTION>__<KEY>` variables (and `DATABASE_URL` / `AMQP_URL`).
 
+use crate::domain::calendario::{Calendario, CalendarioLaboral, dia_de_semana, parse_ventana};
 use crate::domain::sla::{PoliticaSla, Prioridad};
 use anyhow::Context;
 use config::{Config, Environment, File, FileFormat};
@@ -59,6 +60,8 @@ pub struct HttpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SchedulerSettings {
     pub cron: String,
+    /// Tickets locked per scan transaction.
+    pub lote: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +69,43 @@ pub struct SlaSettings {
     pub prioridades: BTreeMap<String, String>,
     pub aviso_porcentaje: u32,
     pub pausa_detiene_reloj: bool,
+    /// Working hours; absent means a 24x7 clock.
+    #[serde(default)]
+    pub calendario: Option<CalendarioSettings>,
+}
+
+/// `[sla.calendario]`: an IANA time zone, `HH:MM-HH:MM` windows per weekday
+/// (`lunes` … `domingo`) and holiday dates (`YYYY-MM-DD`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CalendarioSettings {
+    pub zona: String,
+    pub horario: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub feriados: Vec<String>,
+}
+
+impl CalendarioSettings {
+    pub fn calendario(&self) -> anyhow::Result<Calendario> {
+        let zona: chrono_tz::Tz =
+            self.zona.parse().map_err(|_| anyhow::anyhow!("sla.calendario.zona: zona horaria desconocida {:?}", self.zona))?;
+        let mut ventanas: [Vec<_>; 7] = Default::default();
+        for (dia, lista) in &self.horario {
+            let d = dia_de_semana(dia).ok_or_else(|| anyhow::anyhow!("sla.calendario.horario: día desconocido {dia:?}"))?;
+            for v in lista {
+                ventanas[d.num_days_from_monday() as usize]
+                    .push(parse_ventana(v).map_err(|e| anyhow::anyhow!("sla.calendario.horario.{dia}: {e}"))?);
+            }
+        }
+        let mut feriados = Vec::new();
+        for f in &self.feriados {
+            feriados.push(
+                chrono::NaiveDate::parse_from_str(f, "%Y-%m-%d")
+                    .with_context(|| format!("sla.calendario.feriados: fecha inválida {f:?}"))?,
+            );
+        }
+        let laboral = CalendarioLaboral::new(zona, ventanas, feriados).map_err(|e| anyhow::anyhow!("sla.calendario: {e}"))?;
+        Ok(Calendario::Laboral(laboral))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +163,7 @@ impl Settings {
         anyhow::ensure!(self.amqp.prefetch > 0, "amqp.prefetch debe ser mayor que 0");
         anyhow::ensure!(!self.topology.prefix.trim().is_empty(), "topology.prefix no puede estar vacío");
         self.politica_sla()?;
+        crate::planificador::validar_cron(&self.scheduler.cron)?;
         Ok(())
     }
 
@@ -136,7 +177,11 @@ impl Settings {
             prioridades.push(Prioridad { nombre: nombre.clone(), objetivo: chrono::TimeDelta::from_std(objetivo)? });
         }
         anyhow::ensure!(!prioridades.is_empty(), "sla.prioridades no puede estar vacío");
-        Ok(PoliticaSla::new(prioridades, self.sla.aviso_porcentaje, self.sla.pausa_detiene_reloj))
+        let politica = PoliticaSla::new(prioridades, self.sla.aviso_porcentaje, self.sla.pausa_detiene_reloj);
+        Ok(match &self.sla.calendario {
+            Some(c) => politica.con_calendario(c.calendario()?),
+            None => politica,
+        })
     }
 
     pub fn uses_dev_secret(&self) -> bool {
@@ -188,6 +233,30 @@ mod tests {
         let nombres: Vec<_> = p.prioridades().iter().map(|p| p.nombre.as_str()).collect();
         assert_eq!(nombres, ["CRITICA", "ALTA", "MEDIA", "BAJA"]);
         assert!(s.uses_dev_secret());
+    }
+
+    #[test]
+    fn a_business_hours_calendar_is_read_from_toml() {
+        let toml = r#"
+            zona = "America/Bogota"
+            feriados = ["2026-12-25"]
+            [horario]
+            lunes = ["08:00-12:00", "14:00-18:00"]
+            viernes = ["08:00-12:00"]
+        "#;
+        let c: CalendarioSettings = Config::builder()
+            .add_source(File::from_str(toml, FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        let Calendario::Laboral(_) = c.calendario().unwrap() else { panic!() };
+        let mut malo = c.clone();
+        malo.zona = "Marte/Olympus".into();
+        assert!(malo.calendario().is_err());
+        let mut malo = c.clone();
+        malo.horario.insert("feriado".into(), vec![]);
+        assert!(malo.calendario().is_err());
     }
 
     #[test]

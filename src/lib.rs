@@ -1,6 +1,8 @@
 //! Mesa de Ayuda worker: ticket commands from RabbitMQ, applied to Postgres
 //! through the state machine, with events out through a transactional outbox.
 
+/// `mesa-ayuda alertas`: the operators' live SLA view.
+pub mod alertas;
 /// Identity from HS256 JWTs.
 pub mod auth;
 /// RabbitMQ adapter: connection, topology, replies, reconnects.
@@ -23,6 +25,8 @@ pub mod http;
 pub mod metrics;
 /// The outbox relay.
 pub mod outbox;
+/// The SLA scheduler.
+pub mod planificador;
 /// Command handling, broker-independent.
 pub mod procesador;
 /// Wiring and the process lifecycle.

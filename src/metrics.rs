@@ -20,6 +20,11 @@ pub struct EtiquetaComponente {
     pub componente: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EtiquetaNivel {
+    pub nivel: String,
+}
+
 pub struct Metricas {
     registry: Registry,
     pub comandos: Family<EtiquetasComando, Counter>,
@@ -28,6 +33,7 @@ pub struct Metricas {
     pub eventos_publicados: Counter,
     pub eventos_sin_ruta: Counter,
     pub reconexiones: Family<EtiquetaComponente, Counter>,
+    pub alertas_sla: Family<EtiquetaNivel, Counter>,
     pub outbox_pendientes: Gauge,
     pub outbox_antiguedad: Gauge<f64, AtomicU64>,
 }
@@ -47,6 +53,8 @@ impl Default for Metricas {
         registry.register("eventos_sin_ruta", "Eventos confirmados sin ninguna cola suscrita", eventos_sin_ruta.clone());
         let reconexiones = Family::<EtiquetaComponente, Counter>::default();
         registry.register("reconexiones", "Reconexiones a RabbitMQ", reconexiones.clone());
+        let alertas_sla = Family::<EtiquetaNivel, Counter>::default();
+        registry.register("alertas_sla", "Alertas de SLA emitidas por nivel", alertas_sla.clone());
         let outbox_pendientes = Gauge::default();
         registry.register("outbox_pendientes", "Eventos aún sin publicar", outbox_pendientes.clone());
         let outbox_antiguedad = Gauge::<f64, AtomicU64>::default();
@@ -59,6 +67,7 @@ impl Default for Metricas {
             eventos_publicados,
             eventos_sin_ruta,
             reconexiones,
+            alertas_sla,
             outbox_pendientes,
             outbox_antiguedad,
         }

@@ -6,6 +6,7 @@ use crate::configuration::{Settings, redact_url};
 use crate::consumidor::Consumidor;
 use crate::metrics::{Metricas, Salud};
 use crate::outbox::Relay;
+use crate::planificador::Planificador;
 use crate::procesador::{Procesador, Reloj, reloj_del_sistema};
 use crate::{http, store};
 use anyhow::Context;
@@ -23,6 +24,7 @@ pub struct Aplicacion {
     pub metricas: Arc<Metricas>,
     pub salud: Arc<Salud>,
     pub aviso_outbox: Arc<Notify>,
+    pub planificador: Planificador,
 }
 
 impl Aplicacion {
@@ -38,16 +40,20 @@ impl Aplicacion {
             pool.clone(),
             politica,
             Verificador::new(&settings.auth.jwt_secret),
-            reloj,
+            reloj.clone(),
             aviso_outbox.clone(),
         );
+        let metricas = Arc::new(Metricas::default());
+        let planificador =
+            Planificador::new(pool.clone(), reloj, aviso_outbox.clone(), metricas.clone(), settings.scheduler.lote);
         Ok(Self {
             settings,
             pool,
             procesador,
-            metricas: Arc::new(Metricas::default()),
+            metricas,
             salud: Arc::new(Salud::default()),
             aviso_outbox,
+            planificador,
         })
     }
 
@@ -127,12 +133,19 @@ impl Aplicacion {
             .ejecutar(relay_stop.clone()),
         );
 
+        let planificador_stop = CancellationToken::new();
+        let planificador = tokio::spawn(self.planificador.clone().ejecutar_programado(s.scheduler.cron.clone(), planificador_stop.clone()));
+
         shutdown.cancelled().await;
         tracing::info!("apagando: se terminan los comandos en curso");
         let gracia = s.worker.shutdown_grace;
         consumidor_stop.cancel();
+        planificador_stop.cancel();
         if tokio::time::timeout(gracia, consumidor).await.is_err() {
             tracing::warn!("el consumidor no terminó dentro del periodo de gracia");
+        }
+        if tokio::time::timeout(gracia, planificador).await.is_err() {
+            tracing::warn!("el planificador no terminó dentro del periodo de gracia");
         }
         relay_stop.cancel();
         if tokio::time::timeout(gracia, relay).await.is_err() {

@@ -1,6 +1,6 @@
 //! The JSON shapes of the contract: replies (§4) and event envelopes (§5).
 
-use crate::domain::sla;
+use crate::domain::sla::{self, NivelSla};
 use crate::domain::ticket::{Actor, Ticket};
 use crate::store::{Estadisticas, HistorialLeido, Percentiles};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -215,5 +215,20 @@ pub fn estadisticas(e: &Estadisticas, desde: DateTime<Utc>, hasta: DateTime<Utc>
         "cumplimientoSla": {"cerrados": e.cerrados, "cumplidos": e.cumplidos, "porcentaje": porcentaje},
         "tiempoHastaAsignacion": percentiles(&e.asignacion),
         "tiempoHastaCierre": percentiles(&e.cierre),
+    })
+}
+
+/// `data` of an SLA event.
+pub fn datos_alerta(t: &Ticket, nivel: NivelSla, ahora: DateTime<Utc>) -> Value {
+    json!({
+        "ticketUuid": t.uuid,
+        "ticketLabel": t.label,
+        "nivel": nivel,
+        "fechaLimiteSla": fecha(t.fecha_limite_sla),
+        "minutosRestantes": sla::minutos_restantes(ahora, t.fecha_limite_sla),
+        "prioridad": t.prioridad,
+        "areaAsignada": t.area_asignada,
+        "estado": t.estado,
+        "asunto": t.asunto,
     })
 }

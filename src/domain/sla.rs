@@ -200,9 +200,10 @@ pub fn horas(objetivo: TimeDelta) -> f64 {
     objetivo.num_milliseconds() as f64 / 3_600_000.0
 }
 
-/// Whole minutes from `ahora` to the deadline, negative when overdue.
+/// Whole minutes from `ahora` to the deadline, rounded down: negative as
+/// soon as the deadline has passed.
 pub fn minutos_restantes(ahora: DateTime<Utc>, fecha_limite: DateTime<Utc>) -> i64 {
-    (fecha_limite - ahora).num_minutes()
+    (fecha_limite - ahora).num_seconds().div_euclid(60)
 }
 
 /// Default targets of contract §6.
@@ -269,5 +270,7 @@ mod tests {
         assert_eq!(SlaEstado::al_cerrar(t(14, 0), t(14, 0)), SlaEstado::Cumplido);
         assert_eq!(SlaEstado::al_cerrar(t(14, 1), t(14, 0)), SlaEstado::Incumplido);
         assert_eq!(minutos_restantes(t(14, 30), t(14, 0)), -30);
+        assert_eq!(minutos_restantes(t(14, 0) + TimeDelta::seconds(1), t(14, 0)), -1);
+        assert_eq!(minutos_restantes(t(13, 30) + TimeDelta::seconds(1), t(14, 0)), 29);
     }
 }

@@ -8,6 +8,7 @@ use lapin::{BasicProperties, Channel, Connection, Consumer};
 use mesa_ayuda::auth::{Claims, emitir};
 use mesa_ayuda::broker::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::procesador::{Procesador, Reloj};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -48,6 +49,9 @@ pub fn settings_de_prueba() -> (Settings, String) {
     s.http.port = 0;
     s.outbox.poll_interval = Duration::from_millis(100);
     s.worker.shutdown_grace = Duration::from_secs(5);
+    // Tests drive the SLA scan themselves (`planificador.escanear`); the cron
+    // only fires where a test asks for it.
+    s.scheduler.cron = "0 0 0 1 1 *".to_string();
     (s, db)
 }
 
@@ -205,6 +209,7 @@ pub struct TestApp {
     pub settings: Settings,
     pub pool: PgPool,
     pub procesador: Procesador,
+    pub planificador: Planificador,
     pub cliente: Cliente,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
@@ -228,11 +233,17 @@ impl TestApp {
         // Its own pool: the worker closes its own on shutdown.
         let pool = PgPool::connect(settings.database.url.expose_secret()).await.expect("test pool");
         let procesador = app.procesador.clone();
+        let planificador = app.planificador.clone();
         let topo = app.topologia();
         let cliente = Cliente::new(settings.amqp.url.expose_secret(), &topo).await;
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
-        TestApp { adelanto_ms, settings, pool, procesador, cliente, shutdown, handle: Some(handle), db }
+        TestApp { adelanto_ms, settings, pool, procesador, planificador, cliente, shutdown, handle: Some(handle), db }
+    }
+
+    /// The worker's current time.
+    pub fn ahora(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::TimeDelta::milliseconds(self.adelanto_ms.load(Ordering::SeqCst))
     }
 
     /// Moves the worker's clock forward.

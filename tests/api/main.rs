@@ -5,3 +5,4 @@ mod comandos;
 mod seguridad;
 mod fiabilidad;
 mod informes;
+mod sla;

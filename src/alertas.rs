@@ -1,0 +1,107 @@
+//! `mesa-ayuda alertas`: an operator's live view of SLA alerts.
+
+use crate::broker::{self, Topologia};
+use crate::configuration::Settings;
+use anyhow::Context;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+const ROJO: &str = "\x1b[1;31m";
+const AMARILLO: &str = "\x1b[1;33m";
+const GRIS: &str = "\x1b[2m";
+const FIN: &str = "\x1b[0m";
+
+pub const ENCABEZADO: &str = "HORA (UTC)           NIVEL       TICKET          PRIORIDAD  ÁREA             ESTADO         MINUTOS  ASUNTO";
+
+/// One table row for an SLA event body.
+pub fn fila(evento: &Value, color: bool) -> String {
+    let d = &evento["data"];
+    let texto = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    let nivel = texto(&d["nivel"]);
+    let hora = texto(&evento["time"]).replace('T', " ").chars().take(19).collect::<String>();
+    let minutos = d["minutosRestantes"].as_i64().map(|m| m.to_string()).unwrap_or_else(|| "-".into());
+    let asunto: String = texto(&d["asunto"]).chars().take(40).collect();
+    let linea = format!(
+        "{hora:<20} {nivel:<11} {:<15} {:<10} {:<16} {:<14} {minutos:>7}  {asunto}",
+        texto(&d["ticketLabel"]),
+        texto(&d["prioridad"]),
+        texto(&d["areaAsignada"]).chars().take(16).collect::<String>(),
+        texto(&d["estado"]),
+    );
+    if !color {
+        return linea;
+    }
+    let tono = match nivel.as_str() {
+        "VENCIDO" => ROJO,
+        "POR_VENCER" => AMARILLO,
+        _ => GRIS,
+    };
+    format!("{tono}{linea}{FIN}")
+}
+
+pub async fn seguir(settings: &Settings, consumir: bool, color: bool) -> anyhow::Result<()> {
+    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let conexion = broker::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda alertas")
+        .await
+        .context("no se pudo conectar a RabbitMQ")?;
+    let canal = conexion.create_channel().await?;
+    broker::declarar(&canal, &topo).await?;
+    let cola = if consumir {
+        topo.alertas()
+    } else {
+        let privada = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+        let q = canal.queue_declare("".into(), privada, FieldTable::default()).await?;
+        canal
+            .queue_bind(q.name().clone(), topo.eventos().into(), "sla.#".into(), QueueBindOptions::default(), FieldTable::default())
+            .await?;
+        q.name().as_str().to_string()
+    };
+    let mut entregas = canal
+        .basic_consume(cola.clone().into(), "".into(), BasicConsumeOptions { no_ack: !consumir, ..Default::default() }, FieldTable::default())
+        .await?;
+    eprintln!("siguiendo alertas de SLA en {cola} (Ctrl-C para salir)");
+    println!("{ENCABEZADO}");
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            entrega = entregas.next() => {
+                let Some(entrega) = entrega else { break };
+                let entrega = entrega?;
+                match serde_json::from_slice::<Value>(&entrega.data) {
+                    Ok(evento) => println!("{}", fila(&evento, color)),
+                    Err(_) => eprintln!("(mensaje ilegible en {cola})"),
+                }
+                if consumir {
+                    entrega.acker.ack(BasicAckOptions::default()).await?;
+                }
+            }
+        }
+    }
+    let _ = conexion.close(200, "listo".into()).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn evento(nivel: &str) -> Value {
+        json!({"time": "2026-03-24T14:16:00.000Z", "data": {"ticketLabel": "TKT-2026-00142", "nivel": nivel,
+            "prioridad": "ALTA", "areaAsignada": "MESA", "estado": "ASIGNADO", "minutosRestantes": -1,
+            "asunto": "No puedo acceder a mi correo corporativo"}})
+    }
+
+    #[test]
+    fn rows_line_up_and_are_coloured_by_level() {
+        let plana = fila(&evento("VENCIDO"), false);
+        assert!(plana.starts_with("2026-03-24 14:16:00  VENCIDO     TKT-2026-00142"));
+        assert!(plana.contains("-1  No puedo"));
+        assert!(fila(&evento("VENCIDO"), true).starts_with(ROJO));
+        assert!(fila(&evento("POR_VENCER"), true).starts_with(AMARILLO));
+        assert_eq!(ENCABEZADO.find("NIVEL"), plana.find("VENCIDO"));
+    }
+}

@@ -1,0 +1,131 @@
+//! The SLA scheduler: on a cron, flags every ticket whose warning time or
+//! deadline has come. Exactly-once is enforced by the database (`sla_alertas`
+//! primary key, row locks with SKIP LOCKED), so any number of replicas and
+//! overlapping ticks are safe.
+
+use crate::domain::sla::NivelSla;
+use crate::error::ErrorProceso;
+use crate::metrics::Metricas;
+use crate::procesador::Reloj;
+use crate::{store, vistas};
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::PgPool;
+use std::sync::Arc;
+use tokio::sync::{Mutex, Notify};
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct Planificador {
+    pub pool: PgPool,
+    pub reloj: Reloj,
+    pub aviso_outbox: Arc<Notify>,
+    pub metricas: Arc<Metricas>,
+    /// Tickets locked per transaction.
+    pub lote: i64,
+    /// One tick at a time per process; other processes are kept apart by locks.
+    en_curso: Arc<Mutex<()>>,
+}
+
+impl Planificador {
+    pub fn new(pool: PgPool, reloj: Reloj, aviso_outbox: Arc<Notify>, metricas: Arc<Metricas>, lote: i64) -> Self {
+        Self { pool, reloj, aviso_outbox, metricas, lote, en_curso: Arc::new(Mutex::new(())) }
+    }
+
+    /// One scan at the current time; returns the alerts emitted.
+    pub async fn tick(&self) -> Result<usize, ErrorProceso> {
+        let ahora = (self.reloj)().trunc_subsecs(3);
+        self.escanear(ahora).await
+    }
+
+    /// One scan as of `ahora`: every due ticket, batch by batch. A tick that
+    /// finds the previous one still running in this process does nothing.
+    pub async fn escanear(&self, ahora: DateTime<Utc>) -> Result<usize, ErrorProceso> {
+        let Ok(_turno) = self.en_curso.try_lock() else {
+            tracing::debug!("SLA: el barrido anterior sigue en curso");
+            return Ok(0);
+        };
+        let mut total = 0;
+        loop {
+            let (vistos, emitidas) = self.lote(ahora).await?;
+            total += emitidas;
+            // Stop on a short batch, or when a full one changed nothing (a
+            // deadline exactly equal to `ahora` is due, but not yet overdue).
+            if (vistos as i64) < self.lote || emitidas == 0 {
+                break;
+            }
+        }
+        if total > 0 {
+            self.aviso_outbox.notify_one();
+            tracing::info!(alertas = total, "SLA: alertas emitidas");
+        }
+        Ok(total)
+    }
+
+    async fn lote(&self, ahora: DateTime<Utc>) -> Result<(usize, usize), ErrorProceso> {
+        let mut tx = self.pool.begin().await?;
+        let debidos = store::reclamar_alertas_debidas(&mut tx, ahora, self.lote).await?;
+        let mut emitidas = 0;
+        for ticket in &debidos {
+            let (nuevo, alertas) = ticket.alertar(ahora);
+            for (nivel, entrada) in alertas {
+                let evento_id = Uuid::new_v4();
+                if !store::registrar_alerta(&mut tx, &nuevo, nivel, evento_id).await? {
+                    continue; // Already sent for this deadline.
+                }
+                store::insertar_historial(&mut tx, nuevo.uuid, &entrada, None).await?;
+                let tipo = nivel.tipo_evento();
+                let cuerpo =
+                    vistas::evento(evento_id, tipo, nuevo.uuid, ahora, None, vistas::datos_alerta(&nuevo, nivel, ahora));
+                store::encolar_evento(&mut tx, evento_id, tipo, Some(nuevo.uuid), &cuerpo, None).await?;
+                self.metricas.alerta(nivel);
+                emitidas += 1;
+            }
+            store::actualizar_ticket(&mut tx, &nuevo).await?;
+        }
+        tx.commit().await?;
+        Ok((debidos.len(), emitidas))
+    }
+
+    /// Runs `tick` on `cron` (6 fields, seconds first) until `shutdown`.
+    pub async fn ejecutar_programado(self, cron: String, shutdown: CancellationToken) {
+        if let Err(e) = self.ejecutar(&cron, shutdown).await {
+            tracing::error!(error = %format!("{e:#}"), "SLA: el planificador se detuvo");
+        }
+    }
+
+    async fn ejecutar(self, cron: &str, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut programador = JobScheduler::new().await?;
+        let p = self.clone();
+        let trabajo = Job::new_async(cron, move |_, _| {
+            let p = p.clone();
+            Box::pin(async move {
+                if let Err(e) = p.tick().await {
+                    tracing::warn!(error = %e, "SLA: barrido fallido; se reintenta en el próximo");
+                }
+            })
+        })?;
+        programador.add(trabajo).await?;
+        programador.start().await?;
+        tracing::info!(cron = %cron, "SLA: planificador en marcha");
+        shutdown.cancelled().await;
+        programador.shutdown().await?;
+        // Let a tick in progress finish its transaction.
+        let _ = self.en_curso.lock().await;
+        Ok(())
+    }
+}
+
+/// Rejects a schedule the cron parser will not take, before anything starts.
+pub fn validar_cron(cron: &str) -> anyhow::Result<()> {
+    Job::new_async(cron, |_, _| Box::pin(async {}))
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("scheduler.cron inválido {cron:?}: {e:?}"))
+}
+
+impl Metricas {
+    pub fn alerta(&self, nivel: NivelSla) {
+        self.alertas_sla.get_or_create(&crate::metrics::EtiquetaNivel { nivel: nivel.as_str().to_string() }).inc();
+    }
+}
