@@ -67,6 +67,9 @@ enum Comando {
         /// instead of starting one (RSS is then not measured).
         #[arg(long)]
         externo: bool,
+        /// Worker processes to start (one consumes, the others stand by).
+        #[arg(long, default_value_t = 1)]
+        replicas: usize,
     },
     /// `listar` latency over many stored tickets.
     Listar {
@@ -112,8 +115,8 @@ async fn main() -> anyhow::Result<()> {
             Aplicacion::build(settings).await?.run(shutdown).await?;
             return Ok(());
         }
-        Comando::Carga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo } => {
-            carga(duracion, tasa, publicadores, en_vuelo, tickets_previos, externo).await?
+        Comando::Carga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas } => {
+            carga(duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas).await?
         }
         Comando::Listar { tickets, consultas } => listar(tickets, consultas).await?,
         Comando::Sla { tickets, debidos } => sla(tickets, debidos).await?,
@@ -260,7 +263,7 @@ fn rss_pico_mib(pid: u32) -> Option<f64> {
 struct Publicador {
     canal: Channel,
     cola_respuestas: String,
-    pendientes: Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>,
+    pendientes: Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>>,
     topo: Topologia,
 }
 
@@ -274,14 +277,16 @@ impl Publicador {
         let mut respuestas = canal
             .basic_consume(q.name().clone(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
             .await?;
-        let pendientes: Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>> = Arc::default();
+        let pendientes: Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>> = Arc::default();
         let p = pendientes.clone();
         tokio::spawn(async move {
             let _conexion = conexion;
             while let Some(Ok(e)) = respuestas.next().await {
                 let Some(c) = e.properties.correlation_id().as_ref().map(|c| c.as_str().to_string()) else { continue };
+                // Stamp the arrival here: the flow may read it later.
+                let llegada = Instant::now();
                 if let Some(tx) = p.lock().await.remove(&c) {
-                    let _ = tx.send(serde_json::from_slice(&e.data).unwrap_or(Value::Null));
+                    let _ = tx.send((serde_json::from_slice(&e.data).unwrap_or(Value::Null), llegada));
                 }
             }
         });
@@ -289,7 +294,7 @@ impl Publicador {
     }
 
     /// Publishes with confirm; the receiver yields the reply.
-    async fn publicar(&self, op: &str, cuerpo: &Value, auth: Option<&str>, message_id: &str) -> anyhow::Result<oneshot::Receiver<Value>> {
+    async fn publicar(&self, op: &str, cuerpo: &Value, auth: Option<&str>, message_id: &str) -> anyhow::Result<oneshot::Receiver<(Value, Instant)>> {
         let (tx, rx) = oneshot::channel();
         let correlacion = Uuid::new_v4().to_string();
         self.pendientes.lock().await.insert(correlacion.clone(), tx);
@@ -346,8 +351,8 @@ struct Medidas {
 }
 
 impl Medidas {
-    async fn respuesta(&self, enviado: Instant, r: &Value) {
-        let ahora = Instant::now();
+    async fn respuesta(&self, enviado: Instant, (r, ahora): (Value, Instant)) {
+        let r = &r;
         self.latencias_ms.lock().await.push(ahora.duration_since(enviado).as_secs_f64() * 1000.0);
         self.primera.lock().await.get_or_insert(ahora);
         *self.ultima.lock().await = Some(ahora);
@@ -372,8 +377,9 @@ async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow
     };
     let (t, rx) = enviar("crear", cuerpo_crear(), None).await?;
     let r = tokio::time::timeout(Duration::from_secs(60), rx).await??;
-    m.respuesta(t, &r).await;
-    let Some(ticket) = r["datos"]["ticketUuid"].as_str().map(str::to_string) else { return Ok(()) };
+    let ticket = r.0["datos"]["ticketUuid"].as_str().map(str::to_string);
+    m.respuesta(t, r).await;
+    let Some(ticket) = ticket else { return Ok(()) };
     let pasos = [
         ("asignar", json!({"ticketId": ticket, "agente": "Agente bench"})),
         ("actualizar", json!({"ticketId": ticket, "nota": "Revisando el caso"})),
@@ -387,7 +393,7 @@ async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow
     }
     for (t, rx) in esperas {
         let r = tokio::time::timeout(Duration::from_secs(60), rx).await??;
-        m.respuesta(t, &r).await;
+        m.respuesta(t, r).await;
     }
     Ok(())
 }
@@ -409,6 +415,7 @@ async fn carga(
     en_vuelo: usize,
     tickets_previos: i64,
     externo: bool,
+    replicas: usize,
 ) -> anyhow::Result<Value> {
     let (settings, entorno) = if externo {
         (Settings::load()?, None)
@@ -428,11 +435,10 @@ async fn carga(
     let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
     let url = settings.amqp.url.expose_secret().to_string();
 
-    let mut hijo = if externo {
-        None
-    } else {
+    let mut hijos = vec![];
+    for i in 0..if externo { 0 } else { replicas.max(1) } {
         let exe = std::env::current_exe()?;
-        Some(
+        hijos.push(
             tokio::process::Command::new(exe)
                 .arg("worker")
                 .env("MESA__DATABASE__URL", settings.database.url.expose_secret())
@@ -443,9 +449,13 @@ async fn carga(
                 .kill_on_drop(true)
                 .spawn()
                 .context("no se pudo iniciar el worker")?,
-        )
-    };
-    let pid = hijo.as_ref().and_then(|h| h.id());
+        );
+        if i == 0 {
+            // The first one becomes the active consumer.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    let pid = hijos.first().and_then(|h| h.id());
 
     // Tap on every event, to time publish → event.
     let conexion = broker::conectar(&url, "mesa-bench eventos").await?;
@@ -537,6 +547,7 @@ async fn carga(
         "tasa_objetivo": tasa,
         "publicadores": publicadores,
         "flujos_en_vuelo": publicadores * en_vuelo,
+        "replicas": replicas,
         "tickets_previos": tickets_previos,
         "comandos": total,
         "ok": medidas.ok.load(Ordering::Relaxed),
@@ -570,7 +581,7 @@ async fn carga(
         db_despues as f64 / 1048576.0,
     );
     drop(publicado);
-    if let Some(h) = hijo.as_mut() {
+    for h in hijos.iter_mut() {
         if let Some(pid) = h.id() {
             let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         }

@@ -5,4 +5,5 @@ mod comandos;
 mod seguridad;
 mod fiabilidad;
 mod informes;
+mod replicas;
 mod sla;

@@ -1,0 +1,160 @@
+//! Several worker processes on one queue: per-ticket order holds, and a
+//! standby takes over when the active consumer is killed with SIGKILL.
+
+use crate::helpers::*;
+use mesa_ayuda::configuration::Settings;
+use secrecy::ExposeSecret;
+use serde_json::json;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `mesa-ayuda run` child process on the test's database and prefix.
+pub struct Proceso(Child);
+
+impl Proceso {
+    pub fn iniciar(s: &Settings) -> Proceso {
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("{}-{}.log", s.topology.prefix, Uuid4::nuevo())))
+            .expect("log file");
+        let hijo = Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
+            .arg("run")
+            .env("MESA__DATABASE__URL", s.database.url.expose_secret())
+            .env("MESA__AMQP__URL", s.amqp.url.expose_secret())
+            .env("MESA__TOPOLOGY__PREFIX", &s.topology.prefix)
+            .env("MESA__AUTH__JWT_SECRET", SECRETO)
+            .env("MESA__HTTP__PORT", "0")
+            .env("MESA__SCHEDULER__CRON", &s.scheduler.cron)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn mesa-ayuda");
+        Proceso(hijo)
+    }
+
+    pub fn matar(&mut self) {
+        let _ = self.0.kill(); // SIGKILL
+        let _ = self.0.wait();
+    }
+
+    pub fn terminar(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Proceso {
+    fn drop(&mut self) {
+        self.matar();
+    }
+}
+
+struct Uuid4;
+impl Uuid4 {
+    fn nuevo() -> String {
+        uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
+    }
+}
+
+/// Waits until some worker answers a query.
+async fn esperar_worker(app: &mut TestApp) {
+    let admin = token("ADMIN", None);
+    for _ in 0..100 {
+        let auth = format!("Bearer {admin}");
+        let c = app.cliente.publicar("ticket.catalogo", b"{}", None, Some(&auth)).await;
+        if tokio::time::timeout(Duration::from_millis(500), app.cliente.respuesta(&c)).await.is_ok() {
+            return;
+        }
+    }
+    panic!("no worker answered");
+}
+
+#[tokio::test]
+async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
+    // The in-process worker is stopped: only the three child processes consume.
+    let mut app = TestApp::spawn().await;
+    app.detener().await;
+    let mut activo = Proceso::iniciar(&app.settings);
+    esperar_worker(&mut app).await;
+    let _b = Proceso::iniciar(&app.settings);
+    let _c = Proceso::iniciar(&app.settings);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut tickets = vec![];
+    for _ in 0..24 {
+        tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
+    }
+    let auth = format!("Bearer {}", token("MESA", None));
+    let mut correlaciones = vec![];
+    let mut esperado: Vec<Vec<String>> = vec![vec![]; tickets.len()];
+    let pasos = 12;
+    let mut muerte = None;
+    for paso in 0..pasos {
+        if paso == pasos / 2 {
+            // Half the burst is out: kill the active consumer mid-flight.
+            activo.matar();
+            muerte = Some(Instant::now());
+        }
+        for (i, t) in tickets.iter().enumerate() {
+            let (op, cuerpo) = match paso {
+                0 => ("asignar", json!({"ticketId": t, "motivo": "inicio"})),
+                p if p == pasos - 1 => ("pausar", json!({"ticketId": t, "motivo": "fin"})),
+                n => ("actualizar", json!({"ticketId": t, "nota": format!("nota {n}")})),
+            };
+            esperado[i].push(cuerpo.get("motivo").or(cuerpo.get("nota")).unwrap().as_str().unwrap().to_string());
+            let id = uuid::Uuid::new_v4().to_string();
+            correlaciones.push(app.cliente.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(&id), Some(&auth)).await);
+        }
+    }
+    let mut primera_tras_muerte = None;
+    for c in &correlaciones[correlaciones.len() / 2..] {
+        let r = app.cliente.respuesta(c).await;
+        primera_tras_muerte.get_or_insert(Instant::now());
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    for c in &correlaciones[..correlaciones.len() / 2] {
+        // Replies of commands in flight at the kill come from the replica that
+        // took over (replayed from the idempotency record).
+        let r = app.cliente.respuesta(c).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let relevo = primera_tras_muerte.unwrap() - muerte.unwrap();
+    assert!(relevo < Duration::from_secs(10), "takeover took {relevo:?}");
+
+    for (i, t) in tickets.iter().enumerate() {
+        let motivos: Vec<String> = sqlx::query_scalar(
+            "SELECT motivo FROM historial WHERE ticket_uuid = $1::uuid AND accion <> 'CREACION' ORDER BY id",
+        )
+        .bind(t)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(motivos, esperado[i], "ticket {i}: every command once, in publish order");
+        assert_eq!(app.fila(t).await["version"], 1 + pasos as i64);
+    }
+    assert_eq!(
+        app.contar("SELECT count(*) FROM historial WHERE comando_id IS NOT NULL").await,
+        app.contar("SELECT count(DISTINCT comando_id) FROM historial").await,
+        "no command applied twice"
+    );
+    // Every change's event is published exactly once in the outbox's eyes.
+    for _ in 0..50 {
+        if app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 0);
+    assert_eq!(app.contar("SELECT count(*) FROM outbox").await, app.contar("SELECT count(*) FROM historial").await);
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero() {
+    let mut app = TestApp::spawn().await;
+    app.detener().await;
+    let mut p = Proceso::iniciar(&app.settings);
+    esperar_worker(&mut app).await;
+    let id = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    let estado = p.terminar();
+    assert!(estado.success(), "exit status {estado:?}");
+    assert_eq!(app.fila(&id).await["estado"], "NUEVO");
+}
