@@ -136,6 +136,32 @@ pub async fn responder(
     Ok(())
 }
 
+/// Parks a delivery on the dead-letter exchange with why, where it was going
+/// and its original properties; returns once the broker confirmed it.
+pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &str) -> anyhow::Result<()> {
+    let mut headers = FieldTable::default();
+    for (k, v) in delivery.properties.headers().as_ref().map(|h| h.inner().clone()).unwrap_or_default() {
+        // A credential has no business sitting in a queue operators browse.
+        if k.as_str() != "authorization" {
+            headers.insert(k, v);
+        }
+    }
+    // The reason may quote user input: keep it bounded.
+    let motivo: String = motivo.chars().take(500).collect();
+    headers.insert("x-mesa-motivo".into(), AMQPValue::LongString(motivo.into()));
+    headers.insert(
+        "x-mesa-routing-key".into(),
+        AMQPValue::LongString(delivery.routing_key.as_str().to_string().into()),
+    );
+    let props = delivery.properties.clone().with_headers(headers);
+    let confirmacion = canal
+        .basic_publish(dlx.to_string().into(), delivery.routing_key.clone(), BasicPublishOptions::default(), &delivery.data, props)
+        .await?
+        .await?;
+    anyhow::ensure!(confirmacion.is_ack(), "el broker no confirmó el rechazo");
+    Ok(())
+}
+
 /// Capped exponential backoff with full jitter.
 pub fn espera(intento: u32) -> Duration {
     let tope = Duration::from_millis(200u64.saturating_mul(1 << intento.min(6))).min(Duration::from_secs(10));

@@ -38,6 +38,8 @@ pub struct DatabaseSettings {
 pub struct AmqpSettings {
     pub url: SecretString,
     pub prefetch: u16,
+    /// Bodies larger than this are refused unread and dead-lettered.
+    pub max_cuerpo_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,14 +3,18 @@
 //! A delivery is acked only after its transaction committed.
 
 use crate::broker::{self, Topologia};
-use crate::error::Disposicion;
+use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador};
 use anyhow::Context;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
+use std::panic::AssertUnwindSafe;
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions,
+};
 use lapin::types::FieldTable;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -26,6 +30,8 @@ pub struct Consumidor {
     pub topologia: Topologia,
     pub amqp_url: String,
     pub prefetch: u16,
+    /// Larger bodies are refused unread and dead-lettered.
+    pub max_cuerpo: usize,
     pub carriles: usize,
     pub metricas: Arc<Metricas>,
     pub conectado: Arc<AtomicBool>,
@@ -49,6 +55,9 @@ impl Consumidor {
         let conexion = broker::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.context("conectar")?;
         let canal = conexion.create_channel().await?;
         let respuestas = conexion.create_channel().await?;
+        // Dead letters are republished with their reason, confirmed before the ack.
+        let rechazos = conexion.create_channel().await?;
+        rechazos.confirm_select(ConfirmSelectOptions::default()).await?;
         broker::declarar(&canal, &self.topologia).await.context("declarar topología")?;
         canal.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let etiqueta = format!("mesa-ayuda-{}", uuid::Uuid::new_v4());
@@ -68,7 +77,13 @@ impl Consumidor {
         for _ in 0..self.carriles {
             let (tx, rx) = mpsc::channel::<(Delivery, Mensaje)>(self.prefetch as usize);
             carriles.push(tx);
-            tareas.push(tokio::spawn(carril(rx, self.procesador.clone(), respuestas.clone(), self.metricas.clone(), shutdown.clone())));
+            let salida = Salida {
+                respuestas: respuestas.clone(),
+                rechazos: rechazos.clone(),
+                dlx: self.topologia.dlx(),
+                metricas: self.metricas.clone(),
+            };
+            tareas.push(tokio::spawn(carril(rx, self.procesador.clone(), salida, self.max_cuerpo, shutdown.clone())));
         }
         let resultado = loop {
             tokio::select! {
@@ -112,11 +127,20 @@ fn indice_de_carril(m: &Mensaje, delivery_tag: u64, carriles: usize) -> usize {
     (h.finish() % carriles as u64) as usize
 }
 
+/// Where a lane sends what it produces besides acks.
+#[derive(Clone)]
+struct Salida {
+    respuestas: Channel,
+    rechazos: Channel,
+    dlx: String,
+    metricas: Arc<Metricas>,
+}
+
 async fn carril(
     mut rx: mpsc::Receiver<(Delivery, Mensaje)>,
     procesador: Procesador,
-    respuestas: Channel,
-    metricas: Arc<Metricas>,
+    salida: Salida,
+    max_cuerpo: usize,
     shutdown: CancellationToken,
 ) {
     while let Some((delivery, mensaje)) = rx.recv().await {
@@ -124,9 +148,26 @@ async fn carril(
             "comando",
             message_id = mensaje.message_id.as_deref().unwrap_or(""),
             routing_key = %mensaje.routing_key,
+            ticket = mensaje.clave_de_orden().as_deref().unwrap_or(""),
             traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
         );
-        atender(&delivery, &mensaje, &procesador, &respuestas, &metricas, &shutdown).instrument(span).await;
+        atender(&delivery, &mensaje, &procesador, &salida, max_cuerpo, &shutdown).instrument(span).await;
+    }
+}
+
+/// Turns a panic into a permanent failure, so one bad command can never take
+/// the lane (or the process) down.
+async fn sin_panico<T>(trabajo: impl Future<Output = Result<T, ErrorProceso>>) -> Result<T, ErrorProceso> {
+    match AssertUnwindSafe(trabajo).catch_unwind().await {
+        Ok(r) => r,
+        Err(panico) => {
+            let texto = panico
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panico.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "pánico sin mensaje".into());
+            Err(ErrorProceso::Permanente(anyhow::anyhow!("pánico al procesar: {texto}")))
+        }
     }
 }
 
@@ -134,17 +175,21 @@ async fn atender(
     delivery: &Delivery,
     mensaje: &Mensaje,
     procesador: &Procesador,
-    respuestas: &Channel,
-    metricas: &Metricas,
+    salida: &Salida,
+    max_cuerpo: usize,
     shutdown: &CancellationToken,
 ) {
     let inicio = Instant::now();
+    let metricas = &salida.metricas;
     let mut pausa = Duration::from_millis(50);
     // Transient failures are retried here, holding the lane, so a later
     // command on the same ticket can never overtake this one.
     let desenlace = loop {
-        match procesador.procesar(mensaje).await {
-            Ok(d) => break Some(d),
+        if mensaje.body.len() > max_cuerpo {
+            break Ok(Desenlace::demasiado_grande(max_cuerpo));
+        }
+        match sin_panico(procesador.procesar(mensaje)).await {
+            Ok(d) => break Ok(d),
             Err(e) if e.es_transitorio() => {
                 metricas.reintentos_transitorios.inc();
                 tracing::warn!(error = %e, "fallo transitorio; se reintenta");
@@ -159,25 +204,29 @@ async fn atender(
             }
             Err(e) => {
                 tracing::error!(error = %e, "fallo permanente; el comando va a la cola de rechazados");
-                break None;
+                break Err(e.to_string());
             }
         }
     };
-    let Some(Desenlace { respuesta, disposicion, resultado, operacion }) = desenlace else {
-        let _ = delivery.acker.reject(BasicRejectOptions { requeue: false }).await;
-        return;
+    let (respuesta, disposicion, resultado, operacion) = match desenlace {
+        Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => (Some(respuesta), disposicion, resultado, operacion),
+        Err(motivo) => (None, Disposicion::DeadLetter { motivo }, "error_interno", None),
     };
-    if let Some(reply_to) = delivery.properties.reply_to() {
+    if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
         let correlation = delivery.properties.correlation_id().as_ref();
-        if let Err(e) = broker::responder(respuestas, reply_to, correlation, &respuesta).await {
+        if let Err(e) = broker::responder(&salida.respuestas, reply_to, correlation, respuesta).await {
             tracing::warn!(error = %e, "no se pudo publicar la respuesta");
         }
     }
     let confirmado = match &disposicion {
         Disposicion::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
         Disposicion::DeadLetter { motivo } => {
-            tracing::warn!(motivo = %motivo, "comando irrecuperable enviado a rechazados");
-            delivery.acker.reject(BasicRejectOptions { requeue: false }).await
+            tracing::warn!(motivo = %motivo, "comando enviado a rechazados");
+            match broker::rechazar(&salida.rechazos, &salida.dlx, delivery, motivo).await {
+                Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,
+                // Could not park it with its reason: let the queue dead-letter it.
+                Err(_) => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,
+            }
         }
     };
     if let Err(e) = confirmado {
@@ -191,4 +240,32 @@ async fn atender(
         .inc();
     metricas.duracion.observe(inicio.elapsed().as_secs_f64());
     tracing::info!(operacion, resultado, ms = inicio.elapsed().as_millis() as u64, "comando atendido");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_permanent_failure() {
+        let r: Result<(), _> = sin_panico(async { panic!("cuerpo inesperado") }).await;
+        match r {
+            Err(ErrorProceso::Permanente(e)) => assert!(e.to_string().contains("cuerpo inesperado")),
+            otro => panic!("{otro:?}"),
+        }
+        assert!(sin_panico(async { Ok::<_, ErrorProceso>(7) }).await.is_ok());
+    }
+
+    #[test]
+    fn one_ticket_always_maps_to_one_lane() {
+        let m = |t: &str, id: &str| Mensaje {
+            message_id: Some(id.into()),
+            body: format!("{{\"ticketId\": \"{t}\"}}").into_bytes(),
+            ..Default::default()
+        };
+        let a = indice_de_carril(&m("6F9619FF-8B86-D011-B42D-00CF4FC964FF", "1"), 1, 8);
+        for i in 0..20 {
+            assert_eq!(indice_de_carril(&m("6f9619ff-8b86-d011-b42d-00cf4fc964ff", &i.to_string()), i, 8), a);
+        }
+    }
 }

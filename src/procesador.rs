@@ -67,6 +67,11 @@ impl Desenlace {
         }
     }
 
+    /// A body over the configured size: refused unread.
+    pub fn demasiado_grande(max: usize) -> Self {
+        Self::veneno(&ErrorContrato::SolicitudInvalida(format!("el cuerpo supera {max} bytes")))
+    }
+
     /// A reply recorded earlier for the same `message_id`.
     fn repetido(operacion: Operacion, respuesta: Value) -> Self {
         Desenlace { respuesta, disposicion: Disposicion::Ack, resultado: "repetido", operacion: Some(operacion) }

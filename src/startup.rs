@@ -112,6 +112,7 @@ impl Aplicacion {
                 topologia: self.topologia(),
                 amqp_url: amqp_url.clone(),
                 prefetch: s.amqp.prefetch,
+                max_cuerpo: s.amqp.max_cuerpo_bytes,
                 carriles: s.worker.lanes,
                 metricas: self.metricas.clone(),
                 conectado: self.salud.consumidor.clone(),

@@ -186,29 +186,43 @@ impl Drop for Limpieza {
 
 #[tokio::test]
 async fn undecodable_commands_are_answered_and_dead_lettered() {
-    let mut app = TestApp::spawn().await;
-    let casos: [(&str, &[u8]); 4] = [
-        ("ticket.crear", b"{no es json"),
-        ("ticket.crear", b"[1, 2, 3]"),
-        ("ticket.borrar", b"{}"),
-        ("ticket.crear", &[0xff, 0xfe, 0x00]),
+    let mut app = TestApp::spawn_with(|s| s.amqp.max_cuerpo_bytes = 4096).await;
+    let grande = format!("{{\"nombre\": \"{}\"}}", "x".repeat(5000));
+    let casos: [(&str, &[u8], &str); 5] = [
+        ("ticket.crear", b"{no es json", "JSON"),
+        ("ticket.crear", b"[1, 2, 3]", "objeto"),
+        ("ticket.borrar", b"{}", "desconocida"),
+        ("ticket.crear", &[0xff, 0xfe, 0x00], "JSON"),
+        ("ticket.crear", grande.as_bytes(), "4096"),
     ];
-    for (rk, cuerpo) in casos {
-        let c = app.cliente.publicar(rk, cuerpo, Some("id-1"), None).await;
+    for (rk, cuerpo, _) in casos {
+        let c = app.cliente.publicar(rk, cuerpo, Some("id-1"), Some("Bearer secreto")).await;
         let r = app.cliente.respuesta(&c).await;
         assert_eq!(r["error"]["codigo"], "SOLICITUD_INVALIDA", "{rk}: {r}");
         assert_eq!(r["error"]["http"], 400);
     }
     let topo = app.topologia();
-    let mut rechazados = 0;
+    let mut rechazados = vec![];
     for _ in 0..50 {
         match app.cliente.canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
-            Some(_) => rechazados += 1,
-            None if rechazados == casos.len() => break,
+            Some(m) => rechazados.push(m),
+            None if rechazados.len() == casos.len() => break,
             None => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-    assert_eq!(rechazados, casos.len());
+    assert_eq!(rechazados.len(), casos.len());
+    for (m, (rk, cuerpo, motivo)) in rechazados.iter().zip(casos) {
+        let h = m.delivery.properties.headers().as_ref().unwrap().inner();
+        let texto = |k: &str| match h.get(k) {
+            Some(lapin::types::AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+            otro => panic!("{k}: {otro:?}"),
+        };
+        assert!(texto("x-mesa-motivo").contains(motivo), "{}", texto("x-mesa-motivo"));
+        assert_eq!(texto("x-mesa-routing-key"), rk);
+        assert_eq!(m.delivery.data, cuerpo, "parked as published");
+        assert!(h.get("authorization").is_none(), "credentials are not parked");
+        assert!(h.get("traceparent").is_some(), "other headers are kept");
+    }
 
     // A well-formed mutation without message_id is refused and acked, not dead-lettered.
     let c = app.cliente.publicar("ticket.crear", ana_garcia().to_string().as_bytes(), None, None).await;
