@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, PgPool};
 use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -324,6 +325,64 @@ impl Drop for TestApp {
         }
         limpiar(self.db.clone(), self.cliente.topo.clone(), self.settings.amqp.url.expose_secret().to_string());
     }
+}
+
+/// A `mesa-ayuda run` child process on the test's database and prefix.
+pub struct Proceso(Child);
+
+impl Proceso {
+    pub fn iniciar(s: &Settings) -> Proceso {
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("{}-{}.log", s.topology.prefix, &Uuid::new_v4().simple().to_string()[..8])))
+            .expect("log file");
+        let hijo = Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
+            .arg("run")
+            .env("MESA__DATABASE__URL", s.database.url.expose_secret())
+            .env("MESA__AMQP__URL", s.amqp.url.expose_secret())
+            .env("MESA__TOPOLOGY__PREFIX", &s.topology.prefix)
+            .env("MESA__AUTH__JWT_SECRET", SECRETO)
+            .env("MESA__HTTP__PORT", "0")
+            .env("MESA__SCHEDULER__CRON", &s.scheduler.cron)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn mesa-ayuda");
+        Proceso(hijo)
+    }
+
+    /// Still running (not exited or killed).
+    pub fn vivo(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+
+    pub fn matar(&mut self) {
+        let _ = self.0.kill(); // SIGKILL
+        let _ = self.0.wait();
+    }
+
+    pub fn terminar(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Proceso {
+    fn drop(&mut self) {
+        self.matar();
+    }
+}
+
+/// Waits until some worker answers a query.
+pub async fn esperar_worker(app: &mut TestApp) {
+    let admin = token("ADMIN", None);
+    for _ in 0..100 {
+        let auth = format!("Bearer {admin}");
+        let c = app.cliente.publicar("ticket.catalogo", b"{}", None, Some(&auth)).await;
+        if tokio::time::timeout(Duration::from_millis(500), app.cliente.respuesta(&c)).await.is_ok() {
+            return;
+        }
+    }
+    panic!("no worker answered");
 }
 
 /// The Mesa de Ayuda docs' example requester.

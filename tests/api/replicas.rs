@@ -2,71 +2,8 @@
 //! standby takes over when the active consumer is killed with SIGKILL.
 
 use crate::helpers::*;
-use mesa_ayuda::configuration::Settings;
-use secrecy::ExposeSecret;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A `mesa-ayuda run` child process on the test's database and prefix.
-pub struct Proceso(Child);
-
-impl Proceso {
-    pub fn iniciar(s: &Settings) -> Proceso {
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{}-{}.log", s.topology.prefix, Uuid4::nuevo())))
-            .expect("log file");
-        let hijo = Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
-            .arg("run")
-            .env("MESA__DATABASE__URL", s.database.url.expose_secret())
-            .env("MESA__AMQP__URL", s.amqp.url.expose_secret())
-            .env("MESA__TOPOLOGY__PREFIX", &s.topology.prefix)
-            .env("MESA__AUTH__JWT_SECRET", SECRETO)
-            .env("MESA__HTTP__PORT", "0")
-            .env("MESA__SCHEDULER__CRON", &s.scheduler.cron)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::from(log.try_clone().unwrap()))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn mesa-ayuda");
-        Proceso(hijo)
-    }
-
-    pub fn matar(&mut self) {
-        let _ = self.0.kill(); // SIGKILL
-        let _ = self.0.wait();
-    }
-
-    pub fn terminar(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
-        self.0.wait().unwrap()
-    }
-}
-
-impl Drop for Proceso {
-    fn drop(&mut self) {
-        self.matar();
-    }
-}
-
-struct Uuid4;
-impl Uuid4 {
-    fn nuevo() -> String {
-        uuid::Uuid::new_v4().simple().to_string()[..8].to_string()
-    }
-}
-
-/// Waits until some worker answers a query.
-async fn esperar_worker(app: &mut TestApp) {
-    let admin = token("ADMIN", None);
-    for _ in 0..100 {
-        let auth = format!("Bearer {admin}");
-        let c = app.cliente.publicar("ticket.catalogo", b"{}", None, Some(&auth)).await;
-        if tokio::time::timeout(Duration::from_millis(500), app.cliente.respuesta(&c)).await.is_ok() {
-            return;
-        }
-    }
-    panic!("no worker answered");
-}
 
 #[tokio::test]
 async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
