@@ -328,12 +328,17 @@ impl Drop for TestApp {
 }
 
 /// A `mesa-ayuda run` child process on the test's database and prefix.
-pub struct Proceso(Child);
+pub struct Proceso(Child, std::path::PathBuf);
 
 impl Proceso {
     pub fn iniciar(s: &Settings) -> Proceso {
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{}-{}.log", s.topology.prefix, &Uuid::new_v4().simple().to_string()[..8])))
-            .expect("log file");
+        Self::iniciar_con(s, &[])
+    }
+
+    /// With extra environment variables (`MESA__LOG__FORMAT=json`, ...).
+    pub fn iniciar_con(s: &Settings, extra: &[(&str, &str)]) -> Proceso {
+        let ruta = std::env::temp_dir().join(format!("{}-{}.log", s.topology.prefix, &Uuid::new_v4().simple().to_string()[..8]));
+        let log = std::fs::File::create(&ruta).expect("log file");
         let hijo = Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
             .arg("run")
             .env("MESA__DATABASE__URL", s.database.url.expose_secret())
@@ -343,11 +348,17 @@ impl Proceso {
             .env("MESA__HTTP__PORT", "0")
             .env("MESA__SCHEDULER__CRON", &s.scheduler.cron)
             .env("RUST_LOG", "info")
+            .envs(extra.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
             .expect("spawn mesa-ayuda");
-        Proceso(hijo)
+        Proceso(hijo, ruta)
+    }
+
+    /// Everything the process logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
     }
 
     /// Still running (not exited or killed).
