@@ -25,7 +25,21 @@ pub struct Settings {
     pub sla: SlaSettings,
     pub worker: WorkerSettings,
     pub outbox: OutboxSettings,
+    pub retencion: RetencionSettings,
     pub log: LogSettings,
+}
+
+/// How long rows that grow with traffic are kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetencionSettings {
+    /// When the pruning pass runs (6-field cron).
+    pub cron: String,
+    /// Published events are deleted after this long.
+    #[serde(with = "humantime_serde_str")]
+    pub eventos: Duration,
+    /// Idempotency records are deleted after this long: the duplicate window.
+    #[serde(with = "humantime_serde_str")]
+    pub comandos: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +180,7 @@ impl Settings {
         anyhow::ensure!(!self.topology.prefix.trim().is_empty(), "topology.prefix no puede estar vacío");
         self.politica_sla()?;
         crate::planificador::validar_cron(&self.scheduler.cron)?;
+        crate::planificador::validar_cron(&self.retencion.cron)?;
         Ok(())
     }
 

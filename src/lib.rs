@@ -29,6 +29,8 @@ pub mod outbox;
 pub mod planificador;
 /// Command handling, broker-independent.
 pub mod procesador;
+/// Pruning of published events and old idempotency records.
+pub mod retencion;
 /// Wiring and the process lifecycle.
 pub mod startup;
 /// Persistence over sqlx.

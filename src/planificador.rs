@@ -8,7 +8,8 @@ use crate::error::ErrorProceso;
 use crate::metrics::Metricas;
 use crate::procesador::Reloj;
 use crate::{store, vistas};
-use chrono::{DateTime, SubsecRound, Utc};
+use crate::configuration::RetencionSettings;
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
@@ -88,14 +89,15 @@ impl Planificador {
         Ok((debidos.len(), emitidas))
     }
 
-    /// Runs `tick` on `cron` (6 fields, seconds first) until `shutdown`.
-    pub async fn ejecutar_programado(self, cron: String, shutdown: CancellationToken) {
-        if let Err(e) = self.ejecutar(&cron, shutdown).await {
+    /// Runs `tick` on `cron` (6 fields, seconds first), and the retention
+    /// pass on its own cron, until `shutdown`.
+    pub async fn ejecutar_programado(self, cron: String, retencion: RetencionSettings, shutdown: CancellationToken) {
+        if let Err(e) = self.ejecutar(&cron, retencion, shutdown).await {
             tracing::error!(error = %format!("{e:#}"), "SLA: el planificador se detuvo");
         }
     }
 
-    async fn ejecutar(self, cron: &str, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn ejecutar(self, cron: &str, retencion: RetencionSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut programador = JobScheduler::new().await?;
         let p = self.clone();
         let trabajo = Job::new_async(cron, move |_, _| {
@@ -107,6 +109,18 @@ impl Planificador {
             })
         })?;
         programador.add(trabajo).await?;
+        let p = self.clone();
+        let (eventos, comandos) = (TimeDelta::from_std(retencion.eventos)?, TimeDelta::from_std(retencion.comandos)?);
+        let poda = Job::new_async(retencion.cron.as_str(), move |_, _| {
+            let p = p.clone();
+            Box::pin(async move {
+                match crate::retencion::podar(&p.pool, (p.reloj)(), eventos, comandos).await {
+                    Ok(n) => tracing::info!(eventos = n.eventos, comandos = n.comandos, "retención: filas podadas"),
+                    Err(e) => tracing::warn!(error = %e, "retención: poda fallida; se reintenta en la próxima"),
+                }
+            })
+        })?;
+        programador.add(poda).await?;
         programador.start().await?;
         tracing::info!(cron = %cron, "SLA: planificador en marcha");
         shutdown.cancelled().await;

@@ -135,7 +135,11 @@ impl Aplicacion {
         );
 
         let planificador_stop = CancellationToken::new();
-        let planificador = tokio::spawn(self.planificador.clone().ejecutar_programado(s.scheduler.cron.clone(), planificador_stop.clone()));
+        let planificador = tokio::spawn(self.planificador.clone().ejecutar_programado(
+            s.scheduler.cron.clone(),
+            s.retencion.clone(),
+            planificador_stop.clone(),
+        ));
 
         shutdown.cancelled().await;
         tracing::info!("apagando: se terminan los comandos en curso");

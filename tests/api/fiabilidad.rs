@@ -322,3 +322,41 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     parar.cancel();
     h.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn retention_prunes_old_published_events_and_idempotency_records_only() {
+    let mut app = TestApp::spawn().await;
+    let ids: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for id in &ids {
+        assert_eq!(app.cliente.enviar_con_id("crear", ana_garcia(), None, id).await["ok"], true);
+    }
+    app.cliente.eventos_hasta_silencio(Duration::from_millis(500)).await;
+    // Two commands are 40 days old; two events were published 8 days ago; one
+    // event is old but was never published.
+    sqlx::query("UPDATE comandos SET procesado_en = now() - interval '40 days' WHERE message_id = ANY($1)")
+        .bind(&ids[..2])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox SET publicado_en = now() - interval '8 days' WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 2)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE outbox SET publicado_en = NULL, creado_en = now() - interval '9 days' WHERE id = (SELECT max(id) FROM outbox)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let p = mesa_ayuda::retencion::podar(&app.pool, chrono::Utc::now(), chrono::TimeDelta::days(7), chrono::TimeDelta::days(30))
+        .await
+        .unwrap();
+    assert_eq!((p.eventos, p.comandos), (2, 2));
+    assert_eq!(app.contar("SELECT count(*) FROM outbox").await, 2);
+    assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 1, "unsent events stay");
+    assert_eq!(app.contar("SELECT count(*) FROM comandos").await, 2);
+
+    // The duplicate window: inside it a re-send is recognised, past it the id is new.
+    app.cliente.enviar_con_id("crear", ana_garcia(), None, &ids[3]).await;
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 4);
+    app.cliente.enviar_con_id("crear", ana_garcia(), None, &ids[0]).await;
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 5);
+}
