@@ -203,7 +203,7 @@ pub fn horas(objetivo: TimeDelta) -> f64 {
 /// Whole minutes from `ahora` to the deadline, rounded down: negative as
 /// soon as the deadline has passed.
 pub fn minutos_restantes(ahora: DateTime<Utc>, fecha_limite: DateTime<Utc>) -> i64 {
-    (fecha_limite - ahora).num_seconds().div_euclid(60)
+    (fecha_limite - ahora).num_milliseconds().div_euclid(60_000)
 }
 
 /// Default targets of contract §6.
@@ -271,6 +271,7 @@ mod tests {
         assert_eq!(SlaEstado::al_cerrar(t(14, 1), t(14, 0)), SlaEstado::Incumplido);
         assert_eq!(minutos_restantes(t(14, 30), t(14, 0)), -30);
         assert_eq!(minutos_restantes(t(14, 0) + TimeDelta::seconds(1), t(14, 0)), -1);
+        assert_eq!(minutos_restantes(t(14, 0) + TimeDelta::milliseconds(300), t(14, 0)), -1);
         assert_eq!(minutos_restantes(t(13, 30) + TimeDelta::seconds(1), t(14, 0)), 29);
     }
 }
