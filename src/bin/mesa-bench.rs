@@ -85,6 +85,15 @@ enum Comando {
         #[arg(long, default_value_t = 1_000)]
         debidos: i64,
     },
+    /// The processor alone, no broker: the database-bound ceiling of the
+    /// command transaction (crear + asignar + actualizar per ticket).
+    Procesador {
+        #[arg(long, default_value_t = 20)]
+        duracion: u64,
+        /// Concurrent callers (like the worker's lanes).
+        #[arg(long, default_value_t = 8)]
+        concurrencia: usize,
+    },
     /// Internal: the worker process `carga` starts.
     #[command(hide = true)]
     Worker,
@@ -119,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
             carga(duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas).await?
         }
         Comando::Listar { tickets, consultas } => listar(tickets, consultas).await?,
+        Comando::Procesador { duracion, concurrencia } => solo_procesador(duracion, concurrencia).await?,
         Comando::Sla { tickets, debidos } => sla(tickets, debidos).await?,
     };
     if let Some(path) = cli.json {
@@ -674,4 +684,67 @@ async fn sla(tickets: i64, debidos: i64) -> anyhow::Result<Value> {
     entorno.limpiar().await;
     Ok(json!({"benchmark": "sla", "tickets": tickets, "debidos": debidos, "alertas": alertas,
         "tick_ms": primero, "tick_vacio_ms": vacio}))
+}
+
+// ---------------------------------------------------------------- procesador
+
+async fn solo_procesador(duracion: u64, concurrencia: usize) -> anyhow::Result<Value> {
+    let entorno = Entorno::nuevo().await?;
+    let pool = entorno.pool().await?;
+    let mut settings = entorno.settings.clone();
+    settings.database.max_connections = concurrencia as u32 + 2;
+    let app = Aplicacion::build(settings).await?;
+    let auth = format!("Bearer {}", token("MESA"));
+    let fin = Instant::now() + Duration::from_secs(duracion);
+    let lat: Arc<Mutex<Vec<f64>>> = Arc::default();
+    let mut tareas = vec![];
+    for _ in 0..concurrencia {
+        let (p, auth, lat) = (app.procesador.clone(), auth.clone(), lat.clone());
+        tareas.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < fin {
+                let mensaje = |op: &str, cuerpo: Value, auth: Option<String>| mesa_ayuda::procesador::Mensaje {
+                    routing_key: format!("ticket.{op}"),
+                    message_id: Some(Uuid::new_v4().to_string()),
+                    authorization: auth,
+                    body: cuerpo.to_string().into_bytes(),
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                let d = p.procesar(&mensaje("crear", cuerpo_crear(), None)).await.expect("crear");
+                lat.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
+                let ticket = d.respuesta["datos"]["ticketUuid"].as_str().unwrap().to_string();
+                for (op, cuerpo) in [
+                    ("asignar", json!({"ticketId": ticket})),
+                    ("actualizar", json!({"ticketId": ticket, "nota": "avance"})),
+                ] {
+                    let t = Instant::now();
+                    let d = p.procesar(&mensaje(op, cuerpo, Some(auth.clone()))).await.expect(op);
+                    assert_eq!(d.respuesta["ok"], true);
+                    lat.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                n += 3;
+            }
+            n
+        }));
+    }
+    let inicio = Instant::now();
+    let mut total = 0;
+    for t in tareas {
+        total += t.await?;
+    }
+    let segundos = inicio.elapsed().as_secs_f64();
+    let latencias = std::mem::take(&mut *lat.lock().await);
+    let r = json!({"benchmark": "procesador", "concurrencia": concurrencia, "comandos": total,
+        "comandos_por_segundo": total as f64 / segundos, "latencia": resumen_ms(latencias)});
+    println!(
+        "\nprocesador sin broker, {concurrencia} en paralelo: {total} comandos → {:.0}/s; p50 {:.2} ms, p99 {:.2} ms",
+        r["comandos_por_segundo"].as_f64().unwrap(),
+        r["latencia"]["p50_ms"].as_f64().unwrap(),
+        r["latencia"]["p99_ms"].as_f64().unwrap()
+    );
+    pool.close().await;
+    app.pool.close().await;
+    entorno.limpiar().await;
+    Ok(r)
 }
