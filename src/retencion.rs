@@ -17,35 +17,32 @@ const LOTE: i64 = 5_000;
 /// Deletes published events older than `eventos` and idempotency records
 /// older than `comandos`, as of `ahora`. Unpublished events are never touched.
 pub async fn podar(pool: &PgPool, ahora: DateTime<Utc>, eventos: TimeDelta, comandos: TimeDelta) -> Result<Podado, sqlx::Error> {
-    let mut p = Podado::default();
-    loop {
-        let n = sqlx::query(
+    Ok(Podado {
+        eventos: borrar_por_lotes(
+            pool,
             "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE publicado_en < $1 ORDER BY id LIMIT $2)",
+            ahora - eventos,
         )
-        .bind(ahora - eventos)
-        .bind(LOTE)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        p.eventos += n;
-        if n < LOTE as u64 {
-            break;
-        }
-    }
-    loop {
-        let n = sqlx::query(
+        .await?,
+        comandos: borrar_por_lotes(
+            pool,
             "DELETE FROM comandos WHERE message_id IN \
              (SELECT message_id FROM comandos WHERE procesado_en < $1 LIMIT $2)",
+            ahora - comandos,
         )
-        .bind(ahora - comandos)
-        .bind(LOTE)
-        .execute(pool)
-        .await?
-        .rows_affected();
-        p.comandos += n;
+        .await?,
+    })
+}
+
+/// Runs a `DELETE ... < $1 LIMIT $2` until a batch comes back short, so no
+/// single statement holds locks on a large part of the table.
+async fn borrar_por_lotes(pool: &PgPool, sql: &'static str, corte: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(sql).bind(corte).bind(LOTE).execute(pool).await?.rows_affected();
+        total += n;
         if n < LOTE as u64 {
-            break;
+            return Ok(total);
         }
     }
-    Ok(p)
 }

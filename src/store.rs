@@ -575,8 +575,9 @@ pub async fn estadisticas(
     );
     push_ventana(&mut qb, desde, hasta, area);
     qb.push(" GROUP BY GROUPING SETS ((estado), (tipo), (prioridad), (area_asignada), ())");
-    let filas: Vec<(Option<String>, Option<String>, Option<String>, Option<String>, i64)> =
-        qb.build_query_as().fetch_all(&mut *conn).await?;
+    // (estado, tipo, prioridad, area, count): one non-null key per grouping set.
+    type Fila = (Option<String>, Option<String>, Option<String>, Option<String>, i64);
+    let filas: Vec<Fila> = qb.build_query_as().fetch_all(&mut *conn).await?;
     for (estado, tipo, prioridad, area, n) in filas {
         match (estado, tipo, prioridad, area) {
             (Some(v), ..) => e.por_estado.insert(v, n),

@@ -269,11 +269,14 @@ fn rss_pico_mib(pid: u32) -> Option<f64> {
 
 // ---------------------------------------------------------------- carga
 
+/// Replies awaited, by correlation id, with their arrival time.
+type Pendientes = Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>>;
+
 /// One publisher: its own connection, a confirm channel and a reply queue.
 struct Publicador {
     canal: Channel,
     cola_respuestas: String,
-    pendientes: Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>>,
+    pendientes: Pendientes,
     topo: Topologia,
 }
 
@@ -287,7 +290,7 @@ impl Publicador {
         let mut respuestas = canal
             .basic_consume(q.name().clone(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
             .await?;
-        let pendientes: Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>> = Arc::default();
+        let pendientes: Pendientes = Arc::default();
         let p = pendientes.clone();
         tokio::spawn(async move {
             let _conexion = conexion;

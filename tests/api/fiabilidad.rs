@@ -239,43 +239,18 @@ async fn undecodable_commands_are_answered_and_dead_lettered() {
 #[tokio::test]
 async fn back_to_back_commands_on_one_ticket_apply_in_publish_order() {
     let mut app = TestApp::spawn().await;
-    let mesa = token("MESA", None);
-    let auth = format!("Bearer {mesa}");
     let mut tickets = vec![];
     for _ in 0..4 {
         tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
     }
-    // Per ticket: asignar, 10 notes, pausar, reabrir; tickets interleaved; no waiting.
-    let mut correlaciones = vec![];
-    let mut esperado: Vec<Vec<String>> = vec![vec![]; tickets.len()];
-    for paso in 0..13 {
-        for (i, t) in tickets.iter().enumerate() {
-            let (op, cuerpo) = match paso {
-                0 => ("asignar", json!({"ticketId": t, "motivo": "inicio"})),
-                11 => ("pausar", json!({"ticketId": t, "motivo": "pausa"})),
-                12 => ("reabrir", json!({"ticketId": t, "motivo": "sigue"})),
-                n => ("actualizar", json!({"ticketId": t, "nota": format!("nota {n}")})),
-            };
-            esperado[i].push(cuerpo.get("motivo").or(cuerpo.get("nota")).unwrap().as_str().unwrap().to_string());
-            let id = uuid::Uuid::new_v4().to_string();
-            correlaciones.push(
-                app.cliente.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(&id), Some(&auth)).await,
-            );
-        }
-    }
+    // Per ticket: asignar, 11 notes, pausar; tickets interleaved; no waiting.
+    let (correlaciones, esperado) = publicar_rafaga(&app.cliente, &tickets, 13).await;
     for c in correlaciones {
         let r = app.cliente.respuesta(&c).await;
         assert_eq!(r["ok"], true, "{r}");
     }
     for (i, t) in tickets.iter().enumerate() {
-        let motivos: Vec<String> = sqlx::query_scalar(
-            "SELECT motivo FROM historial WHERE ticket_uuid = $1::uuid AND accion <> 'CREACION' ORDER BY id",
-        )
-        .bind(t)
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-        assert_eq!(motivos, esperado[i]);
+        assert_eq!(motivos(&app.pool, t).await, esperado[i]);
         assert_eq!(app.fila(t).await["version"], 14);
     }
 }

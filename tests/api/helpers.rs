@@ -396,6 +396,47 @@ pub async fn esperar_worker(app: &mut TestApp) {
     panic!("no worker answered");
 }
 
+/// Publishes, without waiting, `pasos` commands per ticket, tickets
+/// interleaved: asignar, then actualizar notes, then pausar. Returns the
+/// correlation ids and, per ticket, the history `motivo`s expected in order.
+pub async fn publicar_rafaga(cliente: &Cliente, tickets: &[String], pasos: usize) -> (Vec<String>, Vec<Vec<String>>) {
+    publicar_pasos(cliente, tickets, 0..pasos, pasos).await
+}
+
+/// The steps `tramo` of a burst of `pasos` (so a test can act between parts).
+pub async fn publicar_pasos(
+    cliente: &Cliente,
+    tickets: &[String],
+    tramo: std::ops::Range<usize>,
+    pasos: usize,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let auth = format!("Bearer {}", token("MESA", None));
+    let mut correlaciones = vec![];
+    let mut esperado: Vec<Vec<String>> = vec![vec![]; tickets.len()];
+    for paso in tramo {
+        for (i, t) in tickets.iter().enumerate() {
+            let (op, cuerpo) = match paso {
+                0 => ("asignar", json!({"ticketId": t, "motivo": "inicio"})),
+                p if p == pasos - 1 => ("pausar", json!({"ticketId": t, "motivo": "fin"})),
+                n => ("actualizar", json!({"ticketId": t, "nota": format!("nota {n}")})),
+            };
+            esperado[i].push(cuerpo.get("motivo").or(cuerpo.get("nota")).unwrap().as_str().unwrap().to_string());
+            let id = Uuid::new_v4().to_string();
+            correlaciones.push(cliente.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(&id), Some(&auth)).await);
+        }
+    }
+    (correlaciones, esperado)
+}
+
+/// A ticket's history `motivo`s after creation, in the order applied.
+pub async fn motivos(pool: &PgPool, ticket: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT motivo FROM historial WHERE ticket_uuid = $1::uuid AND accion <> 'CREACION' ORDER BY id")
+        .bind(ticket)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
 /// The Mesa de Ayuda docs' example requester.
 pub fn ana_garcia() -> Value {
     json!({

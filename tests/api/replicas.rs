@@ -2,7 +2,6 @@
 //! standby takes over when the active consumer is killed with SIGKILL.
 
 use crate::helpers::*;
-use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -20,27 +19,15 @@ async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
     for _ in 0..24 {
         tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
     }
-    let auth = format!("Bearer {}", token("MESA", None));
-    let mut correlaciones = vec![];
-    let mut esperado: Vec<Vec<String>> = vec![vec![]; tickets.len()];
+    // Half the burst goes out, the active consumer is killed mid-flight, the rest follows.
     let pasos = 12;
-    let mut muerte = None;
-    for paso in 0..pasos {
-        if paso == pasos / 2 {
-            // Half the burst is out: kill the active consumer mid-flight.
-            activo.matar();
-            muerte = Some(Instant::now());
-        }
-        for (i, t) in tickets.iter().enumerate() {
-            let (op, cuerpo) = match paso {
-                0 => ("asignar", json!({"ticketId": t, "motivo": "inicio"})),
-                p if p == pasos - 1 => ("pausar", json!({"ticketId": t, "motivo": "fin"})),
-                n => ("actualizar", json!({"ticketId": t, "nota": format!("nota {n}")})),
-            };
-            esperado[i].push(cuerpo.get("motivo").or(cuerpo.get("nota")).unwrap().as_str().unwrap().to_string());
-            let id = uuid::Uuid::new_v4().to_string();
-            correlaciones.push(app.cliente.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(&id), Some(&auth)).await);
-        }
+    let (mut correlaciones, mut esperado) = publicar_pasos(&app.cliente, &tickets, 0..pasos / 2, pasos).await;
+    activo.matar();
+    let muerte = Instant::now();
+    let (resto, esperado_resto) = publicar_pasos(&app.cliente, &tickets, pasos / 2..pasos, pasos).await;
+    correlaciones.extend(resto);
+    for (e, r) in esperado.iter_mut().zip(esperado_resto) {
+        e.extend(r);
     }
     let mut primera_tras_muerte = None;
     for c in &correlaciones[correlaciones.len() / 2..] {
@@ -54,18 +41,11 @@ async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
         let r = app.cliente.respuesta(c).await;
         assert_eq!(r["ok"], true, "{r}");
     }
-    let relevo = primera_tras_muerte.unwrap() - muerte.unwrap();
+    let relevo = primera_tras_muerte.unwrap() - muerte;
     assert!(relevo < Duration::from_secs(10), "takeover took {relevo:?}");
 
     for (i, t) in tickets.iter().enumerate() {
-        let motivos: Vec<String> = sqlx::query_scalar(
-            "SELECT motivo FROM historial WHERE ticket_uuid = $1::uuid AND accion <> 'CREACION' ORDER BY id",
-        )
-        .bind(t)
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-        assert_eq!(motivos, esperado[i], "ticket {i}: every command once, in publish order");
+        assert_eq!(motivos(&app.pool, t).await, esperado[i], "ticket {i}: every command once, in publish order");
         assert_eq!(app.fila(t).await["version"], 1 + pasos as i64);
     }
     assert_eq!(
