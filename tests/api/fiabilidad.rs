@@ -335,3 +335,37 @@ async fn retention_prunes_old_published_events_and_idempotency_records_only() {
     app.cliente.enviar_con_id("crear", ana_garcia(), None, &ids[0]).await;
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 5);
 }
+
+#[tokio::test]
+async fn a_command_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit() {
+    // No worker consumes; a client that fails the command every time (as a
+    // crashing worker would, by never acking it) returns it to the queue.
+    let mut app = TestApp::spawn_with(|s| s.topology.delivery_limit = 3).await;
+    app.detener().await;
+    let topo = app.topologia();
+    app.cliente
+        .publicar("ticket.crear", ana_garcia().to_string().as_bytes(), Some("vuelve-siempre"), None)
+        .await;
+    let canal = &app.cliente.canal;
+    let mut consumidor = canal
+        .basic_consume(topo.comandos().into(), "rebote".into(), Default::default(), Default::default())
+        .await
+        .unwrap();
+    let mut entregas = 0;
+    for _ in 0..50 {
+        match tokio::time::timeout(Duration::from_millis(300), futures_util::StreamExt::next(&mut consumidor)).await {
+            Ok(Some(Ok(d))) => {
+                entregas += 1;
+                d.acker.nack(lapin::options::BasicNackOptions { requeue: true, ..Default::default() }).await.unwrap();
+            }
+            _ => {
+                if let Some(m) = canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+                    assert_eq!(m.delivery.properties.message_id().as_ref().unwrap().as_str(), "vuelve-siempre");
+                    assert!(entregas <= 4, "dead-lettered after the limit, not later ({entregas} deliveries)");
+                    return;
+                }
+            }
+        }
+    }
+    panic!("never dead-lettered after {entregas} deliveries");
+}
