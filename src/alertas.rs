@@ -14,7 +14,8 @@ const AMARILLO: &str = "\x1b[1;33m";
 const GRIS: &str = "\x1b[2m";
 const FIN: &str = "\x1b[0m";
 
-pub const ENCABEZADO: &str = "HORA (UTC)           NIVEL       TICKET          PRIORIDAD  ÁREA             ESTADO         MINUTOS  ASUNTO";
+pub const ENCABEZADO: &str =
+    "HORA (UTC)           NIVEL       TICKET          PRIORIDAD  ÁREA             ESTADO         MINUTOS  ASUNTO";
 
 /// One table row for an SLA event body.
 pub fn fila(evento: &Value, color: bool) -> String {
@@ -55,12 +56,23 @@ pub async fn seguir(settings: &Settings, consumir: bool, color: bool) -> anyhow:
         let privada = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
         let q = canal.queue_declare("".into(), privada, FieldTable::default()).await?;
         canal
-            .queue_bind(q.name().clone(), topo.eventos().into(), "sla.#".into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                q.name().clone(),
+                topo.eventos().into(),
+                "sla.#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         q.name().as_str().to_string()
     };
     let mut entregas = canal
-        .basic_consume(cola.clone().into(), "".into(), BasicConsumeOptions { no_ack: !consumir, ..Default::default() }, FieldTable::default())
+        .basic_consume(
+            cola.clone().into(),
+            "".into(),
+            BasicConsumeOptions { no_ack: !consumir, ..Default::default() },
+            FieldTable::default(),
+        )
         .await?;
     eprintln!("siguiendo alertas de SLA en {cola} (Ctrl-C para salir)");
     println!("{ENCABEZADO}");

@@ -47,9 +47,7 @@ impl Verificador {
         let claims = decode::<Claims>(token, &self.clave, &self.validacion)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => no_autenticado("el token expiró"),
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                    no_autenticado("la firma del token no es válida")
-                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => no_autenticado("la firma del token no es válida"),
                 _ => no_autenticado("el token no es válido"),
             })?
             .claims;
@@ -70,11 +68,7 @@ impl Verificador {
 
 /// Mints a token: for `mesa-ayuda token`, local use and tests.
 pub fn emitir(secreto: &SecretString, claims: &Claims) -> anyhow::Result<String> {
-    Ok(encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secreto.expose_secret().as_bytes()),
-    )?)
+    Ok(encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secreto.expose_secret().as_bytes()))?)
 }
 
 #[cfg(test)]

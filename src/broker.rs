@@ -72,7 +72,9 @@ pub async fn declarar(canal: &Channel, topo: &Topologia) -> lapin::Result<()> {
     canal.queue_declare(topo.comandos().into(), queue, args).await?;
     let bind = |q: String, x: String, key: &str| {
         let key = key.to_string();
-        async move { canal.queue_bind(q.into(), x.into(), key.into(), QueueBindOptions::default(), FieldTable::default()).await }
+        async move {
+            canal.queue_bind(q.into(), x.into(), key.into(), QueueBindOptions::default(), FieldTable::default()).await
+        }
     };
     bind(topo.comandos(), topo.comandos(), "ticket.*").await?;
 
@@ -130,9 +132,7 @@ pub async fn responder(
         props = props.with_correlation_id(c.clone());
     }
     let payload = serde_json::to_vec(cuerpo).expect("JSON values serialize");
-    canal
-        .basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &payload, props)
-        .await?;
+    canal.basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &payload, props).await?;
     Ok(())
 }
 
@@ -149,13 +149,17 @@ pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &
     // The reason may quote user input: keep it bounded.
     let motivo: String = motivo.chars().take(500).collect();
     headers.insert("x-mesa-motivo".into(), AMQPValue::LongString(motivo.into()));
-    headers.insert(
-        "x-mesa-routing-key".into(),
-        AMQPValue::LongString(delivery.routing_key.as_str().to_string().into()),
-    );
+    headers
+        .insert("x-mesa-routing-key".into(), AMQPValue::LongString(delivery.routing_key.as_str().to_string().into()));
     let props = delivery.properties.clone().with_headers(headers);
     let confirmacion = canal
-        .basic_publish(dlx.to_string().into(), delivery.routing_key.clone(), BasicPublishOptions::default(), &delivery.data, props)
+        .basic_publish(
+            dlx.to_string().into(),
+            delivery.routing_key.clone(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            props,
+        )
         .await?
         .await?;
     anyhow::ensure!(confirmacion.is_ack(), "el broker no confirmó el rechazo");

@@ -6,10 +6,7 @@ use crate::domain::sla::{self, PoliticaSla};
 use serde_json::{Value, json};
 
 pub fn catalogo(politica: &PoliticaSla) -> Value {
-    let estados: Vec<Value> = Estado::TODOS
-        .iter()
-        .map(|e| json!({"nombre": e, "terminal": e.es_terminal()}))
-        .collect();
+    let estados: Vec<Value> = Estado::TODOS.iter().map(|e| json!({"nombre": e, "terminal": e.es_terminal()})).collect();
     let mut transiciones = vec![json!({"desde": null, "operacion": "crear", "hacia": Estado::Nuevo})];
     for op in Operacion::TODAS {
         if let Some((origenes, destino)) = op.transicion() {
@@ -65,9 +62,11 @@ mod tests {
         let c = catalogo(&politica);
         for op in Operacion::TODAS {
             for desde in Estado::TODOS {
-                let listada = c["transiciones"].as_array().unwrap().iter().find(|t| {
-                    t["operacion"] == op.as_str() && t["desde"] == desde.as_str()
-                });
+                let listada = c["transiciones"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|t| t["operacion"] == op.as_str() && t["desde"] == desde.as_str());
                 let destino = op.destino_desde(desde);
                 assert_eq!(listada.map(|t| t["hacia"].clone()), destino.map(|d| json!(d)), "{op:?} desde {desde}");
             }

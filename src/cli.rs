@@ -8,9 +8,9 @@ use crate::{store, telemetry};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
+use lapin::BasicProperties;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::BasicProperties;
 use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -80,7 +80,9 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
         Comando::Run => {
             telemetry::init(&settings.log.format);
             if settings.uses_dev_secret() {
-                tracing::warn!("⚠ MESA__AUTH__JWT_SECRET no está configurado: se usa el secreto de desarrollo. NO usar en producción.");
+                tracing::warn!(
+                    "⚠ MESA__AUTH__JWT_SECRET no está configurado: se usa el secreto de desarrollo. NO usar en producción."
+                );
             }
             let shutdown = CancellationToken::new();
             tokio::spawn(esperar_senal(shutdown.clone()));
@@ -96,9 +98,9 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
         }
         Comando::Send { operacion, file, token, message_id, timeout } => {
             let body = match file {
-                Some(path) if path.as_os_str() != "-" => tokio::fs::read(&path)
-                    .await
-                    .with_context(|| format!("no se pudo leer {}", path.display()))?,
+                Some(path) if path.as_os_str() != "-" => {
+                    tokio::fs::read(&path).await.with_context(|| format!("no se pudo leer {}", path.display()))?
+                }
                 _ => {
                     let mut buf = Vec::new();
                     tokio::io::stdin().read_to_end(&mut buf).await?;

@@ -102,11 +102,14 @@ pub struct CalendarioSettings {
 
 impl CalendarioSettings {
     pub fn calendario(&self) -> anyhow::Result<Calendario> {
-        let zona: chrono_tz::Tz =
-            self.zona.parse().map_err(|_| anyhow::anyhow!("sla.calendario.zona: zona horaria desconocida {:?}", self.zona))?;
+        let zona: chrono_tz::Tz = self
+            .zona
+            .parse()
+            .map_err(|_| anyhow::anyhow!("sla.calendario.zona: zona horaria desconocida {:?}", self.zona))?;
         let mut ventanas: [Vec<_>; 7] = Default::default();
         for (dia, lista) in &self.horario {
-            let d = dia_de_semana(dia).ok_or_else(|| anyhow::anyhow!("sla.calendario.horario: día desconocido {dia:?}"))?;
+            let d =
+                dia_de_semana(dia).ok_or_else(|| anyhow::anyhow!("sla.calendario.horario: día desconocido {dia:?}"))?;
             for v in lista {
                 ventanas[d.num_days_from_monday() as usize]
                     .push(parse_ventana(v).map_err(|e| anyhow::anyhow!("sla.calendario.horario.{dia}: {e}"))?);
@@ -119,7 +122,8 @@ impl CalendarioSettings {
                     .with_context(|| format!("sla.calendario.feriados: fecha inválida {f:?}"))?,
             );
         }
-        let laboral = CalendarioLaboral::new(zona, ventanas, feriados).map_err(|e| anyhow::anyhow!("sla.calendario: {e}"))?;
+        let laboral =
+            CalendarioLaboral::new(zona, ventanas, feriados).map_err(|e| anyhow::anyhow!("sla.calendario: {e}"))?;
         Ok(Calendario::Laboral(laboral))
     }
 }
@@ -162,10 +166,9 @@ impl Settings {
             .build()?
             .try_deserialize()
             .context("configuración inválida")?;
-        for (var, slot) in [
-            ("MESA__DATABASE__URL", &mut settings.database.url),
-            ("MESA__AMQP__URL", &mut settings.amqp.url),
-        ] {
+        for (var, slot) in
+            [("MESA__DATABASE__URL", &mut settings.database.url), ("MESA__AMQP__URL", &mut settings.amqp.url)]
+        {
             if let Ok(value) = std::env::var(var) {
                 *slot = SecretString::from(value);
             }

@@ -8,7 +8,6 @@ use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador};
 use anyhow::Context;
 use futures_util::{FutureExt, StreamExt};
-use std::panic::AssertUnwindSafe;
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -17,6 +16,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ impl Consumidor {
         let mut carriles = Vec::with_capacity(self.carriles);
         let mut tareas = Vec::with_capacity(self.carriles);
         for _ in 0..self.carriles {
-            let (tx, rx) = mpsc::channel::<(Delivery, Mensaje)>(self.prefetch as usize);
+            let (tx, rx) = mpsc::channel::<Entrega>(self.prefetch as usize);
             carriles.push(tx);
             let salida = Salida {
                 respuestas: respuestas.clone(),
@@ -95,8 +95,9 @@ impl Consumidor {
                 entrega = entregas.next() => match entrega {
                     Some(Ok(delivery)) => {
                         let mensaje = broker::mensaje(&delivery);
-                        let i = indice_de_carril(&mensaje, delivery.delivery_tag, carriles.len());
-                        if carriles[i].send((delivery, mensaje)).await.is_err() {
+                        let ticket = mensaje.clave_de_orden();
+                        let i = indice_de_carril(ticket.as_deref(), &mensaje, delivery.delivery_tag, carriles.len());
+                        if carriles[i].send((delivery, mensaje, ticket)).await.is_err() {
                             break Err(anyhow::anyhow!("un carril terminó inesperadamente"));
                         }
                     }
@@ -116,10 +117,13 @@ impl Consumidor {
     }
 }
 
+/// A delivery on its way to a lane, with the ticket it names (if any).
+type Entrega = (Delivery, Mensaje, Option<String>);
+
 /// Commands on one ticket always land in the same lane; others spread out.
-fn indice_de_carril(m: &Mensaje, delivery_tag: u64, carriles: usize) -> usize {
+fn indice_de_carril(ticket: Option<&str>, m: &Mensaje, delivery_tag: u64, carriles: usize) -> usize {
     let mut h = DefaultHasher::new();
-    match (m.clave_de_orden(), &m.message_id) {
+    match (ticket, &m.message_id) {
         (Some(ticket), _) => ticket.hash(&mut h),
         (None, Some(id)) => id.hash(&mut h),
         (None, None) => delivery_tag.hash(&mut h),
@@ -137,18 +141,18 @@ struct Salida {
 }
 
 async fn carril(
-    mut rx: mpsc::Receiver<(Delivery, Mensaje)>,
+    mut rx: mpsc::Receiver<Entrega>,
     procesador: Procesador,
     salida: Salida,
     max_cuerpo: usize,
     shutdown: CancellationToken,
 ) {
-    while let Some((delivery, mensaje)) = rx.recv().await {
+    while let Some((delivery, mensaje, ticket)) = rx.recv().await {
         let span = tracing::info_span!(
             "comando",
             message_id = mensaje.message_id.as_deref().unwrap_or(""),
             routing_key = %mensaje.routing_key,
-            ticket = mensaje.clave_de_orden().as_deref().unwrap_or(""),
+            ticket = ticket.as_deref().unwrap_or(""),
             traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
         );
         atender(&delivery, &mensaje, &procesador, &salida, max_cuerpo, &shutdown).instrument(span).await;
@@ -209,7 +213,9 @@ async fn atender(
         }
     };
     let (respuesta, disposicion, resultado, operacion) = match desenlace {
-        Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => (Some(respuesta), disposicion, resultado, operacion),
+        Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => {
+            (Some(respuesta), disposicion, resultado, operacion)
+        }
         Err(motivo) => (None, Disposicion::DeadLetter { motivo }, "error_interno", None),
     };
     if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
@@ -263,9 +269,13 @@ mod tests {
             body: format!("{{\"ticketId\": \"{t}\"}}").into_bytes(),
             ..Default::default()
         };
-        let a = indice_de_carril(&m("6F9619FF-8B86-D011-B42D-00CF4FC964FF", "1"), 1, 8);
+        let carril = |t: &str, id: &str, tag| {
+            let mensaje = m(t, id);
+            indice_de_carril(mensaje.clave_de_orden().as_deref(), &mensaje, tag, 8)
+        };
+        let a = carril("6F9619FF-8B86-D011-B42D-00CF4FC964FF", "1", 1);
         for i in 0..20 {
-            assert_eq!(indice_de_carril(&m("6f9619ff-8b86-d011-b42d-00cf4fc964ff", &i.to_string()), i, 8), a);
+            assert_eq!(carril("6f9619ff-8b86-d011-b42d-00cf4fc964ff", &i.to_string(), i), a);
         }
     }
 }

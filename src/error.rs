@@ -96,11 +96,7 @@ impl ErrorProceso {
 
 impl From<sqlx::Error> for ErrorProceso {
     fn from(e: sqlx::Error) -> Self {
-        if es_error_transitorio(&e) {
-            ErrorProceso::Transitorio(e.into())
-        } else {
-            ErrorProceso::Permanente(e.into())
-        }
+        if es_error_transitorio(&e) { ErrorProceso::Transitorio(e.into()) } else { ErrorProceso::Permanente(e.into()) }
     }
 }
 

@@ -46,11 +46,19 @@ impl Default for Metricas {
         let duracion = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register("comando_duracion_segundos", "Tiempo de atención de un comando", duracion.clone());
         let reintentos_transitorios = Counter::default();
-        registry.register("reintentos_transitorios", "Reintentos por fallos transitorios", reintentos_transitorios.clone());
+        registry.register(
+            "reintentos_transitorios",
+            "Reintentos por fallos transitorios",
+            reintentos_transitorios.clone(),
+        );
         let eventos_publicados = Counter::default();
         registry.register("eventos_publicados", "Eventos publicados y confirmados", eventos_publicados.clone());
         let eventos_sin_ruta = Counter::default();
-        registry.register("eventos_sin_ruta", "Eventos confirmados sin ninguna cola suscrita", eventos_sin_ruta.clone());
+        registry.register(
+            "eventos_sin_ruta",
+            "Eventos confirmados sin ninguna cola suscrita",
+            eventos_sin_ruta.clone(),
+        );
         let reconexiones = Family::<EtiquetaComponente, Counter>::default();
         registry.register("reconexiones", "Reconexiones a RabbitMQ", reconexiones.clone());
         let alertas_sla = Family::<EtiquetaNivel, Counter>::default();
@@ -58,7 +66,11 @@ impl Default for Metricas {
         let outbox_pendientes = Gauge::default();
         registry.register("outbox_pendientes", "Eventos aún sin publicar", outbox_pendientes.clone());
         let outbox_antiguedad = Gauge::<f64, AtomicU64>::default();
-        registry.register("outbox_antiguedad_segundos", "Edad del evento sin publicar más antiguo", outbox_antiguedad.clone());
+        registry.register(
+            "outbox_antiguedad_segundos",
+            "Edad del evento sin publicar más antiguo",
+            outbox_antiguedad.clone(),
+        );
         Self {
             registry,
             comandos,

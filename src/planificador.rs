@@ -3,12 +3,12 @@
 //! primary key, row locks with SKIP LOCKED), so any number of replicas and
 //! overlapping ticks are safe.
 
+use crate::configuration::RetencionSettings;
 use crate::domain::sla::NivelSla;
 use crate::error::ErrorProceso;
 use crate::metrics::Metricas;
 use crate::procesador::Reloj;
 use crate::{store, vistas};
-use crate::configuration::RetencionSettings;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -77,8 +77,14 @@ impl Planificador {
                 }
                 store::insertar_historial(&mut tx, nuevo.uuid, &entrada, None).await?;
                 let tipo = nivel.tipo_evento();
-                let cuerpo =
-                    vistas::evento(evento_id, tipo, nuevo.uuid, ahora, None, vistas::datos_alerta(&nuevo, nivel, ahora));
+                let cuerpo = vistas::evento(
+                    evento_id,
+                    tipo,
+                    nuevo.uuid,
+                    ahora,
+                    None,
+                    vistas::datos_alerta(&nuevo, nivel, ahora),
+                );
                 store::encolar_evento(&mut tx, evento_id, tipo, Some(nuevo.uuid), &cuerpo, None).await?;
                 self.metricas.alerta(nivel);
                 emitidas += 1;
@@ -97,7 +103,12 @@ impl Planificador {
         }
     }
 
-    async fn ejecutar(self, cron: &str, retencion: RetencionSettings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    async fn ejecutar(
+        self,
+        cron: &str,
+        retencion: RetencionSettings,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut programador = JobScheduler::new().await?;
         let p = self.clone();
         let trabajo = Job::new_async(cron, move |_, _| {

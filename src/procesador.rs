@@ -51,7 +51,12 @@ pub struct Desenlace {
 
 impl Desenlace {
     fn ok(operacion: Operacion, datos: Value) -> Self {
-        Desenlace { respuesta: vistas::ok(datos), disposicion: Disposicion::Ack, resultado: "ok", operacion: Some(operacion) }
+        Desenlace {
+            respuesta: vistas::ok(datos),
+            disposicion: Disposicion::Ack,
+            resultado: "ok",
+            operacion: Some(operacion),
+        }
     }
 
     fn rechazo(operacion: Option<Operacion>, e: &ErrorContrato) -> Self {
@@ -96,7 +101,13 @@ pub struct Procesador {
 }
 
 impl Procesador {
-    pub fn new(pool: PgPool, politica: Arc<PoliticaSla>, verificador: Verificador, reloj: Reloj, outbox: Arc<Notify>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        politica: Arc<PoliticaSla>,
+        verificador: Verificador,
+        reloj: Reloj,
+        outbox: Arc<Notify>,
+    ) -> Self {
         Self { pool, politica, verificador, reloj, outbox }
     }
 
@@ -228,8 +239,7 @@ impl Procesador {
                 };
                 filtro.area = area;
                 let mut conn = self.pool.acquire().await?;
-                let mut tickets =
-                    store::listar(&mut conn, &filtro, ahora).await?;
+                let mut tickets = store::listar(&mut conn, &filtro, ahora).await?;
                 let siguiente = (tickets.len() as i64 > filtro.limite).then(|| {
                     tickets.truncate(filtro.limite as usize);
                     cursor(tickets.last().expect("limite >= 1").num)
@@ -271,8 +281,17 @@ impl Procesador {
         };
         store::insertar_ticket(&mut tx, &ticket).await?;
         store::insertar_historial(&mut tx, ticket.uuid, &entrada, Some(message_id)).await?;
-        self.encolar_evento(&mut tx, Operacion::Crear, &ticket, &HistorialLeido::from(&entrada), message_id, &actor, ahora, traceparent)
-            .await?;
+        self.encolar_evento(
+            &mut tx,
+            Operacion::Crear,
+            &ticket,
+            &HistorialLeido::from(&entrada),
+            message_id,
+            &actor,
+            ahora,
+            traceparent,
+        )
+        .await?;
         let respuesta = vistas::ok(vistas::creado(&ticket));
         self.confirmar(tx, Operacion::Crear, message_id, Some(ticket.uuid), respuesta, "ok").await
     }
@@ -298,8 +317,17 @@ impl Procesador {
                 Ok((nuevo, entrada)) => {
                     store::actualizar_ticket(&mut tx, &nuevo).await?;
                     store::insertar_historial(&mut tx, nuevo.uuid, &entrada, Some(message_id)).await?;
-                    self.encolar_evento(&mut tx, op, &nuevo, &HistorialLeido::from(&entrada), message_id, actor, ahora, traceparent)
-                        .await?;
+                    self.encolar_evento(
+                        &mut tx,
+                        op,
+                        &nuevo,
+                        &HistorialLeido::from(&entrada),
+                        message_id,
+                        actor,
+                        ahora,
+                        traceparent,
+                    )
+                    .await?;
                     Ok(vistas::transicion(&t, &nuevo, ahora))
                 }
             },

@@ -16,7 +16,12 @@ const LOTE: i64 = 5_000;
 
 /// Deletes published events older than `eventos` and idempotency records
 /// older than `comandos`, as of `ahora`. Unpublished events are never touched.
-pub async fn podar(pool: &PgPool, ahora: DateTime<Utc>, eventos: TimeDelta, comandos: TimeDelta) -> Result<Podado, sqlx::Error> {
+pub async fn podar(
+    pool: &PgPool,
+    ahora: DateTime<Utc>,
+    eventos: TimeDelta,
+    comandos: TimeDelta,
+) -> Result<Podado, sqlx::Error> {
     Ok(Podado {
         eventos: borrar_por_lotes(
             pool,

@@ -46,15 +46,7 @@ impl Aplicacion {
         let metricas = Arc::new(Metricas::default());
         let planificador =
             Planificador::new(pool.clone(), reloj, aviso_outbox.clone(), metricas.clone(), settings.scheduler.lote);
-        Ok(Self {
-            settings,
-            pool,
-            procesador,
-            metricas,
-            salud: Arc::new(Salud::default()),
-            aviso_outbox,
-            planificador,
-        })
+        Ok(Self { settings, pool, procesador, metricas, salud: Arc::new(Salud::default()), aviso_outbox, planificador })
     }
 
     pub fn topologia(&self) -> Topologia {

@@ -216,7 +216,8 @@ pub async fn reclamar_alertas_debidas(
         "SELECT {TICKET_COLUMNS} FROM tickets WHERE proxima_alerta_sla <= $1 \
          ORDER BY proxima_alerta_sla LIMIT $2 FOR UPDATE SKIP LOCKED"
     );
-    let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ahora).bind(limite).fetch_all(conn).await?;
+    let rows: Vec<TicketRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ahora).bind(limite).fetch_all(conn).await?;
     rows.into_iter().map(|r| a_ticket(Some(r)).map(|t| t.expect("some in, some out"))).collect()
 }
 
@@ -262,9 +263,7 @@ pub async fn ticket_por_label_y_email(
     label: &str,
     email: &str,
 ) -> Result<Option<Ticket>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {TICKET_COLUMNS} FROM tickets WHERE label = $1 AND lower(solicitante_email) = lower($2)"
-    );
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE label = $1 AND lower(solicitante_email) = lower($2)");
     a_ticket(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(label).bind(email).fetch_optional(conn).await?)
 }
 
@@ -381,10 +380,7 @@ pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<Hist
 }
 
 /// The latest history entry, for `consultar`.
-pub async fn ultimo_historial(
-    conn: &mut PgConnection,
-    ticket: Uuid,
-) -> Result<Option<HistorialLeido>, sqlx::Error> {
+pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Option<HistorialLeido>, sqlx::Error> {
     // History is short per ticket; reading it whole keeps one row mapping.
     Ok(historial(conn, ticket).await?.pop())
 }
@@ -438,16 +434,14 @@ pub async fn encolar_evento(
     cuerpo: &Value,
     traceparent: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO outbox (evento_id, tipo, ticket_uuid, cuerpo, traceparent) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(evento_id)
-    .bind(tipo)
-    .bind(ticket)
-    .bind(cuerpo)
-    .bind(traceparent)
-    .execute(conn)
-    .await?;
+    sqlx::query("INSERT INTO outbox (evento_id, tipo, ticket_uuid, cuerpo, traceparent) VALUES ($1, $2, $3, $4, $5)")
+        .bind(evento_id)
+        .bind(tipo)
+        .bind(ticket)
+        .bind(cuerpo)
+        .bind(traceparent)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -464,10 +458,7 @@ pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Ve
 }
 
 pub async fn marcar_publicados(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox SET publicado_en = now() WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(conn)
-        .await?;
+    sqlx::query("UPDATE outbox SET publicado_en = now() WHERE id = ANY($1)").bind(ids).execute(conn).await?;
     Ok(())
 }
 
@@ -480,7 +471,6 @@ pub async fn backlog_outbox(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
     .fetch_one(pool)
     .await
 }
-
 
 /// `slaEstado` computed in SQL, the same rule as `sla::estado_en_curso`:
 /// frozen when closed, PAUSADO while paused, else by deadline and warning time.
@@ -570,9 +560,7 @@ pub async fn estadisticas(
 ) -> Result<Estadisticas, sqlx::Error> {
     let mut e = Estadisticas::default();
 
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "SELECT estado, tipo, prioridad, area_asignada, count(*) FROM tickets",
-    );
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT estado, tipo, prioridad, area_asignada, count(*) FROM tickets");
     push_ventana(&mut qb, desde, hasta, area);
     qb.push(" GROUP BY GROUPING SETS ((estado), (tipo), (prioridad), (area_asignada), ())");
     // (estado, tipo, prioridad, area, count): one non-null key per grouping set.

@@ -149,7 +149,14 @@ pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc
 }
 
 /// A CloudEvents 1.0 envelope.
-pub fn evento(id: Uuid, tipo: &str, sujeto: Uuid, ahora: DateTime<Utc>, traceparent: Option<&str>, data: Value) -> Value {
+pub fn evento(
+    id: Uuid,
+    tipo: &str,
+    sujeto: Uuid,
+    ahora: DateTime<Utc>,
+    traceparent: Option<&str>,
+    data: Value,
+) -> Value {
     let mut e = json!({
         "specversion": "1.0",
         "id": id,

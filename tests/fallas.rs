@@ -14,7 +14,9 @@
 mod helpers;
 
 use helpers::*;
-use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 use mesa_ayuda::broker::{self, Topologia};
@@ -84,9 +86,15 @@ impl Publicador {
         for _ in 0..200 {
             let ch = self.canal().await;
             let r = async {
-                ch.basic_publish(self.topo.comandos().into(), rk.into(), BasicPublishOptions::default(), cuerpo, props.clone())
-                    .await?
-                    .await
+                ch.basic_publish(
+                    self.topo.comandos().into(),
+                    rk.into(),
+                    BasicPublishOptions::default(),
+                    cuerpo,
+                    props.clone(),
+                )
+                .await?
+                .await
             }
             .await;
             match r {
@@ -123,8 +131,14 @@ fn hostil(i: usize, rng: &mut impl Rng) -> (String, Vec<u8>, bool) {
         0 => ("ticket.crear".into(), (0..rng.random_range(1..200)).map(|_| rng.random()).collect(), true),
         1 => ("ticket.crear".into(), format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(), true),
         2 => ("ticket.crear".into(), json!({"nombre": "x".repeat(300_000)}).to_string().into_bytes(), false),
-        3 => ("ticket.crear".into(), json!({"nombre": 5, "email": [], "tipo": {}, "tieneWhatsapp": "si"}).to_string().into_bytes(), false),
-        4 => ("ticket.asignar".into(), json!({"ticketId": "'; DROP TABLE tickets; --"}).to_string().into_bytes(), false),
+        3 => (
+            "ticket.crear".into(),
+            json!({"nombre": 5, "email": [], "tipo": {}, "tieneWhatsapp": "si"}).to_string().into_bytes(),
+            false,
+        ),
+        4 => {
+            ("ticket.asignar".into(), json!({"ticketId": "'; DROP TABLE tickets; --"}).to_string().into_bytes(), false)
+        }
         5 => ("ticket.volar".into(), b"{}".to_vec(), true),
         6 => ("ticket.crear".into(), "x".repeat(2 * 1024 * 1024).into_bytes(), true),
         _ => ("ticket.listar".into(), json!({"limite": "muchos"}).to_string().into_bytes(), false),
@@ -149,10 +163,18 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
         broker::declarar(&ch, &topo).await.unwrap();
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        ch.queue_declare(libro.clone().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args).await.unwrap();
-        ch.queue_bind(libro.clone().into(), topo.eventos().into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+        ch.queue_declare(libro.clone().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
             .await
             .unwrap();
+        ch.queue_bind(
+            libro.clone().into(),
+            topo.eventos().into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
     }
     let replicas = if falla == Falla::MatarRepetidamente { 3 } else { 1 };
     let mut procesos: Vec<Proceso> = (0..replicas).map(|_| Proceso::iniciar(&settings)).collect();
@@ -176,7 +198,8 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
         ids.push(id);
         if falla == Falla::Hostiles && i % 2 == 0 {
             let (rk, cuerpo, dlq) = hostil(hostiles.len(), &mut rng);
-            let auth = (rk == "ticket.asignar").then(|| format!("Bearer {}", token_con("ADMIN", None, 3600, "secreto-falsificado")));
+            let auth = (rk == "ticket.asignar")
+                .then(|| format!("Bearer {}", token_con("ADMIN", None, 3600, "secreto-falsificado")));
             let c = cliente.publicar(&rk, &cuerpo, Some(&format!("hostil-{i}")), auth.as_deref()).await;
             hostiles.push((c, dlq));
         }
@@ -191,7 +214,8 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
         }
     }
     esperar(&pool, "SELECT count(*) FROM tickets", n as i64, Duration::from_secs(180)).await;
-    let tickets: Vec<String> = sqlx::query_scalar("SELECT uuid::text FROM tickets ORDER BY num").fetch_all(&pool).await.unwrap();
+    let tickets: Vec<String> =
+        sqlx::query_scalar("SELECT uuid::text FROM tickets ORDER BY num").fetch_all(&pool).await.unwrap();
     let auth = format!("Bearer {}", token("MESA", None));
     for (i, t) in tickets.iter().enumerate() {
         let id = format!("fallas-asignar-{i}");
@@ -202,17 +226,19 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
             inyectar(falla, &mut procesos, &settings, &mut matados).await;
         }
     }
-    esperar(&pool, "SELECT count(*) FROM historial WHERE accion = 'ASIGNACION'", n as i64, Duration::from_secs(180)).await;
+    esperar(&pool, "SELECT count(*) FROM historial WHERE accion = 'ASIGNACION'", n as i64, Duration::from_secs(180))
+        .await;
     eprintln!("{falla:?}: {} commands applied in {:.1} s", ids.len(), inicio.elapsed().as_secs_f64());
 
     // The ledger.
-    let efectos: HashMap<String, i64> =
-        sqlx::query_as::<_, (String, i64)>("SELECT comando_id, count(*) FROM historial WHERE comando_id IS NOT NULL GROUP BY 1")
-            .fetch_all(&pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect();
+    let efectos: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
+        "SELECT comando_id, count(*) FROM historial WHERE comando_id IS NOT NULL GROUP BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
     let perdidos = ids.iter().filter(|id| !efectos.contains_key(*id)).count();
     let duplicados = ids.iter().filter(|id| efectos.get(*id).copied().unwrap_or(0) > 1).count();
     let aplicados = ids.iter().filter(|id| efectos.get(*id) == Some(&1)).count();
@@ -326,12 +352,30 @@ impl Drop for Limpieza {
 fn imprimir(filas: &[Fila]) {
     println!(
         "\n{:<20} {:>10} {:>9} {:>8} {:>9} {:>22} {:>8} {:>11} {:>8} {:>7}",
-        "escenario", "publicados", "aplicados", "eventos", "hostiles", "respondidos/rechazados", "perdidos", "duplicados", "matados", "caídas"
+        "escenario",
+        "publicados",
+        "aplicados",
+        "eventos",
+        "hostiles",
+        "respondidos/rechazados",
+        "perdidos",
+        "duplicados",
+        "matados",
+        "caídas"
     );
     for f in filas {
         println!(
             "{:<20} {:>10} {:>9} {:>8} {:>9} {:>22} {:>8} {:>11} {:>8} {:>7}",
-            f.escenario, f.publicados, f.aplicados, f.eventos, f.hostiles, f.respondidos_o_rechazados, f.perdidos, f.duplicados, f.matados, f.caidas
+            f.escenario,
+            f.publicados,
+            f.aplicados,
+            f.eventos,
+            f.hostiles,
+            f.respondidos_o_rechazados,
+            f.perdidos,
+            f.duplicados,
+            f.matados,
+            f.caidas
         );
     }
 }
@@ -361,7 +405,13 @@ async fn fallas_corto() {
 #[ignore = "restarts RabbitMQ and Postgres: run alone, see the module docs"]
 async fn fallas_completo() {
     let mut filas = vec![];
-    for falla in [Falla::MatarWorker, Falla::ReiniciarRabbit, Falla::ReiniciarPostgres, Falla::MatarRepetidamente, Falla::Hostiles] {
+    for falla in [
+        Falla::MatarWorker,
+        Falla::ReiniciarRabbit,
+        Falla::ReiniciarPostgres,
+        Falla::MatarRepetidamente,
+        Falla::Hostiles,
+    ] {
         filas.push(escenario(falla, 1500).await);
     }
     comprobar(&filas);

@@ -13,7 +13,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use mesa_ayuda::auth::{Claims, emitir};
@@ -288,7 +290,12 @@ impl Publicador {
         let exclusiva = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
         let q = canal.queue_declare("".into(), exclusiva, FieldTable::default()).await?;
         let mut respuestas = canal
-            .basic_consume(q.name().clone(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .basic_consume(
+                q.name().clone(),
+                "".into(),
+                BasicConsumeOptions { no_ack: true, ..Default::default() },
+                FieldTable::default(),
+            )
             .await?;
         let pendientes: Pendientes = Arc::default();
         let p = pendientes.clone();
@@ -307,7 +314,13 @@ impl Publicador {
     }
 
     /// Publishes with confirm; the receiver yields the reply.
-    async fn publicar(&self, op: &str, cuerpo: &Value, auth: Option<&str>, message_id: &str) -> anyhow::Result<oneshot::Receiver<(Value, Instant)>> {
+    async fn publicar(
+        &self,
+        op: &str,
+        cuerpo: &Value,
+        auth: Option<&str>,
+        message_id: &str,
+    ) -> anyhow::Result<oneshot::Receiver<(Value, Instant)>> {
         let (tx, rx) = oneshot::channel();
         let correlacion = Uuid::new_v4().to_string();
         self.pendientes.lock().await.insert(correlacion.clone(), tx);
@@ -323,7 +336,13 @@ impl Publicador {
             props = props.with_headers(h);
         }
         self.canal
-            .basic_publish(self.topo.comandos().into(), format!("ticket.{op}").into(), BasicPublishOptions::default(), cuerpo.to_string().as_bytes(), props)
+            .basic_publish(
+                self.topo.comandos().into(),
+                format!("ticket.{op}").into(),
+                BasicPublishOptions::default(),
+                cuerpo.to_string().as_bytes(),
+                props,
+            )
             .await?
             .await?;
         Ok(rx)
@@ -475,11 +494,28 @@ async fn carga(
     let canal = conexion.create_channel().await?;
     broker::declarar(&canal, &topo).await?;
     let q = canal
-        .queue_declare("".into(), QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+            FieldTable::default(),
+        )
         .await?;
-    canal.queue_bind(q.name().clone(), topo.eventos().into(), "ticket.#".into(), QueueBindOptions::default(), FieldTable::default()).await?;
+    canal
+        .queue_bind(
+            q.name().clone(),
+            topo.eventos().into(),
+            "ticket.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
     let mut eventos = canal
-        .basic_consume(q.name().clone(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+        .basic_consume(
+            q.name().clone(),
+            "".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
         .await?;
     let llegadas: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let ll = llegadas.clone();
@@ -497,7 +533,9 @@ async fn carga(
     let calentamiento = Publicador::nuevo(&url, &topo).await?;
     let mut listo = false;
     for _ in 0..60 {
-        let rx = calentamiento.publicar("catalogo", &json!({}), Some(&format!("Bearer {}", token("ADMIN"))), "calentamiento").await?;
+        let rx = calentamiento
+            .publicar("catalogo", &json!({}), Some(&format!("Bearer {}", token("ADMIN"))), "calentamiento")
+            .await?;
         if tokio::time::timeout(Duration::from_secs(1), rx).await.is_ok() {
             listo = true;
             break;
@@ -512,7 +550,10 @@ async fn carga(
     });
     let auth = format!("Bearer {}", token("MESA"));
     let fin = Instant::now() + Duration::from_secs(duracion);
-    eprintln!("carga: {duracion} s, tasa {}, {publicadores} publicadores × {en_vuelo} flujos", if tasa == 0 { "máxima".to_string() } else { format!("{tasa}/s") });
+    eprintln!(
+        "carga: {duracion} s, tasa {}, {publicadores} publicadores × {en_vuelo} flujos",
+        if tasa == 0 { "máxima".to_string() } else { format!("{tasa}/s") }
+    );
     let mut tareas = vec![];
     for _ in 0..publicadores {
         let p = Arc::new(Publicador::nuevo(&url, &topo).await?);
@@ -650,7 +691,12 @@ async fn listar(tickets: i64, consultas: usize) -> anyhow::Result<Value> {
     }
     println!("\nlistar sobre {tickets} tickets (procesador completo: validación, SQL, JSON):");
     for (f, r) in &por_filtro {
-        println!("  {f:<45} p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms", r["p50_ms"].as_f64().unwrap(), r["p95_ms"].as_f64().unwrap(), r["p99_ms"].as_f64().unwrap());
+        println!(
+            "  {f:<45} p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms",
+            r["p50_ms"].as_f64().unwrap(),
+            r["p95_ms"].as_f64().unwrap(),
+            r["p99_ms"].as_f64().unwrap()
+        );
     }
     pool.close().await;
     app.pool.close().await;

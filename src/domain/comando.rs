@@ -41,8 +41,13 @@ pub struct DatosCreacion {
 /// A validated mutation on an existing ticket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutacion {
-    Asignar { area: Option<String>, agente: Option<String> },
-    Transferir { area: String },
+    Asignar {
+        area: Option<String>,
+        agente: Option<String>,
+    },
+    Transferir {
+        area: String,
+    },
     Reclasificar {
         tipo: Option<String>,
         categoria: Option<String>,
@@ -51,7 +56,10 @@ pub enum Mutacion {
     },
     Pausar,
     Reabrir,
-    Actualizar { nota: String, respuesta_cliente: Option<String> },
+    Actualizar {
+        nota: String,
+        respuesta_cliente: Option<String>,
+    },
     Cancelar,
     Archivar,
 }
@@ -125,11 +133,7 @@ fn leer_cursor(s: &str) -> Option<i64> {
 }
 
 /// Validates `body` for `op`, reporting every broken field.
-pub fn validar(
-    op: Operacion,
-    body: &Map<String, Value>,
-    politica: &PoliticaSla,
-) -> Result<Peticion, Vec<CampoError>> {
+pub fn validar(op: Operacion, body: &Map<String, Value>, politica: &PoliticaSla) -> Result<Peticion, Vec<CampoError>> {
     let mut l = Lector { body, errores: Vec::new(), politica };
     let peticion = match op {
         Operacion::Crear => {
@@ -139,19 +143,16 @@ pub fn validar(
                 tipo: l.tipo("tipo", true).unwrap_or_default(),
                 categoria: l.texto("categoria", 2, 100, true).unwrap_or_default(),
                 descripcion: l.texto("descripcion", 10, usize::MAX, true).unwrap_or_default(),
-                prioridad: l.prioridad("prioridad", true).unwrap_or_else(|| Prioridad {
-                    nombre: String::new(),
-                    objetivo: chrono::TimeDelta::zero(),
-                }),
+                prioridad: l
+                    .prioridad("prioridad", true)
+                    .unwrap_or_else(|| Prioridad { nombre: String::new(), objetivo: chrono::TimeDelta::zero() }),
                 documento: l.texto("documento", 0, 50, false),
                 telefono: l.texto("telefono", 0, 30, false),
                 tiene_whatsapp: l.booleano("tieneWhatsapp").unwrap_or(false),
                 empresa_departamento: l.texto("empresaDepartamento", 0, 150, false),
                 subcategoria: l.texto("subcategoria", 0, 100, false),
                 asunto: l.texto("asunto", 0, 200, false),
-                area_asignada: l
-                    .texto("areaAsignada", 0, 100, false)
-                    .unwrap_or_else(|| "MESA".to_string()),
+                area_asignada: l.texto("areaAsignada", 0, 100, false).unwrap_or_else(|| "MESA".to_string()),
             };
             Peticion::Crear(Box::new(datos))
         }
@@ -166,7 +167,11 @@ pub fn validar(
             area: l.texto("area", 1, 100, false),
             prioridad: l.prioridad("prioridad", false).map(|p| p.nombre),
             tipo: l.tipo("tipo", false),
-            sla_estado: l.enumerado("slaEstado", SlaEstado::parse, "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO"),
+            sla_estado: l.enumerado(
+                "slaEstado",
+                SlaEstado::parse,
+                "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO",
+            ),
             limite: l.entero("limite", 1, LIMITE_MAXIMO).unwrap_or(LIMITE_POR_DEFECTO),
             despues_de: l.enumerado("cursor", leer_cursor, "un cursor devuelto por listar"),
         }),
@@ -188,10 +193,9 @@ pub fn validar(
             );
             let motivo = l.texto("motivo", 1, 500, motivo_requerido);
             let mutacion = match mutacion {
-                Operacion::Asignar => Mutacion::Asignar {
-                    area: l.texto("area", 2, 100, false),
-                    agente: l.texto("agente", 0, 150, false),
-                },
+                Operacion::Asignar => {
+                    Mutacion::Asignar { area: l.texto("area", 2, 100, false), agente: l.texto("agente", 0, 150, false) }
+                }
                 Operacion::Transferir => {
                     Mutacion::Transferir { area: l.texto("area", 2, 100, true).unwrap_or_default() }
                 }
@@ -202,9 +206,8 @@ pub fn validar(
                         subcategoria: l.texto("subcategoria", 0, 100, false),
                         prioridad: l.prioridad("prioridad", false),
                     };
-                    let ninguno = ["tipo", "categoria", "subcategoria", "prioridad"]
-                        .iter()
-                        .all(|c| l.presente(c).is_none());
+                    let ninguno =
+                        ["tipo", "categoria", "subcategoria", "prioridad"].iter().all(|c| l.presente(c).is_none());
                     if ninguno {
                         l.errores.push(CampoError::new(
                             "tipo",
@@ -303,8 +306,7 @@ impl Lector<'_> {
         match self.politica.prioridad(&valor) {
             Some(p) => Some(p.clone()),
             None => {
-                let nombres: Vec<&str> =
-                    self.politica.prioridades().iter().map(|p| p.nombre.as_str()).collect();
+                let nombres: Vec<&str> = self.politica.prioridades().iter().map(|p| p.nombre.as_str()).collect();
                 self.error(campo, format!("debe ser una prioridad del catálogo: {}", nombres.join(", ")));
                 None
             }
@@ -430,10 +432,7 @@ mod tests {
     fn mutations_require_their_fields() {
         let p = politica();
         assert_eq!(campos(validar(Operacion::Transferir, &obj(json!({})), &p)), ["area", "motivo", "ticketId"]);
-        assert_eq!(
-            campos(validar(Operacion::Actualizar, &obj(json!({"ticketId": "x"})), &p)),
-            ["nota", "ticketId"]
-        );
+        assert_eq!(campos(validar(Operacion::Actualizar, &obj(json!({"ticketId": "x"})), &p)), ["nota", "ticketId"]);
         let id = Uuid::new_v4().to_string();
         assert_eq!(
             campos(validar(Operacion::Reclasificar, &obj(json!({"ticketId": id, "motivo": "m"})), &p)),

@@ -181,10 +181,9 @@ impl Operacion {
         match self {
             Operacion::Crear | Operacion::Consultar => Acceso::Publico,
             Operacion::Catalogo => Acceso::CualquierToken,
-            Operacion::Asignar
-            | Operacion::Transferir
-            | Operacion::Reclasificar
-            | Operacion::Reabrir => Acceso::Roles(GESTION),
+            Operacion::Asignar | Operacion::Transferir | Operacion::Reclasificar | Operacion::Reabrir => {
+                Acceso::Roles(GESTION)
+            }
             Operacion::Pausar
             | Operacion::Actualizar
             | Operacion::Cancelar
@@ -222,8 +221,7 @@ impl Operacion {
 
     /// Target state when this operation is legal from `desde`.
     pub fn destino_desde(self, desde: Estado) -> Option<Estado> {
-        self.transicion()
-            .and_then(|(origenes, destino)| origenes.contains(&desde).then_some(destino))
+        self.transicion().and_then(|(origenes, destino)| origenes.contains(&desde).then_some(destino))
     }
 
     /// History `accion` written by this mutation.
@@ -295,15 +293,7 @@ impl Accion {
 }
 
 /// Ticket types (`tipo`).
-pub const TIPOS: [&str; 7] = [
-    "PETICION",
-    "QUEJA",
-    "RECLAMO",
-    "SUGERENCIA",
-    "INCIDENTE",
-    "SOLICITUD",
-    "CONSULTA",
-];
+pub const TIPOS: [&str; 7] = ["PETICION", "QUEJA", "RECLAMO", "SUGERENCIA", "INCIDENTE", "SOLICITUD", "CONSULTA"];
 
 #[cfg(test)]
 mod tests {

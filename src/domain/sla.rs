@@ -44,11 +44,7 @@ impl SlaEstado {
 
     /// The frozen value for a ticket closed at `cerrado_en`.
     pub fn al_cerrar(cerrado_en: DateTime<Utc>, fecha_limite: DateTime<Utc>) -> SlaEstado {
-        if cerrado_en <= fecha_limite {
-            SlaEstado::Cumplido
-        } else {
-            SlaEstado::Incumplido
-        }
+        if cerrado_en <= fecha_limite { SlaEstado::Cumplido } else { SlaEstado::Incumplido }
     }
 }
 
@@ -105,10 +101,8 @@ impl PoliticaSla {
         aviso_porcentaje: u32,
         pausa_detiene_reloj: bool,
     ) -> Self {
-        let mut prioridades: Vec<Prioridad> = prioridades
-            .into_iter()
-            .map(|p| Prioridad { nombre: p.nombre.trim().to_uppercase(), ..p })
-            .collect();
+        let mut prioridades: Vec<Prioridad> =
+            prioridades.into_iter().map(|p| Prioridad { nombre: p.nombre.trim().to_uppercase(), ..p }).collect();
         prioridades.sort_by(|a, b| a.objetivo.cmp(&b.objetivo).then(a.nombre.cmp(&b.nombre)));
         Self {
             prioridades,
@@ -169,18 +163,13 @@ impl PoliticaSla {
     /// How much a pause from `desde` to `hasta` adds to the clock's standstill:
     /// the working time inside it, or nothing when pauses do not stop the clock.
     pub fn pausa_computable(&self, desde: DateTime<Utc>, hasta: DateTime<Utc>) -> TimeDelta {
-        if self.pausa_detiene_reloj {
-            self.calendario.entre(desde, hasta)
-        } else {
-            TimeDelta::zero()
-        }
+        if self.pausa_detiene_reloj { self.calendario.entre(desde, hasta) } else { TimeDelta::zero() }
     }
 
     /// The warning window: `aviso_porcentaje` % of the target.
     pub fn aviso(&self, objetivo: TimeDelta) -> TimeDelta {
         TimeDelta::milliseconds(objetivo.num_milliseconds() * i64::from(self.aviso_porcentaje) / 100)
     }
-
 }
 
 /// `slaEstado` of an open, running (not paused) ticket at `ahora`. The same

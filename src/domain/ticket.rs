@@ -202,9 +202,8 @@ impl Ticket {
         politica: &PoliticaSla,
     ) -> Result<(Ticket, Historial), Rechazo> {
         let operacion = comando.mutacion.operacion();
-        let destino = operacion
-            .destino_desde(self.estado)
-            .ok_or(Rechazo::Transicion { operacion, estado: self.estado })?;
+        let destino =
+            operacion.destino_desde(self.estado).ok_or(Rechazo::Transicion { operacion, estado: self.estado })?;
         let mut t = self.clone();
         let mut motivo = comando.motivo.clone();
         match &comando.mutacion {
@@ -219,10 +218,7 @@ impl Ticket {
             }
             Mutacion::Transferir { area } => {
                 if area.eq_ignore_ascii_case(&self.area_asignada) {
-                    return Err(Rechazo::Campos(vec![CampoError::new(
-                        "area",
-                        "debe ser distinta del área actual",
-                    )]));
+                    return Err(Rechazo::Campos(vec![CampoError::new("area", "debe ser distinta del área actual")]));
                 }
                 t.area_asignada = area.clone();
                 t.agente_asignado = None;
@@ -269,10 +265,8 @@ impl Ticket {
         let cambio = |antes: &str, despues: &str| {
             (antes != despues).then(|| (Some(antes.to_string()), Some(despues.to_string())))
         };
-        let (prioridad_antes, prioridad_despues) =
-            cambio(&self.prioridad, &t.prioridad).unwrap_or_default();
-        let (area_antes, area_despues) =
-            cambio(&self.area_asignada, &t.area_asignada).unwrap_or_default();
+        let (prioridad_antes, prioridad_despues) = cambio(&self.prioridad, &t.prioridad).unwrap_or_default();
+        let (area_antes, area_despues) = cambio(&self.area_asignada, &t.area_asignada).unwrap_or_default();
         let entrada = Historial {
             fecha: ahora,
             accion: operacion.accion().expect("mutations have an accion"),
@@ -426,7 +420,8 @@ mod tests {
     fn pause_and_reopen_move_the_deadline_by_the_paused_time() {
         let p = politica();
         let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
-        let (t, _) = t.aplicar(&cmd(Mutacion::Pausar, Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p).unwrap();
+        let (t, _) =
+            t.aplicar(&cmd(Mutacion::Pausar, Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p).unwrap();
         assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9)), SlaEstado::Pausado);
         let (t, h) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &p).unwrap();
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));

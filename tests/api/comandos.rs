@@ -116,8 +116,18 @@ async fn every_mutation_happy_path_reply_and_history() {
     let acciones: Vec<&str> = historial.iter().map(|h| h["accion"].as_str().unwrap()).collect();
     assert_eq!(
         acciones,
-        ["CREACION", "ASIGNACION", "ACTUALIZACION", "PAUSA", "REAPERTURA", "RECLASIFICACION", "ASIGNACION",
-         "TRANSFERENCIA", "ASIGNACION", "CANCELACION"]
+        [
+            "CREACION",
+            "ASIGNACION",
+            "ACTUALIZACION",
+            "PAUSA",
+            "REAPERTURA",
+            "RECLASIFICACION",
+            "ASIGNACION",
+            "TRANSFERENCIA",
+            "ASIGNACION",
+            "CANCELACION"
+        ]
     );
     assert_eq!(historial[0]["actor_rol"], "USUARIO");
     assert_eq!(historial[0]["actor_nombre"], "Ana García");
@@ -193,11 +203,16 @@ async fn every_state_times_every_operation() {
 async fn validation_lists_every_broken_field() {
     let mut app = TestApp::spawn().await;
     let r = app
-        .enviar("crear", json!({"nombre": "Al", "email": "no", "tipo": "OTRO", "descripcion": "corta", "telefono": 5}), None)
+        .enviar(
+            "crear",
+            json!({"nombre": "Al", "email": "no", "tipo": "OTRO", "descripcion": "corta", "telefono": 5}),
+            None,
+        )
         .await;
     assert_eq!(r["error"]["codigo"], "VALIDACION", "{r}");
     assert_eq!(r["error"]["http"], 422);
-    let mut campos: Vec<&str> = r["error"]["campos"].as_array().unwrap().iter().map(|c| c["campo"].as_str().unwrap()).collect();
+    let mut campos: Vec<&str> =
+        r["error"]["campos"].as_array().unwrap().iter().map(|c| c["campo"].as_str().unwrap()).collect();
     campos.sort();
     assert_eq!(campos, ["categoria", "descripcion", "email", "nombre", "prioridad", "telefono", "tipo"]);
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 0);
@@ -224,18 +239,46 @@ async fn consultar_shows_the_requester_view_and_hides_label_existence() {
     let id = creado["ticketUuid"].as_str().unwrap();
     let mesa = token("MESA", None);
     app.enviar("asignar", json!({"ticketId": id}), Some(&mesa)).await;
-    app.enviar("actualizar", json!({"ticketId": id, "nota": "interna", "respuestaCliente": "Revise ahora"}), Some(&mesa))
-        .await;
+    app.enviar(
+        "actualizar",
+        json!({"ticketId": id, "nota": "interna", "respuestaCliente": "Revise ahora"}),
+        Some(&mesa),
+    )
+    .await;
 
-    let r = app.enviar("consultar", json!({"label": label.to_lowercase(), "email": "ANA.GARCIA@empresa.com"}), None).await;
+    let r =
+        app.enviar("consultar", json!({"label": label.to_lowercase(), "email": "ANA.GARCIA@empresa.com"}), None).await;
     assert_eq!(r["ok"], true, "{r}");
     let d = &r["datos"];
     let campos = [
-        "ticketUuid", "ticketLabel", "ticketNum", "solicitanteNombre", "solicitanteEmail", "solicitanteTel",
-        "tieneWhatsapp", "documento", "empresaDepartamento", "tipoSolicitud", "categoria", "subcategoria", "asunto",
-        "descripcionProblema", "respuestaCliente", "areaAsignada", "prioridadNombre", "estadoNombre", "creadoEn",
-        "actualizadoEn", "ultimaFechaHistorial", "ultimaAccion", "ultimoMotivo", "ultimoActorNombre",
-        "ultimoActorRol", "slaHoras", "fechaLimiteSla", "slaEstado",
+        "ticketUuid",
+        "ticketLabel",
+        "ticketNum",
+        "solicitanteNombre",
+        "solicitanteEmail",
+        "solicitanteTel",
+        "tieneWhatsapp",
+        "documento",
+        "empresaDepartamento",
+        "tipoSolicitud",
+        "categoria",
+        "subcategoria",
+        "asunto",
+        "descripcionProblema",
+        "respuestaCliente",
+        "areaAsignada",
+        "prioridadNombre",
+        "estadoNombre",
+        "creadoEn",
+        "actualizadoEn",
+        "ultimaFechaHistorial",
+        "ultimaAccion",
+        "ultimoMotivo",
+        "ultimoActorNombre",
+        "ultimoActorRol",
+        "slaHoras",
+        "fechaLimiteSla",
+        "slaEstado",
     ];
     for c in campos {
         assert!(d.get(c).is_some(), "falta {c}");
@@ -251,7 +294,8 @@ async fn consultar_shows_the_requester_view_and_hides_label_existence() {
     assert_eq!(d["slaEstado"], "EN_TIEMPO");
 
     let email_errado = app.enviar("consultar", json!({"label": label, "email": "otro@empresa.com"}), None).await;
-    let label_inexistente = app.enviar("consultar", json!({"label": "TKT-2026-99999", "email": "ana.garcia@empresa.com"}), None).await;
+    let label_inexistente =
+        app.enviar("consultar", json!({"label": "TKT-2026-99999", "email": "ana.garcia@empresa.com"}), None).await;
     assert_eq!(email_errado["error"]["codigo"], "NO_ENCONTRADO");
     assert_eq!(email_errado, label_inexistente, "the two refusals must be indistinguishable");
 }
@@ -261,7 +305,9 @@ async fn pausing_stops_the_clock_until_reopened() {
     let mut app = TestApp::spawn().await;
     let mesa = token("MESA", None);
     let id = app.ticket_en("PAUSADO").await;
-    let limite = fecha(&app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await["datos"]["ticket"]["fecha_limite_sla"]);
+    let limite = fecha(
+        &app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await["datos"]["ticket"]["fecha_limite_sla"],
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let r = app.enviar("reabrir", json!({"ticketId": id}), Some(&mesa)).await;
     let nuevo = fecha(&r["datos"]["fechaLimiteSla"]);
@@ -278,7 +324,13 @@ async fn catalogo_describes_the_workflow() {
     assert_eq!(d["tipos"].as_array().unwrap().len(), 7);
     let alta = d["prioridades"].as_array().unwrap().iter().find(|p| p["nombre"] == "ALTA").unwrap();
     assert_eq!(alta["slaHoras"], 4.0);
-    assert!(d["transiciones"].as_array().unwrap().iter().any(|t| t["desde"] == "PAUSADO" && t["operacion"] == "reabrir" && t["hacia"] == "ASIGNADO"));
+    assert!(
+        d["transiciones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["desde"] == "PAUSADO" && t["operacion"] == "reabrir" && t["hacia"] == "ASIGNADO")
+    );
     let r = app.enviar("catalogo", json!({}), None).await;
     assert_eq!(r["error"]["codigo"], "NO_AUTENTICADO");
 }

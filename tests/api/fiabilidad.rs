@@ -100,8 +100,18 @@ async fn each_mutation_publishes_exactly_one_cloudevent() {
     let tipos: Vec<&str> = eventos.iter().map(|(_, rk, _)| rk.as_str()).collect();
     assert_eq!(
         tipos,
-        ["ticket.creado", "ticket.asignado", "ticket.actualizado", "ticket.pausado", "ticket.reabierto",
-         "ticket.reclasificado", "ticket.asignado", "ticket.transferido", "ticket.asignado", "ticket.archivado"]
+        [
+            "ticket.creado",
+            "ticket.asignado",
+            "ticket.actualizado",
+            "ticket.pausado",
+            "ticket.reabierto",
+            "ticket.reclasificado",
+            "ticket.asignado",
+            "ticket.transferido",
+            "ticket.asignado",
+            "ticket.archivado"
+        ]
     );
     for (i, (props, rk, e)) in eventos.iter().enumerate() {
         assert_eq!(e["specversion"], "1.0");
@@ -147,12 +157,18 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     let mut ids = vec![];
     for _ in 0..3 {
         let id = uuid::Uuid::new_v4().to_string();
-        let m = Mensaje { routing_key: "ticket.crear".into(), message_id: Some(id.clone()), body: ana_garcia().to_string().into_bytes(), ..Default::default() };
+        let m = Mensaje {
+            routing_key: "ticket.crear".into(),
+            message_id: Some(id.clone()),
+            body: ana_garcia().to_string().into_bytes(),
+            ..Default::default()
+        };
         assert_eq!(procesador.procesar(&m).await.unwrap().respuesta["ok"], true);
         ids.push(id);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pendientes: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").fetch_one(&pool).await.unwrap();
+    let pendientes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").fetch_one(&pool).await.unwrap();
     assert_eq!(pendientes, 3, "nothing can be published yet");
     parar_caida.cancel();
     h.await.unwrap().unwrap();
@@ -165,11 +181,13 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     let parar = CancellationToken::new();
     let h = tokio::spawn(app.run(parar.clone()));
     let eventos = cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
-    let mut comandos: Vec<String> = eventos.iter().map(|(_, _, e)| e["data"]["comandoId"].as_str().unwrap().to_string()).collect();
+    let mut comandos: Vec<String> =
+        eventos.iter().map(|(_, _, e)| e["data"]["comandoId"].as_str().unwrap().to_string()).collect();
     comandos.sort();
     ids.sort();
     assert_eq!(comandos, ids);
-    let pendientes: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").fetch_one(&pool).await.unwrap();
+    let pendientes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").fetch_one(&pool).await.unwrap();
     assert_eq!(pendientes, 0);
     parar.cancel();
     h.await.unwrap().unwrap();
@@ -229,7 +247,14 @@ async fn undecodable_commands_are_answered_and_dead_lettered() {
     let r = app.cliente.respuesta(&c).await;
     assert_eq!(r["error"]["codigo"], "SOLICITUD_INVALIDA", "{r}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(app.cliente.canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap().is_none());
+    assert!(
+        app.cliente
+            .canal
+            .basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 0);
 
     // And the worker goes on.
@@ -261,7 +286,12 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     let n = 60;
     for _ in 0..n {
         app.cliente
-            .publicar("ticket.crear", ana_garcia().to_string().as_bytes(), Some(&uuid::Uuid::new_v4().to_string()), None)
+            .publicar(
+                "ticket.crear",
+                ana_garcia().to_string().as_bytes(),
+                Some(&uuid::Uuid::new_v4().to_string()),
+                None,
+            )
             .await;
     }
     // Stop while the burst is being worked through.
@@ -274,7 +304,11 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     let en_cola = app
         .cliente
         .canal
-        .queue_declare(topo.comandos().into(), lapin::options::QueueDeclareOptions { passive: true, ..Default::default() }, Default::default())
+        .queue_declare(
+            topo.comandos().into(),
+            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            Default::default(),
+        )
         .await
         .unwrap()
         .message_count() as i64;
@@ -321,9 +355,14 @@ async fn retention_prunes_old_published_events_and_idempotency_records_only() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let p = mesa_ayuda::retencion::podar(&app.pool, chrono::Utc::now(), chrono::TimeDelta::days(7), chrono::TimeDelta::days(30))
-        .await
-        .unwrap();
+    let p = mesa_ayuda::retencion::podar(
+        &app.pool,
+        chrono::Utc::now(),
+        chrono::TimeDelta::days(7),
+        chrono::TimeDelta::days(30),
+    )
+    .await
+    .unwrap();
     assert_eq!((p.eventos, p.comandos), (2, 2));
     assert_eq!(app.contar("SELECT count(*) FROM outbox").await, 2);
     assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 1, "unsent events stay");
@@ -343,9 +382,7 @@ async fn a_command_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit
     let mut app = TestApp::spawn_with(|s| s.topology.delivery_limit = 3).await;
     app.detener().await;
     let topo = app.topologia();
-    app.cliente
-        .publicar("ticket.crear", ana_garcia().to_string().as_bytes(), Some("vuelve-siempre"), None)
-        .await;
+    app.cliente.publicar("ticket.crear", ana_garcia().to_string().as_bytes(), Some("vuelve-siempre"), None).await;
     let canal = &app.cliente.canal;
     let mut consumidor = canal
         .basic_consume(topo.comandos().into(), "rebote".into(), Default::default(), Default::default())
@@ -359,7 +396,9 @@ async fn a_command_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit
                 d.acker.nack(lapin::options::BasicNackOptions { requeue: true, ..Default::default() }).await.unwrap();
             }
             _ => {
-                if let Some(m) = canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+                if let Some(m) =
+                    canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap()
+                {
                     assert_eq!(m.delivery.properties.message_id().as_ref().unwrap().as_str(), "vuelve-siempre");
                     assert!(entregas <= 4, "dead-lettered after the limit, not later ({entregas} deliveries)");
                     return;

@@ -10,15 +10,15 @@ use mesa_ayuda::broker::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::procesador::{Procesador, Reloj};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use mesa_ayuda::startup::Aplicacion;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, PgPool};
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::Once;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -123,15 +123,35 @@ impl Cliente {
             .unwrap();
         let qe = canal.queue_declare("".into(), exclusiva, FieldTable::default()).await.unwrap();
         canal
-            .queue_bind(qe.name().clone(), topo.eventos().into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                qe.name().clone(),
+                topo.eventos().into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let eventos = canal.basic_consume(qe.name().clone(), "".into(), no_ack, FieldTable::default()).await.unwrap();
-        Cliente { _conexion: conexion, canal, topo: topo.clone(), cola_respuestas, respuestas, pendientes: HashMap::new(), eventos }
+        Cliente {
+            _conexion: conexion,
+            canal,
+            topo: topo.clone(),
+            cola_respuestas,
+            respuestas,
+            pendientes: HashMap::new(),
+            eventos,
+        }
     }
 
     /// Publishes a raw command; returns its correlation id.
-    pub async fn publicar(&self, routing_key: &str, cuerpo: &[u8], message_id: Option<&str>, auth: Option<&str>) -> String {
+    pub async fn publicar(
+        &self,
+        routing_key: &str,
+        cuerpo: &[u8],
+        message_id: Option<&str>,
+        auth: Option<&str>,
+    ) -> String {
         let correlacion = Uuid::new_v4().to_string();
         let mut props = BasicProperties::default()
             .with_delivery_mode(2)
@@ -143,11 +163,20 @@ impl Cliente {
         if let Some(auth) = auth {
             let mut h = FieldTable::default();
             h.insert("authorization".into(), AMQPValue::LongString(auth.into()));
-            h.insert("traceparent".into(), AMQPValue::LongString("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()));
+            h.insert(
+                "traceparent".into(),
+                AMQPValue::LongString("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            );
             props = props.with_headers(h);
         }
         self.canal
-            .basic_publish(self.topo.comandos().into(), routing_key.into(), BasicPublishOptions::default(), cuerpo, props)
+            .basic_publish(
+                self.topo.comandos().into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                cuerpo,
+                props,
+            )
             .await
             .unwrap()
             .await
@@ -228,7 +257,8 @@ impl TestApp {
         crear_base(&db).await;
         let adelanto_ms = Arc::new(AtomicI64::new(0));
         let a = adelanto_ms.clone();
-        let reloj: Reloj = Arc::new(move || chrono::Utc::now() + chrono::TimeDelta::milliseconds(a.load(Ordering::SeqCst)));
+        let reloj: Reloj =
+            Arc::new(move || chrono::Utc::now() + chrono::TimeDelta::milliseconds(a.load(Ordering::SeqCst)));
         let app = Aplicacion::build_with_clock(settings.clone(), reloj).await.expect("build");
         mesa_ayuda::store::migrate(&app.pool).await.expect("migrate");
         // Its own pool: the worker closes its own on shutdown.
@@ -275,8 +305,12 @@ impl TestApp {
             "NUEVO" => vec![],
             "ASIGNADO" => vec![("asignar", json!({}))],
             "PAUSADO" => vec![("asignar", json!({})), ("pausar", json!({"motivo": "espera"}))],
-            "TRANSFERIDO" => vec![("asignar", json!({})), ("transferir", json!({"area": "TI", "motivo": "le toca a TI"}))],
-            "RECLASIFICADO" => vec![("asignar", json!({})), ("reclasificar", json!({"motivo": "era otra cosa", "tipo": "PETICION"}))],
+            "TRANSFERIDO" => {
+                vec![("asignar", json!({})), ("transferir", json!({"area": "TI", "motivo": "le toca a TI"}))]
+            }
+            "RECLASIFICADO" => {
+                vec![("asignar", json!({})), ("reclasificar", json!({"motivo": "era otra cosa", "tipo": "PETICION"}))]
+            }
             "ACTUALIZADO" => vec![("asignar", json!({})), ("actualizar", json!({"nota": "avance"}))],
             "CANCELADO" => vec![("asignar", json!({})), ("cancelar", json!({"motivo": "duplicado"}))],
             "ARCHIVADO" => vec![("asignar", json!({})), ("archivar", json!({"motivo": "resuelto"}))],
@@ -337,7 +371,11 @@ impl Proceso {
 
     /// With extra environment variables (`MESA__LOG__FORMAT=json`, ...).
     pub fn iniciar_con(s: &Settings, extra: &[(&str, &str)]) -> Proceso {
-        let ruta = std::env::temp_dir().join(format!("{}-{}.log", s.topology.prefix, &Uuid::new_v4().simple().to_string()[..8]));
+        let ruta = std::env::temp_dir().join(format!(
+            "{}-{}.log",
+            s.topology.prefix,
+            &Uuid::new_v4().simple().to_string()[..8]
+        ));
         let log = std::fs::File::create(&ruta).expect("log file");
         let hijo = Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
             .arg("run")
@@ -422,7 +460,9 @@ pub async fn publicar_pasos(
             };
             esperado[i].push(cuerpo.get("motivo").or(cuerpo.get("nota")).unwrap().as_str().unwrap().to_string());
             let id = Uuid::new_v4().to_string();
-            correlaciones.push(cliente.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(&id), Some(&auth)).await);
+            correlaciones.push(
+                cliente.publicar(&format!("ticket.{op}"), cuerpo.to_string().as_bytes(), Some(&id), Some(&auth)).await,
+            );
         }
     }
     (correlaciones, esperado)
@@ -457,7 +497,5 @@ pub fn ana_garcia() -> Value {
 }
 
 pub fn fecha(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a date: {v}")))
-        .unwrap()
-        .to_utc()
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a date: {v}"))).unwrap().to_utc()
 }

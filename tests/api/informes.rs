@@ -64,7 +64,9 @@ async fn pagination_walks_every_ticket_once_while_tickets_change() {
             let t = &originales[(paginas * 31 + k * 47) % originales.len()];
             let body = json!({"ticketId": t, "motivo": "mientras se pagina"});
             let id = uuid::Uuid::new_v4().to_string();
-            cambios.push(app.cliente.publicar("ticket.asignar", body.to_string().as_bytes(), Some(&id), Some(&auth)).await);
+            cambios.push(
+                app.cliente.publicar("ticket.asignar", body.to_string().as_bytes(), Some(&id), Some(&auth)).await,
+            );
         }
         let id = uuid::Uuid::new_v4().to_string();
         cambios.push(app.cliente.publicar("ticket.crear", ana_garcia().to_string().as_bytes(), Some(&id), None).await);

@@ -23,7 +23,10 @@ async fn get(puerto: u16, path: &str) -> (u16, String) {
 
 async fn esperar_estado(puerto: u16, path: &str, estado: u16) -> String {
     for _ in 0..100 {
-        if let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(("127.0.0.1", puerto))).await {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(200), tokio::net::TcpStream::connect(("127.0.0.1", puerto)))
+                .await
+        {
             drop(stream);
             let (s, b) = get(puerto, path).await;
             if s == estado {

@@ -94,7 +94,12 @@ async fn missing_expired_forged_and_malformed_tokens_are_refused() {
     for (caso, auth) in casos {
         let c = app
             .cliente
-            .publicar("ticket.pausar", body.to_string().as_bytes(), Some(&uuid::Uuid::new_v4().to_string()), auth.as_deref())
+            .publicar(
+                "ticket.pausar",
+                body.to_string().as_bytes(),
+                Some(&uuid::Uuid::new_v4().to_string()),
+                auth.as_deref(),
+            )
             .await;
         let r = app.cliente.respuesta(&c).await;
         assert_eq!(r["error"]["codigo"], "NO_AUTENTICADO", "{caso}: {r}");

@@ -65,7 +65,8 @@ async fn one_warning_and_one_overdue_alert_per_deadline() {
     // They land on the operators' queue too.
     let topo = app.topologia();
     let mut en_cola = 0;
-    while app.cliente.canal.basic_get(topo.alertas().into(), BasicGetOptions { no_ack: true }).await.unwrap().is_some() {
+    while app.cliente.canal.basic_get(topo.alertas().into(), BasicGetOptions { no_ack: true }).await.unwrap().is_some()
+    {
         en_cola += 1;
     }
     assert_eq!(en_cola, 2);
@@ -98,7 +99,8 @@ async fn paused_and_closed_tickets_never_alert_and_a_moved_deadline_alerts_again
     assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 0);
     // A new priority moves the deadline of the overdue NUEVO ticket too: once assigned and reclassified.
     app.enviar("asignar", json!({"ticketId": nuevo}), Some(&mesa)).await;
-    let r = app.enviar("reclasificar", json!({"ticketId": nuevo, "motivo": "m", "prioridad": "BAJA"}), Some(&mesa)).await;
+    let r =
+        app.enviar("reclasificar", json!({"ticketId": nuevo, "motivo": "m", "prioridad": "BAJA"}), Some(&mesa)).await;
     assert_eq!(r["datos"]["slaEstado"], "EN_TIEMPO", "72 h from creation: {r}");
     // 59 h after creation: inside BAJA's warning window (the last 14.4 h of 72 h).
     app.adelantar(TimeDelta::hours(50));
@@ -186,7 +188,9 @@ async fn end_to_end_two_replicas_one_second_cron_five_second_target() {
         }
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    while let Some(m) = app.cliente.canal.basic_get(topo.alertas().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+    while let Some(m) =
+        app.cliente.canal.basic_get(topo.alertas().into(), BasicGetOptions { no_ack: true }).await.unwrap()
+    {
         let e: Value = serde_json::from_slice(&m.delivery.data).unwrap();
         niveles.push(e["data"]["nivel"].as_str().unwrap().to_string());
     }
@@ -200,11 +204,16 @@ async fn business_hours_calendar_sets_the_deadline() {
     let mut app = TestApp::spawn_with(|s| {
         s.sla.calendario = Some(mesa_ayuda::configuration::CalendarioSettings {
             zona: "America/Bogota".into(),
-            horario: [("lunes", "08:00-17:00"), ("martes", "08:00-17:00"), ("miercoles", "08:00-17:00"),
-                ("jueves", "08:00-17:00"), ("viernes", "08:00-17:00")]
-                .into_iter()
-                .map(|(d, v)| (d.to_string(), vec![v.to_string()]))
-                .collect(),
+            horario: [
+                ("lunes", "08:00-17:00"),
+                ("martes", "08:00-17:00"),
+                ("miercoles", "08:00-17:00"),
+                ("jueves", "08:00-17:00"),
+                ("viernes", "08:00-17:00"),
+            ]
+            .into_iter()
+            .map(|(d, v)| (d.to_string(), vec![v.to_string()]))
+            .collect(),
             feriados: vec![],
         });
     })
