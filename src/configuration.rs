@@ -131,6 +131,8 @@ impl CalendarioSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerSettings {
     pub lanes: usize,
+    /// Most deliveries a lane applies in one transaction (group commit).
+    pub lote: usize,
     #[serde(with = "humantime_serde_str")]
     pub shutdown_grace: Duration,
 }
@@ -179,6 +181,7 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.worker.lanes > 0, "worker.lanes debe ser mayor que 0");
+        anyhow::ensure!(self.worker.lote > 0, "worker.lote debe ser mayor que 0");
         anyhow::ensure!(self.amqp.prefetch > 0, "amqp.prefetch debe ser mayor que 0");
         anyhow::ensure!(!self.topology.prefix.trim().is_empty(), "topology.prefix no puede estar vacío");
         self.politica_sla()?;

@@ -32,6 +32,8 @@ pub struct Consumidor {
     pub prefetch: u16,
     /// Larger bodies are refused unread and dead-lettered.
     pub max_cuerpo: usize,
+    /// Most deliveries one lane applies in one transaction (1 = no grouping).
+    pub lote: usize,
     pub carriles: usize,
     pub metricas: Arc<Metricas>,
     pub conectado: Arc<AtomicBool>,
@@ -83,7 +85,8 @@ impl Consumidor {
                 dlx: self.topologia.dlx(),
                 metricas: self.metricas.clone(),
             };
-            tareas.push(tokio::spawn(carril(rx, self.procesador.clone(), salida, self.max_cuerpo, shutdown.clone())));
+            let limites = Limites { max_cuerpo: self.max_cuerpo, lote: self.lote };
+            tareas.push(tokio::spawn(carril(rx, self.procesador.clone(), salida, limites, shutdown.clone())));
         }
         let resultado = loop {
             tokio::select! {
@@ -144,19 +147,29 @@ async fn carril(
     mut rx: mpsc::Receiver<Entrega>,
     procesador: Procesador,
     salida: Salida,
-    max_cuerpo: usize,
+    limites: Limites,
     shutdown: CancellationToken,
 ) {
-    while let Some((delivery, mensaje, ticket)) = rx.recv().await {
-        let span = tracing::info_span!(
-            "comando",
-            message_id = mensaje.message_id.as_deref().unwrap_or(""),
-            routing_key = %mensaje.routing_key,
-            ticket = ticket.as_deref().unwrap_or(""),
-            traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
-        );
-        atender(&delivery, &mensaje, &procesador, &salida, max_cuerpo, &shutdown).instrument(span).await;
+    while let Some(primera) = rx.recv().await {
+        // Group commit: whatever this lane already holds goes in one
+        // transaction. Nothing waits for a batch to fill.
+        let mut lote = vec![primera];
+        while lote.len() < limites.lote {
+            match rx.try_recv() {
+                Ok(e) => lote.push(e),
+                Err(_) => break,
+            }
+        }
+        atender_lote(lote, &procesador, &salida, limites, &shutdown).await;
     }
+}
+
+#[derive(Clone, Copy)]
+struct Limites {
+    /// Larger bodies are refused unread.
+    max_cuerpo: usize,
+    /// Most deliveries applied in one transaction.
+    lote: usize,
 }
 
 /// Turns a panic into a permanent failure, so one bad command can never take
@@ -175,43 +188,95 @@ async fn sin_panico<T>(trabajo: impl Future<Output = Result<T, ErrorProceso>>) -
     }
 }
 
-async fn atender(
-    delivery: &Delivery,
-    mensaje: &Mensaje,
+/// Applies a batch and then, in delivery order, answers and settles each
+/// delivery: acks only after the batch committed.
+async fn atender_lote(
+    lote: Vec<Entrega>,
     procesador: &Procesador,
     salida: &Salida,
-    max_cuerpo: usize,
+    limites: Limites,
     shutdown: &CancellationToken,
 ) {
     let inicio = Instant::now();
-    let metricas = &salida.metricas;
-    let mut pausa = Duration::from_millis(50);
-    // Transient failures are retried here, holding the lane, so a later
-    // command on the same ticket can never overtake this one.
-    let desenlace = loop {
-        if mensaje.body.len() > max_cuerpo {
-            break Ok(Desenlace::demasiado_grande(max_cuerpo));
+    let aptos: Vec<&Mensaje> =
+        lote.iter().map(|(_, m, _)| m).filter(|m| m.body.len() <= limites.max_cuerpo).collect();
+    let Some(resultado) = con_reintentos(procesador, &aptos, salida, shutdown).await else {
+        // Shutting down in the middle of an outage: hand everything back, in order.
+        for (delivery, _, _) in &lote {
+            let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
         }
-        match sin_panico(procesador.procesar(mensaje)).await {
-            Ok(d) => break Ok(d),
+        return;
+    };
+    let mut desenlaces: Vec<Result<Desenlace, String>> = match resultado {
+        Ok(ds) => ds.into_iter().map(Ok).collect(),
+        // One bad command must not sink the others: apply them one by one.
+        Err(_) if aptos.len() > 1 => {
+            let mut uno_a_uno = Vec::with_capacity(aptos.len());
+            for m in &aptos {
+                match con_reintentos(procesador, &[*m], salida, shutdown).await {
+                    Some(Ok(mut d)) => uno_a_uno.push(Ok(d.pop().expect("one outcome"))),
+                    Some(Err(e)) => uno_a_uno.push(Err(e)),
+                    None => uno_a_uno.push(Err("apagado durante una caída".into())),
+                }
+            }
+            uno_a_uno
+        }
+        Err(e) => vec![Err(e)],
+    }
+    .into_iter()
+    .rev()
+    .collect();
+    for (delivery, mensaje, ticket) in &lote {
+        let desenlace = if mensaje.body.len() > limites.max_cuerpo {
+            Ok(Desenlace::demasiado_grande(limites.max_cuerpo))
+        } else {
+            desenlaces.pop().expect("one outcome per processed message")
+        };
+        let span = tracing::info_span!(
+            "comando",
+            message_id = mensaje.message_id.as_deref().unwrap_or(""),
+            routing_key = %mensaje.routing_key,
+            ticket = ticket.as_deref().unwrap_or(""),
+            traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
+        );
+        finalizar(delivery, desenlace, salida, inicio).instrument(span).await;
+    }
+}
+
+/// Runs the batch, retrying transient failures in place (holding the lane,
+/// so nothing behind can overtake). `None` if shutdown came first.
+async fn con_reintentos(
+    procesador: &Procesador,
+    mensajes: &[&Mensaje],
+    salida: &Salida,
+    shutdown: &CancellationToken,
+) -> Option<Result<Vec<Desenlace>, String>> {
+    if mensajes.is_empty() {
+        return Some(Ok(vec![]));
+    }
+    let mut pausa = Duration::from_millis(50);
+    loop {
+        match sin_panico(procesador.procesar_lote(mensajes)).await {
+            Ok(d) => return Some(Ok(d)),
             Err(e) if e.es_transitorio() => {
-                metricas.reintentos_transitorios.inc();
-                tracing::warn!(error = %e, "fallo transitorio; se reintenta");
+                salida.metricas.reintentos_transitorios.inc();
+                tracing::warn!(error = %e, comandos = mensajes.len(), "fallo transitorio; se reintenta");
                 tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-                        return;
-                    }
+                    _ = shutdown.cancelled() => return None,
                     _ = tokio::time::sleep(pausa) => {}
                 }
                 pausa = (pausa * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                tracing::error!(error = %e, "fallo permanente; el comando va a la cola de rechazados");
-                break Err(e.to_string());
+                tracing::error!(error = %e, comandos = mensajes.len(), "fallo permanente");
+                return Some(Err(e.to_string()));
             }
         }
-    };
+    }
+}
+
+/// Replies, then acks or parks one delivery.
+async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, salida: &Salida, inicio: Instant) {
     let (respuesta, disposicion, resultado, operacion) = match desenlace {
         Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => {
             (Some(respuesta), disposicion, resultado, operacion)
@@ -240,6 +305,7 @@ async fn atender(
         tracing::warn!(error = %e, "no se pudo confirmar la entrega");
     }
     let operacion = operacion.map(|o| o.as_str()).unwrap_or("desconocida");
+    let metricas = &salida.metricas;
     metricas
         .comandos
         .get_or_create(&EtiquetasComando { operacion: operacion.to_string(), resultado: resultado.to_string() })

@@ -105,6 +105,7 @@ impl Aplicacion {
                 amqp_url: amqp_url.clone(),
                 prefetch: s.amqp.prefetch,
                 max_cuerpo: s.amqp.max_cuerpo_bytes,
+                lote: s.worker.lote,
                 carriles: s.worker.lanes,
                 metricas: self.metricas.clone(),
                 conectado: self.salud.consumidor.clone(),

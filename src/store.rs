@@ -385,27 +385,37 @@ pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<O
     Ok(historial(conn, ticket).await?.pop())
 }
 
-/// Records the outcome of a mutation under its `message_id`. `false` when
-/// that id was recorded already (the caller must roll back and replay).
-pub async fn registrar_comando(
-    conn: &mut PgConnection,
-    message_id: &str,
-    operacion: &str,
-    ticket: Option<Uuid>,
-    respuesta: &Value,
-) -> Result<bool, sqlx::Error> {
+/// Claims a `message_id` before the command's effects: `false` when it was
+/// claimed already. A claim by a transaction still open blocks here until it
+/// ends, so two processes never both apply one command. The placeholder
+/// reply is replaced by `guardar_respuesta` in the same transaction.
+pub async fn reservar_comando(conn: &mut PgConnection, message_id: &str, operacion: &str) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO comandos (message_id, operacion, ticket_uuid, respuesta) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO comandos (message_id, operacion, respuesta) VALUES ($1, $2, 'null') \
          ON CONFLICT (message_id) DO NOTHING",
     )
     .bind(message_id)
     .bind(operacion)
-    .bind(ticket)
-    .bind(respuesta)
     .execute(conn)
     .await?
     .rows_affected();
     Ok(inserted == 1)
+}
+
+/// Stores the reply a claimed command got.
+pub async fn guardar_respuesta(
+    conn: &mut PgConnection,
+    message_id: &str,
+    ticket: Option<Uuid>,
+    respuesta: &Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE comandos SET respuesta = $2, ticket_uuid = $3 WHERE message_id = $1")
+        .bind(message_id)
+        .bind(respuesta)
+        .bind(ticket)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The reply first given to a command, if it was processed before.

@@ -301,17 +301,26 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     app.detener().await;
     let aplicados = app.contar("SELECT count(*) FROM tickets").await;
     let topo = app.topologia();
-    let en_cola = app
-        .cliente
-        .canal
-        .queue_declare(
-            topo.comandos().into(),
-            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
-            Default::default(),
-        )
-        .await
-        .unwrap()
-        .message_count() as i64;
+    // Deliveries the stopped worker held unacked go back to the queue when its
+    // connection closes; the broker settles them asynchronously.
+    let mut en_cola = 0;
+    for _ in 0..50 {
+        en_cola = app
+            .cliente
+            .canal
+            .queue_declare(
+                topo.comandos().into(),
+                lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+                Default::default(),
+            )
+            .await
+            .unwrap()
+            .message_count() as i64;
+        if aplicados + en_cola == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(aplicados + en_cola, n, "applied {aplicados} + queued {en_cola}");
     // Every applied command's event was flushed before exit.
     assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 0);
@@ -334,45 +343,54 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
 
 #[tokio::test]
 async fn retention_prunes_old_published_events_and_idempotency_records_only() {
-    let mut app = TestApp::spawn().await;
+    // No relay runs here (the processor alone), so the outbox rows stay as the test sets them.
+    let (settings, db) = settings_de_prueba();
+    crear_base(&db).await;
+    let app = Aplicacion::build(settings.clone()).await.unwrap();
+    let _limpieza = Limpieza(Some((db, app.topologia(), settings.amqp.url.expose_secret().to_string())));
+    mesa_ayuda::store::migrate(&app.pool).await.unwrap();
+    let crear = |id: &str| Mensaje {
+        routing_key: "ticket.crear".into(),
+        message_id: Some(id.to_string()),
+        body: ana_garcia().to_string().into_bytes(),
+        ..Default::default()
+    };
+    let contar = |sql: &'static str| {
+        let pool = app.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
     let ids: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     for id in &ids {
-        assert_eq!(app.cliente.enviar_con_id("crear", ana_garcia(), None, id).await["ok"], true);
+        assert_eq!(app.procesador.procesar(&crear(id)).await.unwrap().respuesta["ok"], true);
     }
-    app.cliente.eventos_hasta_silencio(Duration::from_millis(500)).await;
-    // Two commands are 40 days old; two events were published 8 days ago; one
-    // event is old but was never published.
+    // Two commands are 40 days old; events 1–2 were published 8 days ago,
+    // event 3 today, event 4 is 9 days old and was never published.
     sqlx::query("UPDATE comandos SET procesado_en = now() - interval '40 days' WHERE message_id = ANY($1)")
         .bind(&ids[..2])
         .execute(&app.pool)
         .await
         .unwrap();
-    sqlx::query("UPDATE outbox SET publicado_en = now() - interval '8 days' WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 2)")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE outbox SET publicado_en = NULL, creado_en = now() - interval '9 days' WHERE id = (SELECT max(id) FROM outbox)")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let p = mesa_ayuda::retencion::podar(
-        &app.pool,
-        chrono::Utc::now(),
-        chrono::TimeDelta::days(7),
-        chrono::TimeDelta::days(30),
+    sqlx::query(
+        "UPDATE outbox SET publicado_en = CASE WHEN r <= 2 THEN now() - interval '8 days' WHEN r = 3 THEN now() END, \
+         creado_en = now() - interval '9 days' \
+         FROM (SELECT id AS oid, row_number() OVER (ORDER BY id) AS r FROM outbox) o WHERE o.oid = outbox.id",
     )
+    .execute(&app.pool)
     .await
     .unwrap();
+    let p = mesa_ayuda::retencion::podar(&app.pool, chrono::Utc::now(), chrono::TimeDelta::days(7), chrono::TimeDelta::days(30))
+        .await
+        .unwrap();
     assert_eq!((p.eventos, p.comandos), (2, 2));
-    assert_eq!(app.contar("SELECT count(*) FROM outbox").await, 2);
-    assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 1, "unsent events stay");
-    assert_eq!(app.contar("SELECT count(*) FROM comandos").await, 2);
+    assert_eq!(contar("SELECT count(*) FROM outbox").await, 2);
+    assert_eq!(contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 1, "unsent events stay");
+    assert_eq!(contar("SELECT count(*) FROM comandos").await, 2);
 
     // The duplicate window: inside it a re-send is recognised, past it the id is new.
-    app.cliente.enviar_con_id("crear", ana_garcia(), None, &ids[3]).await;
-    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 4);
-    app.cliente.enviar_con_id("crear", ana_garcia(), None, &ids[0]).await;
-    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 5);
+    app.procesador.procesar(&crear(&ids[3])).await.unwrap();
+    assert_eq!(contar("SELECT count(*) FROM tickets").await, 4);
+    app.procesador.procesar(&crear(&ids[0])).await.unwrap();
+    assert_eq!(contar("SELECT count(*) FROM tickets").await, 5);
 }
 
 #[tokio::test]
@@ -407,4 +425,52 @@ async fn a_command_that_keeps_coming_back_is_dead_lettered_at_the_delivery_limit
         }
     }
     panic!("never dead-lettered after {entregas} deliveries");
+}
+
+#[tokio::test]
+async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
+    let mut app = TestApp::spawn().await;
+    let ticket = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    let auth = format!("Bearer {}", token("MESA", None));
+    let m = |op: &str, cuerpo: Value, id: Option<&str>, auth: Option<&str>| Mensaje {
+        routing_key: format!("ticket.{op}"),
+        message_id: id.map(str::to_string),
+        authorization: auth.map(str::to_string),
+        body: cuerpo.to_string().into_bytes(),
+        ..Default::default()
+    };
+    let lote = [
+        m("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)),
+        m("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)), // the same command twice
+        m("reabrir", json!({"ticketId": ticket}), Some("l-2"), Some(&auth)), // illegal from ASIGNADO
+        m("pausar", json!({"ticketId": ticket, "motivo": "m"}), Some("l-3"), None), // no token
+        m("crear", ana_garcia(), Some("l-4"), None),
+        m("pausar", json!({"ticketId": ticket, "motivo": "espera"}), Some("l-5"), Some(&auth)),
+        m("detalle", json!({"ticketId": ticket}), None, Some(&auth)), // sees the batch's own writes
+        m("crear", json!(42), Some("l-6"), None), // a body that is not an object
+    ];
+    let refs: Vec<&Mensaje> = lote.iter().collect();
+    let d = app.procesador.procesar_lote(&refs).await.unwrap();
+    let codigo = |i: usize| d[i].respuesta["error"]["codigo"].as_str().unwrap_or("ok").to_string();
+    assert_eq!(d.len(), lote.len());
+    assert_eq!(d[0].respuesta["datos"]["estado"], "ASIGNADO");
+    assert_eq!(d[1].respuesta, d[0].respuesta, "a duplicate in the same batch replays the first reply");
+    assert_eq!(codigo(2), "TRANSICION_INVALIDA");
+    assert_eq!(codigo(3), "NO_AUTENTICADO");
+    assert_eq!(d[4].respuesta["datos"]["estado"], "NUEVO");
+    assert_eq!(d[5].respuesta["datos"]["estado"], "PAUSADO");
+    let historial = d[6].respuesta["datos"]["historial"].as_array().unwrap();
+    assert_eq!(historial.len(), 3, "CREACION, ASIGNACION, PAUSA");
+    assert_eq!(codigo(7), "SOLICITUD_INVALIDA");
+    assert!(matches!(d[7].disposicion, mesa_ayuda::error::Disposicion::DeadLetter { .. }));
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 2);
+    assert_eq!(app.contar("SELECT count(*) FROM outbox").await, 4, "crear, asignar, crear, pausar");
+
+    // Replayed whole (as after a crash before the acks): nothing changes twice.
+    let again = app.procesador.procesar_lote(&refs).await.unwrap();
+    for i in [0, 2, 4, 5] {
+        assert_eq!(again[i].respuesta, d[i].respuesta, "command {i}");
+    }
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 2);
+    assert_eq!(app.contar("SELECT count(*) FROM historial").await, 4, "three on the first ticket, one on the second");
 }
