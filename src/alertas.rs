@@ -4,7 +4,7 @@ use crate::broker::{self, Topologia};
 use crate::configuration::Settings;
 use anyhow::Context;
 use futures_util::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::FieldTable;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -50,30 +50,14 @@ pub async fn seguir(settings: &Settings, consumir: bool, color: bool) -> anyhow:
         .context("no se pudo conectar a RabbitMQ")?;
     let canal = conexion.create_channel().await?;
     broker::declarar(&canal, &topo).await?;
-    let cola = if consumir {
-        topo.alertas()
+    let (cola, mut entregas) = if consumir {
+        let opciones = BasicConsumeOptions::default();
+        let c = canal.basic_consume(topo.alertas().into(), "".into(), opciones, FieldTable::default()).await?;
+        (topo.alertas(), c)
     } else {
-        let privada = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
-        let q = canal.queue_declare("".into(), privada, FieldTable::default()).await?;
-        canal
-            .queue_bind(
-                q.name().clone(),
-                topo.eventos().into(),
-                "sla.#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        q.name().as_str().to_string()
+        let c = broker::escuchar(&canal, &topo.eventos(), "sla.#").await?;
+        (c.queue().as_str().to_string(), c)
     };
-    let mut entregas = canal
-        .basic_consume(
-            cola.clone().into(),
-            "".into(),
-            BasicConsumeOptions { no_ack: !consumir, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await?;
     eprintln!("siguiendo alertas de SLA en {cola} (Ctrl-C para salir)");
     println!("{ENCABEZADO}");
     loop {

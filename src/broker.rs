@@ -4,8 +4,8 @@
 use crate::procesador::Mensaje;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -97,6 +97,31 @@ pub async fn borrar(canal: &Channel, topo: &Topologia) -> lapin::Result<()> {
         canal.exchange_delete(x.into(), ExchangeDeleteOptions::default()).await?;
     }
     Ok(())
+}
+
+/// A private tap: an exclusive, auto-deleted queue bound to `exchange` with
+/// `patron`, consumed without acks. It sees every matching message from now
+/// on and takes nothing from anyone else; it vanishes with the connection.
+pub async fn escuchar(canal: &Channel, exchange: &str, patron: &str) -> lapin::Result<lapin::Consumer> {
+    let privada = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+    let q = canal.queue_declare("".into(), privada, FieldTable::default()).await?;
+    canal
+        .queue_bind(
+            q.name().clone(),
+            exchange.to_string().into(),
+            patron.to_string().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    canal
+        .basic_consume(
+            q.name().clone(),
+            "".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// A header as text, whether sent as a long or a short string.

@@ -198,8 +198,7 @@ async fn atender_lote(
     shutdown: &CancellationToken,
 ) {
     let inicio = Instant::now();
-    let aptos: Vec<&Mensaje> =
-        lote.iter().map(|(_, m, _)| m).filter(|m| m.body.len() <= limites.max_cuerpo).collect();
+    let aptos: Vec<&Mensaje> = lote.iter().map(|(_, m, _)| m).filter(|m| m.body.len() <= limites.max_cuerpo).collect();
     let Some(resultado) = con_reintentos(procesador, &aptos, salida, shutdown).await else {
         // Shutting down in the middle of an outage: hand everything back, in order.
         for (delivery, _, _) in &lote {

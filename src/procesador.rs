@@ -157,7 +157,8 @@ impl Procesador {
                 }
                 Preparado::Valido { op, peticion, actor, message_id } => {
                     let traceparent = m.traceparent.as_deref();
-                    let d = self.ejecutar(&mut tx, op, peticion, actor, message_id.as_deref(), ahora, traceparent).await?;
+                    let d =
+                        self.ejecutar(&mut tx, op, peticion, actor, message_id.as_deref(), ahora, traceparent).await?;
                     cambios |= op.es_mutacion() && d.resultado == "ok";
                     d
                 }
@@ -302,7 +303,12 @@ impl Procesador {
 
     /// Claims the `message_id` before any effect. `Some` when it was claimed
     /// already (now or earlier, by this or another process): its first reply.
-    async fn reservar(&self, tx: &mut PgConnection, op: Operacion, message_id: &str) -> Result<Option<Desenlace>, ErrorProceso> {
+    async fn reservar(
+        &self,
+        tx: &mut PgConnection,
+        op: Operacion,
+        message_id: &str,
+    ) -> Result<Option<Desenlace>, ErrorProceso> {
         if store::reservar_comando(tx, message_id, op.as_str()).await? {
             return Ok(None);
         }
@@ -325,8 +331,12 @@ impl Procesador {
         }
         let num = store::siguiente_num(tx).await?;
         let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ahora, &self.politica);
-        let actor =
-            Actor { id: String::new(), nombre: ticket.solicitante.nombre.clone(), rol: entrada.actor_rol.clone(), area: None };
+        let actor = Actor {
+            id: String::new(),
+            nombre: ticket.solicitante.nombre.clone(),
+            rol: entrada.actor_rol.clone(),
+            area: None,
+        };
         store::insertar_ticket(tx, &ticket).await?;
         store::insertar_historial(tx, ticket.uuid, &entrada, Some(message_id)).await?;
         let entrada = HistorialLeido::from(&entrada);

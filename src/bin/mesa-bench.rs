@@ -13,9 +13,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use mesa_ayuda::auth::{Claims, emitir};
@@ -493,30 +491,7 @@ async fn carga(
     let conexion = broker::conectar(&url, "mesa-bench eventos").await?;
     let canal = conexion.create_channel().await?;
     broker::declarar(&canal, &topo).await?;
-    let q = canal
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await?;
-    canal
-        .queue_bind(
-            q.name().clone(),
-            topo.eventos().into(),
-            "ticket.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let mut eventos = canal
-        .basic_consume(
-            q.name().clone(),
-            "".into(),
-            BasicConsumeOptions { no_ack: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await?;
+    let mut eventos = broker::escuchar(&canal, &topo.eventos(), "ticket.#").await?;
     let llegadas: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let ll = llegadas.clone();
     tokio::spawn(async move {

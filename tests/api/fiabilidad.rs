@@ -378,9 +378,14 @@ async fn retention_prunes_old_published_events_and_idempotency_records_only() {
     .execute(&app.pool)
     .await
     .unwrap();
-    let p = mesa_ayuda::retencion::podar(&app.pool, chrono::Utc::now(), chrono::TimeDelta::days(7), chrono::TimeDelta::days(30))
-        .await
-        .unwrap();
+    let p = mesa_ayuda::retencion::podar(
+        &app.pool,
+        chrono::Utc::now(),
+        chrono::TimeDelta::days(7),
+        chrono::TimeDelta::days(30),
+    )
+    .await
+    .unwrap();
     assert_eq!((p.eventos, p.comandos), (2, 2));
     assert_eq!(contar("SELECT count(*) FROM outbox").await, 2);
     assert_eq!(contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 1, "unsent events stay");
@@ -447,7 +452,7 @@ async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
         m("crear", ana_garcia(), Some("l-4"), None),
         m("pausar", json!({"ticketId": ticket, "motivo": "espera"}), Some("l-5"), Some(&auth)),
         m("detalle", json!({"ticketId": ticket}), None, Some(&auth)), // sees the batch's own writes
-        m("crear", json!(42), Some("l-6"), None), // a body that is not an object
+        m("crear", json!(42), Some("l-6"), None),                     // a body that is not an object
     ];
     let refs: Vec<&Mensaje> = lote.iter().collect();
     let d = app.procesador.procesar_lote(&refs).await.unwrap();

@@ -2,7 +2,7 @@
 //! over the real RabbitMQ, as an upstream system would.
 
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, Consumer};
 use mesa_ayuda::auth::{Claims, emitir};
@@ -121,18 +121,7 @@ impl Cliente {
             .basic_consume(cola_respuestas.clone().into(), "".into(), no_ack, FieldTable::default())
             .await
             .unwrap();
-        let qe = canal.queue_declare("".into(), exclusiva, FieldTable::default()).await.unwrap();
-        canal
-            .queue_bind(
-                qe.name().clone(),
-                topo.eventos().into(),
-                "#".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let eventos = canal.basic_consume(qe.name().clone(), "".into(), no_ack, FieldTable::default()).await.unwrap();
+        let eventos = broker::escuchar(&canal, &topo.eventos(), "#").await.unwrap();
         Cliente {
             _conexion: conexion,
             canal,
