@@ -1,6 +1,7 @@
-//! Command processing, independent of the broker: a decoded message in, a
-//! reply and a disposition out. Mutations commit their change, history,
-//! outbox event and idempotency record in one transaction.
+//! Command processing, independent of the broker: decoded messages in,
+//! replies and dispositions out. A batch of commands (one, or a lane's group
+//! commit) is applied in one transaction: each mutation's change, history
+//! entry, outbox event and idempotency record commit together.
 
 use crate::auth::Verificador;
 use crate::domain::comando::{ComandoTicket, DatosCreacion, Peticion, cursor, validar};
