@@ -47,10 +47,12 @@ impl ErrorContrato {
 
     /// The reply body `{"ok": false, "error": {...}}`.
     pub fn respuesta(&self) -> Value {
+        // `campos` is always there (empty unless VALIDACION), as the contract shows it.
         let mut error = json!({
             "codigo": self.codigo(),
             "http": self.http(),
             "mensaje": self.to_string(),
+            "campos": [],
         });
         match self {
             ErrorContrato::Validacion(campos) => error["campos"] = json!(campos),
@@ -145,6 +147,7 @@ mod tests {
             assert_eq!(r["ok"], false);
             assert_eq!(r["error"]["codigo"], codigo);
             assert_eq!(r["error"]["http"], http);
+            assert!(r["error"]["campos"].is_array());
         }
     }
 
