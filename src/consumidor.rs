@@ -282,6 +282,14 @@ async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, sa
         }
         Err(motivo) => (None, Disposicion::DeadLetter { motivo }, "error_interno", None),
     };
+    // Counted before the reply leaves: whoever saw the reply sees the count.
+    let operacion = operacion.map(|o| o.as_str()).unwrap_or("desconocida");
+    let metricas = &salida.metricas;
+    metricas
+        .comandos
+        .get_or_create(&EtiquetasComando { operacion: operacion.to_string(), resultado: resultado.to_string() })
+        .inc();
+    metricas.duracion.observe(inicio.elapsed().as_secs_f64());
     if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
         let correlation = delivery.properties.correlation_id().as_ref();
         if let Err(e) = broker::responder(&salida.respuestas, reply_to, correlation, respuesta).await {
@@ -303,13 +311,6 @@ async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, sa
         // The broker will redeliver; the idempotency record answers again.
         tracing::warn!(error = %e, "no se pudo confirmar la entrega");
     }
-    let operacion = operacion.map(|o| o.as_str()).unwrap_or("desconocida");
-    let metricas = &salida.metricas;
-    metricas
-        .comandos
-        .get_or_create(&EtiquetasComando { operacion: operacion.to_string(), resultado: resultado.to_string() })
-        .inc();
-    metricas.duracion.observe(inicio.elapsed().as_secs_f64());
     tracing::info!(operacion, resultado, ms = inicio.elapsed().as_millis() as u64, "comando atendido");
 }
 
