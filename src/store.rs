@@ -350,19 +350,12 @@ pub async fn insertar_historial(
     Ok(())
 }
 
-/// The ticket's history, oldest first.
-pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<HistorialLeido>, sqlx::Error> {
-    let rows: Vec<HistorialRow> = sqlx::query_as(
-        "SELECT fecha, accion, motivo, actor_id, actor_nombre, actor_rol, estado_antes, estado_despues, \
-         prioridad_antes, prioridad_despues, area_antes, area_despues \
-         FROM historial WHERE ticket_uuid = $1 ORDER BY id",
-    )
-    .bind(ticket)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| HistorialLeido {
+const HISTORIAL_COLUMNS: &str = "fecha, accion, motivo, actor_id, actor_nombre, actor_rol, estado_antes, \
+    estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues";
+
+impl From<HistorialRow> for HistorialLeido {
+    fn from(r: HistorialRow) -> Self {
+        HistorialLeido {
             fecha: r.fecha,
             accion: r.accion,
             motivo: r.motivo,
@@ -375,14 +368,22 @@ pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<Hist
             prioridad_despues: r.prioridad_despues,
             area_antes: r.area_antes,
             area_despues: r.area_despues,
-        })
-        .collect())
+        }
+    }
+}
+
+/// The ticket's history, oldest first.
+pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<HistorialLeido>, sqlx::Error> {
+    let sql = format!("SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 ORDER BY id");
+    let rows: Vec<HistorialRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(HistorialLeido::from).collect())
 }
 
 /// The latest history entry, for `consultar`.
 pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Option<HistorialLeido>, sqlx::Error> {
-    // History is short per ticket; reading it whole keeps one row mapping.
-    Ok(historial(conn, ticket).await?.pop())
+    let sql = format!("SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 ORDER BY id DESC LIMIT 1");
+    let row: Option<HistorialRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket).fetch_optional(conn).await?;
+    Ok(row.map(HistorialLeido::from))
 }
 
 /// Claims a `message_id` before the command's effects: `false` when it was
