@@ -1,6 +1,6 @@
 //! The command consumer: deliveries from `P.comandos` into per-ticket lanes,
-//! each lane handling its commands one after another, in delivery order.
-//! A delivery is acked only after its transaction committed.
+//! each lane applying what it holds, in delivery order, one batch (one
+//! transaction) at a time. A delivery is acked only after its batch committed.
 
 use crate::broker::{self, Topologia};
 use crate::error::{Disposicion, ErrorProceso};

@@ -9,7 +9,7 @@ use crate::error::ErrorProceso;
 use crate::metrics::Metricas;
 use crate::procesador::Reloj;
 use crate::{store, vistas};
-use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
@@ -36,7 +36,7 @@ impl Planificador {
 
     /// One scan at the current time; returns the alerts emitted.
     pub async fn tick(&self) -> Result<usize, ErrorProceso> {
-        let ahora = (self.reloj)().trunc_subsecs(3);
+        let ahora = crate::procesador::ahora(&self.reloj);
         self.escanear(ahora).await
     }
 

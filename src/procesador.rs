@@ -91,6 +91,12 @@ pub fn reloj_del_sistema() -> Reloj {
     Arc::new(Utc::now)
 }
 
+/// The clock's current time at millisecond precision: what Postgres stores
+/// round-trips unchanged, so replies and stored rows agree.
+pub fn ahora(reloj: &Reloj) -> DateTime<Utc> {
+    reloj().trunc_subsecs(3)
+}
+
 #[derive(Clone)]
 pub struct Procesador {
     pool: PgPool,
@@ -110,11 +116,6 @@ impl Procesador {
         outbox: Arc<Notify>,
     ) -> Self {
         Self { pool, politica, verificador, reloj, outbox }
-    }
-
-    fn ahora(&self) -> DateTime<Utc> {
-        // Postgres keeps microseconds; replies and stored rows must agree.
-        (self.reloj)().trunc_subsecs(3)
     }
 
     /// Handles one command. `Err` only for failures that are not the
@@ -138,7 +139,7 @@ impl Procesador {
                 })
                 .collect());
         }
-        let ahora = self.ahora();
+        let ahora = ahora(&self.reloj);
         let mut tx = self.pool.begin().await?;
         let mut desenlaces = Vec::with_capacity(mensajes.len());
         let mut cambios = false;

@@ -136,19 +136,15 @@ impl Aplicacion {
 
         shutdown.cancelled().await;
         tracing::info!("apagando: se terminan los comandos en curso");
-        let gracia = s.worker.shutdown_grace;
+        // One grace period for the whole drain, not one per component.
+        let limite = tokio::time::Instant::now() + s.worker.shutdown_grace;
         consumidor_stop.cancel();
         planificador_stop.cancel();
-        if tokio::time::timeout(gracia, consumidor).await.is_err() {
-            tracing::warn!("el consumidor no terminó dentro del periodo de gracia");
-        }
-        if tokio::time::timeout(gracia, planificador).await.is_err() {
-            tracing::warn!("el planificador no terminó dentro del periodo de gracia");
-        }
+        esperar_hasta(limite, "consumidor", consumidor).await;
+        esperar_hasta(limite, "planificador", planificador).await;
+        // The relay flushes last: it publishes what the consumer just committed.
         relay_stop.cancel();
-        if tokio::time::timeout(gracia, relay).await.is_err() {
-            tracing::warn!("el relay no terminó dentro del periodo de gracia");
-        }
+        esperar_hasta(limite, "relay", relay).await;
         http_stop.cancel();
         if let Some(h) = http {
             let _ = h.await;
@@ -156,5 +152,12 @@ impl Aplicacion {
         self.pool.close().await;
         tracing::info!("mesa-ayuda detenido");
         Ok(())
+    }
+}
+
+/// Waits for a component to finish, but not past `limite`.
+async fn esperar_hasta(limite: tokio::time::Instant, componente: &str, tarea: tokio::task::JoinHandle<()>) {
+    if tokio::time::timeout_at(limite, tarea).await.is_err() {
+        tracing::warn!(componente, "no terminó dentro del periodo de gracia");
     }
 }

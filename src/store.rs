@@ -115,8 +115,9 @@ impl TryFrom<TicketRow> for Ticket {
     }
 }
 
-fn a_ticket(row: Option<TicketRow>) -> Result<Option<Ticket>, sqlx::Error> {
-    row.map(Ticket::try_from).transpose().map_err(|e| sqlx::Error::Decode(e.into()))
+/// A row as a domain ticket; a row the domain rejects is a decode error.
+fn a_ticket(row: TicketRow) -> Result<Ticket, sqlx::Error> {
+    Ticket::try_from(row).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
 pub async fn siguiente_num(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
@@ -218,7 +219,7 @@ pub async fn reclamar_alertas_debidas(
     );
     let rows: Vec<TicketRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ahora).bind(limite).fetch_all(conn).await?;
-    rows.into_iter().map(|r| a_ticket(Some(r)).map(|t| t.expect("some in, some out"))).collect()
+    rows.into_iter().map(a_ticket).collect()
 }
 
 /// Records an alert for (ticket, level, deadline); `false` when it was
@@ -247,12 +248,12 @@ pub async fn registrar_alerta(
 /// commands on one ticket never interleave.
 pub async fn bloquear_ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Ticket>, sqlx::Error> {
     let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = $1 FOR UPDATE");
-    a_ticket(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?)
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?.map(a_ticket).transpose()
 }
 
 pub async fn ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Ticket>, sqlx::Error> {
     let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = $1");
-    a_ticket(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?)
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?.map(a_ticket).transpose()
 }
 
 /// The ticket with this label whose requester has this e-mail (compared
@@ -264,7 +265,13 @@ pub async fn ticket_por_label_y_email(
     email: &str,
 ) -> Result<Option<Ticket>, sqlx::Error> {
     let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE label = $1 AND lower(solicitante_email) = lower($2)");
-    a_ticket(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(label).bind(email).fetch_optional(conn).await?)
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(label)
+        .bind(email)
+        .fetch_optional(conn)
+        .await?
+        .map(a_ticket)
+        .transpose()
 }
 
 #[derive(sqlx::FromRow)]
@@ -526,7 +533,7 @@ pub async fn listar(
     }
     qb.push(" ORDER BY num DESC LIMIT ").push_bind(filtro.limite + 1);
     let rows: Vec<TicketRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
-    rows.into_iter().map(|r| a_ticket(Some(r)).map(|t| t.expect("some in, some out"))).collect()
+    rows.into_iter().map(a_ticket).collect()
 }
 
 /// Distribution of one dimension: value → count.
