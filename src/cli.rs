@@ -73,6 +73,11 @@ pub enum Comando {
     },
 }
 
+/// The runtime every `mesa-ayuda` command runs on (the benchmark's worker too).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
 /// Runs a parsed command line; the process exit code.
 pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
     let settings = Settings::load()?;

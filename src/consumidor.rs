@@ -90,11 +90,9 @@ impl Consumidor {
         }
         let resultado = loop {
             tokio::select! {
-                _ = shutdown.cancelled() => {
-                    // Stop new deliveries; what is already in the lanes finishes.
-                    let _ = canal.basic_cancel(etiqueta.clone().into(), BasicCancelOptions::default()).await;
-                    break Ok(());
-                }
+                // Stop dispatching; what is already in the lanes finishes. The
+                // consumer is cancelled only after the lanes acked (below).
+                _ = shutdown.cancelled() => break Ok(()),
                 entrega = entregas.next() => match entrega {
                     Some(Ok(delivery)) => {
                         let mensaje = broker::mensaje(&delivery);
@@ -114,6 +112,12 @@ impl Consumidor {
             let _ = tarea.await;
         }
         if resultado.is_ok() {
+            // Acks are fire-and-forget in AMQP 0-9-1, and a quorum queue's
+            // channel holds back acks beyond 32 in flight until earlier ones
+            // are applied: closing right after acking let RabbitMQ requeue
+            // commands we had applied. The cancel is a synchronous round trip
+            // through the queue, so every ack before it lands first.
+            let _ = canal.basic_cancel(etiqueta.clone().into(), BasicCancelOptions::default()).await;
             let _ = conexion.close(200, "apagando".into()).await;
         }
         resultado
@@ -225,7 +229,10 @@ async fn atender_lote(
     .into_iter()
     .rev()
     .collect();
-    for (delivery, mensaje, ticket) in &lote {
+    // Replies and acks of the whole batch go out together: their frames are
+    // queued in delivery order and the connection's I/O loop writes them in
+    // one go, instead of one hand-off to it (and back) per reply and per ack.
+    let finales = lote.iter().map(|(delivery, mensaje, ticket)| {
         let desenlace = if mensaje.body.len() > limites.max_cuerpo {
             Ok(Desenlace::demasiado_grande(limites.max_cuerpo))
         } else {
@@ -238,8 +245,9 @@ async fn atender_lote(
             ticket = ticket.as_deref().unwrap_or(""),
             traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
         );
-        finalizar(delivery, desenlace, salida, inicio).instrument(span).await;
-    }
+        finalizar(delivery, desenlace, salida, inicio).instrument(span)
+    });
+    futures_util::future::join_all(finales).await;
 }
 
 /// Runs the batch, retrying transient failures in place (holding the lane,
@@ -307,9 +315,11 @@ async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, sa
             }
         }
     };
-    if let Err(e) = confirmado {
+    match confirmado {
+        Ok(true) => {}
         // The broker will redeliver; the idempotency record answers again.
-        tracing::warn!(error = %e, "no se pudo confirmar la entrega");
+        Ok(false) => tracing::warn!("no se pudo confirmar la entrega: canal cerrado"),
+        Err(e) => tracing::warn!(error = %e, "no se pudo confirmar la entrega"),
     }
     tracing::info!(operacion, resultado, ms = inicio.elapsed().as_millis() as u64, "comando atendido");
 }
@@ -326,6 +336,17 @@ mod tests {
             otro => panic!("{otro:?}"),
         }
         assert!(sin_panico(async { Ok::<_, ErrorProceso>(7) }).await.is_ok());
+    }
+
+    #[test]
+    fn the_order_key_is_the_ticket_id_however_it_is_written() {
+        let clave = |body: &str| Mensaje { body: body.as_bytes().to_vec(), ..Default::default() }.clave_de_orden();
+        assert_eq!(clave(r#"{"a": [1, {"b": 2}], "ticketId": " AbC "}"#).as_deref(), Some("abc"));
+        assert_eq!(clave(r#"{"ticketId": "a\u0042c"}"#).as_deref(), Some("abc"), "escaped");
+        assert_eq!(clave(r#"{"ticketId": 7}"#), None);
+        assert_eq!(clave(r#"{"label": "x"}"#), None);
+        assert_eq!(clave("[1]"), None);
+        assert_eq!(clave("no es json"), None);
     }
 
     #[test]

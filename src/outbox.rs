@@ -85,7 +85,7 @@ pub async fn publicar_lote(
     if pendientes.is_empty() {
         return Ok(0);
     }
-    let mut confirmaciones = Vec::with_capacity(pendientes.len());
+    let mut envios = Vec::with_capacity(pendientes.len());
     for ev in &pendientes {
         let mut props = BasicProperties::default()
             .with_message_id(ev.evento_id.to_string().into())
@@ -97,18 +97,21 @@ pub async fn publicar_lote(
             headers.insert("traceparent".into(), AMQPValue::LongString(tp.clone().into()));
             props = props.with_headers(headers);
         }
-        let payload = serde_json::to_vec(&ev.cuerpo)?;
-        let confirmacion = canal
-            .basic_publish(
-                topologia.eventos().into(),
-                ev.tipo.clone().into(),
-                BasicPublishOptions { mandatory: true, ..Default::default() },
-                &payload,
-                props,
-            )
-            .await?;
-        confirmaciones.push(confirmacion);
+        envios.push(async move {
+            canal
+                .basic_publish(
+                    topologia.eventos().into(),
+                    ev.tipo.clone().into(),
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    ev.cuerpo.as_bytes(),
+                    props,
+                )
+                .await
+        });
     }
+    // Polled in order, so the frames go out in outbox order; the I/O loop
+    // writes the whole batch in one hand-off.
+    let confirmaciones = futures_util::future::try_join_all(envios).await?;
     let mut ids = Vec::with_capacity(pendientes.len());
     for (ev, confirmacion) in pendientes.iter().zip(confirmaciones) {
         match confirmacion.await? {

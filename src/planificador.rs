@@ -68,6 +68,7 @@ impl Planificador {
         let mut tx = self.pool.begin().await?;
         let debidos = store::reclamar_alertas_debidas(&mut tx, ahora, self.lote).await?;
         let mut emitidas = 0;
+        let mut cambios = store::Cambios::default();
         for ticket in &debidos {
             let (nuevo, alertas) = ticket.alertar(ahora);
             for (nivel, entrada) in alertas {
@@ -75,7 +76,7 @@ impl Planificador {
                 if !store::registrar_alerta(&mut tx, &nuevo, nivel, evento_id).await? {
                     continue; // Already sent for this deadline.
                 }
-                store::insertar_historial(&mut tx, nuevo.uuid, &entrada, None).await?;
+                cambios.historial(nuevo.uuid, &entrada, None);
                 let tipo = nivel.tipo_evento();
                 let cuerpo = vistas::evento(
                     evento_id,
@@ -85,12 +86,19 @@ impl Planificador {
                     None,
                     vistas::datos_alerta(&nuevo, nivel, ahora),
                 );
-                store::encolar_evento(&mut tx, evento_id, tipo, Some(nuevo.uuid), &cuerpo, None).await?;
+                cambios.evento(store::EventoNuevo {
+                    evento_id,
+                    tipo,
+                    ticket: Some(nuevo.uuid),
+                    cuerpo,
+                    traceparent: None,
+                });
                 self.metricas.alerta(nivel);
                 emitidas += 1;
             }
-            store::actualizar_ticket(&mut tx, &nuevo).await?;
+            cambios.ticket_cambiado(nuevo);
         }
+        cambios.escribir(&mut tx).await?;
         tx.commit().await?;
         Ok((debidos.len(), emitidas))
     }

@@ -7,13 +7,14 @@ use crate::auth::Verificador;
 use crate::domain::comando::{ComandoTicket, DatosCreacion, Peticion, cursor, validar};
 use crate::domain::estado::{Acceso, Operacion};
 use crate::domain::sla::PoliticaSla;
-use crate::domain::ticket::{Actor, Alcance, Rechazo, Ticket};
+use crate::domain::ticket::{Actor, Alcance, Historial, Rechazo, Ticket};
 use crate::error::{Disposicion, ErrorContrato, ErrorProceso};
 use crate::store::{self, HistorialLeido};
 use crate::vistas;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -35,8 +36,14 @@ impl Mensaje {
     /// The ticket a command is about, when it names one: the key that keeps
     /// commands on one ticket in order.
     pub fn clave_de_orden(&self) -> Option<String> {
-        let body: Value = serde_json::from_slice(&self.body).ok()?;
-        body.get("ticketId")?.as_str().map(|s| s.trim().to_ascii_lowercase())
+        // Only `ticketId` is kept: the rest of the body is skipped, not built.
+        #[derive(serde::Deserialize)]
+        struct Clave<'a> {
+            #[serde(rename = "ticketId", borrow)]
+            ticket_id: Option<std::borrow::Cow<'a, str>>,
+        }
+        let clave: Clave = serde_json::from_slice(&self.body).ok()?;
+        clave.ticket_id.map(|s| s.trim().to_ascii_lowercase())
     }
 }
 
@@ -129,49 +136,50 @@ impl Procesador {
     /// Each mutation keeps its own idempotency record, so a batch replayed
     /// after a failure or a crash changes nothing twice.
     pub async fn procesar_lote(&self, mensajes: &[&Mensaje]) -> Result<Vec<Desenlace>, ErrorProceso> {
-        let preparados: Vec<Preparado> = mensajes.iter().map(|m| self.preparar(m)).collect();
-        if preparados.iter().all(|p| matches!(p, Preparado::Listo(_))) {
+        let mut preparados: Vec<Option<Preparado>> = mensajes.iter().map(|m| Some(self.preparar(m))).collect();
+        if preparados.iter().all(|p| matches!(p, Some(Preparado::Listo(_)))) {
             return Ok(preparados
                 .into_iter()
                 .map(|p| match p {
-                    Preparado::Listo(d) => d,
+                    Some(Preparado::Listo(d)) => d,
                     _ => unreachable!("checked above"),
                 })
                 .collect());
         }
         let ahora = ahora(&self.reloj);
         let mut tx = self.pool.begin().await?;
-        let mut desenlaces = Vec::with_capacity(mensajes.len());
-        let mut cambios = false;
-        for (preparado, m) in preparados.into_iter().zip(mensajes) {
-            let desenlace = match preparado {
-                Preparado::Listo(d) => d,
-                Preparado::Rechazado { op, error, message_id } => {
-                    // A redelivery whose token expired meanwhile still gets its first reply.
-                    let previa = match &message_id {
-                        Some(id) => store::respuesta_registrada(&mut tx, id).await?,
-                        None => None,
-                    };
-                    match previa {
-                        Some(previa) => Desenlace::repetido(op, previa),
-                        None => Desenlace::rechazo(Some(op), &error),
-                    }
+        let mut desenlaces: Vec<Option<Desenlace>> = vec![None; mensajes.len()];
+        let mut eventos = false;
+        // Runs of mutations are applied set-wise; a query in between first
+        // sees what the mutations before it wrote.
+        let mut inicio = 0;
+        while inicio < mensajes.len() {
+            let fin = (inicio..mensajes.len())
+                .find(|&i| matches!(&preparados[i], Some(Preparado::Valido { op, .. }) if !op.es_mutacion()))
+                .unwrap_or(mensajes.len());
+            if fin > inicio {
+                let tramo: Vec<(usize, Preparado)> =
+                    (inicio..fin).map(|i| (i, preparados[i].take().expect("taken once"))).collect();
+                let mut cambios = store::Cambios::default();
+                for (i, d) in self.mutar_tramo(&mut tx, tramo, mensajes, &mut cambios, ahora).await? {
+                    desenlaces[i] = Some(d);
                 }
-                Preparado::Valido { op, peticion, actor, message_id } => {
-                    let traceparent = m.traceparent.as_deref();
-                    let d =
-                        self.ejecutar(&mut tx, op, peticion, actor, message_id.as_deref(), ahora, traceparent).await?;
-                    cambios |= op.es_mutacion() && d.resultado == "ok";
-                    d
-                }
-            };
-            desenlaces.push(desenlace);
+                eventos |= cambios.hay_eventos();
+                cambios.escribir(&mut tx).await?;
+            }
+            if fin < mensajes.len() {
+                let Some(Preparado::Valido { op, peticion, actor, .. }) = preparados[fin].take() else {
+                    unreachable!("the run ends at a query")
+                };
+                desenlaces[fin] = Some(self.consultar(&mut tx, op, peticion, actor, ahora).await?);
+            }
+            inicio = fin + 1;
         }
         tx.commit().await?;
-        if cambios {
+        if eventos {
             self.outbox.notify_one();
         }
-        Ok(desenlaces)
+        Ok(desenlaces.into_iter().map(|d| d.expect("one outcome per message")).collect())
     }
 
     /// Everything decided without the database: routing, decoding,
@@ -230,32 +238,21 @@ impl Procesador {
         }
     }
 
-    /// Applies a validated command inside the batch's transaction.
-    #[allow(clippy::too_many_arguments)]
-    async fn ejecutar(
+    /// Answers a query inside the batch's transaction.
+    async fn consultar(
         &self,
         tx: &mut PgConnection,
         op: Operacion,
         peticion: Peticion,
         actor: Option<Actor>,
-        message_id: Option<&str>,
         ahora: DateTime<Utc>,
-        traceparent: Option<&str>,
     ) -> Result<Desenlace, ErrorProceso> {
         let consulta = |r: Result<Value, ErrorContrato>| match r {
             Ok(datos) => Desenlace::ok(op, datos),
             Err(e) => Desenlace::rechazo(Some(op), &e),
         };
         Ok(match peticion {
-            Peticion::Crear(datos) => {
-                let id = message_id.expect("mutations carry a message_id");
-                self.crear(tx, *datos, id, ahora, traceparent).await?
-            }
-            Peticion::Ticket(cmd) => {
-                let id = message_id.expect("mutations carry a message_id");
-                let actor = actor.expect("ticket mutations are never public");
-                self.mutar(tx, &cmd, &actor, id, ahora, traceparent).await?
-            }
+            Peticion::Crear(_) | Peticion::Ticket(_) => unreachable!("mutations are applied by mutar_tramo"),
             Peticion::Consultar { label, email } => {
                 consulta(match store::ticket_por_label_y_email(tx, &label, &email).await? {
                     None => Err(ErrorContrato::NoEncontrado("no hay un ticket con esa etiqueta y ese correo".into())),
@@ -303,35 +300,126 @@ impl Procesador {
         })
     }
 
-    /// Claims the `message_id` before any effect. `Some` when it was claimed
-    /// already (now or earlier, by this or another process): its first reply.
-    async fn reservar(
+    /// Applies a run of mutations (and refusals) in order, with a fixed
+    /// number of statements whatever its length: claim every `message_id`,
+    /// read the replies of those seen before, lock every ticket named, draw
+    /// the new ticket numbers; then decide each command in memory, in
+    /// delivery order, collecting the writes in `cambios`.
+    async fn mutar_tramo(
         &self,
         tx: &mut PgConnection,
-        op: Operacion,
-        message_id: &str,
-    ) -> Result<Option<Desenlace>, ErrorProceso> {
-        if store::reservar_comando(tx, message_id, op.as_str()).await? {
-            return Ok(None);
+        tramo: Vec<(usize, Preparado)>,
+        mensajes: &[&Mensaje],
+        cambios: &mut store::Cambios,
+        ahora: DateTime<Utc>,
+    ) -> Result<Vec<(usize, Desenlace)>, ErrorProceso> {
+        // The first command with a message_id owns it; later copies in the
+        // batch get its reply.
+        let mut ids = Vec::new();
+        let mut operaciones = Vec::new();
+        let mut vistos = HashSet::new();
+        for (_, p) in &tramo {
+            if let Preparado::Valido { op, message_id: Some(id), .. } = p
+                && vistos.insert(id.as_str())
+            {
+                ids.push(id.clone());
+                operaciones.push(op.as_str());
+            }
         }
-        let previa = store::respuesta_registrada(tx, message_id)
-            .await?
-            .ok_or_else(|| ErrorProceso::Transitorio(anyhow::anyhow!("idempotency record vanished")))?;
-        Ok(Some(Desenlace::repetido(op, previa)))
+        let reclamados = store::reservar_comandos(tx, &ids, &operaciones).await?;
+        let anteriores: Vec<String> = tramo
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Preparado::Valido { message_id, .. } | Preparado::Rechazado { message_id, .. } => message_id.as_ref(),
+                Preparado::Listo(_) => None,
+            })
+            .filter(|id| !reclamados.contains(*id))
+            .cloned()
+            .collect();
+        let previas = store::respuestas_registradas(tx, &anteriores).await?;
+        let uuids: Vec<Uuid> = tramo
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Preparado::Valido { peticion: Peticion::Ticket(cmd), message_id: Some(id), .. }
+                    if reclamados.contains(id) =>
+                {
+                    Some(cmd.ticket_id)
+                }
+                _ => None,
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let bloqueados = store::bloquear_tickets(tx, &uuids).await?;
+        let creaciones = tramo
+            .iter()
+            .filter(|(_, p)| {
+                matches!(p, Preparado::Valido { peticion: Peticion::Crear(_), message_id: Some(id), .. }
+                    if reclamados.contains(id))
+            })
+            .count();
+        let mut nums = store::siguientes_nums(tx, creaciones).await?.into_iter();
+
+        // A message_id applied earlier in this run → where its outcome sits in `salida`.
+        let mut propias: HashMap<String, usize> = HashMap::new();
+        let mut salida: Vec<(usize, Desenlace)> = Vec::with_capacity(tramo.len());
+        let primera_respuesta = |id: &String, propias: &HashMap<String, usize>, salida: &[(usize, Desenlace)]| {
+            previas.get(id).cloned().or_else(|| propias.get(id).map(|&k| salida[k].1.respuesta.clone()))
+        };
+        for (i, preparado) in tramo {
+            let desenlace = match preparado {
+                Preparado::Listo(d) => d,
+                Preparado::Rechazado { op, error, message_id } => {
+                    // A redelivery whose token expired meanwhile still gets its first reply.
+                    match message_id.as_ref().and_then(|id| primera_respuesta(id, &propias, &salida)) {
+                        Some(previa) => Desenlace::repetido(op, previa),
+                        None => Desenlace::rechazo(Some(op), &error),
+                    }
+                }
+                Preparado::Valido { op, peticion, actor, message_id } => {
+                    let id = message_id.expect("mutations carry a message_id");
+                    if let Some(previa) = primera_respuesta(&id, &propias, &salida) {
+                        Desenlace::repetido(op, previa)
+                    } else if !reclamados.contains(&id) {
+                        // Claimed by someone else, yet no reply to read.
+                        return Err(ErrorProceso::Transitorio(anyhow::anyhow!("idempotency record vanished")));
+                    } else {
+                        let traceparent = mensajes[i].traceparent.as_deref();
+                        let (d, ticket) = match peticion {
+                            Peticion::Crear(datos) => {
+                                let num = nums.next().expect("one number per creation");
+                                self.crear(cambios, *datos, num, &id, ahora, traceparent)
+                            }
+                            Peticion::Ticket(cmd) => {
+                                let actor = actor.expect("ticket mutations are never public");
+                                let actual = cambios.ticket(cmd.ticket_id).or_else(|| bloqueados.get(&cmd.ticket_id));
+                                let d = self.mutar(cambios, actual.cloned(), &cmd, &actor, &id, ahora, traceparent);
+                                (d, cmd.ticket_id)
+                            }
+                            _ => unreachable!("queries are answered by consultar"),
+                        };
+                        // Refusals are recorded too: a re-sent command gets the
+                        // same answer even if the ticket has moved on since.
+                        cambios.respuesta(&id, Some(ticket), &d.respuesta);
+                        propias.insert(id, salida.len());
+                        d
+                    }
+                }
+            };
+            salida.push((i, desenlace));
+        }
+        Ok(salida)
     }
 
-    async fn crear(
+    fn crear(
         &self,
-        tx: &mut PgConnection,
+        cambios: &mut store::Cambios,
         datos: DatosCreacion,
+        num: i64,
         message_id: &str,
         ahora: DateTime<Utc>,
         traceparent: Option<&str>,
-    ) -> Result<Desenlace, ErrorProceso> {
-        if let Some(previa) = self.reservar(tx, Operacion::Crear, message_id).await? {
-            return Ok(previa);
-        }
-        let num = store::siguiente_num(tx).await?;
+    ) -> (Desenlace, Uuid) {
         let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ahora, &self.politica);
         let actor = Actor {
             id: String::new(),
@@ -339,29 +427,27 @@ impl Procesador {
             rol: entrada.actor_rol.clone(),
             area: None,
         };
-        store::insertar_ticket(tx, &ticket).await?;
-        store::insertar_historial(tx, ticket.uuid, &entrada, Some(message_id)).await?;
-        let entrada = HistorialLeido::from(&entrada);
-        self.encolar_evento(tx, Operacion::Crear, &ticket, &entrada, message_id, &actor, ahora, traceparent).await?;
-        let respuesta = vistas::ok(vistas::creado(&ticket));
-        store::guardar_respuesta(tx, message_id, Some(ticket.uuid), &respuesta).await?;
-        Ok(Desenlace { respuesta, disposicion: Disposicion::Ack, resultado: "ok", operacion: Some(Operacion::Crear) })
+        cambios.historial(ticket.uuid, &entrada, Some(message_id));
+        self.encolar_evento(cambios, Operacion::Crear, &ticket, &entrada, message_id, &actor, ahora, traceparent);
+        let desenlace = Desenlace::ok(Operacion::Crear, vistas::creado(&ticket));
+        let uuid = ticket.uuid;
+        cambios.ticket_nuevo(ticket);
+        (desenlace, uuid)
     }
 
-    async fn mutar(
+    #[allow(clippy::too_many_arguments)]
+    fn mutar(
         &self,
-        tx: &mut PgConnection,
+        cambios: &mut store::Cambios,
+        actual: Option<Ticket>,
         cmd: &ComandoTicket,
         actor: &Actor,
         message_id: &str,
         ahora: DateTime<Utc>,
         traceparent: Option<&str>,
-    ) -> Result<Desenlace, ErrorProceso> {
+    ) -> Desenlace {
         let op = cmd.mutacion.operacion();
-        if let Some(previa) = self.reservar(tx, op, message_id).await? {
-            return Ok(previa);
-        }
-        let resultado = match store::bloquear_ticket(tx, cmd.ticket_id).await? {
+        let resultado = match actual {
             None => Err(ErrorContrato::ticket_no_encontrado()),
             Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
             Some(t) => match t.aplicar(cmd, actor, ahora, &self.politica) {
@@ -370,41 +456,44 @@ impl Procesador {
                 }
                 Err(Rechazo::Campos(campos)) => Err(ErrorContrato::Validacion(campos)),
                 Ok((nuevo, entrada)) => {
-                    store::actualizar_ticket(tx, &nuevo).await?;
-                    store::insertar_historial(tx, nuevo.uuid, &entrada, Some(message_id)).await?;
-                    let entrada = HistorialLeido::from(&entrada);
-                    self.encolar_evento(tx, op, &nuevo, &entrada, message_id, actor, ahora, traceparent).await?;
-                    Ok(vistas::transicion(&t, &nuevo, ahora))
+                    cambios.historial(nuevo.uuid, &entrada, Some(message_id));
+                    self.encolar_evento(cambios, op, &nuevo, &entrada, message_id, actor, ahora, traceparent);
+                    let datos = vistas::transicion(&t, &nuevo, ahora);
+                    cambios.ticket_cambiado(nuevo);
+                    Ok(datos)
                 }
             },
         };
-        // Refusals are recorded too: a re-sent command gets the same answer
-        // even if the ticket has moved on since.
-        let desenlace = match resultado {
+        match resultado {
             Ok(datos) => Desenlace::ok(op, datos),
             Err(e) => Desenlace::rechazo(Some(op), &e),
-        };
-        store::guardar_respuesta(tx, message_id, Some(cmd.ticket_id), &desenlace.respuesta).await?;
-        Ok(desenlace)
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn encolar_evento(
+    fn encolar_evento(
         &self,
-        tx: &mut PgConnection,
+        cambios: &mut store::Cambios,
         op: Operacion,
         ticket: &Ticket,
-        entrada: &HistorialLeido,
+        entrada: &Historial,
         message_id: &str,
         actor: &Actor,
         ahora: DateTime<Utc>,
         traceparent: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
+    ) {
         let tipo = op.tipo_evento().expect("mutations have an event type");
-        let id = Uuid::new_v4();
-        let data = vistas::datos_evento_ticket(ticket, entrada, message_id, actor, ahora);
-        let cuerpo = vistas::evento(id, tipo, ticket.uuid, ahora, traceparent, data);
-        store::encolar_evento(tx, id, tipo, Some(ticket.uuid), &cuerpo, traceparent).await
+        let evento_id = Uuid::new_v4();
+        let entrada = HistorialLeido::from(entrada);
+        let data = vistas::datos_evento_ticket(ticket, &entrada, message_id, actor, ahora);
+        let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ahora, traceparent, data);
+        cambios.evento(store::EventoNuevo {
+            evento_id,
+            tipo,
+            ticket: Some(ticket.uuid),
+            cuerpo,
+            traceparent: traceparent.map(str::to_string),
+        });
     }
 }
 

@@ -7,18 +7,27 @@ use crate::domain::ticket::{Historial, Solicitante, Ticket};
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, postgres::PgPoolOptions};
-use std::collections::BTreeMap;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
 use uuid::Uuid;
 
 /// Embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    // Plan every statement for its own arguments and the tables as they are
+    // now. A cached generic plan is made once, maybe while the tables were
+    // still small (a fresh deployment), and then kept: the batch statements
+    // joined their `unnest` rows to `tickets` and `comandos` by sequential
+    // scan, a cost that grew with every stored row. Planning is per batch,
+    // not per command.
+    let opciones = PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_custom_plan")]);
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect_lazy(url)?)
+        .connect_lazy_with(opciones))
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
@@ -120,92 +129,6 @@ fn a_ticket(row: TicketRow) -> Result<Ticket, sqlx::Error> {
     Ticket::try_from(row).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
-pub async fn siguiente_num(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT nextval('ticket_num_seq')").fetch_one(conn).await
-}
-
-pub async fn insertar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, solicitante_telefono, \
-         tiene_whatsapp, documento, empresa_departamento, tipo, categoria, subcategoria, asunto, descripcion, \
-         respuesta_cliente, area_asignada, agente_asignado, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
-         fecha_aviso_sla, sla_alerta, proxima_alerta_sla, pausado_desde, pausa_acumulada_ms, sla_final, creado_en, \
-         actualizado_en, primera_asignacion_en, cerrado_en, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,\
-         $12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32)",
-    )
-    .bind(t.uuid)
-    .bind(t.num)
-    .bind(&t.label)
-    .bind(&t.solicitante.nombre)
-    .bind(&t.solicitante.email)
-    .bind(&t.solicitante.telefono)
-    .bind(t.solicitante.tiene_whatsapp)
-    .bind(&t.solicitante.documento)
-    .bind(&t.solicitante.empresa_departamento)
-    .bind(&t.tipo)
-    .bind(&t.categoria)
-    .bind(&t.subcategoria)
-    .bind(&t.asunto)
-    .bind(&t.descripcion)
-    .bind(&t.respuesta_cliente)
-    .bind(&t.area_asignada)
-    .bind(&t.agente_asignado)
-    .bind(&t.prioridad)
-    .bind(t.estado.as_str())
-    .bind(t.sla_objetivo.num_milliseconds())
-    .bind(t.fecha_limite_sla)
-    .bind(t.fecha_aviso_sla)
-    .bind(t.sla_alerta.map(NivelSla::as_str))
-    .bind(t.proxima_alerta_sla)
-    .bind(t.pausado_desde)
-    .bind(t.pausa_acumulada.num_milliseconds())
-    .bind(t.sla_final.map(SlaEstado::as_str))
-    .bind(t.creado_en)
-    .bind(t.actualizado_en)
-    .bind(t.primera_asignacion_en)
-    .bind(t.cerrado_en)
-    .bind(t.version)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Writes back every field a mutation may change.
-pub async fn actualizar_ticket(conn: &mut PgConnection, t: &Ticket) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE tickets SET tipo = $2, categoria = $3, subcategoria = $4, respuesta_cliente = $5, \
-         area_asignada = $6, agente_asignado = $7, prioridad = $8, estado = $9, sla_objetivo_ms = $10, \
-         fecha_limite_sla = $11, pausado_desde = $12, pausa_acumulada_ms = $13, sla_final = $14, \
-         actualizado_en = $15, primera_asignacion_en = $16, cerrado_en = $17, version = $18, \
-         fecha_aviso_sla = $19, sla_alerta = $20, proxima_alerta_sla = $21 \
-         WHERE uuid = $1",
-    )
-    .bind(t.uuid)
-    .bind(&t.tipo)
-    .bind(&t.categoria)
-    .bind(&t.subcategoria)
-    .bind(&t.respuesta_cliente)
-    .bind(&t.area_asignada)
-    .bind(&t.agente_asignado)
-    .bind(&t.prioridad)
-    .bind(t.estado.as_str())
-    .bind(t.sla_objetivo.num_milliseconds())
-    .bind(t.fecha_limite_sla)
-    .bind(t.pausado_desde)
-    .bind(t.pausa_acumulada.num_milliseconds())
-    .bind(t.sla_final.map(SlaEstado::as_str))
-    .bind(t.actualizado_en)
-    .bind(t.primera_asignacion_en)
-    .bind(t.cerrado_en)
-    .bind(t.version)
-    .bind(t.fecha_aviso_sla)
-    .bind(t.sla_alerta.map(NivelSla::as_str))
-    .bind(t.proxima_alerta_sla)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Tickets with an SLA alert due at `ahora`, oldest first, locked; rows
 /// another scheduler holds are skipped, never waited for.
 pub async fn reclamar_alertas_debidas(
@@ -242,13 +165,6 @@ pub async fn registrar_alerta(
     .await?
     .rows_affected();
     Ok(n == 1)
-}
-
-/// Loads a ticket and locks its row until the transaction ends, so two
-/// commands on one ticket never interleave.
-pub async fn bloquear_ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Ticket>, sqlx::Error> {
-    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = $1 FOR UPDATE");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?.map(a_ticket).transpose()
 }
 
 pub async fn ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Ticket>, sqlx::Error> {
@@ -326,37 +242,6 @@ impl From<&Historial> for HistorialLeido {
     }
 }
 
-pub async fn insertar_historial(
-    conn: &mut PgConnection,
-    ticket: Uuid,
-    h: &Historial,
-    comando_id: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let leido = HistorialLeido::from(h);
-    sqlx::query(
-        "INSERT INTO historial (ticket_uuid, fecha, accion, motivo, actor_id, actor_nombre, actor_rol, \
-         estado_antes, estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues, comando_id) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-    )
-    .bind(ticket)
-    .bind(leido.fecha)
-    .bind(leido.accion)
-    .bind(leido.motivo)
-    .bind(leido.actor_id)
-    .bind(leido.actor_nombre)
-    .bind(leido.actor_rol)
-    .bind(leido.estado_antes)
-    .bind(leido.estado_despues)
-    .bind(leido.prioridad_antes)
-    .bind(leido.prioridad_despues)
-    .bind(leido.area_antes)
-    .bind(leido.area_despues)
-    .bind(comando_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 const HISTORIAL_COLUMNS: &str = "fecha, accion, motivo, actor_id, actor_nombre, actor_rol, estado_antes, \
     estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues";
 
@@ -393,45 +278,380 @@ pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<O
     Ok(row.map(HistorialLeido::from))
 }
 
-/// Claims a `message_id` before the command's effects: `false` when it was
-/// claimed already. A claim by a transaction still open blocks here until it
-/// ends, so two processes never both apply one command. The placeholder
-/// reply is replaced by `guardar_respuesta` in the same transaction.
-pub async fn reservar_comando(conn: &mut PgConnection, message_id: &str, operacion: &str) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO comandos (message_id, operacion, respuesta) VALUES ($1, $2, 'null') \
-         ON CONFLICT (message_id) DO NOTHING",
-    )
-    .bind(message_id)
-    .bind(operacion)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
-/// Stores the reply a claimed command got.
-pub async fn guardar_respuesta(
+/// Claims `message_id`s before their commands' effects; returns those this
+/// transaction claimed. A claim held by a transaction still open blocks here
+/// until it ends, so two processes never both apply one command. The
+/// placeholder reply is replaced when the batch's [`Cambios`] are written.
+pub async fn reservar_comandos(
     conn: &mut PgConnection,
-    message_id: &str,
-    ticket: Option<Uuid>,
-    respuesta: &Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE comandos SET respuesta = $2, ticket_uuid = $3 WHERE message_id = $1")
-        .bind(message_id)
-        .bind(respuesta)
-        .bind(ticket)
-        .execute(conn)
-        .await?;
-    Ok(())
+    ids: &[String],
+    operaciones: &[&str],
+) -> Result<HashSet<String>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let reclamados: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO comandos (message_id, operacion, respuesta) \
+         SELECT id, op, 'null' FROM unnest($1::text[], $2::text[]) AS r(id, op) \
+         ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+    )
+    .bind(ids)
+    .bind(operaciones)
+    .fetch_all(conn)
+    .await?;
+    Ok(reclamados.into_iter().collect())
 }
 
-/// The reply first given to a command, if it was processed before.
-pub async fn respuesta_registrada(conn: &mut PgConnection, message_id: &str) -> Result<Option<Value>, sqlx::Error> {
-    sqlx::query_scalar("SELECT respuesta FROM comandos WHERE message_id = $1")
-        .bind(message_id)
-        .fetch_optional(conn)
+/// The replies first given to commands processed before, by `message_id`.
+pub async fn respuestas_registradas(
+    conn: &mut PgConnection,
+    ids: &[String],
+) -> Result<HashMap<String, Value>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let filas: Vec<(String, Value)> =
+        sqlx::query_as("SELECT message_id, respuesta FROM comandos WHERE message_id = ANY($1)")
+            .bind(ids)
+            .fetch_all(conn)
+            .await?;
+    Ok(filas.into_iter().collect())
+}
+
+/// Loads tickets and locks their rows until the transaction ends, so two
+/// commands on one ticket never interleave. Locked in uuid order, so two
+/// batches sharing tickets cannot deadlock.
+pub async fn bloquear_tickets(conn: &mut PgConnection, uuids: &[Uuid]) -> Result<HashMap<Uuid, Ticket>, sqlx::Error> {
+    if uuids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = ANY($1) ORDER BY uuid FOR UPDATE");
+    let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuids).fetch_all(conn).await?;
+    rows.into_iter().map(|r| a_ticket(r).map(|t| (t.uuid, t))).collect()
+}
+
+/// `n` fresh ticket numbers.
+pub async fn siguientes_nums(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>, sqlx::Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    sqlx::query_scalar("SELECT nextval('ticket_num_seq') FROM generate_series(1, $1)")
+        .bind(n as i64)
+        .fetch_all(conn)
         .await
+}
+
+/// Everything one batch writes: tickets in their final state, history and
+/// outbox rows in order, and the replies of claimed commands. Written by
+/// [`Cambios::escribir`] in ONE statement, so a batch costs a fixed number of
+/// round trips however many commands it holds, and a ticket changed several
+/// times in a batch is written once.
+#[derive(Default)]
+pub struct Cambios {
+    /// Final state of each touched ticket; `true` when it is new.
+    tickets: Vec<(Ticket, bool)>,
+    historial: Vec<(Uuid, HistorialLeido, Option<String>)>,
+    eventos: Vec<EventoNuevo>,
+    /// Replies already serialised: stored as the text they were sent as.
+    respuestas: Vec<(String, Option<Uuid>, String)>,
+}
+
+/// An event to put in the outbox.
+pub struct EventoNuevo {
+    pub evento_id: Uuid,
+    pub tipo: &'static str,
+    pub ticket: Option<Uuid>,
+    pub cuerpo: Value,
+    pub traceparent: Option<String>,
+}
+
+impl Cambios {
+    /// The latest state of a ticket this batch changed, if it did.
+    pub fn ticket(&self, uuid: Uuid) -> Option<&Ticket> {
+        self.tickets.iter().find(|(t, _)| t.uuid == uuid).map(|(t, _)| t)
+    }
+
+    pub fn ticket_nuevo(&mut self, t: Ticket) {
+        self.guardar(t, true);
+    }
+
+    pub fn ticket_cambiado(&mut self, t: Ticket) {
+        self.guardar(t, false);
+    }
+
+    fn guardar(&mut self, t: Ticket, nuevo: bool) {
+        match self.tickets.iter_mut().find(|(previo, _)| previo.uuid == t.uuid) {
+            // A ticket created in this batch stays an insert, of its last state.
+            Some((previo, _)) => *previo = t,
+            None => self.tickets.push((t, nuevo)),
+        }
+    }
+
+    pub fn historial(&mut self, ticket: Uuid, h: &Historial, comando_id: Option<&str>) {
+        self.historial.push((ticket, HistorialLeido::from(h), comando_id.map(str::to_string)));
+    }
+
+    pub fn evento(&mut self, e: EventoNuevo) {
+        self.eventos.push(e);
+    }
+
+    /// The reply of a command claimed by [`reservar_comandos`].
+    pub fn respuesta(&mut self, message_id: &str, ticket: Option<Uuid>, respuesta: &Value) {
+        self.respuestas.push((message_id.to_string(), ticket, respuesta.to_string()));
+    }
+
+    pub fn hay_eventos(&self) -> bool {
+        !self.eventos.is_empty()
+    }
+
+    /// Writes everything, then starts empty again.
+    pub async fn escribir(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let Cambios { tickets, historial, eventos, respuestas } = std::mem::take(self);
+        if tickets.is_empty() && historial.is_empty() && eventos.is_empty() && respuestas.is_empty() {
+            return Ok(());
+        }
+        let t = ColumnasTicket::from(tickets);
+        let mut h = ColumnasHistorial::default();
+        for (ticket, e, comando) in historial {
+            h.ticket_uuid.push(ticket);
+            h.fecha.push(e.fecha);
+            h.accion.push(e.accion);
+            h.motivo.push(e.motivo);
+            h.actor_id.push(e.actor_id);
+            h.actor_nombre.push(e.actor_nombre);
+            h.actor_rol.push(e.actor_rol);
+            h.estado_antes.push(e.estado_antes);
+            h.estado_despues.push(e.estado_despues);
+            h.prioridad_antes.push(e.prioridad_antes);
+            h.prioridad_despues.push(e.prioridad_despues);
+            h.area_antes.push(e.area_antes);
+            h.area_despues.push(e.area_despues);
+            h.comando_id.push(comando);
+        }
+        let (mut ev_id, mut ev_tipo, mut ev_ticket, mut ev_cuerpo, mut ev_tp) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for e in eventos {
+            ev_id.push(e.evento_id);
+            ev_tipo.push(e.tipo);
+            ev_ticket.push(e.ticket);
+            ev_cuerpo.push(e.cuerpo.to_string());
+            ev_tp.push(e.traceparent);
+        }
+        let (mut r_id, mut r_ticket, mut r_respuesta) = (Vec::new(), Vec::new(), Vec::new());
+        for (id, ticket, respuesta) in respuestas {
+            r_id.push(id);
+            r_ticket.push(ticket);
+            r_respuesta.push(respuesta);
+        }
+        sqlx::query(sqlx::AssertSqlSafe(ESCRIBIR_CAMBIOS.as_str()))
+            .bind(t.uuid)
+            .bind(t.num)
+            .bind(t.label)
+            .bind(t.solicitante_nombre)
+            .bind(t.solicitante_email)
+            .bind(t.solicitante_telefono)
+            .bind(t.tiene_whatsapp)
+            .bind(t.documento)
+            .bind(t.empresa_departamento)
+            .bind(t.tipo)
+            .bind(t.categoria)
+            .bind(t.subcategoria)
+            .bind(t.asunto)
+            .bind(t.descripcion)
+            .bind(t.respuesta_cliente)
+            .bind(t.area_asignada)
+            .bind(t.agente_asignado)
+            .bind(t.prioridad)
+            .bind(t.estado)
+            .bind(t.sla_objetivo_ms)
+            .bind(t.fecha_limite_sla)
+            .bind(t.fecha_aviso_sla)
+            .bind(t.sla_alerta)
+            .bind(t.proxima_alerta_sla)
+            .bind(t.pausado_desde)
+            .bind(t.pausa_acumulada_ms)
+            .bind(t.sla_final)
+            .bind(t.creado_en)
+            .bind(t.actualizado_en)
+            .bind(t.primera_asignacion_en)
+            .bind(t.cerrado_en)
+            .bind(t.version)
+            .bind(t.nuevo)
+            .bind(h.ticket_uuid)
+            .bind(h.fecha)
+            .bind(h.accion)
+            .bind(h.motivo)
+            .bind(h.actor_id)
+            .bind(h.actor_nombre)
+            .bind(h.actor_rol)
+            .bind(h.estado_antes)
+            .bind(h.estado_despues)
+            .bind(h.prioridad_antes)
+            .bind(h.prioridad_despues)
+            .bind(h.area_antes)
+            .bind(h.area_despues)
+            .bind(h.comando_id)
+            .bind(ev_id)
+            .bind(ev_tipo)
+            .bind(ev_ticket)
+            .bind(ev_cuerpo)
+            .bind(ev_tp)
+            .bind(r_id)
+            .bind(r_ticket)
+            .bind(r_respuesta)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The one statement that writes a batch's [`Cambios`]: tickets from `unnest`
+/// arrays in [`TICKET_COLUMNS`] order (plus `nuevo`), then history, outbox
+/// and replies (history in `ticket_uuid, HISTORIAL_COLUMNS, comando_id`
+/// order). Sibling CTEs run in one statement; the history's foreign key
+/// is checked at its end, so history may name a ticket inserted here. ORDER
+/// BY ord keeps history and outbox ids in batch order: the relay publishes by
+/// id, so per-ticket event order holds.
+static ESCRIBIR_CAMBIOS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH filas AS ( \
+               SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                 $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
+                 $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::int8[], \
+                 $21::timestamptz[], $22::timestamptz[], $23::text[], $24::timestamptz[], $25::timestamptz[], \
+                 $26::int8[], $27::text[], $28::timestamptz[], $29::timestamptz[], $30::timestamptz[], \
+                 $31::timestamptz[], $32::int8[], $33::bool[]) \
+               AS f({TICKET_COLUMNS}, nuevo) \
+             ), insertados AS ( \
+               INSERT INTO tickets ({TICKET_COLUMNS}) SELECT {TICKET_COLUMNS} FROM filas WHERE nuevo \
+             ), actualizados AS ( \
+               UPDATE tickets t SET tipo = f.tipo, categoria = f.categoria, subcategoria = f.subcategoria, \
+                 respuesta_cliente = f.respuesta_cliente, area_asignada = f.area_asignada, \
+                 agente_asignado = f.agente_asignado, prioridad = f.prioridad, estado = f.estado, \
+                 sla_objetivo_ms = f.sla_objetivo_ms, fecha_limite_sla = f.fecha_limite_sla, \
+                 pausado_desde = f.pausado_desde, pausa_acumulada_ms = f.pausa_acumulada_ms, \
+                 sla_final = f.sla_final, actualizado_en = f.actualizado_en, \
+                 primera_asignacion_en = f.primera_asignacion_en, cerrado_en = f.cerrado_en, \
+                 version = f.version, fecha_aviso_sla = f.fecha_aviso_sla, sla_alerta = f.sla_alerta, \
+                 proxima_alerta_sla = f.proxima_alerta_sla \
+               FROM filas f WHERE NOT f.nuevo AND t.uuid = f.uuid \
+             ), historia AS ( \
+               INSERT INTO historial (ticket_uuid, {HISTORIAL_COLUMNS}, comando_id) \
+               SELECT ticket_uuid, {HISTORIAL_COLUMNS}, comando_id \
+               FROM unnest($34::uuid[], $35::timestamptz[], $36::text[], $37::text[], $38::text[], $39::text[], \
+                 $40::text[], $41::text[], $42::text[], $43::text[], $44::text[], $45::text[], $46::text[], \
+                 $47::text[]) WITH ORDINALITY AS h(ticket_uuid, {HISTORIAL_COLUMNS}, comando_id, ord) \
+               ORDER BY ord \
+             ), eventos AS ( \
+               INSERT INTO outbox (evento_id, tipo, ticket_uuid, cuerpo, traceparent) \
+               SELECT evento_id, tipo, ticket_uuid, cuerpo::json, traceparent \
+               FROM unnest($48::uuid[], $49::text[], $50::uuid[], $51::text[], $52::text[]) WITH ORDINALITY \
+               AS e(evento_id, tipo, ticket_uuid, cuerpo, traceparent, ord) ORDER BY ord \
+             ), respuestas AS ( \
+               UPDATE comandos c SET respuesta = r.respuesta::json, ticket_uuid = r.ticket_uuid \
+               FROM unnest($53::text[], $54::uuid[], $55::text[]) AS r(message_id, ticket_uuid, respuesta) \
+               WHERE c.message_id = r.message_id \
+             ) SELECT 1"
+    )
+});
+
+/// Tickets as one array per column, for `unnest`.
+#[derive(Default)]
+struct ColumnasTicket {
+    uuid: Vec<Uuid>,
+    num: Vec<i64>,
+    label: Vec<String>,
+    solicitante_nombre: Vec<String>,
+    solicitante_email: Vec<String>,
+    solicitante_telefono: Vec<Option<String>>,
+    tiene_whatsapp: Vec<bool>,
+    documento: Vec<Option<String>>,
+    empresa_departamento: Vec<Option<String>>,
+    tipo: Vec<String>,
+    categoria: Vec<String>,
+    subcategoria: Vec<Option<String>>,
+    asunto: Vec<Option<String>>,
+    descripcion: Vec<String>,
+    respuesta_cliente: Vec<Option<String>>,
+    area_asignada: Vec<String>,
+    agente_asignado: Vec<Option<String>>,
+    prioridad: Vec<String>,
+    estado: Vec<&'static str>,
+    sla_objetivo_ms: Vec<i64>,
+    fecha_limite_sla: Vec<DateTime<Utc>>,
+    fecha_aviso_sla: Vec<DateTime<Utc>>,
+    sla_alerta: Vec<Option<&'static str>>,
+    proxima_alerta_sla: Vec<Option<DateTime<Utc>>>,
+    pausado_desde: Vec<Option<DateTime<Utc>>>,
+    pausa_acumulada_ms: Vec<i64>,
+    sla_final: Vec<Option<&'static str>>,
+    creado_en: Vec<DateTime<Utc>>,
+    actualizado_en: Vec<DateTime<Utc>>,
+    primera_asignacion_en: Vec<Option<DateTime<Utc>>>,
+    cerrado_en: Vec<Option<DateTime<Utc>>>,
+    version: Vec<i64>,
+    nuevo: Vec<bool>,
+}
+
+impl From<Vec<(Ticket, bool)>> for ColumnasTicket {
+    fn from(tickets: Vec<(Ticket, bool)>) -> Self {
+        let mut c = ColumnasTicket::default();
+        for (t, nuevo) in tickets {
+            c.uuid.push(t.uuid);
+            c.num.push(t.num);
+            c.label.push(t.label);
+            c.solicitante_nombre.push(t.solicitante.nombre);
+            c.solicitante_email.push(t.solicitante.email);
+            c.solicitante_telefono.push(t.solicitante.telefono);
+            c.tiene_whatsapp.push(t.solicitante.tiene_whatsapp);
+            c.documento.push(t.solicitante.documento);
+            c.empresa_departamento.push(t.solicitante.empresa_departamento);
+            c.tipo.push(t.tipo);
+            c.categoria.push(t.categoria);
+            c.subcategoria.push(t.subcategoria);
+            c.asunto.push(t.asunto);
+            c.descripcion.push(t.descripcion);
+            c.respuesta_cliente.push(t.respuesta_cliente);
+            c.area_asignada.push(t.area_asignada);
+            c.agente_asignado.push(t.agente_asignado);
+            c.prioridad.push(t.prioridad);
+            c.estado.push(t.estado.as_str());
+            c.sla_objetivo_ms.push(t.sla_objetivo.num_milliseconds());
+            c.fecha_limite_sla.push(t.fecha_limite_sla);
+            c.fecha_aviso_sla.push(t.fecha_aviso_sla);
+            c.sla_alerta.push(t.sla_alerta.map(NivelSla::as_str));
+            c.proxima_alerta_sla.push(t.proxima_alerta_sla);
+            c.pausado_desde.push(t.pausado_desde);
+            c.pausa_acumulada_ms.push(t.pausa_acumulada.num_milliseconds());
+            c.sla_final.push(t.sla_final.map(SlaEstado::as_str));
+            c.creado_en.push(t.creado_en);
+            c.actualizado_en.push(t.actualizado_en);
+            c.primera_asignacion_en.push(t.primera_asignacion_en);
+            c.cerrado_en.push(t.cerrado_en);
+            c.version.push(t.version);
+            c.nuevo.push(nuevo);
+        }
+        c
+    }
+}
+
+/// History entries as one array per column, for `unnest`.
+#[derive(Default)]
+struct ColumnasHistorial {
+    ticket_uuid: Vec<Uuid>,
+    fecha: Vec<DateTime<Utc>>,
+    accion: Vec<String>,
+    motivo: Vec<Option<String>>,
+    actor_id: Vec<Option<String>>,
+    actor_nombre: Vec<String>,
+    actor_rol: Vec<String>,
+    estado_antes: Vec<Option<String>>,
+    estado_despues: Vec<String>,
+    prioridad_antes: Vec<Option<String>>,
+    prioridad_despues: Vec<Option<String>>,
+    area_antes: Vec<Option<String>>,
+    area_despues: Vec<Option<String>>,
+    comando_id: Vec<Option<String>>,
 }
 
 /// An event waiting in the outbox.
@@ -440,34 +660,16 @@ pub struct EventoPendiente {
     pub id: i64,
     pub evento_id: Uuid,
     pub tipo: String,
-    pub cuerpo: Value,
+    /// The CloudEvent as stored: published byte for byte.
+    pub cuerpo: String,
     pub traceparent: Option<String>,
-}
-
-pub async fn encolar_evento(
-    conn: &mut PgConnection,
-    evento_id: Uuid,
-    tipo: &str,
-    ticket: Option<Uuid>,
-    cuerpo: &Value,
-    traceparent: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (evento_id, tipo, ticket_uuid, cuerpo, traceparent) VALUES ($1, $2, $3, $4, $5)")
-        .bind(evento_id)
-        .bind(tipo)
-        .bind(ticket)
-        .bind(cuerpo)
-        .bind(traceparent)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Claims up to `limite` unsent events, oldest first, skipping rows another
 /// relay holds. The lock lasts until the transaction ends.
 pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Vec<EventoPendiente>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, evento_id, tipo, cuerpo, traceparent FROM outbox WHERE publicado_en IS NULL \
+        "SELECT id, evento_id, tipo, cuerpo::text AS cuerpo, traceparent FROM outbox WHERE publicado_en IS NULL \
          ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(limite)

@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, oneshot};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const SECRETO: &str = "secreto-del-benchmark";
@@ -99,31 +98,20 @@ enum Comando {
     Worker,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Comando::Worker = cli.comando {
+        // Exactly `mesa-ayuda run`, on the worker's own runtime.
+        let run = mesa_ayuda::cli::Cli { comando: mesa_ayuda::cli::Comando::Run };
+        let code = mesa_ayuda::cli::runtime()?.block_on(mesa_ayuda::cli::ejecutar(run))?;
+        std::process::exit(code);
+    }
+    tokio::runtime::Runtime::new()?.block_on(medir(cli))
+}
+
+async fn medir(cli: Cli) -> anyhow::Result<()> {
     let resultado = match cli.comando {
-        Comando::Worker => {
-            let settings = Settings::load()?;
-            mesa_ayuda::telemetry::init("pretty");
-            let shutdown = CancellationToken::new();
-            let s = shutdown.clone();
-            tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                s.cancel();
-            });
-            #[cfg(unix)]
-            {
-                let s = shutdown.clone();
-                tokio::spawn(async move {
-                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
-                    term.recv().await;
-                    s.cancel();
-                });
-            }
-            Aplicacion::build(settings).await?.run(shutdown).await?;
-            return Ok(());
-        }
+        Comando::Worker => unreachable!("handled in main"),
         Comando::Carga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas } => {
             carga(duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas).await?
         }
@@ -267,6 +255,15 @@ fn rss_pico_mib(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_segundos(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which may hold spaces: utime and stime are 14th and 15th.
+    let campos: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: f64 = campos.get(11)?.parse::<f64>().ok()? + campos.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
 // ---------------------------------------------------------------- carga
 
 /// Replies awaited, by correlation id, with their arrival time.
@@ -373,6 +370,8 @@ impl Ritmo {
 #[derive(Default)]
 struct Medidas {
     latencias_ms: Mutex<Vec<f64>>,
+    /// Publish → broker confirm: the broker's share of the latency.
+    confirmaciones_ms: Mutex<Vec<f64>>,
     publicado_en: Mutex<HashMap<String, Instant>>,
     primera: Mutex<Option<Instant>>,
     ultima: Mutex<Option<Instant>>,
@@ -403,6 +402,7 @@ async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow
         let t = Instant::now();
         m.publicado_en.lock().await.insert(id.clone(), t);
         let rx = p.publicar(op, &cuerpo, auth.as_deref(), &id).await?;
+        m.confirmaciones_ms.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
         anyhow::Ok((t, rx))
     };
     let (t, rx) = enviar("crear", cuerpo_crear(), None).await?;
@@ -544,6 +544,7 @@ async fn carga(
         }
     }
     let mut rss_max: Option<f64> = None;
+    let cpu_antes = pid.and_then(cpu_segundos);
     while tareas.iter().any(|t| !t.is_finished()) {
         if let Some(pid) = pid {
             rss_max = rss_pico_mib(pid).or(rss_max);
@@ -555,7 +556,12 @@ async fn carga(
         rss_max = rss_pico_mib(pid).or(rss_max);
     }
 
+    let cpu_worker = match (cpu_antes, pid.and_then(cpu_segundos)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
     let latencias = std::mem::take(&mut *medidas.latencias_ms.lock().await);
+    let confirmaciones = std::mem::take(&mut *medidas.confirmaciones_ms.lock().await);
     let total = latencias.len();
     let (primera, ultima) = (*medidas.primera.lock().await, *medidas.ultima.lock().await);
     let ventana = match (primera, ultima) {
@@ -584,7 +590,10 @@ async fn carga(
         "comandos_por_segundo": total as f64 / ventana,
         "respuesta": resumen_ms(latencias),
         "evento": resumen_ms(ev),
+        "confirmacion": resumen_ms(confirmaciones),
         "rss_pico_mib": rss_max,
+        "cpu_worker_s": cpu_worker,
+        "cpu_worker_us_por_comando": cpu_worker.map(|c| c * 1e6 / total.max(1) as f64),
         "db_bytes_antes": db_antes,
         "db_bytes_despues": db_despues,
     });
@@ -592,7 +601,9 @@ async fn carga(
         "\n{} comandos en {:.1} s → {:.0} comandos/s sostenidos (ok {}, errores {})\n\
          publicación→respuesta  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms\n\
          publicación→evento     p50 {:.1} ms  p99 {:.1} ms  ({} eventos)\n\
+         publicación→confirm.   p50 {:.1} ms  p99 {:.1} ms  (la parte del broker)\n\
          RSS pico del worker    {}\n\
+         CPU del worker         {}\n\
          base de datos          {:.1} MiB → {:.1} MiB",
         total,
         ventana,
@@ -605,7 +616,13 @@ async fn carga(
         resultado["evento"]["p50_ms"].as_f64().unwrap_or(f64::NAN),
         resultado["evento"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
         resultado["evento"]["n"],
+        resultado["confirmacion"]["p50_ms"].as_f64().unwrap_or(f64::NAN),
+        resultado["confirmacion"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
         rss_max.map(|r| format!("{r:.1} MiB")).unwrap_or_else(|| "no medido (--externo)".into()),
+        resultado["cpu_worker_us_por_comando"]
+            .as_f64()
+            .map(|us| format!("{us:.0} µs por comando ({:.1} s en total)", cpu_worker.unwrap_or(0.0)))
+            .unwrap_or_else(|| "no medido (--externo)".into()),
         db_antes as f64 / 1048576.0,
         db_despues as f64 / 1048576.0,
     );

@@ -57,12 +57,7 @@ async fn a_command_committed_but_never_acked_is_not_applied_twice() {
     // committed, the delivery comes back. The redelivery must only re-answer.
     let mut app = TestApp::spawn().await;
     let id = uuid::Uuid::new_v4().to_string();
-    let mensaje = Mensaje {
-        routing_key: "ticket.crear".into(),
-        message_id: Some(id.clone()),
-        body: ana_garcia().to_string().into_bytes(),
-        ..Default::default()
-    };
+    let mensaje = mensaje("crear", ana_garcia(), Some(&id), None);
     let primero = app.procesador.procesar(&mensaje).await.unwrap();
     let r = app.cliente.enviar_con_id("crear", ana_garcia(), None, &id).await;
     assert_eq!(r, primero.respuesta);
@@ -157,12 +152,7 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     let mut ids = vec![];
     for _ in 0..3 {
         let id = uuid::Uuid::new_v4().to_string();
-        let m = Mensaje {
-            routing_key: "ticket.crear".into(),
-            message_id: Some(id.clone()),
-            body: ana_garcia().to_string().into_bytes(),
-            ..Default::default()
-        };
+        let m = mensaje("crear", ana_garcia(), Some(&id), None);
         assert_eq!(procesador.procesar(&m).await.unwrap().respuesta["ok"], true);
         ids.push(id);
     }
@@ -283,7 +273,8 @@ async fn back_to_back_commands_on_one_ticket_apply_in_publish_order() {
 #[tokio::test]
 async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     let mut app = TestApp::spawn().await;
-    let n = 60;
+    // Enough for acks to pile up past a quorum queue's 32 in flight.
+    let n = 200;
     for _ in 0..n {
         app.cliente
             .publicar(
@@ -321,6 +312,7 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // More than n: a command was applied but its ack did not land before exit.
     assert_eq!(aplicados + en_cola, n, "applied {aplicados} + queued {en_cola}");
     // Every applied command's event was flushed before exit.
     assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 0);
@@ -349,12 +341,7 @@ async fn retention_prunes_old_published_events_and_idempotency_records_only() {
     let app = Aplicacion::build(settings.clone()).await.unwrap();
     let _limpieza = Limpieza(Some((db, app.topologia(), settings.amqp.url.expose_secret().to_string())));
     mesa_ayuda::store::migrate(&app.pool).await.unwrap();
-    let crear = |id: &str| Mensaje {
-        routing_key: "ticket.crear".into(),
-        message_id: Some(id.to_string()),
-        body: ana_garcia().to_string().into_bytes(),
-        ..Default::default()
-    };
+    let crear = |id: &str| mensaje("crear", ana_garcia(), Some(id), None);
     let contar = |sql: &'static str| {
         let pool = app.pool.clone();
         async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
@@ -437,22 +424,17 @@ async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
     let mut app = TestApp::spawn().await;
     let ticket = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
     let auth = format!("Bearer {}", token("MESA", None));
-    let m = |op: &str, cuerpo: Value, id: Option<&str>, auth: Option<&str>| Mensaje {
-        routing_key: format!("ticket.{op}"),
-        message_id: id.map(str::to_string),
-        authorization: auth.map(str::to_string),
-        body: cuerpo.to_string().into_bytes(),
-        ..Default::default()
-    };
     let lote = [
-        m("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)),
-        m("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)), // the same command twice
-        m("reabrir", json!({"ticketId": ticket}), Some("l-2"), Some(&auth)), // illegal from ASIGNADO
-        m("pausar", json!({"ticketId": ticket, "motivo": "m"}), Some("l-3"), None), // no token
-        m("crear", ana_garcia(), Some("l-4"), None),
-        m("pausar", json!({"ticketId": ticket, "motivo": "espera"}), Some("l-5"), Some(&auth)),
-        m("detalle", json!({"ticketId": ticket}), None, Some(&auth)), // sees the batch's own writes
-        m("crear", json!(42), Some("l-6"), None),                     // a body that is not an object
+        mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)),
+        mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)), // the same command twice
+        mensaje("reabrir", json!({"ticketId": ticket}), Some("l-2"), Some(&auth)), // illegal from ASIGNADO
+        mensaje("pausar", json!({"ticketId": ticket, "motivo": "m"}), Some("l-3"), None), // no token
+        mensaje("crear", ana_garcia(), Some("l-4"), None),
+        mensaje("pausar", json!({"ticketId": ticket, "motivo": "espera"}), Some("l-5"), Some(&auth)),
+        mensaje("detalle", json!({"ticketId": ticket}), None, Some(&auth)), // sees the batch's own writes
+        mensaje("crear", json!(42), Some("l-6"), None),                     // a body that is not an object
+        mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), None), // a refused copy of an applied one
+        mensaje("reabrir", json!({"ticketId": ticket}), Some("l-7"), Some(&auth)), // after the query: sees PAUSADO
     ];
     let refs: Vec<&Mensaje> = lote.iter().collect();
     let d = app.procesador.procesar_lote(&refs).await.unwrap();
@@ -468,14 +450,33 @@ async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
     assert_eq!(historial.len(), 3, "CREACION, ASIGNACION, PAUSA");
     assert_eq!(codigo(7), "SOLICITUD_INVALIDA");
     assert!(matches!(d[7].disposicion, mesa_ayuda::error::Disposicion::DeadLetter { .. }));
+    assert_eq!(d[8].respuesta, d[0].respuesta, "a refused copy of an applied command gets its reply");
+    assert_eq!(d[9].respuesta["datos"]["estado"], "ASIGNADO", "{}", d[9].respuesta);
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 2);
-    assert_eq!(app.contar("SELECT count(*) FROM outbox").await, 4, "crear, asignar, crear, pausar");
+    let tipos: Vec<String> =
+        sqlx::query_scalar("SELECT tipo FROM outbox ORDER BY id").fetch_all(&app.pool).await.unwrap();
+    let esperados = ["ticket.creado", "ticket.asignado", "ticket.creado", "ticket.pausado", "ticket.reabierto"];
+    assert_eq!(tipos, esperados, "events in delivery order");
+    let acciones: Vec<String> =
+        sqlx::query_scalar("SELECT accion FROM historial WHERE ticket_uuid = $1::uuid ORDER BY id")
+            .bind(&ticket)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(acciones, ["CREACION", "ASIGNACION", "PAUSA", "REAPERTURA"]);
+    let (estado, version): (String, i64) = sqlx::query_as("SELECT estado, version FROM tickets WHERE uuid = $1::uuid")
+        .bind(&ticket)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((estado.as_str(), version), ("ASIGNADO", 4), "the last state of the batch is the one stored");
 
     // Replayed whole (as after a crash before the acks): nothing changes twice.
     let again = app.procesador.procesar_lote(&refs).await.unwrap();
-    for i in [0, 2, 4, 5] {
+    for i in [0, 2, 4, 5, 8, 9] {
         assert_eq!(again[i].respuesta, d[i].respuesta, "command {i}");
     }
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 2);
-    assert_eq!(app.contar("SELECT count(*) FROM historial").await, 4, "three on the first ticket, one on the second");
+    assert_eq!(app.contar("SELECT count(*) FROM historial").await, 5, "four on the first ticket, one on the second");
+    assert_eq!(app.contar("SELECT count(*) FROM outbox").await, 5);
 }

@@ -9,7 +9,7 @@ use mesa_ayuda::auth::{Claims, emitir};
 use mesa_ayuda::broker::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::planificador::Planificador;
-use mesa_ayuda::procesador::{Procesador, Reloj};
+use mesa_ayuda::procesador::{Mensaje, Procesador, Reloj};
 use mesa_ayuda::startup::Aplicacion;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
@@ -487,4 +487,15 @@ pub fn ana_garcia() -> Value {
 
 pub fn fecha(v: &Value) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a date: {v}"))).unwrap().to_utc()
+}
+
+/// A command as the consumer hands it to the processor, no broker involved.
+pub fn mensaje(op: &str, cuerpo: Value, message_id: Option<&str>, auth: Option<&str>) -> Mensaje {
+    Mensaje {
+        routing_key: format!("ticket.{op}"),
+        message_id: message_id.map(str::to_string),
+        authorization: auth.map(str::to_string),
+        body: cuerpo.to_string().into_bytes(),
+        ..Default::default()
+    }
 }

@@ -6,6 +6,7 @@ mod fiabilidad;
 mod helpers;
 mod informes;
 mod operacion;
+mod rendimiento;
 mod replicas;
 mod seguridad;
 mod sla;

@@ -1,0 +1,63 @@
+//! Cost properties the worker promises (the figures are in
+//! docs/performance.md; these only pin down what must not regress).
+
+use crate::helpers::*;
+use mesa_ayuda::store;
+use secrecy::ExposeSecret;
+use sqlx::PgConnection;
+
+/// Sequential scans of `tabla` in the current transaction of this connection.
+async fn escaneos_secuenciales(conn: &mut PgConnection, tabla: &str) -> i64 {
+    sqlx::query_scalar("SELECT pg_stat_get_xact_numscans($1::regclass)").bind(tabla).fetch_one(conn).await.unwrap()
+}
+
+/// A fresh deployment starts with empty tables. A plan cached then (a
+/// generic plan, after five executions) would scan `tickets` and `comandos`
+/// whole on every batch for as long as the connection lives: per-command
+/// cost growing with every stored row.
+#[tokio::test]
+async fn batch_statements_stay_on_indexes_after_the_tables_grow() {
+    let mut app = TestApp::spawn().await;
+    let ticket: uuid::Uuid = app.crear().await["ticketUuid"].as_str().unwrap().parse().unwrap();
+    // One connection, so every execution below shares one plan cache.
+    let pool = store::connect(app.settings.database.url.expose_secret(), 1).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let ciclo = async |conn: &mut PgConnection, i: usize| {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+        let id = format!("plan-{i}");
+        let reclamados = store::reservar_comandos(&mut tx, std::slice::from_ref(&id), &["asignar"]).await.unwrap();
+        assert!(reclamados.contains(&id));
+        let bloqueados = store::bloquear_tickets(&mut tx, &[ticket]).await.unwrap();
+        let mut cambios = store::Cambios::default();
+        cambios.ticket_cambiado(bloqueados[&ticket].clone());
+        cambios.respuesta(&id, Some(ticket), &serde_json::json!({"ok": true}));
+        cambios.escribir(&mut tx).await.unwrap();
+        let escaneos =
+            (escaneos_secuenciales(&mut tx, "tickets").await, escaneos_secuenciales(&mut tx, "comandos").await);
+        tx.commit().await.unwrap();
+        escaneos
+    };
+    for i in 0..8 {
+        ciclo(&mut conn, i).await;
+    }
+    // The tables grow under the cached statements.
+    sqlx::query(
+        "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, tipo, categoria, descripcion, \
+         area_asignada, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, fecha_aviso_sla, creado_en, \
+         actualizado_en, version) \
+         SELECT gen_random_uuid(), 1000000 + g, 'PLAN-' || g, 'n', 'e@x.co', 'PETICION', 'c', 'd', 'MESA', 'MEDIA', \
+         'NUEVO', 3600000, now() + interval '1 day', now() + interval '20 hours', now(), now(), 1 \
+         FROM generate_series(1, 20000) g",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO comandos (message_id, operacion, respuesta) \
+         SELECT 'relleno-' || g, 'crear', '{}' FROM generate_series(1, 20000) g",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(ciclo(&mut conn, 100).await, (0, 0), "a batch must not scan tickets or comandos whole");
+}
