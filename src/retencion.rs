@@ -2,6 +2,7 @@
 //! configured age are deleted in bounded batches, so the tables that grow with
 //! traffic do not grow without bound.
 
+use crate::store;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 
@@ -23,28 +24,21 @@ pub async fn podar(
     comandos: TimeDelta,
 ) -> Result<Podado, sqlx::Error> {
     Ok(Podado {
-        eventos: borrar_por_lotes(
-            pool,
-            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE publicado_en < $1 ORDER BY id LIMIT $2)",
-            ahora - eventos,
-        )
-        .await?,
-        comandos: borrar_por_lotes(
-            pool,
-            "DELETE FROM comandos WHERE message_id IN \
-             (SELECT message_id FROM comandos WHERE procesado_en < $1 LIMIT $2)",
-            ahora - comandos,
-        )
-        .await?,
+        eventos: por_lotes(|| store::podar_eventos_publicados(pool, ahora - eventos, LOTE)).await?,
+        comandos: por_lotes(|| store::podar_comandos(pool, ahora - comandos, LOTE)).await?,
     })
 }
 
-/// Runs a `DELETE ... < $1 LIMIT $2` until a batch comes back short, so no
-/// single statement holds locks on a large part of the table.
-async fn borrar_por_lotes(pool: &PgPool, sql: &'static str, corte: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+/// Repeats a bounded delete until a batch comes back short, so no single
+/// statement holds locks on a large part of the table.
+async fn por_lotes<F, Fut>(borrar: F) -> Result<u64, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<u64, sqlx::Error>>,
+{
     let mut total = 0;
     loop {
-        let n = sqlx::query(sql).bind(corte).bind(LOTE).execute(pool).await?.rows_affected();
+        let n = borrar().await?;
         total += n;
         if n < LOTE as u64 {
             return Ok(total);

@@ -683,6 +683,21 @@ pub async fn marcar_publicados(conn: &mut PgConnection, ids: &[i64]) -> Result<(
 }
 
 /// Unsent events and the age of the oldest, for `/metrics`.
+/// Deletes up to `limite` published events sent before `corte`; unpublished
+/// ones are never touched. Returns how many went.
+pub async fn podar_eventos_publicados(pool: &PgPool, corte: DateTime<Utc>, limite: i64) -> Result<u64, sqlx::Error> {
+    let sql = "DELETE FROM outbox WHERE id IN \
+               (SELECT id FROM outbox WHERE publicado_en < $1 ORDER BY id LIMIT $2)";
+    Ok(sqlx::query(sql).bind(corte).bind(limite).execute(pool).await?.rows_affected())
+}
+
+/// Deletes up to `limite` idempotency records processed before `corte`.
+pub async fn podar_comandos(pool: &PgPool, corte: DateTime<Utc>, limite: i64) -> Result<u64, sqlx::Error> {
+    let sql = "DELETE FROM comandos WHERE message_id IN \
+               (SELECT message_id FROM comandos WHERE procesado_en < $1 LIMIT $2)";
+    Ok(sqlx::query(sql).bind(corte).bind(limite).execute(pool).await?.rows_affected())
+}
+
 pub async fn backlog_outbox(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(creado_en))::float8, 0) \
