@@ -11,8 +11,7 @@ use futures_util::{FutureExt, StreamExt};
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions,
 };
 use lapin::types::FieldTable;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -90,8 +89,8 @@ impl Consumidor {
         }
         let resultado = loop {
             tokio::select! {
-                // Stop dispatching; what is already in the lanes finishes. The
-                // consumer is cancelled only after the lanes acked (below).
+                // Stop dispatching; what is already in the lanes finishes.
+                // The consumer stays registered (see below).
                 _ = shutdown.cancelled() => break Ok(()),
                 entrega = entregas.next() => match entrega {
                     Some(Ok(delivery)) => {
@@ -112,16 +111,33 @@ impl Consumidor {
             let _ = tarea.await;
         }
         if resultado.is_ok() {
-            // Acks are fire-and-forget in AMQP 0-9-1, and a quorum queue's
-            // channel holds back acks beyond 32 in flight until earlier ones
-            // are applied: closing right after acking let RabbitMQ requeue
-            // commands we had applied. The cancel is a synchronous round trip
-            // through the queue, so every ack before it lands first.
-            let _ = canal.basic_cancel(etiqueta.clone().into(), BasicCancelOptions::default()).await;
+            // Never basic.cancel while holding deliveries: a standby would
+            // become active at once and get newer commands before the ones
+            // held here return. Closing the connection returns them and hands
+            // the queue over in one step, returned ones first.
+            let _barrera = esperar_acks(&canal, &self.topologia.comandos()).await;
             let _ = conexion.close(200, "apagando".into()).await;
         }
+        // Dropping the consumer cancels it, so only now (see above).
+        drop(entregas);
         resultado
     }
+}
+
+/// Returns once RabbitMQ has applied every ack sent before it on `canal`.
+/// Acks are fire-and-forget in AMQP 0-9-1, and a quorum queue's channel holds
+/// back acks beyond 32 in flight until earlier ones are applied; closing right
+/// after acking made RabbitMQ requeue commands already applied. Registering a
+/// consumer is a synchronous round trip through the queue's log, so acks sent
+/// before it land first. With single active consumer it only waits behind the
+/// active one, and goes away with the connection.
+async fn esperar_acks(canal: &Channel, cola: &str) -> Option<lapin::Consumer> {
+    let etiqueta = format!("mesa-ayuda-barrera-{}", uuid::Uuid::new_v4());
+    canal
+        .basic_consume(cola.into(), etiqueta.into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .inspect_err(|e| tracing::warn!(error = %e, "no se pudo esperar la confirmación de los acks"))
+        .ok()
 }
 
 /// A delivery on its way to a lane, with the ticket it names (if any).

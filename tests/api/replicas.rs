@@ -1,5 +1,6 @@
 //! Several worker processes on one queue: per-ticket order holds, and a
-//! standby takes over when the active consumer is killed with SIGKILL.
+//! standby takes over when the active consumer is killed with SIGKILL or
+//! stopped with SIGTERM.
 
 use crate::helpers::*;
 use std::time::{Duration, Instant};
@@ -62,6 +63,37 @@ async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
     }
     assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 0);
     assert_eq!(app.contar("SELECT count(*) FROM outbox").await, app.contar("SELECT count(*) FROM historial").await);
+}
+
+#[tokio::test]
+async fn a_sigterm_handover_under_backlog_keeps_per_ticket_order() {
+    let mut app = TestApp::spawn().await;
+    app.detener().await;
+    let mut activo = Proceso::iniciar(&app.settings);
+    esperar_worker(&mut app).await;
+    let _relevo = Proceso::iniciar(&app.settings);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut tickets = vec![];
+    for _ in 0..24 {
+        tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
+    }
+    // A backlog well past the prefetch: while the active worker drains, the
+    // broker keeps handing it deliveries it will never start.
+    let pasos = 30;
+    let (correlaciones, esperado) = publicar_rafaga(&app.cliente, &tickets, pasos).await;
+    while app.contar("SELECT count(*) FROM historial WHERE accion <> 'CREACION'").await < 50 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let estado = activo.terminar();
+    assert!(estado.success(), "exit status {estado:?}");
+    for c in &correlaciones {
+        let r = app.cliente.respuesta(c).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    for (i, t) in tickets.iter().enumerate() {
+        assert_eq!(motivos(&app.pool, t).await, esperado[i], "ticket {i}: every command once, in publish order");
+    }
 }
 
 #[tokio::test]
