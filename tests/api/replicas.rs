@@ -5,21 +5,26 @@
 use crate::helpers::*;
 use std::time::{Duration, Instant};
 
-#[tokio::test]
-async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
-    // The in-process worker is stopped: only the three child processes consume.
+/// `n` worker processes on a fresh database (the in-process worker stopped):
+/// the first is the active consumer, the others stand by. Plus 24 tickets.
+async fn replicas(n: usize) -> (TestApp, Vec<Proceso>, Vec<String>) {
     let mut app = TestApp::spawn().await;
     app.detener().await;
-    let mut activo = Proceso::iniciar(&app.settings);
+    let mut procesos = vec![Proceso::iniciar(&app.settings)];
     esperar_worker(&mut app).await;
-    let _b = Proceso::iniciar(&app.settings);
-    let _c = Proceso::iniciar(&app.settings);
+    procesos.extend((1..n).map(|_| Proceso::iniciar(&app.settings)));
     tokio::time::sleep(Duration::from_millis(500)).await;
-
     let mut tickets = vec![];
     for _ in 0..24 {
         tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
     }
+    (app, procesos, tickets)
+}
+
+#[tokio::test]
+async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
+    let (mut app, mut procesos, tickets) = replicas(3).await;
+    let activo = &mut procesos[0];
     // Half the burst goes out, the active consumer is killed mid-flight, the rest follows.
     let pasos = 12;
     let (mut correlaciones, mut esperado) = publicar_pasos(&app.cliente, &tickets, 0..pasos / 2, pasos).await;
@@ -67,17 +72,8 @@ async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
 
 #[tokio::test]
 async fn a_sigterm_handover_under_backlog_keeps_per_ticket_order() {
-    let mut app = TestApp::spawn().await;
-    app.detener().await;
-    let mut activo = Proceso::iniciar(&app.settings);
-    esperar_worker(&mut app).await;
-    let _relevo = Proceso::iniciar(&app.settings);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let mut tickets = vec![];
-    for _ in 0..24 {
-        tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
-    }
+    let (mut app, mut procesos, tickets) = replicas(2).await;
+    let activo = &mut procesos[0];
     // A backlog well past the prefetch: while the active worker drains, the
     // broker keeps handing it deliveries it will never start.
     let pasos = 30;
