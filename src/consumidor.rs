@@ -10,9 +10,7 @@ use anyhow::Context;
 use futures_util::{FutureExt, StreamExt};
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::AssertUnwindSafe;
@@ -89,6 +87,7 @@ impl Consumidor {
         }
         let resultado = loop {
             tokio::select! {
+                biased;
                 // Stop dispatching; what is already in the lanes finishes.
                 // The consumer stays registered (see below).
                 _ = shutdown.cancelled() => break Ok(()),
@@ -98,6 +97,10 @@ impl Consumidor {
                         let ticket = mensaje.clave_de_orden();
                         let i = indice_de_carril(ticket.as_deref(), &mensaje, delivery.delivery_tag, carriles.len());
                         if carriles[i].send((delivery, mensaje, ticket)).await.is_err() {
+                            // A lane stops early only when told to stop mid-outage.
+                            if shutdown.is_cancelled() {
+                                break Ok(());
+                            }
                             break Err(anyhow::anyhow!("un carril terminó inesperadamente"));
                         }
                     }
@@ -180,7 +183,12 @@ async fn carril(
                 Err(_) => break,
             }
         }
-        atender_lote(lote, &procesador, &salida, limites, &shutdown).await;
+        if !atender_lote(lote, &procesador, &salida, limites, &shutdown).await {
+            // Stopping in the middle of an outage: nothing behind an unapplied
+            // command may be applied before it, so the rest stays unacked too.
+            // The connection's close hands it all back, in delivery order.
+            return;
+        }
     }
 }
 
@@ -209,23 +217,22 @@ async fn sin_panico<T>(trabajo: impl Future<Output = Result<T, ErrorProceso>>) -
 }
 
 /// Applies a batch and then, in delivery order, answers and settles each
-/// delivery: acks only after the batch committed.
+/// delivery: acks only after the batch committed. `false` if shutdown came
+/// in the middle of an outage: what was not applied is left unacked (a nack
+/// would requeue it behind deliveries this consumer already holds).
 async fn atender_lote(
     lote: Vec<Entrega>,
     procesador: &Procesador,
     salida: &Salida,
     limites: Limites,
     shutdown: &CancellationToken,
-) {
+) -> bool {
     let inicio = Instant::now();
     let aptos: Vec<&Mensaje> = lote.iter().map(|(_, m, _)| m).filter(|m| m.body.len() <= limites.max_cuerpo).collect();
     let Some(resultado) = con_reintentos(procesador, &aptos, salida, shutdown).await else {
-        // Shutting down in the middle of an outage: hand everything back, in order.
-        for (delivery, _, _) in &lote {
-            let _ = delivery.acker.nack(BasicNackOptions { requeue: true, ..Default::default() }).await;
-        }
-        return;
+        return false;
     };
+    let mut completo = true;
     let mut desenlaces: Vec<Result<Desenlace, String>> = match resultado {
         Ok(ds) => ds.into_iter().map(Ok).collect(),
         // One bad command must not sink the others: apply them one by one.
@@ -235,7 +242,10 @@ async fn atender_lote(
                 match con_reintentos(procesador, &[*m], salida, shutdown).await {
                     Some(Ok(mut d)) => uno_a_uno.push(Ok(d.pop().expect("one outcome"))),
                     Some(Err(e)) => uno_a_uno.push(Err(e)),
-                    None => uno_a_uno.push(Err("apagado durante una caída".into())),
+                    None => {
+                        completo = false;
+                        break;
+                    }
                 }
             }
             uno_a_uno
@@ -248,11 +258,12 @@ async fn atender_lote(
     // Replies and acks of the whole batch go out together: their frames are
     // queued in delivery order and the connection's I/O loop writes them in
     // one go, instead of one hand-off to it (and back) per reply and per ack.
-    let finales = lote.iter().map(|(delivery, mensaje, ticket)| {
+    // Outcomes run out only where the batch was left unfinished.
+    let finales = lote.iter().map_while(|(delivery, mensaje, ticket)| {
         let desenlace = if mensaje.body.len() > limites.max_cuerpo {
             Ok(Desenlace::demasiado_grande(limites.max_cuerpo))
         } else {
-            desenlaces.pop().expect("one outcome per processed message")
+            desenlaces.pop()?
         };
         let span = tracing::info_span!(
             "comando",
@@ -261,13 +272,16 @@ async fn atender_lote(
             ticket = ticket.as_deref().unwrap_or(""),
             traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
         );
-        finalizar(delivery, desenlace, salida, inicio).instrument(span)
+        Some(finalizar(delivery, desenlace, salida, inicio).instrument(span))
     });
     futures_util::future::join_all(finales).await;
+    completo
 }
 
 /// Runs the batch, retrying transient failures in place (holding the lane,
-/// so nothing behind can overtake). `None` if shutdown came first.
+/// so nothing behind can overtake). `None` if shutdown came during an
+/// outage: a retry is abandoned mid-flight (its transaction rolls back, or
+/// committed and will only re-answer), a first attempt never is.
 async fn con_reintentos(
     procesador: &Procesador,
     mensajes: &[&Mensaje],
@@ -278,12 +292,23 @@ async fn con_reintentos(
         return Some(Ok(vec![]));
     }
     let mut pausa = Duration::from_millis(50);
+    let mut en_caida = false;
     loop {
-        match sin_panico(procesador.procesar_lote(mensajes)).await {
+        let intento = sin_panico(procesador.procesar_lote(mensajes));
+        let resultado = if en_caida {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                r = intento => r,
+            }
+        } else {
+            intento.await
+        };
+        match resultado {
             Ok(d) => return Some(Ok(d)),
             Err(e) if e.es_transitorio() => {
                 salida.metricas.reintentos_transitorios.inc();
                 tracing::warn!(error = %e, comandos = mensajes.len(), "fallo transitorio; se reintenta");
+                en_caida = true;
                 tokio::select! {
                     _ = shutdown.cancelled() => return None,
                     _ = tokio::time::sleep(pausa) => {}

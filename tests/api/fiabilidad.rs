@@ -334,6 +334,59 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
 }
 
 #[tokio::test]
+async fn a_shutdown_during_a_database_outage_hands_everything_back_in_order() {
+    // The worker reaches Postgres through a relay this test cuts.
+    let corte = Corte::hacia_postgres().await;
+    let mut app = TestApp::spawn_with(|s| {
+        s.database.url = SecretString::from(corte.url(s.database.url.expose_secret()));
+    })
+    .await;
+    let mut tickets = vec![];
+    for _ in 0..16 {
+        tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
+    }
+    let pasos = 30;
+    let (correlaciones, esperado) = publicar_rafaga(&app.cliente, &tickets, pasos).await;
+    while app.contar("SELECT count(*) FROM historial WHERE accion <> 'CREACION'").await < 20 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    corte.cortar();
+    // The lanes hit the outage and retry; then the worker is told to stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.detener().await;
+    corte.restablecer();
+    let total = (tickets.len() * pasos) as i64;
+    let aplicados = app.contar("SELECT count(*) FROM historial WHERE accion <> 'CREACION'").await;
+    assert!(aplicados < total, "the outage came after the burst was done: nothing tested");
+    let rechazados = app
+        .cliente
+        .canal
+        .queue_declare(
+            app.topologia().rechazados().into(),
+            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .message_count();
+    assert_eq!(rechazados, 0, "a command not applied during the outage was parked as refused");
+
+    // A new worker finishes the rest: every command once, in publish order.
+    let otra = Aplicacion::build(app.settings.clone()).await.unwrap();
+    let parar = CancellationToken::new();
+    let h = tokio::spawn(otra.run(parar.clone()));
+    for c in &correlaciones {
+        let r = app.cliente.respuesta(c).await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    for (i, t) in tickets.iter().enumerate() {
+        assert_eq!(motivos(&app.pool, t).await, esperado[i], "ticket {i}: every command once, in publish order");
+    }
+    parar.cancel();
+    h.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn retention_prunes_old_published_events_and_idempotency_records_only() {
     // No relay runs here (the processor alone), so the outbox rows stay as the test sets them.
     let (settings, db) = settings_de_prueba();
