@@ -296,17 +296,7 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     // connection closes; the broker settles them asynchronously.
     let mut en_cola = 0;
     for _ in 0..50 {
-        en_cola = app
-            .cliente
-            .canal
-            .queue_declare(
-                topo.comandos().into(),
-                lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
-                Default::default(),
-            )
-            .await
-            .unwrap()
-            .message_count() as i64;
+        en_cola = app.cliente.en_cola(topo.comandos()).await;
         if aplicados + en_cola == n {
             break;
         }
@@ -358,17 +348,7 @@ async fn a_shutdown_during_a_database_outage_hands_everything_back_in_order() {
     let total = (tickets.len() * pasos) as i64;
     let aplicados = app.contar("SELECT count(*) FROM historial WHERE accion <> 'CREACION'").await;
     assert!(aplicados < total, "the outage came after the burst was done: nothing tested");
-    let rechazados = app
-        .cliente
-        .canal
-        .queue_declare(
-            app.topologia().rechazados().into(),
-            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
-            Default::default(),
-        )
-        .await
-        .unwrap()
-        .message_count();
+    let rechazados = app.cliente.en_cola(app.topologia().rechazados()).await;
     assert_eq!(rechazados, 0, "a command not applied during the outage was parked as refused");
 
     // A new worker finishes the rest: every command once, in publish order.

@@ -109,6 +109,13 @@ pub struct Cliente {
 }
 
 impl Cliente {
+    /// Messages ready in `cola` (not those held unacked by a consumer).
+    pub async fn en_cola(&self, cola: String) -> i64 {
+        let opciones = QueueDeclareOptions { passive: true, ..Default::default() };
+        let q = self.canal.queue_declare(cola.into(), opciones, FieldTable::default()).await.unwrap();
+        q.message_count() as i64
+    }
+
     pub async fn new(amqp: &str, topo: &Topologia) -> Cliente {
         let conexion = broker::conectar(amqp, "mesa tests").await.expect("amqp");
         let canal = conexion.create_channel().await.unwrap();
