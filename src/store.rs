@@ -411,23 +411,7 @@ impl Cambios {
             return Ok(());
         }
         let t = ColumnasTicket::from(tickets);
-        let mut h = ColumnasHistorial::default();
-        for (ticket, e, comando) in historial {
-            h.ticket_uuid.push(ticket);
-            h.fecha.push(e.fecha);
-            h.accion.push(e.accion);
-            h.motivo.push(e.motivo);
-            h.actor_id.push(e.actor_id);
-            h.actor_nombre.push(e.actor_nombre);
-            h.actor_rol.push(e.actor_rol);
-            h.estado_antes.push(e.estado_antes);
-            h.estado_despues.push(e.estado_despues);
-            h.prioridad_antes.push(e.prioridad_antes);
-            h.prioridad_despues.push(e.prioridad_despues);
-            h.area_antes.push(e.area_antes);
-            h.area_despues.push(e.area_despues);
-            h.comando_id.push(comando);
-        }
+        let h = ColumnasHistorial::from(historial);
         let (mut ev_id, mut ev_tipo, mut ev_ticket, mut ev_cuerpo, mut ev_tp) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for e in eventos {
@@ -654,6 +638,29 @@ struct ColumnasHistorial {
     comando_id: Vec<Option<String>>,
 }
 
+impl From<Vec<(Uuid, HistorialLeido, Option<String>)>> for ColumnasHistorial {
+    fn from(entradas: Vec<(Uuid, HistorialLeido, Option<String>)>) -> Self {
+        let mut c = ColumnasHistorial::default();
+        for (ticket, e, comando) in entradas {
+            c.ticket_uuid.push(ticket);
+            c.fecha.push(e.fecha);
+            c.accion.push(e.accion);
+            c.motivo.push(e.motivo);
+            c.actor_id.push(e.actor_id);
+            c.actor_nombre.push(e.actor_nombre);
+            c.actor_rol.push(e.actor_rol);
+            c.estado_antes.push(e.estado_antes);
+            c.estado_despues.push(e.estado_despues);
+            c.prioridad_antes.push(e.prioridad_antes);
+            c.prioridad_despues.push(e.prioridad_despues);
+            c.area_antes.push(e.area_antes);
+            c.area_despues.push(e.area_despues);
+            c.comando_id.push(comando);
+        }
+        c
+    }
+}
+
 /// An event waiting in the outbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventoPendiente {
@@ -682,7 +689,6 @@ pub async fn marcar_publicados(conn: &mut PgConnection, ids: &[i64]) -> Result<(
     Ok(())
 }
 
-/// Unsent events and the age of the oldest, for `/metrics`.
 /// Deletes up to `limite` published events sent before `corte`; unpublished
 /// ones are never touched. Returns how many went.
 pub async fn podar_eventos_publicados(pool: &PgPool, corte: DateTime<Utc>, limite: i64) -> Result<u64, sqlx::Error> {
@@ -698,6 +704,7 @@ pub async fn podar_comandos(pool: &PgPool, corte: DateTime<Utc>, limite: i64) ->
     Ok(sqlx::query(sql).bind(corte).bind(limite).execute(pool).await?.rows_affected())
 }
 
+/// Unsent events and the age of the oldest, for `/metrics`.
 pub async fn backlog_outbox(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(creado_en))::float8, 0) \
