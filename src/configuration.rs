@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
-/// The shipped development secret: running with it is loudly warned about.
-pub const DEV_JWT_SECRET: &str = "mesa-dev-secret-CAMBIAR";
+/// The public development secret, used when `auth.jwt_secret` is unset and no
+/// JWKS is configured; running with it is loudly warned about.
+pub const DEV_JWT_SECRET: &str = "mesa-dev-secret-CAMBIAR-en-produccion";
+/// Shortest accepted HS256 secret (contract §3).
+pub const JWT_SECRET_MIN_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -62,9 +65,57 @@ pub struct TopologySettings {
     pub delivery_limit: u32,
 }
 
+/// Where identities come from (contract §3).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
-    pub jwt_secret: SecretString,
+    /// HS256 secret (≥ 32 bytes). Unset: the public development secret,
+    /// unless a JWKS is configured, in which case HS256 is off.
+    #[serde(default)]
+    pub jwt_secret: Option<SecretString>,
+    /// An identity provider's key set, fetched at start and again on an
+    /// unknown `kid` (at most once a minute).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// A key set read from a file at start.
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// Required `iss`, when set.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Accepted `aud` values, when set (the token's `aud` may be a list).
+    #[serde(default)]
+    pub audience: Vec<String>,
+    /// Dotted paths of the claims that carry role, area and name.
+    #[serde(default)]
+    pub claims: ClaimsSettings,
+}
+
+/// Claim paths, for identity providers that name claims otherwise
+/// (`realm_access.roles` in Keycloak).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ClaimsSettings {
+    pub rol: String,
+    pub area: String,
+    pub nombre: String,
+}
+
+impl Default for ClaimsSettings {
+    fn default() -> Self {
+        Self { rol: "rol".into(), area: "area".into(), nombre: "nombre".into() }
+    }
+}
+
+impl AuthSettings {
+    /// The HS256 secret in force: the configured one, else the development
+    /// secret when no JWKS is configured, else none (HS256 off).
+    pub fn secreto_hs256(&self) -> Option<SecretString> {
+        match &self.jwt_secret {
+            Some(s) => Some(s.clone()),
+            None if self.jwks_url.is_none() && self.jwks_file.is_none() => Some(SecretString::from(DEV_JWT_SECRET)),
+            None => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -208,7 +259,7 @@ impl Settings {
     }
 
     pub fn uses_dev_secret(&self) -> bool {
-        self.auth.jwt_secret.expose_secret() == DEV_JWT_SECRET
+        self.auth.secreto_hs256().is_some_and(|s| s.expose_secret() == DEV_JWT_SECRET)
     }
 }
 

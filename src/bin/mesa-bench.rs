@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, oneshot};
 use uuid::Uuid;
 
-const SECRETO: &str = "secreto-del-benchmark";
+const SECRETO: &str = "secreto-del-benchmark-de-32-bytes-o-mas";
 
 #[derive(Parser)]
 #[command(name = "mesa-bench", about = "Mesa de Ayuda benchmark harness")]
@@ -147,7 +147,7 @@ impl Entorno {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut admin).await?;
         settings.database.url = SecretString::from(format!("{base}/{db}"));
         settings.topology.prefix = format!("bench{}", &id[..8]);
-        settings.auth.jwt_secret = SecretString::from(SECRETO);
+        settings.auth.jwt_secret = Some(SecretString::from(SECRETO));
         settings.http.port = 0;
         Ok(Entorno { settings, db, admin_url })
     }

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub const SECRETO: &str = "secreto-de-pruebas";
+pub const SECRETO: &str = "secreto-de-pruebas-de-32-bytes-o-mas";
 const ESPERA: Duration = Duration::from_secs(15);
 
 static TRAZAS: Once = Once::new();
@@ -46,7 +46,7 @@ pub fn settings_de_prueba() -> (Settings, String) {
     s.database.url = SecretString::from(format!("{}/{db}", base_url()));
     s.database.max_connections = 8;
     s.topology.prefix = format!("t{}", &id[..12]);
-    s.auth.jwt_secret = SecretString::from(SECRETO);
+    s.auth.jwt_secret = Some(SecretString::from(SECRETO));
     s.http.port = 0;
     s.outbox.poll_interval = Duration::from_millis(100);
     s.worker.shutdown_grace = Duration::from_secs(5);
