@@ -1,7 +1,7 @@
 //! RabbitMQ adapter: connection, topology (contract §1), header extraction,
 //! replies, and the reconnect-with-backoff loop every broker client shares.
 
-use crate::procesador::Mensaje;
+use crate::procesador::{Mensaje, traceparent_valido};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
@@ -134,15 +134,20 @@ pub fn header(props: &BasicProperties, nombre: &str) -> Option<String> {
     }
 }
 
-pub fn mensaje(delivery: &Delivery) -> Mensaje {
+/// The command a delivery carries, or `None` when its body is larger than
+/// `max_cuerpo`: such a body is refused unread, never copied or parsed.
+pub fn mensaje(delivery: &Delivery, max_cuerpo: usize) -> Option<Mensaje> {
+    if delivery.data.len() > max_cuerpo {
+        return None;
+    }
     let p = &delivery.properties;
-    Mensaje {
+    Some(Mensaje {
         routing_key: delivery.routing_key.as_str().to_string(),
         message_id: p.message_id().as_ref().map(|s| s.as_str().to_string()),
         authorization: header(p, "authorization"),
-        traceparent: header(p, "traceparent"),
+        traceparent: traceparent_valido(header(p, "traceparent").as_deref()).map(str::to_string),
         body: delivery.data.clone(),
-    }
+    })
 }
 
 /// Publishes a reply to `reply_to` on the default exchange.

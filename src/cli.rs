@@ -130,7 +130,16 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
                 area,
                 exp: chrono::Utc::now().timestamp() + ttl.as_secs() as i64,
             };
-            println!("{}", auth::emitir(&settings.auth.secreto_hs256().context("no hay secreto HS256 configurado (MESA__AUTH__JWT_SECRET)")?, &claims)?);
+            println!(
+                "{}",
+                auth::emitir(
+                    &settings
+                        .auth
+                        .secreto_hs256()
+                        .context("no hay secreto HS256 configurado (MESA__AUTH__JWT_SECRET)")?,
+                    &claims
+                )?
+            );
             Ok(0)
         }
     }

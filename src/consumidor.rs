@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct Consumidor {
@@ -93,9 +94,10 @@ impl Consumidor {
                 _ = shutdown.cancelled() => break Ok(()),
                 entrega = entregas.next() => match entrega {
                     Some(Ok(delivery)) => {
-                        let mensaje = broker::mensaje(&delivery);
-                        let ticket = mensaje.clave_de_orden();
-                        let i = indice_de_carril(ticket.as_deref(), &mensaje, delivery.delivery_tag, carriles.len());
+                        // Size first: an oversized body is neither copied nor parsed.
+                        let mensaje = broker::mensaje(&delivery, self.max_cuerpo);
+                        let ticket = mensaje.as_ref().and_then(Mensaje::clave_de_orden);
+                        let i = indice_de_carril(ticket, mensaje.as_ref(), delivery.delivery_tag, carriles.len());
                         if carriles[i].send((delivery, mensaje, ticket)).await.is_err() {
                             // A lane stops early only when told to stop mid-outage.
                             if shutdown.is_cancelled() {
@@ -143,18 +145,30 @@ async fn esperar_acks(canal: &Channel, cola: &str) -> Option<lapin::Consumer> {
         .ok()
 }
 
-/// A delivery on its way to a lane, with the ticket it names (if any).
-type Entrega = (Delivery, Mensaje, Option<String>);
+/// A delivery on its way to a lane: its command (`None` when the body is
+/// over the size limit) and the ticket it names (if any).
+type Entrega = (Delivery, Option<Mensaje>, Option<Uuid>);
 
 /// Commands on one ticket always land in the same lane; others spread out.
-fn indice_de_carril(ticket: Option<&str>, m: &Mensaje, delivery_tag: u64, carriles: usize) -> usize {
+fn indice_de_carril(ticket: Option<Uuid>, m: Option<&Mensaje>, delivery_tag: u64, carriles: usize) -> usize {
     let mut h = DefaultHasher::new();
-    match (ticket, &m.message_id) {
+    match (ticket, m.and_then(|m| m.message_id.as_ref())) {
         (Some(ticket), _) => ticket.hash(&mut h),
         (None, Some(id)) => id.hash(&mut h),
         (None, None) => delivery_tag.hash(&mut h),
     }
     (h.finish() % carriles as u64) as usize
+}
+
+/// The routing key as logged: an operation's key as it is; anything else
+/// escaped and cut, so a hostile key cannot forge or flood log lines.
+fn rotulo(routing_key: &str) -> String {
+    if crate::domain::estado::Operacion::from_routing_key(routing_key).is_some() {
+        routing_key.to_string()
+    } else {
+        let corto: String = routing_key.chars().take(64).collect();
+        format!("{corto:?}")
+    }
 }
 
 /// Where a lane sends what it produces besides acks.
@@ -228,7 +242,7 @@ async fn atender_lote(
     shutdown: &CancellationToken,
 ) -> bool {
     let inicio = Instant::now();
-    let aptos: Vec<&Mensaje> = lote.iter().map(|(_, m, _)| m).filter(|m| m.body.len() <= limites.max_cuerpo).collect();
+    let aptos: Vec<&Mensaje> = lote.iter().filter_map(|(_, m, _)| m.as_ref()).collect();
     let Some(resultado) = con_reintentos(procesador, &aptos, salida, shutdown).await else {
         return false;
     };
@@ -260,18 +274,24 @@ async fn atender_lote(
     // one go, instead of one hand-off to it (and back) per reply and per ack.
     // Outcomes run out only where the batch was left unfinished.
     let finales = lote.iter().map_while(|(delivery, mensaje, ticket)| {
-        let desenlace = if mensaje.body.len() > limites.max_cuerpo {
-            Ok(Desenlace::demasiado_grande(limites.max_cuerpo))
-        } else {
-            desenlaces.pop()?
+        let desenlace = match mensaje {
+            None => Ok(Desenlace::demasiado_grande(limites.max_cuerpo)),
+            Some(_) => desenlaces.pop()?,
         };
         let span = tracing::info_span!(
             "comando",
-            message_id = mensaje.message_id.as_deref().unwrap_or(""),
-            routing_key = %mensaje.routing_key,
-            ticket = ticket.as_deref().unwrap_or(""),
-            traceparent = mensaje.traceparent.as_deref().unwrap_or(""),
+            message_id = tracing::field::Empty,
+            routing_key = %rotulo(delivery.routing_key.as_str()),
+            ticket = ticket.map(|t| t.to_string()).unwrap_or_default(),
+            traceparent = mensaje.as_ref().and_then(|m| m.traceparent.as_deref()).unwrap_or(""),
         );
+        // Only a message_id that could be recorded is logged: printable, bounded.
+        if let Some(id) = delivery.properties.message_id().as_ref().map(|s| s.as_str())
+            && id.chars().count() <= crate::procesador::MESSAGE_ID_MAX
+            && crate::domain::texto::es_imprimible(id)
+        {
+            span.record("message_id", id);
+        }
         Some(finalizar(delivery, desenlace, salida, inicio).instrument(span))
     });
     futures_util::future::join_all(finales).await;
@@ -380,12 +400,26 @@ mod tests {
     }
 
     #[test]
-    fn the_order_key_is_the_ticket_id_however_it_is_written() {
+    fn the_order_key_is_the_ticket_id_validation_reads() {
         let clave = |body: &str| Mensaje { body: body.as_bytes().to_vec(), ..Default::default() }.clave_de_orden();
-        assert_eq!(clave(r#"{"a": [1, {"b": 2}], "ticketId": " AbC "}"#).as_deref(), Some("abc"));
-        assert_eq!(clave(r#"{"ticketId": "a\u0042c"}"#).as_deref(), Some("abc"), "escaped");
+        let id: Uuid = "6f9619ff-8b86-d011-b42d-00cf4fc964ff".parse().unwrap();
+        assert_eq!(clave(r#"{"a": [1, {"b": 2}], "ticketId": " 6F9619FF-8B86-D011-B42D-00CF4FC964FF "}"#), Some(id));
+        assert_eq!(clave(r#"{"ticketId": "6f9619ff-8b86-d011-b42d-00cf4fc964f\u0066"}"#), Some(id), "escaped");
+        assert_eq!(clave(r#"{"ticket\u0049d": "6f9619ff-8b86-d011-b42d-00cf4fc964ff"}"#), Some(id), "escaped key");
+        // Issue #11, item 7: other spellings of the same ticket named no lane of their own.
+        for otra in [
+            "{6f9619ff-8b86-d011-b42d-00cf4fc964ff}",
+            "urn:uuid:6f9619ff-8b86-d011-b42d-00cf4fc964ff",
+            "6f9619ff8b86d011b42d00cf4fc964ff",
+        ] {
+            assert_eq!(clave(&format!(r#"{{"ticketId": "{otra}"}}"#)), None, "{otra}");
+        }
+        // Duplicates: the last one wins, as in validation.
+        let dos = r#"{"ticketId": "00000000-0000-0000-0000-000000000001", "ticketId": "6f9619ff-8b86-d011-b42d-00cf4fc964ff"}"#;
+        assert_eq!(clave(dos), Some(id));
         assert_eq!(clave(r#"{"ticketId": 7}"#), None);
         assert_eq!(clave(r#"{"label": "x"}"#), None);
+        assert_eq!(clave(r#"{"ticketId": "6f9619ff-8b86-d011-b42d-00cf4fc964ff"} x"#), None, "trailing bytes");
         assert_eq!(clave("[1]"), None);
         assert_eq!(clave("no es json"), None);
     }
@@ -399,7 +433,7 @@ mod tests {
         };
         let carril = |t: &str, id: &str, tag| {
             let mensaje = m(t, id);
-            indice_de_carril(mensaje.clave_de_orden().as_deref(), &mensaje, tag, 8)
+            indice_de_carril(mensaje.clave_de_orden(), Some(&mensaje), tag, 8)
         };
         let a = carril("6F9619FF-8B86-D011-B42D-00CF4FC964FF", "1", 1);
         for i in 0..20 {

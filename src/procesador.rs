@@ -7,6 +7,7 @@ use crate::auth::Verificador;
 use crate::domain::comando::{ComandoTicket, DatosCreacion, Peticion, cursor, validar};
 use crate::domain::estado::{Acceso, Operacion};
 use crate::domain::sla::PoliticaSla;
+use crate::domain::texto::es_imprimible;
 use crate::domain::ticket::{Actor, Alcance, Historial, Rechazo, Ticket};
 use crate::error::{Disposicion, ErrorContrato, ErrorProceso};
 use crate::store::{self, HistorialLeido};
@@ -34,17 +35,24 @@ pub struct Mensaje {
 
 impl Mensaje {
     /// The ticket a command is about, when it names one: the key that keeps
-    /// commands on one ticket in order.
-    pub fn clave_de_orden(&self) -> Option<String> {
-        // Only `ticketId` is kept: the rest of the body is skipped, not built.
-        #[derive(serde::Deserialize)]
-        struct Clave<'a> {
-            #[serde(rename = "ticketId", borrow)]
-            ticket_id: Option<std::borrow::Cow<'a, str>>,
-        }
-        let clave: Clave = serde_json::from_slice(&self.body).ok()?;
-        clave.ticket_id.map(|s| s.trim().to_ascii_lowercase())
+    /// commands on one ticket in order. It is the very id validation reads
+    /// (the last `ticketId` of a JSON object, in its one accepted spelling),
+    /// so one ticket has exactly one key.
+    pub fn clave_de_orden(&self) -> Option<Uuid> {
+        crate::domain::comando::clave_de_orden(&self.body)
     }
+}
+
+/// A W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), or nothing: any
+/// other text in that header is dropped, never logged or stored.
+pub fn traceparent_valido(valor: Option<&str>) -> Option<&str> {
+    let v = valor?.trim();
+    let partes: Vec<&str> = v.split('-').collect();
+    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
+    let valido = matches!(partes.as_slice(), [ver, traza, padre, banderas]
+        if hex(ver, 2) && *ver != "ff" && hex(traza, 32) && hex(padre, 16) && hex(banderas, 2)
+            && traza.bytes().any(|b| b != b'0') && padre.bytes().any(|b| b != b'0'));
+    valido.then_some(v)
 }
 
 /// What to answer and what to do with the delivery.
@@ -136,7 +144,10 @@ impl Procesador {
     /// Each mutation keeps its own idempotency record, so a batch replayed
     /// after a failure or a crash changes nothing twice.
     pub async fn procesar_lote(&self, mensajes: &[&Mensaje]) -> Result<Vec<Desenlace>, ErrorProceso> {
-        let mut preparados: Vec<Option<Preparado>> = mensajes.iter().map(|m| Some(self.preparar(m))).collect();
+        let mut preparados: Vec<Option<Preparado>> = Vec::with_capacity(mensajes.len());
+        for m in mensajes {
+            preparados.push(Some(self.preparar(m).await));
+        }
         if preparados.iter().all(|p| matches!(p, Some(Preparado::Listo(_)))) {
             return Ok(preparados
                 .into_iter()
@@ -184,7 +195,7 @@ impl Procesador {
 
     /// Everything decided without the database: routing, decoding,
     /// `message_id`, token, role and field validation.
-    fn preparar(&self, m: &Mensaje) -> Preparado {
+    async fn preparar(&self, m: &Mensaje) -> Preparado {
         let Some(op) = Operacion::from_routing_key(&m.routing_key) else {
             let e = ErrorContrato::SolicitudInvalida(format!("operación desconocida: {:?}", m.routing_key));
             return Preparado::Listo(Desenlace::veneno(&e));
@@ -203,11 +214,15 @@ impl Procesador {
         let message_id = m.message_id.as_deref().map(str::trim).filter(|id| !id.is_empty());
         let message_id = if op.es_mutacion() {
             match message_id {
-                Some(id) if id.chars().count() <= MESSAGE_ID_MAX => Some(id.to_string()),
-                Some(_) => {
+                Some(id) if id.chars().count() > MESSAGE_ID_MAX => {
                     let e = ErrorContrato::SolicitudInvalida(format!("message_id supera {MESSAGE_ID_MAX} caracteres"));
                     return Preparado::Listo(Desenlace::rechazo(Some(op), &e));
                 }
+                Some(id) if !es_imprimible(id) => {
+                    let e = ErrorContrato::SolicitudInvalida("message_id contiene caracteres de control".into());
+                    return Preparado::Listo(Desenlace::rechazo(Some(op), &e));
+                }
+                Some(id) => Some(id.to_string()),
                 None => {
                     let e = ErrorContrato::SolicitudInvalida("las mutaciones requieren message_id".into());
                     return Preparado::Listo(Desenlace::rechazo(Some(op), &e));
@@ -216,22 +231,32 @@ impl Procesador {
         } else {
             None
         };
-        let rechazo = |error| Preparado::Rechazado { op, error, message_id: message_id.clone() };
-        let actor = match op.acceso() {
-            Acceso::Publico => None,
-            acceso => match self.verificador.verificar(m.authorization.as_deref()) {
-                Ok(actor) => {
-                    if let Acceso::Roles(roles) = acceso
-                        && !roles.iter().any(|r| r.as_str() == actor.rol)
-                    {
-                        let texto = format!("el rol {} no puede {}", actor.rol, op.as_str());
-                        return rechazo(ErrorContrato::Prohibido(texto));
+        let (actor, firmante) = match op.acceso() {
+            Acceso::Publico => (None, None),
+            acceso => {
+                let identidad = self.verificador.identificar(m.authorization.as_deref()).await;
+                let rechazo = |error| Preparado::Rechazado {
+                    op,
+                    error,
+                    message_id: message_id.clone(),
+                    firmante: identidad.firmante.clone(),
+                };
+                match identidad.actor {
+                    Ok(actor) => {
+                        if let Acceso::Roles(roles) = acceso
+                            && !roles.iter().any(|r| r.as_str() == actor.rol)
+                        {
+                            let texto = format!("el rol {} no puede {}", actor.rol, op.as_str());
+                            return rechazo(ErrorContrato::Prohibido(texto));
+                        }
+                        (Some(actor), identidad.firmante)
                     }
-                    Some(actor)
+                    Err(e) => return rechazo(e),
                 }
-                Err(e) => return rechazo(e),
-            },
+            }
         };
+        let rechazo =
+            |error| Preparado::Rechazado { op, error, message_id: message_id.clone(), firmante: firmante.clone() };
         match validar(op, &body, &self.politica) {
             Ok(peticion) => Preparado::Valido { op, peticion, actor, message_id },
             Err(campos) => rechazo(ErrorContrato::Validacion(campos)),
@@ -315,18 +340,18 @@ impl Procesador {
     ) -> Result<Vec<(usize, Desenlace)>, ErrorProceso> {
         // The first command with a message_id owns it; later copies in the
         // batch get its reply.
-        let mut ids = Vec::new();
-        let mut operaciones = Vec::new();
+        let mut reservas = store::Reservas::default();
         let mut vistos = HashSet::new();
         for (_, p) in &tramo {
-            if let Preparado::Valido { op, message_id: Some(id), .. } = p
+            if let Preparado::Valido { op, message_id: Some(id), actor, .. } = p
                 && vistos.insert(id.as_str())
             {
-                ids.push(id.clone());
-                operaciones.push(op.as_str());
+                reservas.ids.push(id.clone());
+                reservas.operaciones.push(op.as_str());
+                reservas.subs.push(actor.as_ref().map(|a| a.id.clone()));
             }
         }
-        let reclamados = store::reservar_comandos(tx, &ids, &operaciones).await?;
+        let reclamados = store::reservar_comandos(tx, &reservas).await?;
         let anteriores: Vec<String> = tramo
             .iter()
             .filter_map(|(_, p)| match p {
@@ -360,31 +385,41 @@ impl Procesador {
             .count();
         let mut nums = store::siguientes_nums(tx, creaciones).await?.into_iter();
 
-        // A message_id applied earlier in this run → where its outcome sits in `salida`.
-        let mut propias: HashMap<String, usize> = HashMap::new();
+        // A message_id applied earlier in this run → its record and where
+        // its outcome sits in `salida`.
+        let mut propias: HashMap<String, (store::Registro, usize)> = HashMap::new();
         let mut salida: Vec<(usize, Desenlace)> = Vec::with_capacity(tramo.len());
-        let primera_respuesta = |id: &String, propias: &HashMap<String, usize>, salida: &[(usize, Desenlace)]| {
-            previas.get(id).cloned().or_else(|| propias.get(id).map(|&k| salida[k].1.respuesta.clone()))
+        let registro = |id: &String, propias: &HashMap<String, (store::Registro, usize)>| {
+            previas.get(id).cloned().or_else(|| propias.get(id).map(|(r, _)| r.clone()))
         };
         for (i, preparado) in tramo {
             let desenlace = match preparado {
                 Preparado::Listo(d) => d,
-                Preparado::Rechazado { op, error, message_id } => {
-                    // A redelivery whose token expired meanwhile still gets its first reply.
-                    match message_id.as_ref().and_then(|id| primera_respuesta(id, &propias, &salida)) {
-                        Some(previa) => Desenlace::repetido(op, previa),
-                        None => Desenlace::rechazo(Some(op), &error),
+                Preparado::Rechazado { op, error, message_id, firmante } => {
+                    // A redelivery whose token expired meanwhile still gets
+                    // its first reply — from the same signer only.
+                    match message_id.as_ref().and_then(|id| registro(id, &propias)) {
+                        Some(r) if puede_repetir(op, &r, firmante.as_deref()) => Desenlace::repetido(op, r.respuesta),
+                        Some(_) if !matches!(error, ErrorContrato::NoAutenticado(_)) => {
+                            Desenlace::rechazo(Some(op), &ajeno())
+                        }
+                        _ => Desenlace::rechazo(Some(op), &error),
                     }
                 }
                 Preparado::Valido { op, peticion, actor, message_id } => {
                     let id = message_id.expect("mutations carry a message_id");
-                    if let Some(previa) = primera_respuesta(&id, &propias, &salida) {
-                        Desenlace::repetido(op, previa)
+                    let firmante = actor.as_ref().map(|a| a.id.clone());
+                    if let Some(r) = registro(&id, &propias) {
+                        if puede_repetir(op, &r, firmante.as_deref()) {
+                            Desenlace::repetido(op, r.respuesta)
+                        } else {
+                            Desenlace::rechazo(Some(op), &ajeno())
+                        }
                     } else if !reclamados.contains(&id) {
                         // Claimed by someone else, yet no reply to read.
                         return Err(ErrorProceso::Transitorio(anyhow::anyhow!("idempotency record vanished")));
                     } else {
-                        let traceparent = mensajes[i].traceparent.as_deref();
+                        let traceparent = traceparent_valido(mensajes[i].traceparent.as_deref());
                         let (d, ticket) = match peticion {
                             Peticion::Crear(datos) => {
                                 let num = nums.next().expect("one number per creation");
@@ -401,7 +436,8 @@ impl Procesador {
                         // Refusals are recorded too: a re-sent command gets the
                         // same answer even if the ticket has moved on since.
                         cambios.respuesta(&id, Some(ticket), &d.respuesta);
-                        propias.insert(id, salida.len());
+                        let r = store::Registro { operacion: Some(op), sub: firmante, respuesta: d.respuesta.clone() };
+                        propias.insert(id, (r, salida.len()));
                         d
                     }
                 }
@@ -502,12 +538,85 @@ impl Procesador {
 enum Preparado {
     /// Decided already (poison, missing message_id...).
     Listo(Desenlace),
-    /// Refused by token, role or fields; a stored reply may still win.
-    Rechazado { op: Operacion, error: ErrorContrato, message_id: Option<String> },
+    /// Refused by token, role or fields; a stored reply may still win, for
+    /// the same signer (`firmante`: the `sub` of a token whose signature
+    /// verified, expired or not).
+    Rechazado { op: Operacion, error: ErrorContrato, message_id: Option<String>, firmante: Option<String> },
     /// Valid: to be applied in the transaction.
     Valido { op: Operacion, peticion: Peticion, actor: Option<Actor>, message_id: Option<String> },
 }
 
+/// Whether a command may be given the reply recorded under its
+/// `message_id` (§3): between public operations always; otherwise only for a
+/// verified signer with the original sender's `sub`. A record older than the
+/// `actor_sub` column names no sender: any verified signer passes.
+fn puede_repetir(op: Operacion, registro: &store::Registro, firmante: Option<&str>) -> bool {
+    let publica = |o: Operacion| o.acceso() == Acceso::Publico;
+    if publica(op) && registro.operacion.is_some_and(publica) {
+        return true;
+    }
+    match (firmante, registro.sub.as_deref()) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(f), Some(original)) => f == original,
+    }
+}
+
+/// A replay from someone other than the original sender: refused as
+/// unauthenticated, so nothing recorded is revealed.
+fn ajeno() -> ErrorContrato {
+    ErrorContrato::NoAutenticado("el message_id pertenece a otro remitente".into())
+}
+
 fn fuera_de_area() -> ErrorContrato {
     ErrorContrato::Prohibido("el ticket pertenece a otra área".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_w3c_traceparents_are_kept() {
+        let bueno = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(traceparent_valido(Some(bueno)), Some(bueno));
+        for malo in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473\u{0}-00f067aa0ba902b7-01",
+            "ana.garcia@empresa.com",
+        ] {
+            assert_eq!(traceparent_valido(Some(malo)), None, "{malo:?}");
+        }
+    }
+
+    fn registro(op: Operacion, sub: Option<&str>) -> store::Registro {
+        store::Registro { operacion: Some(op), sub: sub.map(str::to_string), respuesta: json!({"ok": true}) }
+    }
+
+    #[test]
+    fn a_recorded_reply_goes_only_to_the_same_signer() {
+        use Operacion::*;
+        let casos = [
+            // Public both ways: always.
+            (Crear, registro(Crear, None), None, true),
+            // Issue #11, item 3: no token at all got a staff command's reply.
+            (Asignar, registro(Asignar, Some("carlos")), None, false),
+            (Asignar, registro(Asignar, Some("carlos")), Some("carlos"), true),
+            (Asignar, registro(Asignar, Some("carlos")), Some("intruso"), false),
+            // A public operation replaying a staff command's id reveals nothing.
+            (Crear, registro(Asignar, Some("carlos")), None, false),
+            (Consultar, registro(Cancelar, Some("carlos")), None, false),
+            // Records from before v1.1 name no sender: any verified signer.
+            (Pausar, registro(Pausar, None), Some("quien-sea"), true),
+            (Pausar, registro(Pausar, None), None, false),
+        ];
+        for (op, r, firmante, esperado) in casos {
+            assert_eq!(puede_repetir(op, &r, firmante), esperado, "{op:?} {r:?} {firmante:?}");
+        }
+    }
 }

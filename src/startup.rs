@@ -39,7 +39,7 @@ impl Aplicacion {
         let procesador = Procesador::new(
             pool.clone(),
             politica,
-            Verificador::new(&settings.auth.secreto_hs256().context("no hay secreto HS256")?),
+            Verificador::new(&settings.auth).await?,
             reloj.clone(),
             aviso_outbox.clone(),
         );

@@ -2,6 +2,7 @@
 //! sqlx. Domain values in, domain values out; SQL stays here.
 
 use crate::domain::comando::FiltroListado;
+use crate::domain::estado::Operacion;
 use crate::domain::sla::{NivelSla, SlaEstado};
 use crate::domain::ticket::{Historial, Solicitante, Ticket};
 use anyhow::{Context, anyhow};
@@ -282,40 +283,59 @@ pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<O
 /// transaction claimed. A claim held by a transaction still open blocks here
 /// until it ends, so two processes never both apply one command. The
 /// placeholder reply is replaced when the batch's [`Cambios`] are written.
-pub async fn reservar_comandos(
-    conn: &mut PgConnection,
-    ids: &[String],
-    operaciones: &[&str],
-) -> Result<HashSet<String>, sqlx::Error> {
-    if ids.is_empty() {
+pub async fn reservar_comandos(conn: &mut PgConnection, reservas: &Reservas) -> Result<HashSet<String>, sqlx::Error> {
+    if reservas.ids.is_empty() {
         return Ok(HashSet::new());
     }
     let reclamados: Vec<String> = sqlx::query_scalar(
-        "INSERT INTO comandos (message_id, operacion, respuesta) \
-         SELECT id, op, 'null' FROM unnest($1::text[], $2::text[]) AS r(id, op) \
+        "INSERT INTO comandos (message_id, operacion, actor_sub, respuesta) \
+         SELECT id, op, sub, 'null' FROM unnest($1::text[], $2::text[], $3::text[]) AS r(id, op, sub) \
          ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
     )
-    .bind(ids)
-    .bind(operaciones)
+    .bind(&reservas.ids)
+    .bind(&reservas.operaciones)
+    .bind(&reservas.subs)
     .fetch_all(conn)
     .await?;
     Ok(reclamados.into_iter().collect())
 }
 
-/// The replies first given to commands processed before, by `message_id`.
+/// The `message_id`s a run of mutations claims, column by column.
+#[derive(Debug, Default)]
+pub struct Reservas {
+    pub ids: Vec<String>,
+    pub operaciones: Vec<&'static str>,
+    /// The verified `sub` of each sender; `None` for public operations.
+    pub subs: Vec<Option<String>>,
+}
+
+/// A command processed before: what it was, who sent it, what it got.
+#[derive(Debug, Clone)]
+pub struct Registro {
+    pub operacion: Option<Operacion>,
+    /// The sender's verified `sub`; `None` for public operations and for
+    /// records older than the column.
+    pub sub: Option<String>,
+    pub respuesta: Value,
+}
+
+/// The commands processed before, by `message_id`.
 pub async fn respuestas_registradas(
     conn: &mut PgConnection,
     ids: &[String],
-) -> Result<HashMap<String, Value>, sqlx::Error> {
+) -> Result<HashMap<String, Registro>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let filas: Vec<(String, Value)> =
-        sqlx::query_as("SELECT message_id, respuesta FROM comandos WHERE message_id = ANY($1)")
+    let filas: Vec<(String, String, Option<String>, Value)> =
+        sqlx::query_as("SELECT message_id, operacion, actor_sub, respuesta FROM comandos WHERE message_id = ANY($1)")
             .bind(ids)
             .fetch_all(conn)
             .await?;
-    Ok(filas.into_iter().collect())
+    Ok(filas
+        .into_iter()
+        .map(|(id, op, sub, respuesta)| (id, Registro { operacion: Operacion::parse(&op), sub, respuesta }))
+        .collect())
 }
 
 /// Loads tickets and locks their rows until the transaction ends, so two

@@ -2,6 +2,7 @@
 
 use super::estado::{Estado, Operacion, TIPOS};
 use super::sla::{PoliticaSla, Prioridad, SlaEstado};
+use super::texto::es_imprimible;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -99,6 +100,10 @@ pub struct FiltroListado {
     pub despues_de: Option<i64>,
 }
 
+/// Longest `descripcion` (contract §3, v1.1): bounds what one ticket stores
+/// and what a `listar` page of 200 weighs.
+pub const DESCRIPCION_MAX: usize = 10_000;
+
 pub const LIMITE_POR_DEFECTO: i64 = 50;
 pub const LIMITE_MAXIMO: i64 = 200;
 
@@ -142,7 +147,7 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, politica: &PoliticaSla)
                 email: l.email("email").unwrap_or_default(),
                 tipo: l.tipo("tipo", true).unwrap_or_default(),
                 categoria: l.texto("categoria", 2, 100, true).unwrap_or_default(),
-                descripcion: l.texto("descripcion", 10, usize::MAX, true).unwrap_or_default(),
+                descripcion: l.texto("descripcion", 10, DESCRIPCION_MAX, true).unwrap_or_default(),
                 prioridad: l
                     .prioridad("prioridad", true)
                     .unwrap_or_else(|| Prioridad { nombre: String::new(), objetivo: chrono::TimeDelta::zero() }),
@@ -262,12 +267,16 @@ impl Lector<'_> {
                 }
                 return None;
             }
-            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::String(s)) => s.trim(),
             Some(_) => {
                 self.error(campo, "debe ser texto");
                 return None;
             }
         };
+        if !es_imprimible(valor) {
+            self.error(campo, "contiene caracteres de control");
+            return None;
+        }
         let n = valor.chars().count();
         if n < min || n > max {
             let mensaje = match (min > 1, max < usize::MAX) {
@@ -278,7 +287,7 @@ impl Lector<'_> {
             self.error(campo, mensaje);
             return None;
         }
-        Some(valor)
+        Some(valor.to_string())
     }
 
     fn email(&mut self, campo: &str) -> Option<String> {
@@ -363,14 +372,55 @@ impl Lector<'_> {
 
     fn uuid(&mut self, campo: &str) -> Option<Uuid> {
         let valor = self.texto(campo, 1, 100, true)?;
-        match Uuid::parse_str(&valor) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                self.error(campo, "debe ser un UUID");
-                None
+        let id = uuid_con_guiones(&valor);
+        if id.is_none() {
+            self.error(campo, "debe ser un UUID de 36 caracteres con guiones");
+        }
+        id
+    }
+}
+
+/// A UUID in its hyphenated 36-character form, in any case (contract §3):
+/// braced, urn and hyphen-less spellings are refused, so one ticket has
+/// exactly one order key.
+pub fn uuid_con_guiones(s: &str) -> Option<Uuid> {
+    if s.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}
+
+/// The order key of a command body: the ticket its `ticketId` names, read
+/// the way [`validar`] reads it (a JSON object's last `ticketId`, trimmed,
+/// hyphenated) without building the rest of the body. `None` when the body
+/// is not a JSON object or names no valid ticket: such a command is refused
+/// by validation, and its lane does not matter.
+pub fn clave_de_orden(body: &[u8]) -> Option<Uuid> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Clave;
+    impl<'de> Visitor<'de> for Clave {
+        type Value = Option<Uuid>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut mapa: A) -> Result<Self::Value, A::Error> {
+            let mut clave = None;
+            while let Some(nombre) = mapa.next_key::<std::borrow::Cow<'de, str>>()? {
+                if nombre == "ticketId" {
+                    // Later duplicates win, as in a parsed `Value`.
+                    clave = Some(mapa.next_value::<Value>()?);
+                } else {
+                    mapa.next_value::<IgnoredAny>()?;
+                }
             }
+            Ok(clave.as_ref().and_then(Value::as_str).and_then(|s| uuid_con_guiones(s.trim())))
         }
     }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let clave = de.deserialize_map(Clave).ok()?;
+    // Trailing garbage makes the body invalid for validation too.
+    de.end().ok()?;
+    clave
 }
 
 /// A deliberately plain e-mail check: one `@`, a non-empty local part, a
@@ -443,6 +493,46 @@ mod tests {
             campos(validar(Operacion::Pausar, &obj(json!({"ticketId": id, "motivo": "x".repeat(501)})), &p)),
             ["motivo"]
         );
+    }
+
+    #[test]
+    fn control_characters_are_refused_naming_the_field() {
+        let p = politica();
+        let id = Uuid::new_v4().to_string();
+        // Issue #11, item 4: a NUL in a nota reached Postgres and was dead-lettered.
+        let body = obj(json!({"ticketId": id, "nota": "avance\u{0}oculto", "respuestaCliente": "ok\u{1b}[2J"}));
+        assert_eq!(campos(validar(Operacion::Actualizar, &body, &p)), ["nota", "respuestaCliente"]);
+        let body = obj(json!({"nombre": "Ana\u{7}", "email": "ana@empresa.com", "tipo": "INCIDENTE",
+            "categoria": "Soporte", "descripcion": "Línea uno\r\n\tlínea dos", "prioridad": "ALTA",
+            "asunto": "\u{0}"}));
+        assert_eq!(campos(validar(Operacion::Crear, &body, &p)), ["asunto", "nombre"], "tab and line breaks pass");
+        let consulta = obj(json!({"label": "TKT-2026-00001\u{0}", "email": "ana@empresa.com"}));
+        assert_eq!(campos(validar(Operacion::Consultar, &consulta, &p)), ["label"]);
+    }
+
+    #[test]
+    fn descripcion_is_bounded() {
+        let p = politica();
+        let crear = |descripcion: String| {
+            obj(json!({"nombre": "Ana", "email": "ana@empresa.com", "tipo": "INCIDENTE", "categoria": "Soporte",
+                "descripcion": descripcion, "prioridad": "ALTA"}))
+        };
+        assert!(validar(Operacion::Crear, &crear("ñ".repeat(DESCRIPCION_MAX)), &p).is_ok(), "characters, not bytes");
+        assert_eq!(campos(validar(Operacion::Crear, &crear("x".repeat(DESCRIPCION_MAX + 1)), &p)), ["descripcion"]);
+    }
+
+    #[test]
+    fn ticket_id_is_accepted_only_hyphenated() {
+        let p = politica();
+        let id = Uuid::new_v4();
+        let detalle = |t: String| validar(Operacion::Detalle, &obj(json!({"ticketId": t})), &p);
+        for ok in [id.to_string(), id.to_string().to_uppercase(), format!("  {id} ")] {
+            let Ok(Peticion::Detalle { ticket_id }) = detalle(ok.clone()) else { panic!("{ok}") };
+            assert_eq!(ticket_id, id);
+        }
+        for malo in [id.simple().to_string(), id.braced().to_string(), id.urn().to_string(), format!("{id}0")] {
+            assert_eq!(campos(detalle(malo.clone())), ["ticketId"], "{malo}");
+        }
     }
 
     #[test]

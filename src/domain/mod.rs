@@ -4,4 +4,5 @@ pub mod calendario;
 pub mod comando;
 pub mod estado;
 pub mod sla;
+pub mod texto;
 pub mod ticket;

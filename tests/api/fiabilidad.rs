@@ -457,6 +457,7 @@ async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
     let mut app = TestApp::spawn().await;
     let ticket = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
     let auth = format!("Bearer {}", token("MESA", None));
+    let vencido = format!("Bearer {}", token_con("MESA", None, -3600, SECRETO));
     let lote = [
         mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)),
         mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&auth)), // the same command twice
@@ -466,8 +467,9 @@ async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
         mensaje("pausar", json!({"ticketId": ticket, "motivo": "espera"}), Some("l-5"), Some(&auth)),
         mensaje("detalle", json!({"ticketId": ticket}), None, Some(&auth)), // sees the batch's own writes
         mensaje("crear", json!(42), Some("l-6"), None),                     // a body that is not an object
-        mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), None), // a refused copy of an applied one
+        mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), None), // a copy with no token
         mensaje("reabrir", json!({"ticketId": ticket}), Some("l-7"), Some(&auth)), // after the query: sees PAUSADO
+        mensaje("asignar", json!({"ticketId": ticket}), Some("l-1"), Some(&vencido)), // same sender, token expired
     ];
     let refs: Vec<&Mensaje> = lote.iter().collect();
     let d = app.procesador.procesar_lote(&refs).await.unwrap();
@@ -483,8 +485,9 @@ async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
     assert_eq!(historial.len(), 3, "CREACION, ASIGNACION, PAUSA");
     assert_eq!(codigo(7), "SOLICITUD_INVALIDA");
     assert!(matches!(d[7].disposicion, mesa_ayuda::error::Disposicion::DeadLetter { .. }));
-    assert_eq!(d[8].respuesta, d[0].respuesta, "a refused copy of an applied command gets its reply");
+    assert_eq!(codigo(8), "NO_AUTENTICADO", "a recorded reply only for its signer (§3)");
     assert_eq!(d[9].respuesta["datos"]["estado"], "ASIGNADO", "{}", d[9].respuesta);
+    assert_eq!(d[10].respuesta, d[0].respuesta, "the same signer with an expired token gets its reply");
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 2);
     let tipos: Vec<String> =
         sqlx::query_scalar("SELECT tipo FROM outbox ORDER BY id").fetch_all(&app.pool).await.unwrap();

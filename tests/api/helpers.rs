@@ -87,8 +87,13 @@ pub fn token(rol: &str, area: Option<&str>) -> String {
 }
 
 pub fn token_con(rol: &str, area: Option<&str>, vida_s: i64, secreto: &str) -> String {
+    token_de(&format!("{}-1", rol.to_lowercase()), rol, area, vida_s, secreto)
+}
+
+/// A token for the actor `sub`.
+pub fn token_de(sub: &str, rol: &str, area: Option<&str>, vida_s: i64, secreto: &str) -> String {
     let claims = Claims {
-        sub: format!("{}-1", rol.to_lowercase()),
+        sub: sub.to_string(),
         nombre: Some(format!("Agente {rol}")),
         rol: rol.to_string(),
         area: area.map(str::to_string),
@@ -148,22 +153,33 @@ impl Cliente {
         message_id: Option<&str>,
         auth: Option<&str>,
     ) -> String {
-        let correlacion = Uuid::new_v4().to_string();
-        let mut props = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_reply_to(self.cola_respuestas.clone().into())
-            .with_correlation_id(correlacion.clone().into());
-        if let Some(id) = message_id {
-            props = props.with_message_id(id.into());
-        }
+        let mut h = FieldTable::default();
         if let Some(auth) = auth {
-            let mut h = FieldTable::default();
             h.insert("authorization".into(), AMQPValue::LongString(auth.into()));
             h.insert(
                 "traceparent".into(),
                 AMQPValue::LongString("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
             );
-            props = props.with_headers(h);
+        }
+        self.publicar_con_headers(routing_key, cuerpo, message_id, h).await
+    }
+
+    /// Publishes a raw command with exactly these headers; returns its correlation id.
+    pub async fn publicar_con_headers(
+        &self,
+        routing_key: &str,
+        cuerpo: &[u8],
+        message_id: Option<&str>,
+        headers: FieldTable,
+    ) -> String {
+        let correlacion = Uuid::new_v4().to_string();
+        let mut props = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_reply_to(self.cola_respuestas.clone().into())
+            .with_correlation_id(correlacion.clone().into())
+            .with_headers(headers);
+        if let Some(id) = message_id {
+            props = props.with_message_id(id.into());
         }
         self.canal
             .basic_publish(

@@ -1,5 +1,6 @@
 //! Integration tests against the real Postgres and RabbitMQ.
 
+mod bordes;
 mod comandos;
 mod fiabilidad;
 #[allow(dead_code)] // shared with tests/fallas.rs, which uses other parts

@@ -25,7 +25,9 @@ async fn batch_statements_stay_on_indexes_after_the_tables_grow() {
     let ciclo = async |conn: &mut PgConnection, i: usize| {
         let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
         let id = format!("plan-{i}");
-        let reclamados = store::reservar_comandos(&mut tx, std::slice::from_ref(&id), &["asignar"]).await.unwrap();
+        let reservas =
+            store::Reservas { ids: vec![id.clone()], operaciones: vec!["asignar"], subs: vec![Some("mesa-1".into())] };
+        let reclamados = store::reservar_comandos(&mut tx, &reservas).await.unwrap();
         assert!(reclamados.contains(&id));
         let bloqueados = store::bloquear_tickets(&mut tx, &[ticket]).await.unwrap();
         let mut cambios = store::Cambios::default();
