@@ -13,7 +13,7 @@ use crate::error::{Disposicion, ErrorContrato, ErrorProceso};
 use crate::store::{self, HistorialLeido};
 use crate::vistas;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -53,6 +53,20 @@ pub fn traceparent_valido(valor: Option<&str>) -> Option<&str> {
         if hex(ver, 2) && *ver != "ff" && hex(traza, 32) && hex(padre, 16) && hex(banderas, 2)
             && traza.bytes().any(|b| b != b'0') && padre.bytes().any(|b| b != b'0'));
     valido.then_some(v)
+}
+
+/// The operation a routing key names and the JSON object a body holds, or
+/// why the message cannot be decoded at all (answered and dead-lettered).
+/// With [`validar`], everything decided from a body alone.
+pub fn decodificar(routing_key: &str, body: &[u8]) -> Result<(Operacion, Map<String, Value>), ErrorContrato> {
+    let Some(op) = Operacion::from_routing_key(routing_key) else {
+        return Err(ErrorContrato::SolicitudInvalida(format!("operación desconocida: {routing_key:?}")));
+    };
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(body)) => Ok((op, body)),
+        Ok(_) => Err(ErrorContrato::SolicitudInvalida("el cuerpo debe ser un objeto JSON".into())),
+        Err(e) => Err(ErrorContrato::SolicitudInvalida(format!("el cuerpo no es JSON válido: {e}"))),
+    }
 }
 
 /// What to answer and what to do with the delivery.
@@ -196,20 +210,9 @@ impl Procesador {
     /// Everything decided without the database: routing, decoding,
     /// `message_id`, token, role and field validation.
     async fn preparar(&self, m: &Mensaje) -> Preparado {
-        let Some(op) = Operacion::from_routing_key(&m.routing_key) else {
-            let e = ErrorContrato::SolicitudInvalida(format!("operación desconocida: {:?}", m.routing_key));
-            return Preparado::Listo(Desenlace::veneno(&e));
-        };
-        let body = match serde_json::from_slice::<Value>(&m.body) {
-            Ok(Value::Object(body)) => body,
-            Ok(_) => {
-                let e = ErrorContrato::SolicitudInvalida("el cuerpo debe ser un objeto JSON".into());
-                return Preparado::Listo(Desenlace::veneno(&e));
-            }
-            Err(e) => {
-                let e = ErrorContrato::SolicitudInvalida(format!("el cuerpo no es JSON válido: {e}"));
-                return Preparado::Listo(Desenlace::veneno(&e));
-            }
+        let (op, body) = match decodificar(&m.routing_key, &m.body) {
+            Ok(decodificado) => decodificado,
+            Err(e) => return Preparado::Listo(Desenlace::veneno(&e)),
         };
         let message_id = m.message_id.as_deref().map(str::trim).filter(|id| !id.is_empty());
         let message_id = if op.es_mutacion() {
