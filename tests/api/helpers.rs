@@ -197,20 +197,21 @@ impl Cliente {
     }
 
     pub async fn respuesta(&mut self, correlacion: &str) -> Value {
+        self.respuesta_en(correlacion, ESPERA).await.unwrap_or_else(|| panic!("no reply for {correlacion}"))
+    }
+
+    /// The reply to `correlacion`, if it comes within `espera`.
+    pub async fn respuesta_en(&mut self, correlacion: &str, espera: Duration) -> Option<Value> {
         if let Some(v) = self.pendientes.remove(correlacion) {
-            return v;
+            return Some(v);
         }
-        let fin = tokio::time::Instant::now() + ESPERA;
+        let fin = tokio::time::Instant::now() + espera;
         loop {
-            let entrega = tokio::time::timeout_at(fin, self.respuestas.next())
-                .await
-                .unwrap_or_else(|_| panic!("no reply for {correlacion}"))
-                .unwrap()
-                .unwrap();
+            let entrega = tokio::time::timeout_at(fin, self.respuestas.next()).await.ok()?.unwrap().unwrap();
             let c = entrega.properties.correlation_id().as_ref().unwrap().as_str().to_string();
             let v: Value = serde_json::from_slice(&entrega.data).unwrap();
             if c == correlacion {
-                return v;
+                return Some(v);
             }
             self.pendientes.insert(c, v);
         }
@@ -252,6 +253,8 @@ pub struct TestApp {
     pub pool: PgPool,
     pub procesador: Procesador,
     pub planificador: Planificador,
+    /// The running worker's metrics (reconnections, commands by result).
+    pub metricas: Arc<mesa_ayuda::metrics::Metricas>,
     pub cliente: Cliente,
     shutdown: CancellationToken,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
@@ -277,11 +280,23 @@ impl TestApp {
         let pool = PgPool::connect(settings.database.url.expose_secret()).await.expect("test pool");
         let procesador = app.procesador.clone();
         let planificador = app.planificador.clone();
+        let metricas = app.metricas.clone();
         let topo = app.topologia();
         let cliente = Cliente::new(settings.amqp.url.expose_secret(), &topo).await;
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(app.run(shutdown.clone()));
-        TestApp { adelanto_ms, settings, pool, procesador, planificador, cliente, shutdown, handle: Some(handle), db }
+        TestApp {
+            adelanto_ms,
+            settings,
+            pool,
+            procesador,
+            planificador,
+            metricas,
+            cliente,
+            shutdown,
+            handle: Some(handle),
+            db,
+        }
     }
 
     /// The worker's current time.

@@ -5,6 +5,7 @@ mod comandos;
 mod fiabilidad;
 #[allow(dead_code)] // shared with tests/fallas.rs, which uses other parts
 mod helpers;
+mod hostil;
 mod informes;
 mod operacion;
 mod rendimiento;
