@@ -7,7 +7,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, fmt, prelude::*};
 
 /// The filter when `RUST_LOG` is unset.
-const FILTRO_POR_DEFECTO: &str = "info";
+const FILTRO_POR_DEFECTO: &str = "info,sqlx=warn";
 
 /// Installs the global subscriber once; later calls are ignored (tests).
 pub fn init(format: &str) {
