@@ -2,7 +2,7 @@
 //! ES256 and EdDSA with an identity provider's key set (JWKS), chosen by
 //! `kid` — the only place an actor's id, name, role and area come from.
 
-use crate::configuration::{AuthSettings, ClaimsSettings};
+use crate::configuration::{AuthSettings, ClaimsSettings, JWT_SECRET_MIN_BYTES};
 use crate::domain::estado::Rol;
 use crate::domain::texto::es_imprimible;
 use crate::domain::ticket::Actor;
@@ -50,6 +50,8 @@ pub enum ErrorAuth {
     Formato { origen: String, fuente: serde_json::Error },
     #[error("no se pudo preparar el cliente HTTP del JWKS: {0}")]
     Cliente(reqwest::Error),
+    #[error("el secreto HS256 debe tener al menos {JWT_SECRET_MIN_BYTES} bytes")]
+    SecretoCorto,
 }
 
 /// What a token says, once checked.
@@ -130,6 +132,12 @@ impl Verificador {
     /// that does not answer at start is only warned about, and fetched again
     /// on the first unknown `kid`.
     pub async fn new(settings: &AuthSettings) -> Result<Self, ErrorAuth> {
+        // Configuration refuses it first; this keeps a short or empty key
+        // from ever verifying anything, however the settings were built.
+        let secreto = settings.secreto_hs256();
+        if secreto.as_ref().is_some_and(|s| s.expose_secret().len() < JWT_SECRET_MIN_BYTES) {
+            return Err(ErrorAuth::SecretoCorto);
+        }
         let origen = match (&settings.jwks_url, &settings.jwks_file) {
             (Some(url), _) => {
                 // reqwest is built without a default TLS provider: use ring,
@@ -164,7 +172,7 @@ impl Verificador {
             }
         };
         let interno = Interno {
-            hs256: settings.secreto_hs256().map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
+            hs256: secreto.map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
             jwks,
             emisor: settings.issuer.clone(),
             audiencia: settings.audience.clone(),

@@ -386,3 +386,16 @@ async fn a_jwks_file_that_cannot_be_read_or_parsed_stops_the_start() {
     s.jwks_file = Some(ruta);
     assert!(matches!(Verificador::new(&s).await, Err(ErrorAuth::Formato { .. })));
 }
+
+#[tokio::test]
+async fn a_short_or_empty_secret_never_verifies_anything() {
+    // Issue #11, item 2: an empty secret accepted tokens signed with the empty key.
+    for corto in ["", "corto", &"x".repeat(JWT_SECRET_MIN_BYTES - 1)] {
+        let mut s = ajustes();
+        s.jwt_secret = Some(SecretString::from(corto.to_string()));
+        assert!(matches!(Verificador::new(&s).await, Err(ErrorAuth::SecretoCorto)), "{corto:?}");
+    }
+    let mut s = ajustes();
+    s.jwt_secret = None;
+    assert!(Verificador::new(&s).await.is_ok(), "unset: the development secret, which is long enough");
+}
