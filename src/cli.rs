@@ -2,8 +2,8 @@
 
 use crate::auth::{self, Claims};
 use crate::broker::{self, Topologia};
-use crate::configuration::Settings;
-use crate::startup::Aplicacion;
+use crate::configuration::{ErrorConfiguracion, Settings};
+use crate::startup::{Aplicacion, Cierre};
 use crate::{store, telemetry};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -12,7 +12,7 @@ use lapin::BasicProperties;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use secrecy::ExposeSecret;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,9 @@ pub enum Comando {
     Run,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Print the effective configuration, secrets masked, with each value's
+    /// source (default, file, environment); exit 2 when it is invalid.
+    Config,
     /// Publish one command, wait for its reply and print it (exit 1 when `ok` is false).
     Send {
         /// The operation: crear, asignar, consultar, ...
@@ -78,10 +81,26 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
+/// Exit code for an invalid configuration (contract §7).
+pub const SALIDA_CONFIGURACION: i32 = 2;
+/// Exit code when `run` gave up waiting for in-flight work, or failed.
+pub const SALIDA_FALLO: i32 = 1;
+
+/// The exit code for an error that ended a command.
+pub fn codigo_de_salida(error: &anyhow::Error) -> i32 {
+    if error.downcast_ref::<ErrorConfiguracion>().is_some() { SALIDA_CONFIGURACION } else { SALIDA_FALLO }
+}
+
 /// Runs a parsed command line; the process exit code.
 pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
+    if let Comando::Config = cli.comando {
+        let cargada = Settings::load_from(Path::new("config"), std::env::vars())?;
+        print!("{}", cargada.mostrar());
+        return Ok(0);
+    }
     let settings = Settings::load()?;
     match cli.comando {
+        Comando::Config => unreachable!("handled above"),
         Comando::Run => {
             telemetry::init(&settings.log.format);
             if settings.uses_dev_secret() {
@@ -91,8 +110,10 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             }
             let shutdown = CancellationToken::new();
             tokio::spawn(esperar_senal(shutdown.clone()));
-            Aplicacion::build(settings).await?.run(shutdown).await?;
-            Ok(0)
+            Ok(match Aplicacion::build(settings).await?.run(shutdown).await? {
+                Cierre::Completo => 0,
+                Cierre::GraciaAgotada => SALIDA_FALLO,
+            })
         }
         Comando::Migrate => {
             telemetry::init(&settings.log.format);

@@ -4,11 +4,16 @@
 use crate::domain::calendario::{Calendario, CalendarioLaboral, dia_de_semana, parse_ventana};
 use crate::domain::sla::{PoliticaSla, Prioridad};
 use anyhow::Context;
-use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
+
+mod capas;
+mod mostrar;
+
+pub use capas::{Arbol, Fuente, Problema};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 /// The public development secret, used when `auth.jwt_secret` is unset and no
@@ -135,6 +140,12 @@ pub struct SchedulerSettings {
 pub struct SlaSettings {
     pub prioridades: BTreeMap<String, String>,
     pub aviso_porcentaje: u32,
+    /// Default thresholds (remaining %, v1.1); unset means `[aviso_porcentaje]`.
+    #[serde(default)]
+    pub avisos: Option<Vec<u32>>,
+    /// First-response target per priority (v1.1); none by default.
+    #[serde(default)]
+    pub primera_respuesta: BTreeMap<String, String>,
     pub pausa_detiene_reloj: bool,
     /// Working hours; absent means a 24x7 clock.
     #[serde(default)]
@@ -200,66 +211,334 @@ pub struct LogSettings {
     pub format: String,
 }
 
+/// The settings as loaded, with the merged tree they were read from (for
+/// `mesa-ayuda config`, which shows each value's source).
+#[derive(Debug, Clone)]
+pub struct Cargada {
+    pub settings: Settings,
+    pub arbol: Arbol,
+}
+
+/// Every problem found in the configuration, listed at once (contract §7:
+/// `run` stops with exit code 2).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("configuración inválida ({} problema(s)):{}", .0.len(), lista(.0))]
+pub struct ErrorConfiguracion(pub Vec<Problema>);
+
+fn lista(problemas: &[Problema]) -> String {
+    problemas.iter().map(|p| format!("\n  - {p}")).collect()
+}
+
+/// Longest accepted SLA target: a longer one is a typo, and arithmetic on a
+/// business-hours calendar walks it day by day.
+pub const SLA_OBJETIVO_MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+const MINUTO: Duration = Duration::from_secs(60);
+const HORA: Duration = Duration::from_secs(3600);
+const RETENCION_MAX: Duration = Duration::from_secs(3650 * 24 * 3600);
+/// RabbitMQ's own ceiling on a message (`max_message_size`, 128 MiB).
+const CUERPO_MAX_BYTES: usize = 128 * 1024 * 1024;
+/// The sections of the configuration; any other top-level key is unknown.
+const SECCIONES: [&str; 11] =
+    ["database", "amqp", "topology", "auth", "http", "scheduler", "sla", "worker", "outbox", "retencion", "log"];
+
 impl Settings {
-    /// Reads every layer from the working directory's `config/` and the environment.
-    pub fn load() -> anyhow::Result<Settings> {
-        let env = std::env::var("MESA_ENV").unwrap_or_else(|_| "local".to_string());
-        let mut builder = Config::builder()
-            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(File::with_name("config/default").required(false))
-            .add_source(File::with_name(&format!("config/{env}")).required(false));
+    /// Reads every layer from the working directory's `config/` and the process environment.
+    pub fn load() -> Result<Settings, ErrorConfiguracion> {
+        Self::load_from(Path::new("config"), std::env::vars()).map(|c| c.settings)
+    }
+
+    /// Reads the built-in defaults, `dir/default.toml`, `dir/<MESA_ENV>.toml`
+    /// and the given environment, and validates the result as a whole.
+    pub fn load_from(
+        dir: &Path,
+        entorno: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Cargada, ErrorConfiguracion> {
+        let entorno: BTreeMap<String, String> = entorno.into_iter().collect();
+        let mut problemas = Vec::new();
+        let mut arbol = Arbol::default();
+        match toml::from_str(DEFAULTS) {
+            Ok(tabla) => arbol.fusionar(tabla, &Fuente::Defecto),
+            Err(e) => {
+                problemas.push(Problema { clave: "config/default.toml".into(), mensaje: e.to_string(), fuente: None })
+            }
+        }
+        let nombre_env = entorno.get("MESA_ENV").map(String::as_str).unwrap_or("local");
+        for archivo in [dir.join("default.toml"), dir.join(format!("{nombre_env}.toml"))] {
+            let texto = match std::fs::read_to_string(&archivo) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    problemas.push(Problema {
+                        clave: archivo.display().to_string(),
+                        mensaje: e.to_string(),
+                        fuente: None,
+                    });
+                    continue;
+                }
+            };
+            match toml::from_str::<toml::Table>(&texto) {
+                Ok(tabla) => arbol.fusionar(tabla, &Fuente::Archivo(archivo)),
+                Err(e) => problemas.push(Problema {
+                    clave: archivo.display().to_string(),
+                    mensaje: format!("TOML inválido: {}", e.message()),
+                    fuente: None,
+                }),
+            }
+        }
         // The conventional variables sit below the MESA__ ones.
-        for (var, key) in [("DATABASE_URL", "database.url"), ("AMQP_URL", "amqp.url")] {
-            if let Ok(value) = std::env::var(var) {
-                builder = builder.set_override(key, value)?;
+        for (var, ruta) in [("DATABASE_URL", ["database", "url"]), ("AMQP_URL", ["amqp", "url"])] {
+            if let Some(valor) = entorno.get(var) {
+                arbol.poner_variable(var, &ruta, valor).unwrap_or_else(|p| problemas.push(p));
             }
         }
-        let mut settings: Settings = builder
-            .add_source(Environment::with_prefix("MESA").prefix_separator("__").separator("__"))
-            .build()?
-            .try_deserialize()
-            .context("configuración inválida")?;
-        for (var, slot) in
-            [("MESA__DATABASE__URL", &mut settings.database.url), ("MESA__AMQP__URL", &mut settings.amqp.url)]
+        let mut vistas: BTreeMap<String, &str> = BTreeMap::new();
+        for (var, valor) in &entorno {
+            let Some(resto) = var.strip_prefix("MESA__") else { continue };
+            let ruta: Vec<&str> = resto.split("__").collect();
+            // Two spellings of one key would make the winner depend on the
+            // order the environment lists them in.
+            let clave = ruta.join(".").to_lowercase();
+            if let Some(otra) = vistas.insert(clave, var) {
+                problemas.push(Problema {
+                    clave: var.clone(),
+                    mensaje: format!("la misma clave que {otra}: deje una sola"),
+                    fuente: None,
+                });
+                continue;
+            }
+            arbol.poner_variable(var, &ruta, valor).unwrap_or_else(|p| problemas.push(p));
+        }
+        let settings = leer(&arbol, &mut problemas);
+        if let Some(s) = &settings {
+            problemas.extend(s.problemas().into_iter().map(|(clave, mensaje)| {
+                let fuente = arbol.fuente(&clave);
+                Problema { clave, mensaje, fuente }
+            }));
+        }
+        match settings {
+            Some(settings) if problemas.is_empty() => Ok(Cargada { settings, arbol }),
+            _ => Err(ErrorConfiguracion(problemas)),
+        }
+    }
+
+    /// Every semantic problem, as (dotted key, message).
+    fn problemas(&self) -> Vec<(String, String)> {
+        let mut p: Vec<(String, String)> = Vec::new();
+        let mut si = |cond: bool, clave: &str, mensaje: &str| {
+            if cond {
+                p.push((clave.to_string(), mensaje.to_string()));
+            }
+        };
+        let url_db = self.database.url.expose_secret();
+        si(
+            !(url_db.starts_with("postgres://") || url_db.starts_with("postgresql://")),
+            "database.url",
+            "se espera una URL postgres:// o postgresql://",
+        );
+        si(!(1..=1000).contains(&self.database.max_connections), "database.max_connections", "entre 1 y 1000");
+        si(
+            self.amqp.url.expose_secret().split(',').any(|u| {
+                let u = u.trim();
+                !(u.starts_with("amqp://") || u.starts_with("amqps://"))
+            }),
+            "amqp.url",
+            "se esperan URLs amqp:// o amqps://, separadas por comas",
+        );
+        si(self.amqp.prefetch == 0, "amqp.prefetch", "debe ser mayor que 0");
+        si(
+            self.amqp.max_cuerpo_bytes == 0 || self.amqp.max_cuerpo_bytes > CUERPO_MAX_BYTES,
+            "amqp.max_cuerpo_bytes",
+            "debe estar entre 1 y 134217728 (el máximo de RabbitMQ)",
+        );
+        let prefijo = &self.topology.prefix;
+        si(
+            prefijo.is_empty()
+                || prefijo.len() > 100
+                || !prefijo.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+            "topology.prefix",
+            "de 1 a 100 caracteres: letras, dígitos, '-', '_' o '.'",
+        );
+        si(self.topology.delivery_limit == 0, "topology.delivery_limit", "debe ser mayor que 0");
+        si(
+            self.auth.jwt_secret.as_ref().is_some_and(|s| s.expose_secret().len() < JWT_SECRET_MIN_BYTES),
+            "auth.jwt_secret",
+            "el secreto HS256 debe tener al menos 32 bytes",
+        );
+        si(
+            self.auth.jwks_url.as_ref().is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))),
+            "auth.jwks_url",
+            "se espera una URL https:// (o http://)",
+        );
+        si(
+            self.auth.jwks_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()),
+            "auth.jwks_file",
+            "no puede estar vacío",
+        );
+        si(self.auth.issuer.as_ref().is_some_and(|i| i.trim().is_empty()), "auth.issuer", "no puede estar vacío");
+        si(self.auth.audience.iter().any(|a| a.trim().is_empty()), "auth.audience", "un valor vacío");
+        for (clave, ruta) in [
+            ("auth.claims.rol", &self.auth.claims.rol),
+            ("auth.claims.area", &self.auth.claims.area),
+            ("auth.claims.nombre", &self.auth.claims.nombre),
+        ] {
+            si(ruta.split('.').any(str::is_empty), clave, "ruta de claim vacía o con un segmento vacío");
+        }
+        si(self.http.host.trim().is_empty(), "http.host", "no puede estar vacío");
+        si(!(1..=100_000).contains(&self.scheduler.lote), "scheduler.lote", "entre 1 y 100000");
+        for (clave, cron) in [("scheduler.cron", &self.scheduler.cron), ("retencion.cron", &self.retencion.cron)] {
+            if let Err(e) = crate::planificador::validar_cron(cron) {
+                p.push((clave.to_string(), format!("{e:#}")));
+            }
+        }
+        let mut si = |cond: bool, clave: &str, mensaje: &str| {
+            if cond {
+                p.push((clave.to_string(), mensaje.to_string()));
+            }
+        };
+        si(!(1..=256).contains(&self.worker.lanes), "worker.lanes", "entre 1 y 256");
+        si(!(1..=10_000).contains(&self.worker.lote), "worker.lote", "entre 1 y 10000");
+        si(self.worker.shutdown_grace > HORA, "worker.shutdown_grace", "una hora como mucho");
+        si(!(1..=10_000).contains(&self.outbox.batch), "outbox.batch", "entre 1 y 10000");
+        si(
+            self.outbox.poll_interval.is_zero() || self.outbox.poll_interval > HORA,
+            "outbox.poll_interval",
+            "mayor que cero y una hora como mucho",
+        );
+        // Retention is subtracted from the current date: bounded, it cannot overflow it.
+        for (clave, d) in
+            [("retencion.eventos", self.retencion.eventos), ("retencion.comandos", self.retencion.comandos)]
         {
-            if let Ok(value) = std::env::var(var) {
-                *slot = SecretString::from(value);
-            }
+            si(d < MINUTO || d > RETENCION_MAX, clave, "entre 1 minuto y 10 años (3650 días)");
         }
-        settings.validate()?;
-        Ok(settings)
+        si(
+            !["pretty", "json"].iter().any(|f| self.log.format.eq_ignore_ascii_case(f)),
+            "log.format",
+            "\"pretty\" o \"json\"",
+        );
+        if let Err(ErrorConfiguracion(problemas)) = self.politica_sla() {
+            p.extend(problemas.into_iter().map(|x| (x.clave, x.mensaje)));
+        }
+        p
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(self.worker.lanes > 0, "worker.lanes debe ser mayor que 0");
-        anyhow::ensure!(self.worker.lote > 0, "worker.lote debe ser mayor que 0");
-        anyhow::ensure!(self.amqp.prefetch > 0, "amqp.prefetch debe ser mayor que 0");
-        anyhow::ensure!(!self.topology.prefix.trim().is_empty(), "topology.prefix no puede estar vacío");
-        self.politica_sla()?;
-        crate::planificador::validar_cron(&self.scheduler.cron)?;
-        crate::planificador::validar_cron(&self.retencion.cron)?;
-        Ok(())
-    }
-
-    /// The SLA policy, with every target parsed (`4h`, `90m`, `20s`).
-    pub fn politica_sla(&self) -> anyhow::Result<PoliticaSla> {
+    /// The SLA policy, with every target parsed (`4h`, `90m`, `20s`); every
+    /// problem at once.
+    pub fn politica_sla(&self) -> Result<PoliticaSla, ErrorConfiguracion> {
+        let mut problemas = Vec::new();
+        let mut problema = |clave: String, mensaje: String| problemas.push(Problema { clave, mensaje, fuente: None });
         let mut prioridades = Vec::new();
         for (nombre, texto) in &self.sla.prioridades {
-            let objetivo = humantime::parse_duration(texto)
-                .with_context(|| format!("sla.prioridades.{nombre}: duración inválida {texto:?}"))?;
-            anyhow::ensure!(!objetivo.is_zero(), "sla.prioridades.{nombre} debe ser mayor que cero");
-            prioridades.push(Prioridad { nombre: nombre.clone(), objetivo: chrono::TimeDelta::from_std(objetivo)? });
+            match objetivo(texto) {
+                Ok(o) => prioridades.push(Prioridad { nombre: nombre.clone(), objetivo: o }),
+                Err(e) => problema(format!("sla.prioridades.{nombre}"), e),
+            }
         }
-        anyhow::ensure!(!prioridades.is_empty(), "sla.prioridades no puede estar vacío");
+        if self.sla.prioridades.is_empty() {
+            problema("sla.prioridades".into(), "no puede estar vacío".into());
+        }
+        for (nombre, texto) in &self.sla.primera_respuesta {
+            if let Err(e) = objetivo(texto) {
+                problema(format!("sla.primera_respuesta.{nombre}"), e);
+            }
+            if !self.sla.prioridades.contains_key(nombre) {
+                problema(format!("sla.primera_respuesta.{nombre}"), "prioridad desconocida".into());
+            }
+        }
+        if !(1..=99).contains(&self.sla.aviso_porcentaje) {
+            problema("sla.aviso_porcentaje".into(), "un porcentaje entre 1 y 99".into());
+        }
+        if let Some(avisos) = &self.sla.avisos
+            && (avisos.is_empty() || avisos.iter().any(|a| !(1..=99).contains(a)))
+        {
+            problema("sla.avisos".into(), "porcentajes entre 1 y 99, al menos uno".into());
+        }
+        let calendario = match &self.sla.calendario {
+            Some(c) => match c.calendario() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    problema("sla.calendario".into(), format!("{e:#}"));
+                    None
+                }
+            },
+            None => None,
+        };
+        if !problemas.is_empty() {
+            return Err(ErrorConfiguracion(problemas));
+        }
         let politica = PoliticaSla::new(prioridades, self.sla.aviso_porcentaje, self.sla.pausa_detiene_reloj);
-        Ok(match &self.sla.calendario {
-            Some(c) => politica.con_calendario(c.calendario()?),
+        Ok(match calendario {
+            Some(c) => politica.con_calendario(c),
             None => politica,
         })
     }
 
     pub fn uses_dev_secret(&self) -> bool {
         self.auth.secreto_hs256().is_some_and(|s| s.expose_secret() == DEV_JWT_SECRET)
+    }
+}
+
+/// An SLA target: a duration above zero and at most [`SLA_OBJETIVO_MAX`].
+fn objetivo(texto: &str) -> Result<chrono::TimeDelta, String> {
+    let d = humantime::parse_duration(texto).map_err(|e| format!("duración inválida {texto:?}: {e}"))?;
+    if d.is_zero() || d > SLA_OBJETIVO_MAX {
+        return Err(format!("{texto:?}: debe ser mayor que cero y de 366 días como mucho"));
+    }
+    chrono::TimeDelta::from_std(d).map_err(|e| e.to_string())
+}
+
+/// Deserializes each section on its own, so that one bad value does not hide
+/// the problems of the others; unknown keys are collected, not fatal here.
+fn leer(arbol: &Arbol, problemas: &mut Vec<Problema>) -> Option<Settings> {
+    for clave in arbol.valores.keys().filter(|k| !SECCIONES.contains(&k.as_str())) {
+        problemas.push(Problema {
+            clave: clave.clone(),
+            mensaje: "sección desconocida".into(),
+            fuente: arbol.fuente(clave),
+        });
+    }
+    let mut s = Secciones { arbol, problemas };
+    Some(Settings {
+        database: s.leer("database")?,
+        amqp: s.leer("amqp")?,
+        topology: s.leer("topology")?,
+        auth: s.leer("auth")?,
+        http: s.leer("http")?,
+        scheduler: s.leer("scheduler")?,
+        sla: s.leer("sla")?,
+        worker: s.leer("worker")?,
+        outbox: s.leer("outbox")?,
+        retencion: s.leer("retencion")?,
+        log: s.leer("log")?,
+    })
+}
+
+struct Secciones<'a> {
+    arbol: &'a Arbol,
+    problemas: &'a mut Vec<Problema>,
+}
+
+impl Secciones<'_> {
+    fn leer<T: serde::de::DeserializeOwned>(&mut self, nombre: &str) -> Option<T> {
+        let valor = self.arbol.valores.get(nombre).cloned().unwrap_or_else(|| toml::Value::Table(Default::default()));
+        let mut desconocidas = Vec::new();
+        let mut anotar = |ruta: serde_ignored::Path| desconocidas.push(format!("{nombre}.{ruta}"));
+        let de = serde_ignored::Deserializer::new(valor, &mut anotar);
+        let resultado = serde_path_to_error::deserialize::<_, T>(de);
+        for clave in desconocidas {
+            let fuente = self.arbol.fuente(&clave);
+            self.problemas.push(Problema { clave, mensaje: "clave desconocida".into(), fuente });
+        }
+        resultado
+            .map_err(|e| {
+                let ruta = e.path().to_string();
+                let clave = if ruta == "." { nombre.to_string() } else { format!("{nombre}.{ruta}") };
+                let fuente = self.arbol.fuente(&clave);
+                self.problemas.push(Problema { clave, mensaje: e.inner().message().to_string(), fuente });
+            })
+            .ok()
+            // The built-in default stands in, so that the checks of the
+            // other sections still run and every problem is listed.
+            .or_else(|| toml::from_str::<toml::Table>(DEFAULTS).ok()?.remove(nombre)?.try_into().ok())
     }
 }
 
@@ -270,13 +549,20 @@ mod humantime_serde_str {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("duración inválida {s:?} (p. ej. 25s, 90m, 4h): {e}")))
     }
 }
 
-/// The URL with its password replaced, for logs.
+/// The URL with its password replaced (in the user info and in a
+/// `password=` query parameter), for logs and `mesa-ayuda config`; each of
+/// a comma-separated list of URLs.
 pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
+    url.split(',').map(redactar_una).collect::<Vec<_>>().join(",")
+}
+
+fn redactar_una(url: &str) -> String {
+    let sin_usuario = match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((userinfo, host)) => match userinfo.split_once(':') {
                 Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
@@ -285,6 +571,19 @@ pub fn redact_url(url: &str) -> String {
             None => url.to_string(),
         },
         None => url.to_string(),
+    };
+    match sin_usuario.split_once('?') {
+        Some((base, consulta)) => {
+            let pares: Vec<String> = consulta
+                .split('&')
+                .map(|par| match par.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => par.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", pares.join("&"))
+        }
+        None => sin_usuario,
     }
 }
 
@@ -292,14 +591,14 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
+    fn cargar(entorno: &[(&str, &str)]) -> Result<Cargada, ErrorConfiguracion> {
+        let vacio = Path::new("/nonexistent/mesa-config");
+        Settings::load_from(vacio, entorno.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
     #[test]
     fn defaults_parse_and_follow_the_contract() {
-        let s: Settings = Config::builder()
-            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let s = cargar(&[]).unwrap().settings;
         assert_eq!(s.topology.prefix, "mesa");
         assert_eq!(s.http.port, 9464);
         assert_eq!(s.scheduler.cron, "*/30 * * * * *");
@@ -307,6 +606,109 @@ mod tests {
         let nombres: Vec<_> = p.prioridades().iter().map(|p| p.nombre.as_str()).collect();
         assert_eq!(nombres, ["CRITICA", "ALTA", "MEDIA", "BAJA"]);
         assert!(s.uses_dev_secret());
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let e = cargar(&[
+            ("MESA__SLA__PRIORIDADES__alta", "8x"),
+            ("MESA__SCHEDULER__CRON", "cada rato"),
+            ("MESA__AUTH__JWT_SECRET", ""),
+            ("MESA__HTTP__PORT", "noventa"),
+            ("MESA__WORKER__LANEZ", "2"),
+            ("MESA__NADA__X", "1"),
+            ("MESA__SLA__PRIMERA_RESPUESTA__URGENTE", "1h"),
+            ("MESA__SLA__AVISOS", "0,120"),
+            ("MESA__WORKER__SHUTDOWN_GRACE", "pronto"),
+        ])
+        .unwrap_err();
+        let claves: Vec<&str> = e.0.iter().map(|p| p.clave.as_str()).collect();
+        for esperada in [
+            "sla.prioridades.ALTA",
+            "scheduler.cron",
+            "auth.jwt_secret",
+            "http.port",
+            "worker.lanez",
+            "nada",
+            "sla.primera_respuesta.URGENTE",
+            "sla.avisos",
+            "worker.shutdown_grace",
+        ] {
+            assert!(claves.contains(&esperada), "{esperada} missing from {e}");
+        }
+        let texto = e.to_string();
+        assert!(texto.contains("entorno MESA__SLA__PRIORIDADES__alta"), "{texto}");
+        assert!(texto.contains("duración inválida \"8x\""), "{texto}");
+        println!("{texto}");
+    }
+
+    #[test]
+    fn two_spellings_of_one_variable_are_refused() {
+        let e = cargar(&[("MESA__SLA__PRIORIDADES__ALTA", "8h"), ("MESA__SLA__PRIORIDADES__alta", "9h")]).unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+    }
+
+    #[test]
+    fn sla_targets_are_bounded() {
+        for malo in ["0s", "367days", "99999999999999y", ""] {
+            assert!(cargar(&[("MESA__SLA__PRIORIDADES__BAJA", malo)]).is_err(), "{malo}");
+        }
+        assert!(cargar(&[("MESA__SLA__PRIORIDADES__BAJA", "366days")]).is_ok());
+    }
+
+    #[test]
+    fn durations_and_sizes_that_would_overflow_or_exhaust_are_refused() {
+        for (var, malo) in [
+            ("MESA__RETENCION__EVENTOS", "200000years"),
+            ("MESA__RETENCION__COMANDOS", "1s"),
+            ("MESA__WORKER__SHUTDOWN_GRACE", "100years"),
+            ("MESA__OUTBOX__POLL_INTERVAL", "0s"),
+            ("MESA__WORKER__LANES", "100000"),
+            ("MESA__WORKER__LANES", "-1"),
+            ("MESA__AMQP__MAX_CUERPO_BYTES", "0"),
+            ("MESA__AMQP__MAX_CUERPO_BYTES", "999999999999"),
+            ("MESA__DATABASE__MAX_CONNECTIONS", "0"),
+            ("MESA__LOG__FORMAT", "xml"),
+        ] {
+            let e = cargar(&[(var, malo)]).expect_err(malo);
+            assert_eq!(e.0.len(), 1, "{var}={malo}: {e}");
+        }
+    }
+
+    #[test]
+    fn files_merge_whatever_the_case_and_say_where_values_came_from() {
+        let dir = std::env::temp_dir().join(format!("mesa-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("prueba.toml"), "[SLA.prioridades]\nalta = \"5h\"\n[http]\nport = 1234\n").unwrap();
+        let env =
+            [("MESA_ENV", "prueba"), ("MESA__HTTP__PORT", "4321"), ("DATABASE_URL", "postgres://u:clave@db/mesa")];
+        let c = Settings::load_from(&dir, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+        assert_eq!(c.settings.sla.prioridades["ALTA"], "5h");
+        assert_eq!(c.settings.sla.prioridades.len(), 4);
+        assert_eq!(c.settings.http.port, 4321);
+        assert_eq!(c.arbol.fuente("sla.prioridades.ALTA"), Some(Fuente::Archivo(dir.join("prueba.toml"))));
+        assert_eq!(c.arbol.fuente("http.port"), Some(Fuente::Entorno("MESA__HTTP__PORT".into())));
+        assert_eq!(c.arbol.fuente("topology.prefix"), Some(Fuente::Defecto));
+        let listado = c.mostrar();
+        assert!(listado.contains("http.port = 4321  # entorno MESA__HTTP__PORT"), "{listado}");
+        assert!(listado.contains("database.url = \"postgres://u:***@db/mesa\"  # entorno DATABASE_URL"), "{listado}");
+        assert!(!listado.contains("clave"), "{listado}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_listing_masks_every_secret() {
+        let c = cargar(&[
+            ("MESA__AUTH__JWT_SECRET", "un-secreto-largo-de-treinta-y-dos-bytes"),
+            ("MESA__AMQP__URL", "amqp://u:pw1@a:5672/%2f, amqps://u:pw2@b/%2f"),
+            ("MESA__DATABASE__URL", "postgres://db/mesa?user=u&password=pw3"),
+        ])
+        .unwrap();
+        let listado = c.mostrar();
+        for secreto in ["un-secreto", "pw1", "pw2", "pw3"] {
+            assert!(!listado.contains(secreto), "{secreto} in {listado}");
+        }
+        assert!(listado.contains("auth.jwt_secret = \"********\"  # entorno MESA__AUTH__JWT_SECRET"), "{listado}");
     }
 
     #[test]
@@ -318,12 +720,7 @@ mod tests {
             lunes = ["08:00-12:00", "14:00-18:00"]
             viernes = ["08:00-12:00"]
         "#;
-        let c: CalendarioSettings = Config::builder()
-            .add_source(File::from_str(toml, FileFormat::Toml))
-            .build()
-            .unwrap()
-            .try_deserialize()
-            .unwrap();
+        let c: CalendarioSettings = toml::from_str(toml).unwrap();
         let Calendario::Laboral(_) = c.calendario().unwrap() else { panic!() };
         let mut malo = c.clone();
         malo.zona = "Marte/Olympus".into();
@@ -338,5 +735,9 @@ mod tests {
         assert_eq!(redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"), "amqp://guest:***@127.0.0.1:5672/%2f");
         assert_eq!(redact_url("postgres://127.0.0.1/mesa"), "postgres://127.0.0.1/mesa");
         assert_eq!(redact_url("postgres://postgres@127.0.0.1/mesa"), "postgres://postgres@127.0.0.1/mesa");
+        assert_eq!(
+            redact_url("postgres://h/mesa?sslmode=require&PASSWORD=x"),
+            "postgres://h/mesa?sslmode=require&PASSWORD=***"
+        );
     }
 }

@@ -1,16 +1,16 @@
 use clap::Parser;
-use mesa_ayuda::cli::{Cli, ejecutar, runtime};
+use mesa_ayuda::cli::{Cli, SALIDA_FALLO, codigo_de_salida, ejecutar, runtime};
 
 fn main() {
     let code = match runtime().map(|rt| rt.block_on(ejecutar(Cli::parse()))) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             eprintln!("error: {e:#}");
-            2
+            codigo_de_salida(&e)
         }
         Err(e) => {
             eprintln!("error: no se pudo iniciar el runtime: {e}");
-            2
+            SALIDA_FALLO
         }
     };
     std::process::exit(code);

@@ -154,7 +154,7 @@ impl Planificador {
 pub fn validar_cron(cron: &str) -> anyhow::Result<()> {
     Job::new_async(cron, |_, _| Box::pin(async {}))
         .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("scheduler.cron inválido {cron:?}: {e:?}"))
+        .map_err(|e| anyhow::anyhow!("expresión cron inválida {cron:?} (6 campos, segundos primero): {e:?}"))
 }
 
 impl Metricas {

@@ -16,6 +16,15 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// How `run` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cierre {
+    /// Everything in flight was finished before the grace ran out.
+    Completo,
+    /// The grace ran out first: held deliveries go back to the queue unacked.
+    GraciaAgotada,
+}
+
 /// The pieces `run` starts, built once; tests reach into them.
 pub struct Aplicacion {
     pub settings: Settings,
@@ -74,7 +83,7 @@ impl Aplicacion {
 
     /// Runs consumers, relay and HTTP until `shutdown`, then drains in order:
     /// stop consuming and finish in-flight commands, then flush the outbox.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<Cierre> {
         let s = &self.settings;
         tracing::info!(
             base_de_datos = %redact_url(s.database.url.expose_secret()),
@@ -140,24 +149,43 @@ impl Aplicacion {
         let limite = tokio::time::Instant::now() + s.worker.shutdown_grace;
         consumidor_stop.cancel();
         planificador_stop.cancel();
-        esperar_hasta(limite, "consumidor", consumidor).await;
-        esperar_hasta(limite, "planificador", planificador).await;
+        let mut completo = esperar_hasta(limite, "consumidor", consumidor).await;
+        completo &= esperar_hasta(limite, "planificador", planificador).await;
         // The relay flushes last: it publishes what the consumer just committed.
         relay_stop.cancel();
-        esperar_hasta(limite, "relay", relay).await;
+        completo &= esperar_hasta(limite, "relay", relay).await;
         http_stop.cancel();
         if let Some(h) = http {
             let _ = h.await;
         }
-        self.pool.close().await;
-        tracing::info!("mesa-ayuda detenido");
-        Ok(())
+        if completo {
+            self.pool.close().await;
+        } else {
+            // A connection may be stuck in a statement the aborted work left
+            // behind (a lock wait, an unreachable server): do not wait on it.
+            let _ = tokio::time::timeout(CIERRE_POOL_TRAS_GRACIA, self.pool.close()).await;
+        }
+        if completo {
+            tracing::info!("mesa-ayuda detenido");
+            Ok(Cierre::Completo)
+        } else {
+            tracing::warn!("mesa-ayuda detenido sin terminar lo que tenía en curso: se devuelve a la cola");
+            Ok(Cierre::GraciaAgotada)
+        }
     }
 }
 
-/// Waits for a component to finish, but not past `limite`.
-async fn esperar_hasta(limite: tokio::time::Instant, componente: &str, tarea: tokio::task::JoinHandle<()>) {
-    if tokio::time::timeout_at(limite, tarea).await.is_err() {
+/// How long closing the pool may take once the grace has run out.
+const CIERRE_POOL_TRAS_GRACIA: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Waits for a component to finish, but not past `limite`; whether it did.
+/// A component still running then is aborted: what it held unacked goes back
+/// to the queue when the connection closes.
+async fn esperar_hasta(limite: tokio::time::Instant, componente: &str, mut tarea: tokio::task::JoinHandle<()>) -> bool {
+    if tokio::time::timeout_at(limite, &mut tarea).await.is_err() {
         tracing::warn!(componente, "no terminó dentro del periodo de gracia");
+        tarea.abort();
+        return false;
     }
+    true
 }

@@ -10,7 +10,7 @@ use mesa_ayuda::broker::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::procesador::{Mensaje, Procesador, Reloj};
-use mesa_ayuda::startup::Aplicacion;
+use mesa_ayuda::startup::{Aplicacion, Cierre};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, PgPool};
@@ -257,7 +257,7 @@ pub struct TestApp {
     pub metricas: Arc<mesa_ayuda::metrics::Metricas>,
     pub cliente: Cliente,
     shutdown: CancellationToken,
-    handle: Option<JoinHandle<anyhow::Result<()>>>,
+    handle: Option<JoinHandle<anyhow::Result<Cierre>>>,
     db: String,
 }
 
@@ -373,7 +373,9 @@ impl TestApp {
     pub async fn detener(&mut self) {
         self.shutdown.cancel();
         if let Some(h) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(20), h).await.expect("graceful stop").unwrap().unwrap();
+            let cierre =
+                tokio::time::timeout(Duration::from_secs(20), h).await.expect("graceful stop").unwrap().unwrap();
+            assert_eq!(cierre, Cierre::Completo, "the drain finished within the grace");
         }
     }
 }

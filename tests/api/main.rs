@@ -2,6 +2,7 @@
 
 mod bordes;
 mod comandos;
+mod configuracion;
 mod fiabilidad;
 #[allow(dead_code)] // shared with tests/fallas.rs, which uses other parts
 mod helpers;

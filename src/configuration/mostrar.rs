@@ -1,0 +1,55 @@
+//! `mesa-ayuda config`: the effective configuration, secrets masked, each
+//! value with its source.
+
+use super::{Cargada, redact_url};
+use std::fmt::Write;
+use toml::Value;
+
+/// What replaces a secret in the listing.
+const OCULTO: &str = "\"********\"";
+
+impl Cargada {
+    /// One `clave = valor  # fuente` line per value, sections in file order.
+    pub fn mostrar(&self) -> String {
+        let mut salida = String::new();
+        for (seccion, valor) in &self.arbol.valores {
+            self.hojas(&mut salida, seccion, valor);
+        }
+        let auth = &self.settings.auth;
+        if auth.jwt_secret.is_none() {
+            let nota = if self.settings.uses_dev_secret() {
+                "sin definir: se usa el secreto de desarrollo (NO usar en producción)"
+            } else {
+                "sin definir: HS256 desactivado, solo el JWKS"
+            };
+            let _ = writeln!(salida, "# auth.jwt_secret {nota}");
+        }
+        if self.settings.sla.avisos.is_none() {
+            let _ = writeln!(
+                salida,
+                "sla.avisos = [{}]  # derivado de sla.aviso_porcentaje",
+                self.settings.sla.aviso_porcentaje
+            );
+        }
+        salida
+    }
+
+    fn hojas(&self, salida: &mut String, ruta: &str, valor: &Value) {
+        match valor {
+            Value::Table(t) if !t.is_empty() => {
+                for (k, v) in t {
+                    self.hojas(salida, &format!("{ruta}.{k}"), v);
+                }
+            }
+            _ => {
+                let texto = match (ruta, valor) {
+                    ("auth.jwt_secret", _) => OCULTO.to_string(),
+                    ("database.url" | "amqp.url", Value::String(url)) => Value::String(redact_url(url)).to_string(),
+                    _ => valor.to_string(),
+                };
+                let fuente = self.arbol.fuente(ruta).map(|f| f.to_string()).unwrap_or_default();
+                let _ = writeln!(salida, "{ruta} = {texto}  # {fuente}");
+            }
+        }
+    }
+}
