@@ -9,7 +9,7 @@ use toml::Value;
 const OCULTO: &str = "\"********\"";
 
 impl Cargada {
-    /// One `clave = valor  # fuente` line per value, sections in file order.
+    /// One `clave = valor  # fuente` line per value, sorted by key.
     pub fn mostrar(&self) -> String {
         let mut salida = String::new();
         for (seccion, valor) in &self.arbol.valores {
