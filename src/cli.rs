@@ -93,14 +93,14 @@ pub fn codigo_de_salida(error: &anyhow::Error) -> i32 {
 
 /// Runs a parsed command line; the process exit code.
 pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
-    if let Comando::Config = cli.comando {
-        let cargada = Settings::load_from(Path::new("config"), std::env::vars())?;
-        print!("{}", cargada.mostrar());
-        return Ok(0);
-    }
-    let settings = Settings::load()?;
+    let cargada = Settings::load_from(Path::new("config"), std::env::vars())?;
+    let listado = cargada.mostrar();
+    let settings = cargada.settings;
     match cli.comando {
-        Comando::Config => unreachable!("handled above"),
+        Comando::Config => {
+            print!("{listado}");
+            Ok(0)
+        }
         Comando::Run => {
             telemetry::init(&settings.log.format);
             if settings.uses_dev_secret() {

@@ -74,36 +74,40 @@ impl Arbol {
     /// matched against the tree whatever its case.
     pub fn poner_variable(&mut self, var: &str, ruta: &[&str], texto: &str) -> Result<(), Problema> {
         let problema = |mensaje: String| Problema { clave: var.to_string(), mensaje, fuente: None };
-        if ruta.is_empty() || ruta.iter().any(|s| s.is_empty()) {
+        let Some((ultimo, secciones)) = ruta.split_last() else {
+            return Err(problema("nombre de variable mal formado: se espera MESA__<SECCION>__<CLAVE>".into()));
+        };
+        if ruta.iter().any(|s| s.is_empty()) {
             return Err(problema("nombre de variable mal formado: se espera MESA__<SECCION>__<CLAVE>".into()));
         }
         let mut tabla = &mut self.valores;
         let mut camino = String::new();
-        for (i, segmento) in ruta.iter().enumerate() {
+        for segmento in secciones {
             let clave = canonica(&camino, tabla, segmento);
             let ruta_clave = unir(&camino, &clave);
             if SOLO_EN_ARCHIVOS.contains(&ruta_clave.as_str()) {
                 return Err(problema(format!("{ruta_clave} se define en los archivos de configuración")));
             }
-            if i + 1 == ruta.len() {
-                let valor = valor_de_entorno(&ruta_clave, tabla.get(&clave), texto).map_err(|mensaje| Problema {
-                    clave: ruta_clave.clone(),
-                    mensaje,
-                    fuente: Some(Fuente::Entorno(var.to_string())),
-                })?;
-                quitar_fuentes_bajo(&mut self.fuentes, &ruta_clave);
-                self.fuentes.insert(ruta_clave, Fuente::Entorno(var.to_string()));
-                tabla.insert(clave, valor);
-                return Ok(());
-            }
-            let siguiente = tabla.entry(clave.clone()).or_insert_with(|| Value::Table(Table::new()));
-            let Value::Table(t) = siguiente else {
+            let Value::Table(t) = tabla.entry(clave).or_insert_with(|| Value::Table(Table::new())) else {
                 return Err(problema(format!("{ruta_clave} no es una sección")));
             };
             tabla = t;
             camino = ruta_clave;
         }
-        unreachable!("the loop returns at the last segment")
+        let clave = canonica(&camino, tabla, ultimo);
+        let ruta_clave = unir(&camino, &clave);
+        if SOLO_EN_ARCHIVOS.contains(&ruta_clave.as_str()) {
+            return Err(problema(format!("{ruta_clave} se define en los archivos de configuración")));
+        }
+        let valor = valor_de_entorno(&ruta_clave, tabla.get(&clave), texto).map_err(|mensaje| Problema {
+            clave: ruta_clave.clone(),
+            mensaje,
+            fuente: Some(Fuente::Entorno(var.to_string())),
+        })?;
+        quitar_fuentes_bajo(&mut self.fuentes, &ruta_clave);
+        self.fuentes.insert(ruta_clave, Fuente::Entorno(var.to_string()));
+        tabla.insert(clave, valor);
+        Ok(())
     }
 
     /// The source of a key: its own, the nearest table's holding it, or
