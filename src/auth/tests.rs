@@ -64,10 +64,24 @@ fn jwks() -> JwkSet {
     }
 }
 
-fn archivo_jwks(set: &JwkSet) -> PathBuf {
+/// A file in the temporary directory, removed when dropped (the key set is
+/// read once, at start).
+struct Temporal(PathBuf);
+
+impl Drop for Temporal {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn archivo_temporal(contenido: &[u8]) -> Temporal {
     let ruta = std::env::temp_dir().join(format!("mesa-jwks-{}.json", uuid::Uuid::new_v4()));
-    std::fs::write(&ruta, serde_json::to_vec(set).unwrap()).unwrap();
-    ruta
+    std::fs::write(&ruta, contenido).unwrap();
+    Temporal(ruta)
+}
+
+fn archivo_jwks(set: &JwkSet) -> Temporal {
+    archivo_temporal(&serde_json::to_vec(set).unwrap())
 }
 
 fn ajustes() -> AuthSettings {
@@ -83,7 +97,8 @@ fn ajustes() -> AuthSettings {
 
 async fn con_jwks(modificar: impl FnOnce(&mut AuthSettings)) -> Verificador {
     let mut s = ajustes();
-    s.jwks_file = Some(archivo_jwks(&jwks()));
+    let archivo = archivo_jwks(&jwks());
+    s.jwks_file = Some(archivo.0.clone());
     modificar(&mut s);
     Verificador::new(&s).await.unwrap()
 }
@@ -204,7 +219,8 @@ async fn symmetric_keys_in_a_jwks_are_ignored() {
     set.keys.push(oct);
     let mut s = ajustes();
     s.jwt_secret = None;
-    s.jwks_file = Some(archivo_jwks(&set));
+    let archivo = archivo_jwks(&set);
+    s.jwks_file = Some(archivo.0.clone());
     let v = Verificador::new(&s).await.unwrap();
     let mut cabecera = Header::new(Algorithm::HS256);
     cabecera.kid = Some("oct-1".into());
@@ -381,9 +397,8 @@ async fn a_jwks_file_that_cannot_be_read_or_parsed_stops_the_start() {
     let mut s = ajustes();
     s.jwks_file = Some("/no/existe/jwks.json".into());
     assert!(matches!(Verificador::new(&s).await, Err(ErrorAuth::Archivo { .. })));
-    let ruta = std::env::temp_dir().join(format!("mesa-jwks-{}.json", uuid::Uuid::new_v4()));
-    std::fs::write(&ruta, b"{\"keys\": 7}").unwrap();
-    s.jwks_file = Some(ruta);
+    let archivo = archivo_temporal(b"{\"keys\": 7}");
+    s.jwks_file = Some(archivo.0.clone());
     assert!(matches!(Verificador::new(&s).await, Err(ErrorAuth::Formato { .. })));
 }
 
