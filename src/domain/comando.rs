@@ -393,8 +393,10 @@ pub fn uuid_con_guiones(s: &str) -> Option<Uuid> {
 /// The order key of a command body: the ticket its `ticketId` names, read
 /// the way [`validar`] reads it (a JSON object's last `ticketId`, trimmed,
 /// hyphenated) without building the rest of the body. `None` when the body
-/// is not a JSON object or names no valid ticket: such a command is refused
-/// by validation, and its lane does not matter.
+/// is not a JSON object or names no valid ticket. The other values are only
+/// skipped, not checked (invalid UTF-8 or an out-of-range number elsewhere
+/// still yields the key): such a body is refused by decoding whatever lane
+/// it takes, so its lane does not matter (found by `fuzz/clave_de_orden`).
 pub fn clave_de_orden(body: &[u8]) -> Option<Uuid> {
     use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
     struct Clave;
