@@ -1,0 +1,94 @@
+//! History entries as stored and read back.
+
+use crate::domain::ticket::Historial;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct HistorialRow {
+    fecha: DateTime<Utc>,
+    accion: String,
+    motivo: Option<String>,
+    actor_id: Option<String>,
+    actor_nombre: String,
+    actor_rol: String,
+    estado_antes: Option<String>,
+    estado_despues: String,
+    prioridad_antes: Option<String>,
+    prioridad_despues: Option<String>,
+    area_antes: Option<String>,
+    area_despues: Option<String>,
+}
+
+/// A stored history entry, as read back (accion as text).
+#[derive(Debug, Clone)]
+pub struct HistorialLeido {
+    pub fecha: DateTime<Utc>,
+    pub accion: String,
+    pub motivo: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_nombre: String,
+    pub actor_rol: String,
+    pub estado_antes: Option<String>,
+    pub estado_despues: String,
+    pub prioridad_antes: Option<String>,
+    pub prioridad_despues: Option<String>,
+    pub area_antes: Option<String>,
+    pub area_despues: Option<String>,
+}
+
+impl From<&Historial> for HistorialLeido {
+    fn from(h: &Historial) -> Self {
+        HistorialLeido {
+            fecha: h.fecha,
+            accion: h.accion.as_str().to_string(),
+            motivo: h.motivo.clone(),
+            actor_id: Some(h.actor_id.clone()).filter(|id| !id.is_empty()),
+            actor_nombre: h.actor_nombre.clone(),
+            actor_rol: h.actor_rol.clone(),
+            estado_antes: h.estado_antes.map(|e| e.as_str().to_string()),
+            estado_despues: h.estado_despues.as_str().to_string(),
+            prioridad_antes: h.prioridad_antes.clone(),
+            prioridad_despues: h.prioridad_despues.clone(),
+            area_antes: h.area_antes.clone(),
+            area_despues: h.area_despues.clone(),
+        }
+    }
+}
+
+pub(super) const HISTORIAL_COLUMNS: &str = "fecha, accion, motivo, actor_id, actor_nombre, actor_rol, estado_antes, \
+    estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues";
+
+impl From<HistorialRow> for HistorialLeido {
+    fn from(r: HistorialRow) -> Self {
+        HistorialLeido {
+            fecha: r.fecha,
+            accion: r.accion,
+            motivo: r.motivo,
+            actor_id: r.actor_id,
+            actor_nombre: r.actor_nombre,
+            actor_rol: r.actor_rol,
+            estado_antes: r.estado_antes,
+            estado_despues: r.estado_despues,
+            prioridad_antes: r.prioridad_antes,
+            prioridad_despues: r.prioridad_despues,
+            area_antes: r.area_antes,
+            area_despues: r.area_despues,
+        }
+    }
+}
+
+/// The ticket's history, oldest first.
+pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<HistorialLeido>, sqlx::Error> {
+    let sql = format!("SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 ORDER BY id");
+    let rows: Vec<HistorialRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(HistorialLeido::from).collect())
+}
+
+/// The latest history entry, for `consultar`.
+pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Option<HistorialLeido>, sqlx::Error> {
+    let sql = format!("SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 ORDER BY id DESC LIMIT 1");
+    let row: Option<HistorialRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket).fetch_optional(conn).await?;
+    Ok(row.map(HistorialLeido::from))
+}

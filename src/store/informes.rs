@@ -1,0 +1,142 @@
+//! Reports: `listar` pages and `estadisticas`, computed in SQL.
+
+use super::tickets::{TICKET_COLUMNS, TicketRow, a_ticket};
+use crate::domain::comando::FiltroListado;
+use crate::domain::ticket::Ticket;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use std::collections::BTreeMap;
+
+/// `slaEstado` computed in SQL, the same rule as `sla::estado_en_curso`:
+/// frozen when closed, PAUSADO while paused, else by deadline and warning time.
+fn push_sla_estado(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
+    qb.push(
+        "(CASE WHEN sla_final IS NOT NULL THEN sla_final \
+         WHEN estado = 'PAUSADO' THEN 'PAUSADO' WHEN fecha_limite_sla < ",
+    )
+    .push_bind(ahora)
+    .push(" THEN 'VENCIDO' WHEN fecha_aviso_sla <= ")
+    .push_bind(ahora)
+    .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
+}
+
+/// One page of tickets, newest first, after the cursor. Fetches one row more
+/// than asked so the caller knows whether another page exists.
+pub async fn listar(
+    conn: &mut PgConnection,
+    filtro: &FiltroListado,
+    ahora: DateTime<Utc>,
+) -> Result<Vec<Ticket>, sqlx::Error> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE TRUE"));
+    if let Some(estado) = filtro.estado {
+        qb.push(" AND estado = ").push_bind(estado.as_str());
+    }
+    if let Some(area) = &filtro.area {
+        qb.push(" AND area_asignada = ").push_bind(area.clone());
+    }
+    if let Some(prioridad) = &filtro.prioridad {
+        qb.push(" AND prioridad = ").push_bind(prioridad.clone());
+    }
+    if let Some(tipo) = &filtro.tipo {
+        qb.push(" AND tipo = ").push_bind(tipo.clone());
+    }
+    if let Some(sla) = filtro.sla_estado {
+        qb.push(" AND ");
+        push_sla_estado(&mut qb, ahora);
+        qb.push(" = ").push_bind(sla.as_str());
+    }
+    if let Some(num) = filtro.despues_de {
+        qb.push(" AND num < ").push_bind(num);
+    }
+    qb.push(" ORDER BY num DESC LIMIT ").push_bind(filtro.limite + 1);
+    let rows: Vec<TicketRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    rows.into_iter().map(a_ticket).collect()
+}
+
+/// Distribution of one dimension: value → count.
+pub type Conteo = BTreeMap<String, i64>;
+
+/// `estadisticas` over tickets created in `[desde, hasta)`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Estadisticas {
+    pub total: i64,
+    pub por_estado: Conteo,
+    pub por_tipo: Conteo,
+    pub por_prioridad: Conteo,
+    pub por_area: Conteo,
+    pub abiertos_por_sla: Conteo,
+    pub cerrados: i64,
+    pub cumplidos: i64,
+    pub asignacion: Percentiles,
+    pub cierre: Percentiles,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+pub struct Percentiles {
+    pub muestras: i64,
+    pub mediana_s: Option<f64>,
+    pub p90_s: Option<f64>,
+}
+
+fn push_ventana(qb: &mut QueryBuilder<Postgres>, desde: DateTime<Utc>, hasta: DateTime<Utc>, area: Option<&str>) {
+    qb.push(" WHERE creado_en >= ").push_bind(desde).push(" AND creado_en < ").push_bind(hasta);
+    if let Some(area) = area {
+        qb.push(" AND area_asignada = ").push_bind(area.to_string());
+    }
+}
+
+/// All figures computed in Postgres; only the aggregates travel.
+pub async fn estadisticas(
+    conn: &mut PgConnection,
+    desde: DateTime<Utc>,
+    hasta: DateTime<Utc>,
+    area: Option<&str>,
+    ahora: DateTime<Utc>,
+) -> Result<Estadisticas, sqlx::Error> {
+    let mut e = Estadisticas::default();
+
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT estado, tipo, prioridad, area_asignada, count(*) FROM tickets");
+    push_ventana(&mut qb, desde, hasta, area);
+    qb.push(" GROUP BY GROUPING SETS ((estado), (tipo), (prioridad), (area_asignada), ())");
+    // (estado, tipo, prioridad, area, count): one non-null key per grouping set.
+    type Fila = (Option<String>, Option<String>, Option<String>, Option<String>, i64);
+    let filas: Vec<Fila> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    for (estado, tipo, prioridad, area, n) in filas {
+        match (estado, tipo, prioridad, area) {
+            (Some(v), ..) => e.por_estado.insert(v, n),
+            (_, Some(v), ..) => e.por_tipo.insert(v, n),
+            (_, _, Some(v), _) => e.por_prioridad.insert(v, n),
+            (.., Some(v)) => e.por_area.insert(v, n),
+            _ => {
+                e.total = n;
+                None
+            }
+        };
+    }
+
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
+    push_sla_estado(&mut qb, ahora);
+    qb.push(" AS sla, count(*) FROM tickets");
+    push_ventana(&mut qb, desde, hasta, area);
+    qb.push(" AND cerrado_en IS NULL GROUP BY 1");
+    let filas: Vec<(String, i64)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    e.abiertos_por_sla = filas.into_iter().collect();
+
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "SELECT count(cerrado_en), count(*) FILTER (WHERE sla_final = 'CUMPLIDO') FROM tickets",
+    );
+    push_ventana(&mut qb, desde, hasta, area);
+    (e.cerrados, e.cumplidos) = qb.build_query_as().fetch_one(&mut *conn).await?;
+
+    for (columna, destino) in [("primera_asignacion_en", &mut e.asignacion), ("cerrado_en", &mut e.cierre)] {
+        let segundos = format!("EXTRACT(EPOCH FROM {columna} - creado_en)");
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT count({columna}) AS muestras, \
+             (percentile_cont(0.5) WITHIN GROUP (ORDER BY {segundos}))::float8 AS mediana_s, \
+             (percentile_cont(0.9) WITHIN GROUP (ORDER BY {segundos}))::float8 AS p90_s FROM tickets"
+        ));
+        push_ventana(&mut qb, desde, hasta, area);
+        *destino = qb.build_query_as().fetch_one(&mut *conn).await?;
+    }
+    Ok(e)
+}

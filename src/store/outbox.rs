@@ -1,0 +1,51 @@
+//! The outbox: events waiting to be published, claimed by relays.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// An event waiting in the outbox.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventoPendiente {
+    pub id: i64,
+    pub evento_id: Uuid,
+    pub tipo: String,
+    /// The CloudEvent as stored: published byte for byte.
+    pub cuerpo: String,
+    pub traceparent: Option<String>,
+}
+
+/// Claims up to `limite` unsent events, oldest first, skipping rows another
+/// relay holds. The lock lasts until the transaction ends.
+pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Vec<EventoPendiente>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, evento_id, tipo, cuerpo::text AS cuerpo, traceparent FROM outbox WHERE publicado_en IS NULL \
+         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limite)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn marcar_publicados(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET publicado_en = now() WHERE id = ANY($1)").bind(ids).execute(conn).await?;
+    Ok(())
+}
+
+/// Deletes up to `limite` published events sent before `corte`; unpublished
+/// ones are never touched. Returns how many went.
+pub async fn podar_eventos_publicados(pool: &PgPool, corte: DateTime<Utc>, limite: i64) -> Result<u64, sqlx::Error> {
+    let sql = "DELETE FROM outbox WHERE id IN \
+               (SELECT id FROM outbox WHERE publicado_en < $1 ORDER BY id LIMIT $2)";
+    Ok(sqlx::query(sql).bind(corte).bind(limite).execute(pool).await?.rows_affected())
+}
+
+/// Unsent events and the age of the oldest, for `/metrics`.
+pub async fn backlog_outbox(pool: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(creado_en))::float8, 0) \
+         FROM outbox WHERE publicado_en IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+}
