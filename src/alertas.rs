@@ -1,6 +1,6 @@
 //! `mesa-ayuda alertas`: an operator's live view of SLA alerts.
 
-use crate::broker::{self, Topologia};
+use crate::amqp::{self, Topologia};
 use crate::configuration::Settings;
 use anyhow::Context;
 use futures_util::StreamExt;
@@ -45,17 +45,17 @@ pub fn fila(evento: &Value, color: bool) -> String {
 
 pub async fn seguir(settings: &Settings, consumir: bool, color: bool) -> anyhow::Result<()> {
     let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
-    let conexion = broker::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda alertas")
+    let conexion = amqp::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda alertas")
         .await
         .context("no se pudo conectar a RabbitMQ")?;
     let canal = conexion.create_channel().await?;
-    broker::declarar(&canal, &topo).await?;
+    amqp::declarar(&canal, &topo).await?;
     let (cola, mut entregas) = if consumir {
         let opciones = BasicConsumeOptions::default();
         let c = canal.basic_consume(topo.alertas().into(), "".into(), opciones, FieldTable::default()).await?;
         (topo.alertas(), c)
     } else {
-        let c = broker::escuchar(&canal, &topo.eventos(), "sla.#").await?;
+        let c = amqp::escuchar(&canal, &topo.eventos(), "sla.#").await?;
         (c.queue().as_str().to_string(), c)
     };
     eprintln!("siguiendo alertas de SLA en {cola} (Ctrl-C para salir)");

@@ -1,7 +1,7 @@
 //! The `mesa-ayuda` command line.
 
+use crate::amqp::{self, Topologia};
 use crate::auth::{self, Claims};
-use crate::broker::{self, Topologia};
 use crate::configuration::{ErrorConfiguracion, Settings};
 use crate::startup::{Aplicacion, Cierre};
 use crate::{store, telemetry};
@@ -176,7 +176,7 @@ pub async fn enviar(
     timeout: Duration,
 ) -> anyhow::Result<serde_json::Value> {
     let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
-    let conexion = broker::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda send").await?;
+    let conexion = amqp::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda send").await?;
     let canal = conexion.create_channel().await?;
     let mut respuestas = canal
         .basic_consume(

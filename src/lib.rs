@@ -3,18 +3,17 @@
 
 /// `mesa-ayuda alertas`: the operators' live SLA view.
 pub mod alertas;
-/// Identity from HS256 JWTs.
+/// RabbitMQ adapter: connection, topology, messages, the command consumer
+/// with per-ticket lanes, the outbox relay.
+pub mod amqp;
+/// Identity from verified JWTs: HS256, or an identity provider's JWKS.
 pub mod auth;
-/// RabbitMQ adapter: connection, topology, replies, reconnects.
-pub mod broker;
 /// `catalogo`, generated from the state machine and the role matrix.
 pub mod catalogo;
-/// The `mesa-ayuda` command line: run, migrate, send, token.
+/// The `mesa-ayuda` command line: run, migrate, config, send, token, alertas.
 pub mod cli;
-/// Layered settings: defaults, files, `MESA__` environment variables.
+/// Layered settings: defaults, files, `MESA__` environment variables, validated as a whole.
 pub mod configuration;
-/// The command consumer with per-ticket lanes.
-pub mod consumidor;
 /// Pure domain: state machine, SLA arithmetic, validation, the ticket.
 pub mod domain;
 /// Contract error codes and AMQP dispositions.
@@ -23,8 +22,6 @@ pub mod error;
 pub mod http;
 /// Metrics and readiness flags.
 pub mod metrics;
-/// The outbox relay.
-pub mod outbox;
 /// The SLA scheduler.
 pub mod planificador;
 /// Command handling, broker-independent.

@@ -1,11 +1,11 @@
 //! Wiring: builds every component from `Settings` and runs them until shutdown.
 
+use crate::amqp::Topologia;
+use crate::amqp::consumidor::Consumidor;
+use crate::amqp::relay::Relay;
 use crate::auth::Verificador;
-use crate::broker::Topologia;
 use crate::configuration::{Settings, redact_url};
-use crate::consumidor::Consumidor;
 use crate::metrics::{Metricas, Salud};
-use crate::outbox::Relay;
 use crate::planificador::Planificador;
 use crate::procesador::{Procesador, Reloj, reloj_del_sistema};
 use crate::{http, store};
@@ -73,7 +73,7 @@ impl Aplicacion {
                     intento += 1;
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(crate::broker::espera(intento)) => {}
+                        _ = tokio::time::sleep(crate::amqp::espera(intento)) => {}
                     }
                 }
                 Err(e) => return Err(e),

@@ -19,7 +19,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
-use mesa_ayuda::broker::{self, Topologia};
+use mesa_ayuda::amqp::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
 use rand::Rng;
 use secrecy::ExposeSecret;
@@ -70,7 +70,7 @@ impl Publicador {
             {
                 return ch.clone();
             }
-            match broker::conectar(&self.url, "mesa fallas").await {
+            match amqp::conectar(&self.url, "mesa fallas").await {
                 Ok(c) => match c.create_channel().await {
                     Ok(ch) if ch.confirm_select(ConfirmSelectOptions::default()).await.is_ok() => {
                         self.conexion = Some((c, ch));
@@ -158,9 +158,9 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     // The ledger's own view of events: a durable queue that outlives broker restarts.
     let libro = format!("{}.libro", topo.prefijo);
     {
-        let c = broker::conectar(&url, "mesa fallas libro").await.unwrap();
+        let c = amqp::conectar(&url, "mesa fallas libro").await.unwrap();
         let ch = c.create_channel().await.unwrap();
-        broker::declarar(&ch, &topo).await.unwrap();
+        amqp::declarar(&ch, &topo).await.unwrap();
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
         ch.queue_declare(libro.clone().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
@@ -246,7 +246,7 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     // Events: the relay may legitimately re-send after a crash; de-duplicate by event id.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut por_comando: HashMap<String, HashSet<String>> = HashMap::new();
-    let c = broker::conectar(&url, "mesa fallas libro").await.unwrap();
+    let c = amqp::conectar(&url, "mesa fallas libro").await.unwrap();
     let ch = c.create_channel().await.unwrap();
     let mut vacio = 0;
     while vacio < 10 {

@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
+use mesa_ayuda::amqp::{self, Topologia};
 use mesa_ayuda::auth::{Claims, emitir};
-use mesa_ayuda::broker::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
@@ -159,11 +159,11 @@ impl Entorno {
     }
 
     async fn limpiar(self) {
-        if let Ok(conn) = broker::conectar(self.settings.amqp.url.expose_secret(), "mesa-bench").await
+        if let Ok(conn) = amqp::conectar(self.settings.amqp.url.expose_secret(), "mesa-bench").await
             && let Ok(canal) = conn.create_channel().await
         {
             let topo = Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit);
-            let _ = broker::borrar(&canal, &topo).await;
+            let _ = amqp::borrar(&canal, &topo).await;
         }
         if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {
             let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db)))
@@ -279,7 +279,7 @@ struct Publicador {
 
 impl Publicador {
     async fn nuevo(url: &str, topo: &Topologia) -> anyhow::Result<Publicador> {
-        let conexion = broker::conectar(url, "mesa-bench publicador").await?;
+        let conexion = amqp::conectar(url, "mesa-bench publicador").await?;
         let canal = conexion.create_channel().await?;
         canal.confirm_select(ConfirmSelectOptions::default()).await?;
         let exclusiva = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
@@ -488,10 +488,10 @@ async fn carga(
     let pid = hijos.first().and_then(|h| h.id());
 
     // Tap on every event, to time publish → event.
-    let conexion = broker::conectar(&url, "mesa-bench eventos").await?;
+    let conexion = amqp::conectar(&url, "mesa-bench eventos").await?;
     let canal = conexion.create_channel().await?;
-    broker::declarar(&canal, &topo).await?;
-    let mut eventos = broker::escuchar(&canal, &topo.eventos(), "ticket.#").await?;
+    amqp::declarar(&canal, &topo).await?;
+    let mut eventos = amqp::escuchar(&canal, &topo.eventos(), "ticket.#").await?;
     let llegadas: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
     let ll = llegadas.clone();
     tokio::spawn(async move {

@@ -137,7 +137,7 @@ async fn descripcion_and_bodies_have_upper_bounds() {
 async fn no_log_filter_lets_personal_data_through() {
     let (settings, db) = settings_de_prueba();
     crear_base(&db).await;
-    let topo = mesa_ayuda::broker::Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = mesa_ayuda::amqp::Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
     let amqp = settings.amqp.url.expose_secret().to_string();
     let _limpieza = Limpieza(Some((db, topo, amqp)));
     let proceso = Proceso::iniciar_con(&settings, &[("RUST_LOG", "trace")]);
@@ -198,7 +198,7 @@ async fn no_log_filter_lets_personal_data_through() {
 }
 
 /// Drops a test's database and topology, even when the test panicked.
-struct Limpieza(Option<(String, mesa_ayuda::broker::Topologia, String)>);
+struct Limpieza(Option<(String, mesa_ayuda::amqp::Topologia, String)>);
 
 impl Drop for Limpieza {
     fn drop(&mut self) {

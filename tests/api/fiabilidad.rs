@@ -183,7 +183,7 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     h.await.unwrap().unwrap();
 }
 
-struct Limpieza(Option<(String, mesa_ayuda::broker::Topologia, String)>);
+struct Limpieza(Option<(String, mesa_ayuda::amqp::Topologia, String)>);
 impl Drop for Limpieza {
     fn drop(&mut self) {
         if let Some((db, topo, url)) = self.0.take() {

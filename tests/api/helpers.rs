@@ -5,8 +5,8 @@ use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, Consumer};
+use mesa_ayuda::amqp::{self, Topologia};
 use mesa_ayuda::auth::{Claims, emitir};
-use mesa_ayuda::broker::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::procesador::{Mensaje, Procesador, Reloj};
@@ -66,10 +66,10 @@ pub fn limpiar(db: String, topo: Topologia, amqp: String) {
     let _ = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            if let Ok(conn) = broker::conectar(&amqp, "mesa tests cleanup").await
+            if let Ok(conn) = amqp::conectar(&amqp, "mesa tests cleanup").await
                 && let Ok(canal) = conn.create_channel().await
             {
-                let _ = broker::borrar(&canal, &topo).await;
+                let _ = amqp::borrar(&canal, &topo).await;
                 let _ = conn.close(200, "".into()).await;
             }
             if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base_url())).await {
@@ -122,9 +122,9 @@ impl Cliente {
     }
 
     pub async fn new(amqp: &str, topo: &Topologia) -> Cliente {
-        let conexion = broker::conectar(amqp, "mesa tests").await.expect("amqp");
+        let conexion = amqp::conectar(amqp, "mesa tests").await.expect("amqp");
         let canal = conexion.create_channel().await.unwrap();
-        broker::declarar(&canal, topo).await.expect("topology");
+        amqp::declarar(&canal, topo).await.expect("topology");
         let exclusiva = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
         let q = canal.queue_declare("".into(), exclusiva, FieldTable::default()).await.unwrap();
         let cola_respuestas = q.name().as_str().to_string();
@@ -133,7 +133,7 @@ impl Cliente {
             .basic_consume(cola_respuestas.clone().into(), "".into(), no_ack, FieldTable::default())
             .await
             .unwrap();
-        let eventos = broker::escuchar(&canal, &topo.eventos(), "#").await.unwrap();
+        let eventos = amqp::escuchar(&canal, &topo.eventos(), "#").await.unwrap();
         Cliente {
             _conexion: conexion,
             canal,

@@ -283,11 +283,11 @@ async fn every_hostile_command_gets_one_contract_reply_and_the_worker_stays_up()
         app.cliente.canal.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap()
     {
         parqueados += 1;
-        let motivo = mesa_ayuda::broker::header(&m.delivery.properties, "x-mesa-motivo").unwrap_or_default();
+        let motivo = mesa_ayuda::amqp::header(&m.delivery.properties, "x-mesa-motivo").unwrap_or_default();
         let documentado =
             ["operación desconocida", "el cuerpo debe ser un objeto JSON", "el cuerpo no es JSON", "el cuerpo supera"];
         assert!(documentado.iter().any(|d| motivo.starts_with(d)), "parked for {motivo:?}");
-        assert!(mesa_ayuda::broker::header(&m.delivery.properties, "authorization").is_none(), "a credential parked");
+        assert!(mesa_ayuda::amqp::header(&m.delivery.properties, "authorization").is_none(), "a credential parked");
     }
     println!("{parqueados} parked");
 

@@ -2,7 +2,7 @@
 //! each lane applying what it holds, in delivery order, one batch (one
 //! transaction) at a time. A delivery is acked only after its batch committed.
 
-use crate::broker::{self, Topologia};
+use crate::amqp::{self, Topologia};
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador};
@@ -41,7 +41,7 @@ impl Consumidor {
     /// Consumes until `shutdown`, reconnecting whenever the broker goes away.
     pub async fn ejecutar(self, shutdown: CancellationToken) {
         let metricas = self.metricas.clone();
-        broker::con_reconexion(
+        amqp::con_reconexion(
             "consumidor",
             &shutdown,
             self.conectado.clone(),
@@ -52,13 +52,13 @@ impl Consumidor {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let conexion = broker::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.context("conectar")?;
+        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.context("conectar")?;
         let canal = conexion.create_channel().await?;
         let respuestas = conexion.create_channel().await?;
         // Dead letters are republished with their reason, confirmed before the ack.
         let rechazos = conexion.create_channel().await?;
         rechazos.confirm_select(ConfirmSelectOptions::default()).await?;
-        broker::declarar(&canal, &self.topologia).await.context("declarar topología")?;
+        amqp::declarar(&canal, &self.topologia).await.context("declarar topología")?;
         canal.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let etiqueta = format!("mesa-ayuda-{}", uuid::Uuid::new_v4());
         let mut entregas = canal
@@ -95,7 +95,7 @@ impl Consumidor {
                 entrega = entregas.next() => match entrega {
                     Some(Ok(delivery)) => {
                         // Size first: an oversized body is neither copied nor parsed.
-                        let mensaje = broker::mensaje(&delivery, self.max_cuerpo);
+                        let mensaje = amqp::mensaje(&delivery, self.max_cuerpo);
                         let ticket = mensaje.as_ref().and_then(Mensaje::clave_de_orden);
                         let i = indice_de_carril(ticket, mensaje.as_ref(), delivery.delivery_tag, carriles.len());
                         if carriles[i].send((delivery, mensaje, ticket)).await.is_err() {
@@ -361,7 +361,7 @@ async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, sa
     metricas.duracion.observe(inicio.elapsed().as_secs_f64());
     if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
         let correlation = delivery.properties.correlation_id().as_ref();
-        if let Err(e) = broker::responder(&salida.respuestas, reply_to, correlation, respuesta).await {
+        if let Err(e) = amqp::responder(&salida.respuestas, reply_to, correlation, respuesta).await {
             tracing::warn!(error = %e, "no se pudo publicar la respuesta");
         }
     }
@@ -369,7 +369,7 @@ async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, sa
         Disposicion::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
         Disposicion::DeadLetter { motivo } => {
             tracing::warn!(motivo = %motivo, "comando enviado a rechazados");
-            match broker::rechazar(&salida.rechazos, &salida.dlx, delivery, motivo).await {
+            match amqp::rechazar(&salida.rechazos, &salida.dlx, delivery, motivo).await {
                 Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,
                 // Could not park it with its reason: let the queue dead-letter it.
                 Err(_) => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,

@@ -1,7 +1,7 @@
 //! The outbox relay: publishes committed events to `P.eventos` with publisher
 //! confirms and marks them sent only once the broker confirmed them.
 
-use crate::broker::{self, Topologia};
+use crate::amqp::{self, Topologia};
 use crate::metrics::Metricas;
 use crate::store;
 use anyhow::Context;
@@ -31,7 +31,7 @@ impl Relay {
     /// Relays until `shutdown`, then flushes what is pending once more.
     pub async fn ejecutar(self, shutdown: CancellationToken) {
         let metricas = self.metricas.clone();
-        broker::con_reconexion(
+        amqp::con_reconexion(
             "relay",
             &shutdown,
             self.conectado.clone(),
@@ -42,9 +42,9 @@ impl Relay {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let conexion = broker::conectar(&self.amqp_url, "mesa-ayuda relay").await.context("conectar")?;
+        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.context("conectar")?;
         let canal = conexion.create_channel().await?;
-        broker::declarar(&canal, &self.topologia).await.context("declarar topología")?;
+        amqp::declarar(&canal, &self.topologia).await.context("declarar topología")?;
         canal.confirm_select(ConfirmSelectOptions::default()).await?;
         self.conectado.store(true, Ordering::SeqCst);
         loop {

@@ -1,0 +1,82 @@
+//! RabbitMQ adapter: connection and the reconnect-with-backoff loop every
+//! broker client shares; the topology (contract §1), messages, the command
+//! consumer and the outbox relay, one module each.
+
+use lapin::types::LongString;
+use lapin::{Connection, ConnectionProperties};
+use rand::Rng;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub mod consumidor;
+mod mensajes;
+pub mod relay;
+mod topologia;
+
+pub use mensajes::{header, mensaje, rechazar, responder};
+pub use topologia::{Topologia, borrar, declarar, escuchar};
+
+pub async fn conectar(url: &str, nombre: &str) -> lapin::Result<Connection> {
+    let props = ConnectionProperties::default().with_connection_name(LongString::from(nombre.to_string()));
+    Connection::connect(url, props).await
+}
+
+/// Capped exponential backoff with full jitter.
+pub fn espera(intento: u32) -> Duration {
+    let tope = Duration::from_millis(200u64.saturating_mul(1 << intento.min(6))).min(Duration::from_secs(10));
+    let ms = rand::rng().random_range(tope.as_millis() as u64 / 2..=tope.as_millis() as u64);
+    Duration::from_millis(ms)
+}
+
+/// Runs `sesion` until it ends cleanly (shutdown), reconnecting with backoff
+/// whenever it fails. `conectado` mirrors whether a session is up.
+pub async fn con_reconexion<F, Fut>(
+    componente: &'static str,
+    shutdown: &CancellationToken,
+    conectado: Arc<AtomicBool>,
+    reconexiones: impl Fn(),
+    mut sesion: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let mut intento = 0u32;
+    while !shutdown.is_cancelled() {
+        let inicio = std::time::Instant::now();
+        let resultado = sesion().await;
+        conectado.store(false, Ordering::SeqCst);
+        match resultado {
+            Ok(()) => break,
+            Err(e) => {
+                // A session that ran a while was healthy: start the backoff over.
+                if inicio.elapsed() > Duration::from_secs(30) {
+                    intento = 0;
+                }
+                let pausa = espera(intento);
+                tracing::warn!(componente, error = %format!("{e:#}"), reintento_en_ms = pausa.as_millis() as u64, "sesión con RabbitMQ perdida");
+                reconexiones();
+                intento = intento.saturating_add(1);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(pausa) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped() {
+        for i in 0..50 {
+            assert!(espera(i) <= Duration::from_secs(10));
+        }
+        assert!(espera(0) <= Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,80 @@
+//! Messages: reading a delivery's headers and command, replying, and
+//! parking a delivery on the dead-letter exchange with why.
+
+use crate::procesador::{Mensaje, traceparent_valido};
+use lapin::message::Delivery;
+use lapin::options::BasicPublishOptions;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel};
+
+/// A header as text, whether sent as a long or a short string.
+pub fn header(props: &BasicProperties, nombre: &str) -> Option<String> {
+    let headers = props.headers().as_ref()?;
+    match headers.inner().get(nombre)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// The command a delivery carries, or `None` when its body is larger than
+/// `max_cuerpo`: such a body is refused unread, never copied or parsed.
+pub fn mensaje(delivery: &Delivery, max_cuerpo: usize) -> Option<Mensaje> {
+    if delivery.data.len() > max_cuerpo {
+        return None;
+    }
+    let p = &delivery.properties;
+    Some(Mensaje {
+        routing_key: delivery.routing_key.as_str().to_string(),
+        message_id: p.message_id().as_ref().map(|s| s.as_str().to_string()),
+        authorization: header(p, "authorization"),
+        traceparent: traceparent_valido(header(p, "traceparent").as_deref()).map(str::to_string),
+        body: delivery.data.clone(),
+    })
+}
+
+/// Publishes a reply to `reply_to` on the default exchange.
+pub async fn responder(
+    canal: &Channel,
+    reply_to: &ShortString,
+    correlation_id: Option<&ShortString>,
+    cuerpo: &serde_json::Value,
+) -> lapin::Result<()> {
+    let mut props = BasicProperties::default().with_content_type("application/json".into());
+    if let Some(c) = correlation_id {
+        props = props.with_correlation_id(c.clone());
+    }
+    let payload = serde_json::to_vec(cuerpo).expect("JSON values serialize");
+    canal.basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &payload, props).await?;
+    Ok(())
+}
+
+/// Parks a delivery on the dead-letter exchange with why, where it was going
+/// and its original properties; returns once the broker confirmed it.
+pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &str) -> anyhow::Result<()> {
+    let mut headers = FieldTable::default();
+    for (k, v) in delivery.properties.headers().as_ref().map(|h| h.inner().clone()).unwrap_or_default() {
+        // A credential has no business sitting in a queue operators browse.
+        if k.as_str() != "authorization" {
+            headers.insert(k, v);
+        }
+    }
+    // The reason may quote user input: keep it bounded.
+    let motivo: String = motivo.chars().take(500).collect();
+    headers.insert("x-mesa-motivo".into(), AMQPValue::LongString(motivo.into()));
+    headers
+        .insert("x-mesa-routing-key".into(), AMQPValue::LongString(delivery.routing_key.as_str().to_string().into()));
+    let props = delivery.properties.clone().with_headers(headers);
+    let confirmacion = canal
+        .basic_publish(
+            dlx.to_string().into(),
+            delivery.routing_key.clone(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            props,
+        )
+        .await?
+        .await?;
+    anyhow::ensure!(confirmacion.is_ack(), "el broker no confirmó el rechazo");
+    Ok(())
+}

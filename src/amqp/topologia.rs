@@ -1,0 +1,125 @@
+//! The topology of contract §1: names under one prefix, declared idempotently.
+
+use lapin::options::{
+    BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+/// Names of every exchange and queue, under one prefix.
+#[derive(Debug, Clone)]
+pub struct Topologia {
+    pub prefijo: String,
+    pub delivery_limit: u32,
+}
+
+impl Topologia {
+    pub fn new(prefijo: &str, delivery_limit: u32) -> Self {
+        Self { prefijo: prefijo.to_string(), delivery_limit }
+    }
+    /// Exchange and queue for commands share this name.
+    pub fn comandos(&self) -> String {
+        format!("{}.comandos", self.prefijo)
+    }
+    pub fn dlx(&self) -> String {
+        format!("{}.comandos.dlx", self.prefijo)
+    }
+    pub fn rechazados(&self) -> String {
+        format!("{}.comandos.rechazados", self.prefijo)
+    }
+    pub fn eventos(&self) -> String {
+        format!("{}.eventos", self.prefijo)
+    }
+    pub fn alertas(&self) -> String {
+        format!("{}.sla.alertas", self.prefijo)
+    }
+}
+
+fn quorum(args: &mut FieldTable) -> &mut FieldTable {
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()))
+}
+
+/// Declares the whole topology. Idempotent: every replica does it at start.
+pub async fn declarar(canal: &Channel, topo: &Topologia) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let queue = QueueDeclareOptions { durable: true, ..Default::default() };
+    canal.exchange_declare(topo.comandos().into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
+    canal.exchange_declare(topo.dlx().into(), ExchangeKind::Fanout, durable, FieldTable::default()).await?;
+    canal.exchange_declare(topo.eventos().into(), ExchangeKind::Topic, durable, FieldTable::default()).await?;
+
+    let mut args = FieldTable::default();
+    quorum(&mut args)
+        .insert("x-dead-letter-exchange".into(), AMQPValue::LongString(topo.dlx().into()))
+        .insert("x-delivery-limit".into(), AMQPValue::LongInt(topo.delivery_limit as i32))
+        // One consumer at a time keeps publish order across replicas; the
+        // others stand by and take over when it goes away.
+        .insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    canal.queue_declare(topo.comandos().into(), queue, args).await?;
+    let bind = |q: String, x: String, key: &str| {
+        let key = key.to_string();
+        async move {
+            canal.queue_bind(q.into(), x.into(), key.into(), QueueBindOptions::default(), FieldTable::default()).await
+        }
+    };
+    bind(topo.comandos(), topo.comandos(), "ticket.*").await?;
+
+    let mut args = FieldTable::default();
+    canal.queue_declare(topo.rechazados().into(), queue, quorum(&mut args).clone()).await?;
+    bind(topo.rechazados(), topo.dlx(), "").await?;
+
+    let mut args = FieldTable::default();
+    canal.queue_declare(topo.alertas().into(), queue, quorum(&mut args).clone()).await?;
+    bind(topo.alertas(), topo.eventos(), "sla.#").await?;
+    Ok(())
+}
+
+/// Removes the topology (tests use it to leave the broker clean).
+pub async fn borrar(canal: &Channel, topo: &Topologia) -> lapin::Result<()> {
+    for q in [topo.comandos(), topo.rechazados(), topo.alertas()] {
+        canal.queue_delete(q.into(), QueueDeleteOptions::default()).await?;
+    }
+    for x in [topo.comandos(), topo.dlx(), topo.eventos()] {
+        canal.exchange_delete(x.into(), ExchangeDeleteOptions::default()).await?;
+    }
+    Ok(())
+}
+
+/// A private tap: an exclusive, auto-deleted queue bound to `exchange` with
+/// `patron`, consumed without acks. It sees every matching message from now
+/// on and takes nothing from anyone else; it vanishes with the connection.
+pub async fn escuchar(canal: &Channel, exchange: &str, patron: &str) -> lapin::Result<lapin::Consumer> {
+    let privada = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
+    let q = canal.queue_declare("".into(), privada, FieldTable::default()).await?;
+    canal
+        .queue_bind(
+            q.name().clone(),
+            exchange.to_string().into(),
+            patron.to_string().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    canal
+        .basic_consume(
+            q.name().clone(),
+            "".into(),
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
+            FieldTable::default(),
+        )
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_contract() {
+        let t = Topologia::new("mesa", 20);
+        assert_eq!(
+            [t.comandos(), t.dlx(), t.rechazados(), t.eventos(), t.alertas()],
+            ["mesa.comandos", "mesa.comandos.dlx", "mesa.comandos.rechazados", "mesa.eventos", "mesa.sla.alertas"]
+        );
+    }
+}
