@@ -19,9 +19,27 @@ mod topologia;
 pub use mensajes::{header, mensaje, rechazar, responder};
 pub use topologia::{Topologia, borrar, declarar, escuchar};
 
-pub async fn conectar(url: &str, nombre: &str) -> lapin::Result<Connection> {
+/// Connects to the first node that answers of `urls`, one URL or several
+/// separated by commas (the nodes of a cluster, contract §7), tried in turn
+/// from the first on every (re)connect. The error is the last node's.
+pub async fn conectar(urls: &str, nombre: &str) -> lapin::Result<Connection> {
     let props = ConnectionProperties::default().with_connection_name(LongString::from(nombre.to_string()));
-    Connection::connect(url, props).await
+    // Collected first: an iterator adaptor held across `.await` makes the
+    // future not `Send` (a higher-ranked lifetime the compiler cannot prove).
+    let nodos: Vec<&str> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+    let Some((ultimo, anteriores)) = nodos.split_last() else {
+        // Only for an empty list: configuration refuses it first.
+        return Connection::connect(urls, props).await;
+    };
+    for url in anteriores {
+        match Connection::connect(url, props.clone()).await {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                tracing::warn!(nodo = %crate::configuration::redact_url(url), error = %e, "nodo de RabbitMQ no disponible; se prueba el siguiente")
+            }
+        }
+    }
+    Connection::connect(ultimo, props).await
 }
 
 /// Capped exponential backoff with full jitter.

@@ -295,3 +295,17 @@ async fn run_exits_1_when_the_grace_runs_out_and_the_command_is_not_lost() {
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
 }
+
+#[tokio::test]
+async fn several_amqp_urls_are_tried_in_turn() {
+    let mut app = TestApp::spawn().await;
+    app.detener().await;
+    // The first node refuses connections: the worker goes on to the second.
+    let nodos = format!("amqp://guest:guest@127.0.0.1:1/%2f, {}", app.settings.amqp.url.expose_secret());
+    let p = Proceso::iniciar_con(&app.settings, &[("MESA__AMQP__URL", &nodos)]);
+    esperar_worker(&mut app).await;
+    let r = app.enviar("crear", ana_garcia(), None).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(p.log().contains("se prueba el siguiente"), "{}", p.log());
+    assert!(!p.log().contains("guest:guest"), "a password in the log:\n{}", p.log());
+}
