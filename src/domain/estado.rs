@@ -242,18 +242,7 @@ impl Operacion {
 
     /// Event type (= routing key on `P.eventos`) of this mutation.
     pub fn tipo_evento(self) -> Option<&'static str> {
-        Some(match self {
-            Operacion::Crear => "ticket.creado",
-            Operacion::Asignar => "ticket.asignado",
-            Operacion::Transferir => "ticket.transferido",
-            Operacion::Reclasificar => "ticket.reclasificado",
-            Operacion::Pausar => "ticket.pausado",
-            Operacion::Reabrir => "ticket.reabierto",
-            Operacion::Actualizar => "ticket.actualizado",
-            Operacion::Cancelar => "ticket.cancelado",
-            Operacion::Archivar => "ticket.archivado",
-            _ => return None,
-        })
+        self.accion().map(Accion::tipo_evento)
     }
 }
 
@@ -288,6 +277,24 @@ impl Accion {
             Accion::Archivo => "ARCHIVO",
             Accion::SlaPorVencer => "SLA_POR_VENCER",
             Accion::SlaVencido => "SLA_VENCIDO",
+        }
+    }
+
+    /// The event (= routing key on `P.eventos`) a change recorded with this
+    /// `accion` publishes.
+    pub fn tipo_evento(self) -> &'static str {
+        match self {
+            Accion::Creacion => "ticket.creado",
+            Accion::Asignacion => "ticket.asignado",
+            Accion::Transferencia => "ticket.transferido",
+            Accion::Reclasificacion => "ticket.reclasificado",
+            Accion::Pausa => "ticket.pausado",
+            Accion::Reapertura => "ticket.reabierto",
+            Accion::Actualizacion => "ticket.actualizado",
+            Accion::Cancelacion => "ticket.cancelado",
+            Accion::Archivo => "ticket.archivado",
+            Accion::SlaPorVencer => "sla.por_vencer",
+            Accion::SlaVencido => "sla.vencido",
         }
     }
 }

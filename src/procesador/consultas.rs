@@ -1,0 +1,94 @@
+//! Queries, answered inside the batch's transaction where they stand, so
+//! they see what the mutations before them wrote.
+
+use super::{Desenlace, Procesador, fuera_de_area};
+use crate::domain::comando::{FiltroEstadisticas, FiltroListado, cursor};
+use crate::domain::estado::Operacion;
+use crate::domain::ticket::{Actor, Alcance};
+use crate::error::{ErrorContrato, ErrorProceso};
+use crate::{store, vistas};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A validated query; the staff ones carry their verified actor.
+pub(super) enum Consulta {
+    Consultar { label: String, email: String },
+    Detalle { ticket_id: Uuid, actor: Actor },
+    Listar { filtro: FiltroListado, actor: Actor },
+    Estadisticas { filtro: FiltroEstadisticas, actor: Actor },
+    Catalogo,
+}
+
+impl Consulta {
+    fn operacion(&self) -> Operacion {
+        match self {
+            Consulta::Consultar { .. } => Operacion::Consultar,
+            Consulta::Detalle { .. } => Operacion::Detalle,
+            Consulta::Listar { .. } => Operacion::Listar,
+            Consulta::Estadisticas { .. } => Operacion::Estadisticas,
+            Consulta::Catalogo => Operacion::Catalogo,
+        }
+    }
+}
+
+impl Procesador {
+    /// Answers a query inside the batch's transaction.
+    pub(super) async fn consultar(
+        &self,
+        tx: &mut PgConnection,
+        consulta: Consulta,
+        ahora: DateTime<Utc>,
+    ) -> Result<Desenlace, ErrorProceso> {
+        let op = consulta.operacion();
+        let respuesta = |r: Result<Value, ErrorContrato>| match r {
+            Ok(datos) => Desenlace::ok(op, datos),
+            Err(e) => Desenlace::rechazo(Some(op), &e),
+        };
+        Ok(match consulta {
+            Consulta::Consultar { label, email } => {
+                respuesta(match store::ticket_por_label_y_email(tx, &label, &email).await? {
+                    None => Err(ErrorContrato::NoEncontrado("no hay un ticket con esa etiqueta y ese correo".into())),
+                    Some(t) => {
+                        let ultimo = store::ultimo_historial(tx, t.uuid).await?;
+                        Ok(vistas::consulta(&t, ultimo.as_ref(), ahora))
+                    }
+                })
+            }
+            Consulta::Detalle { ticket_id, actor } => respuesta(match store::ticket(tx, ticket_id).await? {
+                None => Err(ErrorContrato::ticket_no_encontrado()),
+                Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
+                Some(t) => {
+                    let entradas = store::historial(tx, t.uuid).await?;
+                    Ok(vistas::detalle(&t, &entradas, ahora))
+                }
+            }),
+            Consulta::Listar { mut filtro, actor } => {
+                let Alcance::Area(area) = actor.alcance(filtro.area.as_deref()) else {
+                    return Ok(Desenlace::ok(op, vistas::listado(&[], None, ahora)));
+                };
+                filtro.area = area;
+                let mut tickets = store::listar(tx, &filtro, ahora).await?;
+                // One row more than the page says whether another follows.
+                let siguiente = if tickets.len() as i64 > filtro.limite {
+                    tickets.truncate(filtro.limite as usize);
+                    tickets.last().map(|t| cursor(t.num))
+                } else {
+                    None
+                };
+                Desenlace::ok(op, vistas::listado(&tickets, siguiente, ahora))
+            }
+            Consulta::Estadisticas { filtro, actor } => {
+                let hasta = filtro.hasta.unwrap_or(ahora);
+                let desde = filtro.desde.unwrap_or(hasta - TimeDelta::days(30));
+                let (e, area) = match actor.alcance(filtro.area.as_deref()) {
+                    Alcance::Nada => (store::Estadisticas::default(), filtro.area.clone()),
+                    Alcance::Area(area) => (store::estadisticas(tx, desde, hasta, area.as_deref(), ahora).await?, area),
+                };
+                Desenlace::ok(op, vistas::estadisticas(&e, desde, hasta, area.as_deref()))
+            }
+            Consulta::Catalogo => Desenlace::ok(op, crate::catalogo::catalogo(&self.politica)),
+        })
+    }
+}

@@ -1,0 +1,416 @@
+//! Runs of mutations, applied set-wise: [`reservar`] asks the database for
+//! everything the run needs in a fixed number of statements (claim every
+//! `message_id`, read the replies of those seen before, lock every ticket
+//! named, draw the new ticket numbers); [`decidir`] then decides each step
+//! in memory, in delivery order, collecting the writes in `store::Cambios`.
+
+use super::{Desenlace, MessageId, fuera_de_area};
+use crate::domain::comando::{ComandoTicket, DatosCreacion};
+use crate::domain::estado::{Acceso, Operacion};
+use crate::domain::sla::PoliticaSla;
+use crate::domain::ticket::{Actor, Historial, Rechazo, Ticket};
+use crate::error::{ErrorContrato, ErrorProceso};
+use crate::store::{self, HistorialLeido};
+use crate::vistas;
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use uuid::Uuid;
+
+/// One step of a run of mutations.
+pub(super) enum Paso {
+    /// Decided already (poison, a bad `message_id`...).
+    Listo(Desenlace),
+    /// Refused by token, role or fields; a stored reply may still win.
+    Rechazado(Rechazado),
+    /// Valid: to apply.
+    Mutacion(MutacionPreparada),
+}
+
+/// A command refused before the database; its recorded reply, if any, goes
+/// to the same signer only (`firmante`: the `sub` of a token whose
+/// signature verified, expired or not).
+pub(super) struct Rechazado {
+    pub(super) op: Operacion,
+    pub(super) error: ErrorContrato,
+    /// Present for mutations.
+    pub(super) message_id: Option<MessageId>,
+    pub(super) firmante: Option<String>,
+}
+
+/// A valid mutation with what its transaction needs.
+pub(super) struct MutacionPreparada {
+    pub(super) message_id: MessageId,
+    /// A W3C trace context, carried into the event.
+    pub(super) traceparent: Option<String>,
+    pub(super) cambio: Cambio,
+}
+
+/// What a mutation changes: a new ticket (public), or an existing one (staff,
+/// with the verified actor).
+pub(super) enum Cambio {
+    Crear(Box<DatosCreacion>),
+    Ticket(Box<CambioTicket>),
+}
+
+/// A mutation of an existing ticket and who makes it.
+pub(super) struct CambioTicket {
+    pub(super) cmd: ComandoTicket,
+    pub(super) actor: Actor,
+}
+
+impl Cambio {
+    fn operacion(&self) -> Operacion {
+        match self {
+            Cambio::Crear(_) => Operacion::Crear,
+            Cambio::Ticket(c) => c.cmd.mutacion.operacion(),
+        }
+    }
+
+    /// The verified `sub` recorded with the reply; none for a public creation.
+    fn firmante(&self) -> Option<&str> {
+        match self {
+            Cambio::Crear(_) => None,
+            Cambio::Ticket(c) => Some(&c.actor.id),
+        }
+    }
+}
+
+/// What the database holds for a run, read before deciding it.
+pub(super) struct Reserva {
+    /// The `message_id`s this transaction claimed: theirs to apply.
+    reclamados: HashSet<String>,
+    /// Replies recorded earlier for the other ids.
+    previas: HashMap<String, store::Registro>,
+    /// The tickets named by claimed commands, locked until commit.
+    bloqueados: HashMap<Uuid, Ticket>,
+    /// One fresh ticket number per claimed creation.
+    nums: Vec<i64>,
+}
+
+/// Reads and locks what a run needs, in a fixed number of statements.
+pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Reserva, sqlx::Error> {
+    // The first command with a message_id owns it; later copies in the run
+    // get its reply.
+    let mut reservas = store::Reservas::default();
+    let mut vistos = HashSet::new();
+    for paso in tramo {
+        if let Paso::Mutacion(m) = paso
+            && vistos.insert(m.message_id.as_str())
+        {
+            reservas.ids.push(m.message_id.as_str().to_string());
+            reservas.operaciones.push(m.cambio.operacion().as_str());
+            reservas.subs.push(m.cambio.firmante().map(str::to_string));
+        }
+    }
+    let reclamados = store::reservar_comandos(tx, &reservas).await?;
+    let anteriores: Vec<String> = tramo
+        .iter()
+        .filter_map(|paso| match paso {
+            Paso::Mutacion(m) => Some(&m.message_id),
+            Paso::Rechazado(r) => r.message_id.as_ref(),
+            Paso::Listo(_) => None,
+        })
+        .filter(|id| !reclamados.contains(id.as_str()))
+        .map(|id| id.as_str().to_string())
+        .collect();
+    let previas = store::respuestas_registradas(tx, &anteriores).await?;
+    let reclamada = |m: &MutacionPreparada| reclamados.contains(m.message_id.as_str());
+    let uuids: Vec<Uuid> = tramo
+        .iter()
+        .filter_map(|paso| match paso {
+            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Ticket(c), .. }) if reclamada(m) => {
+                Some(c.cmd.ticket_id)
+            }
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let bloqueados = store::bloquear_tickets(tx, &uuids).await?;
+    let creaciones = tramo
+        .iter()
+        .filter(|paso| matches!(paso, Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Crear(_), .. }) if reclamada(m)))
+        .count();
+    let nums = store::siguientes_nums(tx, creaciones).await?;
+    Ok(Reserva { reclamados, previas, bloqueados, nums })
+}
+
+/// What travels with one mutation into its history, event and reply.
+struct Contexto<'a> {
+    message_id: &'a MessageId,
+    ahora: DateTime<Utc>,
+    traceparent: Option<&'a str>,
+}
+
+/// Decides each step of a run, in order, without the database: one outcome
+/// per step; the writes go to `cambios`.
+pub(super) fn decidir(
+    tramo: Vec<Paso>,
+    reserva: Reserva,
+    cambios: &mut store::Cambios,
+    politica: &PoliticaSla,
+    ahora: DateTime<Utc>,
+) -> Result<Vec<Desenlace>, ErrorProceso> {
+    let Reserva { reclamados, previas, bloqueados, nums } = reserva;
+    let mut nums = nums.into_iter();
+    // Records of the ids applied earlier in this run.
+    let mut propias: HashMap<String, store::Registro> = HashMap::new();
+    let registro = |id: &MessageId, propias: &HashMap<String, store::Registro>| {
+        previas.get(id.as_str()).or_else(|| propias.get(id.as_str())).cloned()
+    };
+    let mut salida = Vec::with_capacity(tramo.len());
+    for paso in tramo {
+        let desenlace = match paso {
+            Paso::Listo(d) => d,
+            Paso::Rechazado(Rechazado { op, error, message_id, firmante }) => {
+                // A redelivery whose token expired meanwhile still gets its
+                // first reply — from the same signer only.
+                match message_id.as_ref().and_then(|id| registro(id, &propias)) {
+                    Some(r) if puede_repetir(op, &r, firmante.as_deref()) => Desenlace::repetido(op, r.respuesta),
+                    Some(_) if !matches!(error, ErrorContrato::NoAutenticado(_)) => {
+                        Desenlace::rechazo(Some(op), &ajeno())
+                    }
+                    _ => Desenlace::rechazo(Some(op), &error),
+                }
+            }
+            Paso::Mutacion(MutacionPreparada { message_id, traceparent, cambio }) => {
+                let op = cambio.operacion();
+                let firmante = cambio.firmante().map(str::to_string);
+                if let Some(r) = registro(&message_id, &propias) {
+                    if puede_repetir(op, &r, firmante.as_deref()) {
+                        Desenlace::repetido(op, r.respuesta)
+                    } else {
+                        Desenlace::rechazo(Some(op), &ajeno())
+                    }
+                } else if !reclamados.contains(message_id.as_str()) {
+                    // Claimed by someone else, yet no reply to read.
+                    return Err(ErrorProceso::Transitorio(anyhow::anyhow!("idempotency record vanished")));
+                } else {
+                    let ctx = Contexto { message_id: &message_id, ahora, traceparent: traceparent.as_deref() };
+                    let (d, ticket) = match cambio {
+                        Cambio::Crear(datos) => {
+                            let Some(num) = nums.next() else {
+                                return Err(ErrorProceso::Permanente(anyhow::anyhow!("faltan números de ticket")));
+                            };
+                            crear(cambios, *datos, num, politica, &ctx)
+                        }
+                        Cambio::Ticket(c) => {
+                            let CambioTicket { cmd, actor } = *c;
+                            let actual = cambios.ticket(cmd.ticket_id).or_else(|| bloqueados.get(&cmd.ticket_id));
+                            let d = mutar(cambios, actual.cloned(), &cmd, &actor, politica, &ctx);
+                            (d, cmd.ticket_id)
+                        }
+                    };
+                    // Refusals are recorded too: a re-sent command gets the
+                    // same answer even if the ticket has moved on since.
+                    cambios.respuesta(message_id.as_str(), Some(ticket), &d.respuesta);
+                    let r = store::Registro { operacion: Some(op), sub: firmante, respuesta: d.respuesta.clone() };
+                    propias.insert(message_id.as_str().to_string(), r);
+                    d
+                }
+            }
+        };
+        salida.push(desenlace);
+    }
+    Ok(salida)
+}
+
+fn crear(
+    cambios: &mut store::Cambios,
+    datos: DatosCreacion,
+    num: i64,
+    politica: &PoliticaSla,
+    ctx: &Contexto<'_>,
+) -> (Desenlace, Uuid) {
+    let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ctx.ahora, politica);
+    let actor = Actor {
+        id: String::new(),
+        nombre: ticket.solicitante.nombre.clone(),
+        rol: entrada.actor_rol.clone(),
+        area: None,
+    };
+    cambios.historial(ticket.uuid, &entrada, Some(ctx.message_id.as_str()));
+    encolar_evento(cambios, &ticket, &entrada, &actor, ctx);
+    let desenlace = Desenlace::ok(Operacion::Crear, vistas::creado(&ticket));
+    let uuid = ticket.uuid;
+    cambios.ticket_nuevo(ticket);
+    (desenlace, uuid)
+}
+
+fn mutar(
+    cambios: &mut store::Cambios,
+    actual: Option<Ticket>,
+    cmd: &ComandoTicket,
+    actor: &Actor,
+    politica: &PoliticaSla,
+    ctx: &Contexto<'_>,
+) -> Desenlace {
+    let op = cmd.mutacion.operacion();
+    let resultado = match actual {
+        None => Err(ErrorContrato::ticket_no_encontrado()),
+        Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
+        Some(t) => match t.aplicar(cmd, actor, ctx.ahora, politica) {
+            Err(Rechazo::Transicion { operacion, estado }) => {
+                Err(ErrorContrato::TransicionInvalida { operacion, estado })
+            }
+            Err(Rechazo::Campos(campos)) => Err(ErrorContrato::Validacion(campos)),
+            Ok((nuevo, entrada)) => {
+                cambios.historial(nuevo.uuid, &entrada, Some(ctx.message_id.as_str()));
+                encolar_evento(cambios, &nuevo, &entrada, actor, ctx);
+                let datos = vistas::transicion(&t, &nuevo, ctx.ahora);
+                cambios.ticket_cambiado(nuevo);
+                Ok(datos)
+            }
+        },
+    };
+    match resultado {
+        Ok(datos) => Desenlace::ok(op, datos),
+        Err(e) => Desenlace::rechazo(Some(op), &e),
+    }
+}
+
+/// The change's event into the outbox: its type follows the history entry.
+fn encolar_evento(
+    cambios: &mut store::Cambios,
+    ticket: &Ticket,
+    entrada: &Historial,
+    actor: &Actor,
+    ctx: &Contexto<'_>,
+) {
+    let tipo = entrada.accion.tipo_evento();
+    let evento_id = Uuid::new_v4();
+    let entrada = HistorialLeido::from(entrada);
+    let data = vistas::datos_evento_ticket(ticket, &entrada, ctx.message_id.as_str(), actor, ctx.ahora);
+    let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ctx.ahora, ctx.traceparent, data);
+    cambios.evento(store::EventoNuevo {
+        evento_id,
+        tipo,
+        ticket: Some(ticket.uuid),
+        cuerpo,
+        traceparent: ctx.traceparent.map(str::to_string),
+    });
+}
+
+/// Whether a command may be given the reply recorded under its
+/// `message_id` (§3): between public operations always; otherwise only for a
+/// verified signer with the original sender's `sub`. A record older than the
+/// `actor_sub` column names no sender: any verified signer passes.
+fn puede_repetir(op: Operacion, registro: &store::Registro, firmante: Option<&str>) -> bool {
+    let publica = |o: Operacion| o.acceso() == Acceso::Publico;
+    if publica(op) && registro.operacion.is_some_and(publica) {
+        return true;
+    }
+    match (firmante, registro.sub.as_deref()) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(f), Some(original)) => f == original,
+    }
+}
+
+/// A replay from someone other than the original sender: refused as
+/// unauthenticated, so nothing recorded is revealed.
+fn ajeno() -> ErrorContrato {
+    ErrorContrato::NoAutenticado("el message_id pertenece a otro remitente".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn registro(op: Operacion, sub: Option<&str>) -> store::Registro {
+        store::Registro { operacion: Some(op), sub: sub.map(str::to_string), respuesta: json!({"ok": true}) }
+    }
+
+    #[test]
+    fn a_recorded_reply_goes_only_to_the_same_signer() {
+        use Operacion::*;
+        let casos = [
+            // Public both ways: always.
+            (Crear, registro(Crear, None), None, true),
+            // Issue #11, item 3: no token at all got a staff command's reply.
+            (Asignar, registro(Asignar, Some("carlos")), None, false),
+            (Asignar, registro(Asignar, Some("carlos")), Some("carlos"), true),
+            (Asignar, registro(Asignar, Some("carlos")), Some("intruso"), false),
+            // A public operation replaying a staff command's id reveals nothing.
+            (Crear, registro(Asignar, Some("carlos")), None, false),
+            (Consultar, registro(Cancelar, Some("carlos")), None, false),
+            // Records from before v1.1 name no sender: any verified signer.
+            (Pausar, registro(Pausar, None), Some("quien-sea"), true),
+            (Pausar, registro(Pausar, None), None, false),
+        ];
+        for (op, r, firmante, esperado) in casos {
+            assert_eq!(puede_repetir(op, &r, firmante), esperado, "{op:?} {r:?} {firmante:?}");
+        }
+    }
+
+    fn politica() -> PoliticaSla {
+        PoliticaSla::new(crate::domain::sla::prioridades_por_defecto(), 20, true)
+    }
+
+    fn creacion(id: &str) -> Paso {
+        let cuerpo = json!({
+            "nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE", "categoria": "Sistemas",
+            "descripcion": "No puedo entrar al correo", "prioridad": "ALTA", "areaAsignada": "MESA"
+        });
+        let Ok(crate::domain::comando::Peticion::Crear(datos)) =
+            crate::domain::comando::validar(Operacion::Crear, cuerpo.as_object().unwrap(), &politica())
+        else {
+            panic!("a valid creation")
+        };
+        let message_id = MessageId::leer(Some(id)).unwrap();
+        Paso::Mutacion(MutacionPreparada { message_id, traceparent: None, cambio: Cambio::Crear(datos) })
+    }
+
+    #[test]
+    fn decidir_applies_replays_and_refuses_without_a_database() {
+        let ahora = chrono::Utc::now();
+        let tramo = vec![
+            creacion("a"),
+            creacion("a"),
+            Paso::Rechazado(Rechazado {
+                op: Operacion::Asignar,
+                error: ErrorContrato::NoAutenticado("falta el token".into()),
+                message_id: Some(MessageId::leer(Some("b")).unwrap()),
+                firmante: None,
+            }),
+            creacion("c"),
+        ];
+        let reserva = Reserva {
+            reclamados: ["a".to_string()].into(),
+            previas: [("b".to_string(), registro(Operacion::Asignar, Some("carlos")))].into(),
+            bloqueados: HashMap::new(),
+            nums: vec![7],
+        };
+        let mut cambios = store::Cambios::default();
+        let d = decidir(tramo, reserva, &mut cambios, &politica(), ahora);
+        // "c" was neither claimed here nor recorded: someone else holds it.
+        assert!(matches!(d, Err(ErrorProceso::Transitorio(_))));
+
+        let tramo = vec![
+            creacion("a"),
+            creacion("a"),
+            Paso::Rechazado(Rechazado {
+                op: Operacion::Asignar,
+                error: ErrorContrato::NoAutenticado("falta el token".into()),
+                message_id: Some(MessageId::leer(Some("b")).unwrap()),
+                firmante: None,
+            }),
+        ];
+        let reserva = Reserva {
+            reclamados: ["a".to_string()].into(),
+            previas: [("b".to_string(), registro(Operacion::Asignar, Some("carlos")))].into(),
+            bloqueados: HashMap::new(),
+            nums: vec![7],
+        };
+        let mut cambios = store::Cambios::default();
+        let d = decidir(tramo, reserva, &mut cambios, &politica(), ahora).unwrap();
+        assert_eq!(d.len(), 3, "one outcome per step");
+        assert_eq!(d[0].resultado, "ok");
+        assert!(d[0].respuesta["datos"]["ticketLabel"].as_str().unwrap().ends_with("-00007"), "{:?}", d[0].respuesta);
+        assert_eq!((d[1].resultado, &d[1].respuesta), ("repetido", &d[0].respuesta), "a copy gets the first reply");
+        assert_eq!(d[2].resultado, "NO_AUTENTICADO", "no recorded reply without the same signer");
+        assert!(cambios.hay_eventos());
+    }
+}
