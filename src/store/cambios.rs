@@ -6,7 +6,7 @@ use crate::domain::sla::{NivelSla, SlaEstado};
 use crate::domain::ticket::{Historial, Ticket};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 /// Everything one batch writes: tickets in their final state, history and
@@ -95,86 +95,47 @@ impl Cambios {
             r_ticket.push(ticket);
             r_respuesta.push(respuesta);
         }
-        sqlx::query(sqlx::AssertSqlSafe(ESCRIBIR_CAMBIOS.as_str()))
-            .bind(t.uuid)
-            .bind(t.num)
-            .bind(t.label)
-            .bind(t.solicitante_nombre)
-            .bind(t.solicitante_email)
-            .bind(t.solicitante_telefono)
-            .bind(t.tiene_whatsapp)
-            .bind(t.documento)
-            .bind(t.empresa_departamento)
-            .bind(t.tipo)
-            .bind(t.categoria)
-            .bind(t.subcategoria)
-            .bind(t.asunto)
-            .bind(t.descripcion)
-            .bind(t.respuesta_cliente)
-            .bind(t.area_asignada)
-            .bind(t.agente_asignado)
-            .bind(t.prioridad)
-            .bind(t.estado)
-            .bind(t.sla_objetivo_ms)
-            .bind(t.fecha_limite_sla)
-            .bind(t.fecha_aviso_sla)
-            .bind(t.sla_alerta)
-            .bind(t.proxima_alerta_sla)
-            .bind(t.pausado_desde)
-            .bind(t.pausa_acumulada_ms)
-            .bind(t.sla_final)
-            .bind(t.creado_en)
-            .bind(t.actualizado_en)
-            .bind(t.primera_asignacion_en)
-            .bind(t.cerrado_en)
-            .bind(t.version)
-            .bind(t.nuevo)
-            .bind(h.ticket_uuid)
-            .bind(h.fecha)
-            .bind(h.accion)
-            .bind(h.motivo)
-            .bind(h.actor_id)
-            .bind(h.actor_nombre)
-            .bind(h.actor_rol)
-            .bind(h.estado_antes)
-            .bind(h.estado_despues)
-            .bind(h.prioridad_antes)
-            .bind(h.prioridad_despues)
-            .bind(h.area_antes)
-            .bind(h.area_despues)
-            .bind(h.comando_id)
-            .bind(ev_id)
-            .bind(ev_tipo)
-            .bind(ev_ticket)
-            .bind(ev_cuerpo)
-            .bind(ev_tp)
-            .bind(r_id)
-            .bind(r_ticket)
-            .bind(r_respuesta)
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
-}
-
-/// The one statement that writes a batch's [`Cambios`]: tickets from `unnest`
-/// arrays in [`TICKET_COLUMNS`] order (plus `nuevo`), then history, outbox
-/// and replies (history in `ticket_uuid, HISTORIAL_COLUMNS, comando_id`
-/// order). Sibling CTEs run in one statement; the history's foreign key
-/// is checked at its end, so history may name a ticket inserted here. ORDER
-/// BY ord keeps history and outbox ids in batch order: the relay publishes by
-/// id, so per-ticket event order holds.
-static ESCRIBIR_CAMBIOS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "WITH filas AS ( \
-               SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                 $7::bool[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
-                 $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::int8[], \
-                 $21::timestamptz[], $22::timestamptz[], $23::text[], $24::timestamptz[], $25::timestamptz[], \
-                 $26::int8[], $27::text[], $28::timestamptz[], $29::timestamptz[], $30::timestamptz[], \
-                 $31::timestamptz[], $32::int8[], $33::bool[]) \
-               AS f({TICKET_COLUMNS}, nuevo) \
-             ), insertados AS ( \
+        // Each column's name, values and SQL type go in one call, so the
+        // placeholders, the binds and the names cannot drift apart. The text
+        // is the same for every batch: the prepared statement is reused.
+        let mut qb = QueryBuilder::<Postgres>::new("WITH filas AS (SELECT * FROM ");
+        Unnest::new(&mut qb)
+            .columna("uuid", t.uuid, "uuid")
+            .columna("num", t.num, "int8")
+            .columna("label", t.label, "text")
+            .columna("solicitante_nombre", t.solicitante_nombre, "text")
+            .columna("solicitante_email", t.solicitante_email, "text")
+            .columna("solicitante_telefono", t.solicitante_telefono, "text")
+            .columna("tiene_whatsapp", t.tiene_whatsapp, "bool")
+            .columna("documento", t.documento, "text")
+            .columna("empresa_departamento", t.empresa_departamento, "text")
+            .columna("tipo", t.tipo, "text")
+            .columna("categoria", t.categoria, "text")
+            .columna("subcategoria", t.subcategoria, "text")
+            .columna("asunto", t.asunto, "text")
+            .columna("descripcion", t.descripcion, "text")
+            .columna("respuesta_cliente", t.respuesta_cliente, "text")
+            .columna("area_asignada", t.area_asignada, "text")
+            .columna("agente_asignado", t.agente_asignado, "text")
+            .columna("prioridad", t.prioridad, "text")
+            .columna("estado", t.estado, "text")
+            .columna("sla_objetivo_ms", t.sla_objetivo_ms, "int8")
+            .columna("fecha_limite_sla", t.fecha_limite_sla, "timestamptz")
+            .columna("fecha_aviso_sla", t.fecha_aviso_sla, "timestamptz")
+            .columna("sla_alerta", t.sla_alerta, "text")
+            .columna("proxima_alerta_sla", t.proxima_alerta_sla, "timestamptz")
+            .columna("pausado_desde", t.pausado_desde, "timestamptz")
+            .columna("pausa_acumulada_ms", t.pausa_acumulada_ms, "int8")
+            .columna("sla_final", t.sla_final, "text")
+            .columna("creado_en", t.creado_en, "timestamptz")
+            .columna("actualizado_en", t.actualizado_en, "timestamptz")
+            .columna("primera_asignacion_en", t.primera_asignacion_en, "timestamptz")
+            .columna("cerrado_en", t.cerrado_en, "timestamptz")
+            .columna("version", t.version, "int8")
+            .columna("nuevo", t.nuevo, "bool")
+            .cerrar("f", false);
+        qb.push(format!(
+            "), insertados AS ( \
                INSERT INTO tickets ({TICKET_COLUMNS}) SELECT {TICKET_COLUMNS} FROM filas WHERE nuevo \
              ), actualizados AS ( \
                UPDATE tickets t SET tipo = f.tipo, categoria = f.categoria, subcategoria = f.subcategoria, \
@@ -189,23 +150,89 @@ static ESCRIBIR_CAMBIOS: std::sync::LazyLock<String> = std::sync::LazyLock::new(
                FROM filas f WHERE NOT f.nuevo AND t.uuid = f.uuid \
              ), historia AS ( \
                INSERT INTO historial (ticket_uuid, {HISTORIAL_COLUMNS}, comando_id) \
-               SELECT ticket_uuid, {HISTORIAL_COLUMNS}, comando_id \
-               FROM unnest($34::uuid[], $35::timestamptz[], $36::text[], $37::text[], $38::text[], $39::text[], \
-                 $40::text[], $41::text[], $42::text[], $43::text[], $44::text[], $45::text[], $46::text[], \
-                 $47::text[]) WITH ORDINALITY AS h(ticket_uuid, {HISTORIAL_COLUMNS}, comando_id, ord) \
-               ORDER BY ord \
+               SELECT ticket_uuid, {HISTORIAL_COLUMNS}, comando_id FROM "
+        ));
+        Unnest::new(&mut qb)
+            .columna("ticket_uuid", h.ticket_uuid, "uuid")
+            .columna("fecha", h.fecha, "timestamptz")
+            .columna("accion", h.accion, "text")
+            .columna("motivo", h.motivo, "text")
+            .columna("actor_id", h.actor_id, "text")
+            .columna("actor_nombre", h.actor_nombre, "text")
+            .columna("actor_rol", h.actor_rol, "text")
+            .columna("estado_antes", h.estado_antes, "text")
+            .columna("estado_despues", h.estado_despues, "text")
+            .columna("prioridad_antes", h.prioridad_antes, "text")
+            .columna("prioridad_despues", h.prioridad_despues, "text")
+            .columna("area_antes", h.area_antes, "text")
+            .columna("area_despues", h.area_despues, "text")
+            .columna("comando_id", h.comando_id, "text")
+            .cerrar("h", true);
+        qb.push(
+            " ORDER BY ord \
              ), eventos AS ( \
                INSERT INTO outbox (evento_id, tipo, ticket_uuid, cuerpo, traceparent) \
-               SELECT evento_id, tipo, ticket_uuid, cuerpo::json, traceparent \
-               FROM unnest($48::uuid[], $49::text[], $50::uuid[], $51::text[], $52::text[]) WITH ORDINALITY \
-               AS e(evento_id, tipo, ticket_uuid, cuerpo, traceparent, ord) ORDER BY ord \
+               SELECT evento_id, tipo, ticket_uuid, cuerpo::json, traceparent FROM ",
+        );
+        Unnest::new(&mut qb)
+            .columna("evento_id", ev_id, "uuid")
+            .columna("tipo", ev_tipo, "text")
+            .columna("ticket_uuid", ev_ticket, "uuid")
+            .columna("cuerpo", ev_cuerpo, "text")
+            .columna("traceparent", ev_tp, "text")
+            .cerrar("e", true);
+        qb.push(
+            " ORDER BY ord \
              ), respuestas AS ( \
-               UPDATE comandos c SET respuesta = r.respuesta::json, ticket_uuid = r.ticket_uuid \
-               FROM unnest($53::text[], $54::uuid[], $55::text[]) AS r(message_id, ticket_uuid, respuesta) \
-               WHERE c.message_id = r.message_id \
-             ) SELECT 1"
-    )
-});
+               UPDATE comandos c SET respuesta = r.respuesta::json, ticket_uuid = r.ticket_uuid FROM ",
+        );
+        Unnest::new(&mut qb)
+            .columna("message_id", r_id, "text")
+            .columna("ticket_uuid", r_ticket, "uuid")
+            .columna("respuesta", r_respuesta, "text")
+            .cerrar("r", false);
+        qb.push(" WHERE c.message_id = r.message_id) SELECT 1");
+        qb.build().execute(conn).await?;
+        Ok(())
+    }
+}
+
+/// `unnest($a::t[], $b::u[], …) [WITH ORDINALITY] AS alias(a, b, … [, ord])`,
+/// one column per call: the statement a batch's [`Cambios`] are written with
+/// is built from these. Sibling CTEs run in one statement; the history's
+/// foreign key is checked at its end, so history may name a ticket inserted
+/// in the same batch. `ORDER BY ord` keeps history and outbox ids in batch
+/// order: the relay publishes by id, so per-ticket event order holds.
+struct Unnest<'b> {
+    qb: &'b mut QueryBuilder<Postgres>,
+    nombres: Vec<&'static str>,
+}
+
+impl<'b> Unnest<'b> {
+    fn new(qb: &'b mut QueryBuilder<Postgres>) -> Self {
+        qb.push("unnest(");
+        Unnest { qb, nombres: Vec::new() }
+    }
+
+    /// A column: its name, its values (one array bind) and their SQL type.
+    fn columna<T>(&mut self, nombre: &'static str, valores: T, tipo: &str) -> &mut Self
+    where
+        T: for<'t> sqlx::Encode<'t, Postgres> + sqlx::Type<Postgres>,
+    {
+        if !self.nombres.is_empty() {
+            self.qb.push(", ");
+        }
+        self.qb.push_bind(valores).push("::").push(tipo).push("[]");
+        self.nombres.push(nombre);
+        self
+    }
+
+    fn cerrar(&mut self, alias: &str, ordinalidad: bool) {
+        let orden = if ordinalidad { " WITH ORDINALITY" } else { "" };
+        let extra = if ordinalidad { ", ord" } else { "" };
+        self.qb.push(format!("){orden} AS {alias}({}{extra})", self.nombres.join(", ")));
+    }
+}
 
 /// Tickets as one array per column, for `unnest`.
 #[derive(Default)]
