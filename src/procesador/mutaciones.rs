@@ -363,54 +363,42 @@ mod tests {
         Paso::Mutacion(MutacionPreparada { message_id, traceparent: None, cambio: Cambio::Crear(datos) })
     }
 
+    /// An `asignar` without a token, re-using `carlos`'s message id "b".
+    fn anonimo_con_id_ajeno() -> Paso {
+        Paso::Rechazado(Rechazado {
+            op: Operacion::Asignar,
+            error: ErrorContrato::NoAutenticado("falta el token".into()),
+            message_id: Some(MessageId::leer(Some("b")).unwrap()),
+            firmante: None,
+        })
+    }
+
+    /// "a" claimed here, "b" recorded earlier for `carlos`, one number.
+    fn reserva() -> Reserva {
+        Reserva {
+            reclamados: ["a".to_string()].into(),
+            previas: [("b".to_string(), registro(Operacion::Asignar, Some("carlos")))].into(),
+            bloqueados: HashMap::new(),
+            nums: vec![7],
+        }
+    }
+
     #[test]
     fn decidir_applies_replays_and_refuses_without_a_database() {
         let ahora = chrono::Utc::now();
-        let tramo = vec![
-            creacion("a"),
-            creacion("a"),
-            Paso::Rechazado(Rechazado {
-                op: Operacion::Asignar,
-                error: ErrorContrato::NoAutenticado("falta el token".into()),
-                message_id: Some(MessageId::leer(Some("b")).unwrap()),
-                firmante: None,
-            }),
-            creacion("c"),
-        ];
-        let reserva = Reserva {
-            reclamados: ["a".to_string()].into(),
-            previas: [("b".to_string(), registro(Operacion::Asignar, Some("carlos")))].into(),
-            bloqueados: HashMap::new(),
-            nums: vec![7],
-        };
         let mut cambios = store::Cambios::default();
-        let d = decidir(tramo, reserva, &mut cambios, &politica(), ahora);
-        // "c" was neither claimed here nor recorded: someone else holds it.
-        assert!(matches!(d, Err(ErrorProceso::Transitorio(_))));
-
-        let tramo = vec![
-            creacion("a"),
-            creacion("a"),
-            Paso::Rechazado(Rechazado {
-                op: Operacion::Asignar,
-                error: ErrorContrato::NoAutenticado("falta el token".into()),
-                message_id: Some(MessageId::leer(Some("b")).unwrap()),
-                firmante: None,
-            }),
-        ];
-        let reserva = Reserva {
-            reclamados: ["a".to_string()].into(),
-            previas: [("b".to_string(), registro(Operacion::Asignar, Some("carlos")))].into(),
-            bloqueados: HashMap::new(),
-            nums: vec![7],
-        };
-        let mut cambios = store::Cambios::default();
-        let d = decidir(tramo, reserva, &mut cambios, &politica(), ahora).unwrap();
+        let tramo = vec![creacion("a"), creacion("a"), anonimo_con_id_ajeno()];
+        let d = decidir(tramo, reserva(), &mut cambios, &politica(), ahora).unwrap();
         assert_eq!(d.len(), 3, "one outcome per step");
         assert_eq!(d[0].resultado, "ok");
         assert!(d[0].respuesta["datos"]["ticketLabel"].as_str().unwrap().ends_with("-00007"), "{:?}", d[0].respuesta);
         assert_eq!((d[1].resultado, &d[1].respuesta), ("repetido", &d[0].respuesta), "a copy gets the first reply");
         assert_eq!(d[2].resultado, "NO_AUTENTICADO", "no recorded reply without the same signer");
         assert!(cambios.hay_eventos());
+
+        // "c" was neither claimed here nor recorded: someone else holds it.
+        let tramo = vec![creacion("a"), creacion("c")];
+        let d = decidir(tramo, reserva(), &mut store::Cambios::default(), &politica(), ahora);
+        assert!(matches!(d, Err(ErrorProceso::Transitorio(_))));
     }
 }
