@@ -17,6 +17,37 @@ pub mod relay;
 mod topologia;
 
 pub use mensajes::{header, mensaje, rechazar, responder};
+
+/// What ends a session with RabbitMQ, or one relay batch: each variant says
+/// which side failed, so the caller knows what to keep and what to redo.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorAmqp {
+    /// A step the broker refused or a connection it dropped: the session is over.
+    #[error("RabbitMQ, {paso}: {fuente}")]
+    Broker {
+        /// What was being done (`conectar`, `declarar topología`, ...).
+        paso: &'static str,
+        #[source]
+        fuente: lapin::Error,
+    },
+    /// The database behind the relay: the broker session itself is fine.
+    #[error("base de datos: {0}")]
+    BaseDeDatos(#[from] sqlx::Error),
+    /// The broker answered a publish that needed its confirmation with a nack.
+    #[error("el broker no confirmó {0}")]
+    SinConfirmar(String),
+    /// The broker cancelled our consumer (queue deleted, node going down).
+    #[error("el broker canceló el consumidor")]
+    ConsumidorCancelado,
+    /// A lane task ended while the session still ran.
+    #[error("un carril terminó inesperadamente")]
+    CarrilCaido,
+}
+
+/// Names the step a lapin error happened in: `.map_err(en("conectar"))`.
+pub(crate) fn en(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorAmqp {
+    move |fuente| ErrorAmqp::Broker { paso, fuente }
+}
 pub use topologia::{Topologia, borrar, declarar, escuchar};
 
 /// Connects to the first node that answers of `urls`, one URL or several
@@ -59,7 +90,7 @@ pub async fn con_reconexion<F, Fut>(
     mut sesion: F,
 ) where
     F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
+    Fut: Future<Output = Result<(), ErrorAmqp>>,
 {
     let mut intento = 0u32;
     while !shutdown.is_cancelled() {
@@ -74,7 +105,7 @@ pub async fn con_reconexion<F, Fut>(
                     intento = 0;
                 }
                 let pausa = espera(intento);
-                tracing::warn!(componente, error = %format!("{e:#}"), reintento_en_ms = pausa.as_millis() as u64, "sesión con RabbitMQ perdida");
+                tracing::warn!(componente, error = %e, reintento_en_ms = pausa.as_millis() as u64, "sesión con RabbitMQ perdida");
                 reconexiones();
                 intento = intento.saturating_add(1);
                 tokio::select! {

@@ -2,11 +2,10 @@
 //! each lane applying what it holds, in delivery order, one batch (one
 //! transaction) at a time. A delivery is acked only after its batch committed.
 
-use crate::amqp::{self, Topologia};
+use crate::amqp::{self, ErrorAmqp, Topologia, en};
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador};
-use anyhow::Context;
 use futures_util::{FutureExt, StreamExt};
 use lapin::Channel;
 use lapin::message::Delivery;
@@ -51,15 +50,15 @@ impl Consumidor {
         .await;
     }
 
-    async fn sesion(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.context("conectar")?;
-        let canal = conexion.create_channel().await?;
-        let respuestas = conexion.create_channel().await?;
+    async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
+        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en("conectar"))?;
+        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
+        let respuestas = conexion.create_channel().await.map_err(en("abrir el canal de respuestas"))?;
         // Dead letters are republished with their reason, confirmed before the ack.
-        let rechazos = conexion.create_channel().await?;
-        rechazos.confirm_select(ConfirmSelectOptions::default()).await?;
-        amqp::declarar(&canal, &self.topologia).await.context("declarar topología")?;
-        canal.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let rechazos = conexion.create_channel().await.map_err(en("abrir el canal de rechazos"))?;
+        rechazos.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
+        amqp::declarar(&canal, &self.topologia).await.map_err(en("declarar la topología"))?;
+        canal.basic_qos(self.prefetch, BasicQosOptions::default()).await.map_err(en("fijar el prefetch"))?;
         let etiqueta = format!("mesa-ayuda-{}", uuid::Uuid::new_v4());
         let mut entregas = canal
             .basic_consume(
@@ -68,7 +67,8 @@ impl Consumidor {
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
-            .await?;
+            .await
+            .map_err(en("consumir"))?;
         self.conectado.store(true, Ordering::SeqCst);
         tracing::info!(cola = %self.topologia.comandos(), prefetch = self.prefetch, carriles = self.carriles, "consumiendo comandos");
 
@@ -103,11 +103,11 @@ impl Consumidor {
                             if shutdown.is_cancelled() {
                                 break Ok(());
                             }
-                            break Err(anyhow::anyhow!("un carril terminó inesperadamente"));
+                            break Err(ErrorAmqp::CarrilCaido);
                         }
                     }
-                    Some(Err(e)) => break Err(anyhow::Error::from(e).context("entrega")),
-                    None => break Err(anyhow::anyhow!("el broker canceló el consumidor")),
+                    Some(Err(e)) => break Err(ErrorAmqp::Broker { paso: "recibir una entrega", fuente: e }),
+                    None => break Err(ErrorAmqp::ConsumidorCancelado),
                 }
             }
         };

@@ -1,6 +1,7 @@
 //! Messages: reading a delivery's headers and command, replying, and
 //! parking a delivery on the dead-letter exchange with why.
 
+use super::{ErrorAmqp, en};
 use crate::procesador::{Mensaje, traceparent_valido};
 use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
@@ -51,7 +52,7 @@ pub async fn responder(
 
 /// Parks a delivery on the dead-letter exchange with why, where it was going
 /// and its original properties; returns once the broker confirmed it.
-pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &str) -> anyhow::Result<()> {
+pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &str) -> Result<(), ErrorAmqp> {
     let mut headers = FieldTable::default();
     for (k, v) in delivery.properties.headers().as_ref().map(|h| h.inner().clone()).unwrap_or_default() {
         // A credential has no business sitting in a queue operators browse.
@@ -73,8 +74,12 @@ pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &
             &delivery.data,
             props,
         )
-        .await?
-        .await?;
-    anyhow::ensure!(confirmacion.is_ack(), "el broker no confirmó el rechazo");
+        .await
+        .map_err(en("publicar el rechazo"))?
+        .await
+        .map_err(en("confirmar el rechazo"))?;
+    if !confirmacion.is_ack() {
+        return Err(ErrorAmqp::SinConfirmar("el rechazo".into()));
+    }
     Ok(())
 }

@@ -1,10 +1,9 @@
 //! The outbox relay: publishes committed events to `P.eventos` with publisher
 //! confirms and marks them sent only once the broker confirmed them.
 
-use crate::amqp::{self, Topologia};
+use crate::amqp::{self, ErrorAmqp, Topologia, en};
 use crate::metrics::Metricas;
 use crate::store;
-use anyhow::Context;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation};
@@ -41,19 +40,19 @@ impl Relay {
         .await;
     }
 
-    async fn sesion(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.context("conectar")?;
-        let canal = conexion.create_channel().await?;
-        amqp::declarar(&canal, &self.topologia).await.context("declarar topología")?;
-        canal.confirm_select(ConfirmSelectOptions::default()).await?;
+    async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
+        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.map_err(en("conectar"))?;
+        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
+        amqp::declarar(&canal, &self.topologia).await.map_err(en("declarar la topología"))?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
         self.conectado.store(true, Ordering::SeqCst);
         loop {
             match publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas).await {
                 Ok(n) if n as i64 >= self.lote => continue,
                 Ok(_) => {}
-                Err(e) if canal.status().connected() => {
+                Err(ErrorAmqp::BaseDeDatos(e)) => {
                     // The database, not the broker: keep the session, wait a little.
-                    tracing::warn!(error = %format!("{e:#}"), "relay: no se pudo publicar el lote");
+                    tracing::warn!(error = %e, "relay: no se pudo leer o marcar el lote");
                 }
                 Err(e) => return Err(e),
             }
@@ -79,7 +78,7 @@ pub async fn publicar_lote(
     topologia: &Topologia,
     lote: i64,
     metricas: &Metricas,
-) -> anyhow::Result<usize> {
+) -> Result<usize, ErrorAmqp> {
     let mut tx = pool.begin().await?;
     let pendientes = store::reclamar_eventos(&mut tx, lote).await?;
     if pendientes.is_empty() {
@@ -111,10 +110,10 @@ pub async fn publicar_lote(
     }
     // Polled in order, so the frames go out in outbox order; the I/O loop
     // writes the whole batch in one hand-off.
-    let confirmaciones = futures_util::future::try_join_all(envios).await?;
+    let confirmaciones = futures_util::future::try_join_all(envios).await.map_err(en("publicar el lote"))?;
     let mut ids = Vec::with_capacity(pendientes.len());
     for (ev, confirmacion) in pendientes.iter().zip(confirmaciones) {
-        match confirmacion.await? {
+        match confirmacion.await.map_err(en("confirmar el lote"))? {
             Confirmation::Ack(devuelto) => {
                 if devuelto.is_some() {
                     // Nobody subscribes to this type yet: the broker took it
@@ -124,8 +123,10 @@ pub async fn publicar_lote(
                 }
                 ids.push(ev.id);
             }
-            Confirmation::Nack(_) => anyhow::bail!("el broker rechazó el evento {}", ev.evento_id),
-            Confirmation::NotRequested => anyhow::bail!("el canal del relay no está en modo confirmación"),
+            Confirmation::Nack(_) => return Err(ErrorAmqp::SinConfirmar(format!("el evento {}", ev.evento_id))),
+            Confirmation::NotRequested => {
+                return Err(ErrorAmqp::SinConfirmar("nada: el canal no está en modo confirmación".into()));
+            }
         }
     }
     store::marcar_publicados(&mut tx, &ids).await?;
