@@ -1,6 +1,10 @@
 //! Mesa de Ayuda worker: ticket commands from RabbitMQ, applied to Postgres
 //! through the state machine, with events out through a transactional outbox.
 
+// Visibility says what the library's surface is (the binaries, tests and the
+// benchmark use it); anything else is `pub(crate)` or narrower.
+#![warn(unreachable_pub)]
+
 /// `mesa-ayuda alertas`: the operators' live SLA view.
 pub mod alertas;
 /// RabbitMQ adapter: connection, topology, messages, the command consumer
