@@ -14,8 +14,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// What the HTTP handlers share (axum state).
 #[derive(Clone)]
-struct Estado {
+struct EstadoHttp {
     pool: PgPool,
     salud: Arc<Salud>,
     metricas: Arc<Metricas>,
@@ -26,15 +27,14 @@ pub fn router(pool: PgPool, salud: Arc<Salud>, metricas: Arc<Metricas>) -> Route
         .route("/health", get(|| async { Json(json!({"estado": "ok"})) }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .with_state(Estado { pool, salud, metricas })
+        .with_state(EstadoHttp { pool, salud, metricas })
 }
 
 async fn base_de_datos_lista(pool: &PgPool) -> bool {
-    let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool);
-    matches!(tokio::time::timeout(Duration::from_secs(2), ping).await, Ok(Ok(1)))
+    matches!(tokio::time::timeout(Duration::from_secs(2), store::ping(pool)).await, Ok(Ok(())))
 }
 
-async fn ready(State(e): State<Estado>) -> impl IntoResponse {
+async fn ready(State(e): State<EstadoHttp>) -> impl IntoResponse {
     let base = base_de_datos_lista(&e.pool).await;
     let consumidor = e.salud.consumidor.load(Ordering::SeqCst);
     let relay = e.salud.relay.load(Ordering::SeqCst);
@@ -43,7 +43,7 @@ async fn ready(State(e): State<Estado>) -> impl IntoResponse {
     (codigo, Json(json!({"listo": listo, "baseDeDatos": base, "consumidor": consumidor, "relay": relay})))
 }
 
-async fn metrics(State(e): State<Estado>) -> impl IntoResponse {
+async fn metrics(State(e): State<EstadoHttp>) -> impl IntoResponse {
     if let Ok(Ok((pendientes, antiguedad))) =
         tokio::time::timeout(Duration::from_secs(2), store::backlog_outbox(&e.pool)).await
     {

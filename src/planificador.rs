@@ -25,7 +25,7 @@ pub struct Planificador {
     pub metricas: Arc<Metricas>,
     /// Tickets locked per transaction.
     pub lote: i64,
-    /// One tick at a time per process; other processes are kept apart by locks.
+    /// One scan at a time per process; other processes are kept apart by locks.
     en_curso: Arc<Mutex<()>>,
 }
 
@@ -35,12 +35,12 @@ impl Planificador {
     }
 
     /// One scan at the current time; returns the alerts emitted.
-    pub async fn tick(&self) -> Result<usize, ErrorProceso> {
+    pub async fn escanear_ahora(&self) -> Result<usize, ErrorProceso> {
         let ahora = crate::procesador::ahora(&self.reloj);
         self.escanear(ahora).await
     }
 
-    /// One scan as of `ahora`: every due ticket, batch by batch. A tick that
+    /// One scan as of `ahora`: every due ticket, batch by batch. A scan that
     /// finds the previous one still running in this process does nothing.
     pub async fn escanear(&self, ahora: DateTime<Utc>) -> Result<usize, ErrorProceso> {
         let Ok(_turno) = self.en_curso.try_lock() else {
@@ -103,7 +103,7 @@ impl Planificador {
         Ok((debidos.len(), emitidas))
     }
 
-    /// Runs `tick` on `cron` (6 fields, seconds first), and the retention
+    /// Runs `escanear_ahora` on `cron` (6 fields, seconds first), and the retention
     /// pass on its own cron, until `shutdown`.
     pub async fn ejecutar_programado(self, cron: String, retencion: RetencionSettings, shutdown: CancellationToken) {
         if let Err(e) = self.ejecutar(&cron, retencion, shutdown).await {
@@ -122,7 +122,7 @@ impl Planificador {
         let trabajo = Job::new_async(cron, move |_, _| {
             let p = p.clone();
             Box::pin(async move {
-                if let Err(e) = p.tick().await {
+                if let Err(e) = p.escanear_ahora().await {
                     tracing::warn!(error = %e, "SLA: barrido fallido; se reintenta en el próximo");
                 }
             })
@@ -144,7 +144,7 @@ impl Planificador {
         tracing::info!(cron = %cron, "SLA: planificador en marcha");
         shutdown.cancelled().await;
         programador.shutdown().await?;
-        // Let a tick in progress finish its transaction.
+        // Let a scan in progress finish its transaction.
         let _ = self.en_curso.lock().await;
         Ok(())
     }

@@ -113,7 +113,7 @@ pub struct Procesador {
     verificador: Verificador,
     reloj: Reloj,
     /// Wakes the outbox relay after a commit.
-    outbox: Arc<Notify>,
+    aviso_outbox: Arc<Notify>,
 }
 
 impl Procesador {
@@ -122,9 +122,9 @@ impl Procesador {
         politica: Arc<PoliticaSla>,
         verificador: Verificador,
         reloj: Reloj,
-        outbox: Arc<Notify>,
+        aviso_outbox: Arc<Notify>,
     ) -> Self {
-        Self { pool, politica, verificador, reloj, outbox }
+        Self { pool, politica, verificador, reloj, aviso_outbox }
     }
 
     /// Handles one command. `Err` only for failures that are not the
@@ -165,7 +165,7 @@ impl Procesador {
         eventos |= self.aplicar_tramo(&mut tx, tramo, ahora, &mut desenlaces).await?;
         tx.commit().await?;
         if eventos {
-            self.outbox.notify_one();
+            self.aviso_outbox.notify_one();
         }
         Ok(desenlaces)
     }

@@ -63,7 +63,7 @@ impl Aplicacion {
     }
 
     /// Applies migrations, retrying while the database is unreachable.
-    async fn migrar(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    async fn migrate(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let mut intento = 0;
         loop {
             match store::migrate(&self.pool).await {
@@ -91,7 +91,7 @@ impl Aplicacion {
             prefijo = %s.topology.prefix,
             "iniciando mesa-ayuda"
         );
-        self.migrar(&shutdown).await?;
+        self.migrate(&shutdown).await?;
         let amqp_url = s.amqp.url.expose_secret().to_string();
 
         let http_stop = CancellationToken::new();
@@ -129,7 +129,7 @@ impl Aplicacion {
                 amqp_url,
                 lote: s.outbox.batch,
                 intervalo: s.outbox.poll_interval,
-                aviso: self.aviso_outbox.clone(),
+                aviso_outbox: self.aviso_outbox.clone(),
                 metricas: self.metricas.clone(),
                 conectado: self.salud.relay.clone(),
             }

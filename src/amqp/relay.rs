@@ -21,7 +21,8 @@ pub struct Relay {
     pub amqp_url: String,
     pub lote: i64,
     pub intervalo: Duration,
-    pub aviso: Arc<Notify>,
+    /// Woken after a commit that wrote events (the same `Notify` as `Procesador`'s).
+    pub aviso_outbox: Arc<Notify>,
     pub metricas: Arc<Metricas>,
     pub conectado: Arc<AtomicBool>,
 }
@@ -62,7 +63,7 @@ impl Relay {
                     let _ = conexion.close(200, "apagando".into()).await;
                     return Ok(());
                 }
-                _ = self.aviso.notified() => {}
+                _ = self.aviso_outbox.notified() => {}
                 _ = tokio::time::sleep(self.intervalo) => {}
             }
         }

@@ -712,10 +712,10 @@ async fn sla(tickets: i64, debidos: i64) -> anyhow::Result<Value> {
         500,
     );
     let inicio = Instant::now();
-    let alertas = planificador.tick().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let alertas = planificador.escanear_ahora().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let primero = inicio.elapsed().as_secs_f64() * 1000.0;
     let inicio = Instant::now();
-    let repetidas = planificador.tick().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let repetidas = planificador.escanear_ahora().await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let vacio = inicio.elapsed().as_secs_f64() * 1000.0;
     println!(
         "\nbarrido SLA sobre {tickets} tickets: {alertas} alertas en {primero:.1} ms; \
