@@ -1,7 +1,7 @@
 //! The JSON shapes of the contract: replies (§4) and event envelopes (§5).
 
 use crate::domain::sla::{self, NivelSla};
-use crate::domain::ticket::{Actor, Ticket};
+use crate::domain::ticket::Ticket;
 use crate::store::{Estadisticas, HistorialLeido, Percentiles};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -174,22 +174,17 @@ pub fn evento(
     e
 }
 
-/// `data` of a ticket event.
-pub fn datos_evento_ticket(
-    t: &Ticket,
-    entrada: &HistorialLeido,
-    comando_id: &str,
-    actor: &Actor,
-    ahora: DateTime<Utc>,
-) -> Value {
+/// `data` of a ticket event; its actor is the history entry's (none has an
+/// id but staff).
+pub fn datos_evento_ticket(t: &Ticket, entrada: &HistorialLeido, comando_id: &str, ahora: DateTime<Utc>) -> Value {
     json!({
         "ticket": ticket(t, ahora),
         "historial": historial(entrada),
         "comandoId": comando_id,
         "actor": {
-            "id": Some(actor.id.as_str()).filter(|id| !id.is_empty()),
-            "nombre": actor.nombre,
-            "rol": actor.rol,
+            "id": entrada.actor_id,
+            "nombre": entrada.actor_nombre,
+            "rol": entrada.actor_rol,
         },
     })
 }

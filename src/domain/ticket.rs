@@ -102,7 +102,9 @@ pub struct Historial {
     pub fecha: DateTime<Utc>,
     pub accion: Accion,
     pub motivo: Option<String>,
-    pub actor_id: String,
+    /// The verified `sub` of a staff actor; none for a requester (no
+    /// account) or the scheduler.
+    pub actor_id: Option<String>,
     pub actor_nombre: String,
     pub actor_rol: String,
     pub estado_antes: Option<Estado>,
@@ -179,7 +181,7 @@ impl Ticket {
             accion: Accion::Creacion,
             motivo: None,
             // Requesters have no account: no id, and no e-mail copied into history.
-            actor_id: String::new(),
+            actor_id: None,
             actor_nombre: ticket.solicitante.nombre.clone(),
             actor_rol: "USUARIO".to_string(),
             estado_antes: None,
@@ -271,7 +273,7 @@ impl Ticket {
             fecha: ahora,
             accion: operacion.accion().expect("mutations have an accion"),
             motivo,
-            actor_id: actor.id.clone(),
+            actor_id: Some(actor.id.clone()),
             actor_nombre: actor.nombre.clone(),
             actor_rol: actor.rol.clone(),
             estado_antes: Some(self.estado),
@@ -346,7 +348,7 @@ impl Ticket {
                     fecha: ahora,
                     accion,
                     motivo: Some(motivo),
-                    actor_id: String::new(),
+                    actor_id: None,
                     actor_nombre: "Sistema".to_string(),
                     actor_rol: "SISTEMA".to_string(),
                     estado_antes: Some(t.estado),

@@ -224,14 +224,8 @@ fn crear(
     ctx: &Contexto<'_>,
 ) -> (Desenlace, Uuid) {
     let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ctx.ahora, politica);
-    let actor = Actor {
-        id: String::new(),
-        nombre: ticket.solicitante.nombre.clone(),
-        rol: entrada.actor_rol.clone(),
-        area: None,
-    };
     cambios.historial(ticket.uuid, &entrada, Some(ctx.message_id.as_str()));
-    encolar_evento(cambios, &ticket, &entrada, &actor, ctx);
+    encolar_evento(cambios, &ticket, &entrada, ctx);
     let desenlace = Desenlace::ok(Operacion::Crear, vistas::creado(&ticket));
     let uuid = ticket.uuid;
     cambios.ticket_nuevo(ticket);
@@ -257,7 +251,7 @@ fn mutar(
             Err(Rechazo::Campos(campos)) => Err(ErrorContrato::Validacion(campos)),
             Ok((nuevo, entrada)) => {
                 cambios.historial(nuevo.uuid, &entrada, Some(ctx.message_id.as_str()));
-                encolar_evento(cambios, &nuevo, &entrada, actor, ctx);
+                encolar_evento(cambios, &nuevo, &entrada, ctx);
                 let datos = vistas::transicion(&t, &nuevo, ctx.ahora);
                 cambios.ticket_cambiado(nuevo);
                 Ok(datos)
@@ -270,18 +264,12 @@ fn mutar(
     }
 }
 
-/// The change's event into the outbox: its type follows the history entry.
-fn encolar_evento(
-    cambios: &mut store::Cambios,
-    ticket: &Ticket,
-    entrada: &Historial,
-    actor: &Actor,
-    ctx: &Contexto<'_>,
-) {
+/// The change's event into the outbox: its type and actor follow the history entry.
+fn encolar_evento(cambios: &mut store::Cambios, ticket: &Ticket, entrada: &Historial, ctx: &Contexto<'_>) {
     let tipo = entrada.accion.tipo_evento();
     let evento_id = Uuid::new_v4();
     let entrada = HistorialLeido::from(entrada);
-    let data = vistas::datos_evento_ticket(ticket, &entrada, ctx.message_id.as_str(), actor, ctx.ahora);
+    let data = vistas::datos_evento_ticket(ticket, &entrada, ctx.message_id.as_str(), ctx.ahora);
     let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ctx.ahora, ctx.traceparent, data);
     cambios.evento(store::EventoNuevo {
         evento_id,

@@ -44,7 +44,7 @@ impl From<&Historial> for HistorialLeido {
             fecha: h.fecha,
             accion: h.accion.as_str().to_string(),
             motivo: h.motivo.clone(),
-            actor_id: Some(h.actor_id.clone()).filter(|id| !id.is_empty()),
+            actor_id: h.actor_id.clone(),
             actor_nombre: h.actor_nombre.clone(),
             actor_rol: h.actor_rol.clone(),
             estado_antes: h.estado_antes.map(|e| e.as_str().to_string()),
