@@ -102,7 +102,7 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Comando::Run => {
-            telemetry::init(&settings.log.format);
+            telemetry::init(settings.log.format);
             if settings.uses_dev_secret() {
                 tracing::warn!(
                     "⚠ MESA__AUTH__JWT_SECRET no está configurado: se usa el secreto de desarrollo. NO usar en producción."
@@ -116,7 +116,7 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             })
         }
         Comando::Migrate => {
-            telemetry::init(&settings.log.format);
+            telemetry::init(settings.log.format);
             let pool = store::connect(settings.database.url.expose_secret(), 2).await?;
             store::migrate(&pool).await?;
             tracing::info!("migraciones aplicadas");

@@ -208,7 +208,28 @@ pub struct OutboxSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
-    pub format: String,
+    /// `pretty` (default) or `json`, in any case.
+    pub format: FormatoLog,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatoLog {
+    /// Human-readable lines, for a terminal.
+    Pretty,
+    /// One JSON object per line, for a log pipeline.
+    Json,
+}
+
+impl<'de> Deserialize<'de> for FormatoLog {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let texto = String::deserialize(d)?;
+        match texto.to_ascii_lowercase().as_str() {
+            "pretty" => Ok(FormatoLog::Pretty),
+            "json" => Ok(FormatoLog::Json),
+            _ => Err(serde::de::Error::custom(format!("\"pretty\" o \"json\", no {texto:?}"))),
+        }
+    }
 }
 
 /// The settings as loaded, with the merged tree they were read from (for
@@ -410,11 +431,6 @@ impl Settings {
         {
             si(d < MINUTO || d > RETENCION_MAX, clave, "entre 1 minuto y 10 años (3650 días)");
         }
-        si(
-            !["pretty", "json"].iter().any(|f| self.log.format.eq_ignore_ascii_case(f)),
-            "log.format",
-            "\"pretty\" o \"json\"",
-        );
         if let Err(ErrorConfiguracion(problemas)) = self.politica_sla() {
             p.extend(problemas.into_iter().map(|x| (x.clave, x.mensaje)));
         }

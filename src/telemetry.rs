@@ -1,6 +1,7 @@
 //! Logging setup: human-readable by default, JSON lines when asked, and a
 //! ceiling on the libraries' own logs that no `RUST_LOG` filter can lift.
 
+use crate::configuration::FormatoLog;
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::registry::LookupSpan;
@@ -10,26 +11,26 @@ use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, fmt, prelude::*};
 const FILTRO_POR_DEFECTO: &str = "info,sqlx=warn";
 
 /// Installs the global subscriber once; later calls are ignored (tests).
-pub fn init(format: &str) {
+pub fn init(format: FormatoLog) {
     let filtro = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(FILTRO_POR_DEFECTO));
     let _ = tracing::subscriber::set_global_default(suscriptor(format, filtro, std::io::stderr));
 }
 
 /// The subscriber `init` installs, writing to `salida`: the user's filter,
 /// then [`permitido`], then the formatter.
-pub fn suscriptor<W>(format: &str, filtro: EnvFilter, salida: W) -> impl Subscriber + Send + Sync
+pub fn suscriptor<W>(format: FormatoLog, filtro: EnvFilter, salida: W) -> impl Subscriber + Send + Sync
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     tracing_subscriber::registry().with(filtro).with(filter_fn(permitido)).with(formato(format, salida))
 }
 
-fn formato<S, W>(format: &str, salida: W) -> Box<dyn Layer<S> + Send + Sync>
+fn formato<S, W>(format: FormatoLog, salida: W) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    if format.eq_ignore_ascii_case("json") {
+    if format == FormatoLog::Json {
         fmt::layer().json().flatten_event(true).with_current_span(true).with_writer(salida).boxed()
     } else {
         fmt::layer().with_target(false).with_writer(salida).boxed()
@@ -91,7 +92,7 @@ mod tests {
 
     #[test]
     fn no_rust_log_lifts_the_ceiling_on_library_logs() {
-        for format in ["pretty", "json"] {
+        for format in [FormatoLog::Pretty, FormatoLog::Json] {
             let memoria = Memoria::default();
             let filtro = EnvFilter::new("trace,lapin=trace,amq_protocol=trace,tokio_cron_scheduler=trace");
             tracing::subscriber::with_default(suscriptor(format, filtro, memoria.clone()), || {
@@ -109,10 +110,10 @@ mod tests {
             });
             let log = String::from_utf8(memoria.0.lock().unwrap().clone()).unwrap();
             for ausente in ["ana.garcia", "dato-lapin-warn", "dato-amq-trace", "Job creator", "dato-hyper-trace"] {
-                assert!(!log.contains(ausente), "{format}: {ausente} reached the log:\n{log}");
+                assert!(!log.contains(ausente), "{format:?}: {ausente} reached the log:\n{log}");
             }
             for presente in ["error doing IO", "consulta-sqlx-debug", "traza-propia"] {
-                assert!(log.contains(presente), "{format}: {presente} missing:\n{log}");
+                assert!(log.contains(presente), "{format:?}: {presente} missing:\n{log}");
             }
         }
     }

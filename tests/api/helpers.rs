@@ -37,7 +37,7 @@ pub fn base_url() -> String {
 pub fn settings_de_prueba() -> (Settings, String) {
     TRAZAS.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            mesa_ayuda::telemetry::init("pretty");
+            mesa_ayuda::telemetry::init(mesa_ayuda::configuration::FormatoLog::Pretty);
         }
     });
     let mut s = Settings::load().expect("settings");
