@@ -3,7 +3,6 @@
 
 use crate::domain::calendario::{Calendario, CalendarioLaboral, dia_de_semana, parse_ventana};
 use crate::domain::sla::{PoliticaSla, Prioridad};
-use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -163,29 +162,25 @@ pub struct CalendarioSettings {
 }
 
 impl CalendarioSettings {
-    pub fn calendario(&self) -> anyhow::Result<Calendario> {
-        let zona: chrono_tz::Tz = self
-            .zona
-            .parse()
-            .map_err(|_| anyhow::anyhow!("sla.calendario.zona: zona horaria desconocida {:?}", self.zona))?;
+    /// The calendar these settings describe, or what is wrong with them.
+    pub fn calendario(&self) -> Result<Calendario, String> {
+        let zona: chrono_tz::Tz = self.zona.parse().map_err(|_| format!("zona horaria desconocida {:?}", self.zona))?;
         let mut ventanas: [Vec<_>; 7] = Default::default();
         for (dia, lista) in &self.horario {
-            let d =
-                dia_de_semana(dia).ok_or_else(|| anyhow::anyhow!("sla.calendario.horario: día desconocido {dia:?}"))?;
+            let d = dia_de_semana(dia).ok_or_else(|| format!("horario: día desconocido {dia:?}"))?;
             for v in lista {
                 ventanas[d.num_days_from_monday() as usize]
-                    .push(parse_ventana(v).map_err(|e| anyhow::anyhow!("sla.calendario.horario.{dia}: {e}"))?);
+                    .push(parse_ventana(v).map_err(|e| format!("horario.{dia}: {e}"))?);
             }
         }
         let mut feriados = Vec::new();
         for f in &self.feriados {
             feriados.push(
                 chrono::NaiveDate::parse_from_str(f, "%Y-%m-%d")
-                    .with_context(|| format!("sla.calendario.feriados: fecha inválida {f:?}"))?,
+                    .map_err(|e| format!("feriados: fecha inválida {f:?}: {e}"))?,
             );
         }
-        let laboral =
-            CalendarioLaboral::new(zona, ventanas, feriados).map_err(|e| anyhow::anyhow!("sla.calendario: {e}"))?;
+        let laboral = CalendarioLaboral::new(zona, ventanas, feriados)?;
         Ok(Calendario::Laboral(laboral))
     }
 }
@@ -408,7 +403,7 @@ impl Settings {
         si(!(1..=100_000).contains(&self.scheduler.lote), "scheduler.lote", "entre 1 y 100000");
         for (clave, cron) in [("scheduler.cron", &self.scheduler.cron), ("retencion.cron", &self.retencion.cron)] {
             if let Err(e) = crate::planificador::validar_cron(cron) {
-                p.push((clave.to_string(), format!("{e:#}")));
+                p.push((clave.to_string(), e));
             }
         }
         let mut si = |cond: bool, clave: &str, mensaje: &str| {
@@ -472,7 +467,7 @@ impl Settings {
             Some(c) => match c.calendario() {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    problema("sla.calendario".into(), format!("{e:#}"));
+                    problema("sla.calendario".into(), e);
                     None
                 }
             },

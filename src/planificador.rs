@@ -151,10 +151,10 @@ impl Planificador {
 }
 
 /// Rejects a schedule the cron parser will not take, before anything starts.
-pub fn validar_cron(cron: &str) -> anyhow::Result<()> {
+pub fn validar_cron(cron: &str) -> Result<(), String> {
     Job::new_async(cron, |_, _| Box::pin(async {}))
         .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("expresión cron inválida {cron:?} (6 campos, segundos primero): {e:?}"))
+        .map_err(|e| format!("expresión cron inválida {cron:?} (6 campos, segundos primero): {e:?}"))
 }
 
 impl Metricas {

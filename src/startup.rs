@@ -76,7 +76,7 @@ impl Aplicacion {
                         _ = tokio::time::sleep(crate::amqp::espera(intento)) => {}
                     }
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(anyhow::Error::from(e).context("no se pudieron aplicar las migraciones")),
             }
         }
     }

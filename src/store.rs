@@ -1,7 +1,6 @@
 //! Persistence over sqlx: domain values in, domain values out; the SQL of
 //! the worker lives under this module, one file per concern.
 
-use anyhow::Context;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
@@ -25,7 +24,8 @@ pub use tickets::*;
 /// Embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+/// A lazy pool: nothing connects until first used (start-up retries on its own).
+pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     // Plan every statement for its own arguments and the tables as they are
     // now. A cached generic plan is made once, maybe while the tables were
     // still small (a fresh deployment), and then kept: the batch statements
@@ -44,6 +44,7 @@ pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
 
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await.context("no se pudieron aplicar las migraciones")
+/// Applies the embedded migrations not yet applied.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
 }

@@ -3,7 +3,6 @@
 
 use crate::domain::sla::{NivelSla, SlaEstado};
 use crate::domain::ticket::{Solicitante, Ticket};
-use anyhow::anyhow;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -51,9 +50,14 @@ pub(super) struct TicketRow {
     version: i64,
 }
 
+/// A stored row the domain cannot read (a value no migration allows).
+#[derive(Debug, thiserror::Error)]
+#[error("fila de ticket inválida: {0}")]
+pub(super) struct FilaInvalida(String);
+
 impl TryFrom<TicketRow> for Ticket {
-    type Error = anyhow::Error;
-    fn try_from(r: TicketRow) -> anyhow::Result<Ticket> {
+    type Error = FilaInvalida;
+    fn try_from(r: TicketRow) -> Result<Ticket, FilaInvalida> {
         Ok(Ticket {
             uuid: r.uuid,
             num: r.num,
@@ -75,19 +79,19 @@ impl TryFrom<TicketRow> for Ticket {
             area_asignada: r.area_asignada,
             agente_asignado: r.agente_asignado,
             prioridad: r.prioridad,
-            estado: r.estado.parse().map_err(|e: String| anyhow!(e))?,
+            estado: r.estado.parse().map_err(FilaInvalida)?,
             sla_objetivo: TimeDelta::milliseconds(r.sla_objetivo_ms),
             fecha_limite_sla: r.fecha_limite_sla,
             fecha_aviso_sla: r.fecha_aviso_sla,
             sla_alerta: match r.sla_alerta {
-                Some(s) => Some(NivelSla::parse(&s).ok_or_else(|| anyhow!("sla_alerta inválido: {s}"))?),
+                Some(s) => Some(NivelSla::parse(&s).ok_or_else(|| FilaInvalida(format!("sla_alerta {s:?}")))?),
                 None => None,
             },
             proxima_alerta_sla: r.proxima_alerta_sla,
             pausado_desde: r.pausado_desde,
             pausa_acumulada: TimeDelta::milliseconds(r.pausa_acumulada_ms),
             sla_final: match r.sla_final {
-                Some(s) => Some(SlaEstado::parse(&s).ok_or_else(|| anyhow!("sla_final inválido: {s}"))?),
+                Some(s) => Some(SlaEstado::parse(&s).ok_or_else(|| FilaInvalida(format!("sla_final {s:?}")))?),
                 None => None,
             },
             creado_en: r.creado_en,
