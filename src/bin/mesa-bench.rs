@@ -11,7 +11,7 @@
 //! the figures as JSON.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -22,6 +22,7 @@ use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
 use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 use std::collections::HashMap;
@@ -45,31 +46,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Comando {
+    #[command(flatten)]
+    Medicion(Medicion),
+    /// Internal: the worker process `carga` starts.
+    #[command(hide = true)]
+    Worker,
+}
+
+/// The measurements, one subcommand each.
+#[derive(Subcommand)]
+enum Medicion {
     /// Commands per second and latencies under a realistic mix.
-    Carga {
-        /// Seconds of load.
-        #[arg(long, default_value_t = 30)]
-        duracion: u64,
-        /// Target commands per second in total; 0 = as fast as the worker goes.
-        #[arg(long, default_value_t = 0)]
-        tasa: u64,
-        /// Publishers, each with its own connection and confirm channel.
-        #[arg(long, default_value_t = 4)]
-        publicadores: usize,
-        /// Ticket flows in flight per publisher.
-        #[arg(long, default_value_t = 32)]
-        en_vuelo: usize,
-        /// Tickets stored before the run (inserted directly).
-        #[arg(long, default_value_t = 0)]
-        tickets_previos: i64,
-        /// Use the worker already running with the configured settings
-        /// instead of starting one (RSS is then not measured).
-        #[arg(long)]
-        externo: bool,
-        /// Worker processes to start (one consumes, the others stand by).
-        #[arg(long, default_value_t = 1)]
-        replicas: usize,
-    },
+    Carga(ArgsCarga),
     /// `listar` latency over many stored tickets.
     Listar {
         #[arg(long, default_value_t = 1_000_000)]
@@ -93,33 +81,58 @@ enum Comando {
         #[arg(long, default_value_t = 8)]
         concurrencia: usize,
     },
-    /// Internal: the worker process `carga` starts.
-    #[command(hide = true)]
-    Worker,
+}
+
+/// `carga`'s knobs.
+#[derive(Args)]
+struct ArgsCarga {
+    /// Seconds of load.
+    #[arg(long, default_value_t = 30)]
+    duracion: u64,
+    /// Target commands per second in total; 0 = as fast as the worker goes.
+    #[arg(long, default_value_t = 0)]
+    tasa: u64,
+    /// Publishers, each with its own connection and confirm channel.
+    #[arg(long, default_value_t = 4)]
+    publicadores: usize,
+    /// Ticket flows in flight per publisher.
+    #[arg(long, default_value_t = 32)]
+    en_vuelo: usize,
+    /// Tickets stored before the run (inserted directly).
+    #[arg(long, default_value_t = 0)]
+    tickets_previos: i64,
+    /// Use the worker already running with the configured settings
+    /// instead of starting one (RSS is then not measured).
+    #[arg(long)]
+    externo: bool,
+    /// Worker processes to start (one consumes, the others stand by).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Comando::Worker = cli.comando {
-        // Exactly `mesa-ayuda run`, on the worker's own runtime.
-        let run = mesa_ayuda::cli::Cli { comando: mesa_ayuda::cli::Comando::Run };
-        let code = mesa_ayuda::cli::runtime()?.block_on(mesa_ayuda::cli::ejecutar(run))?;
-        std::process::exit(code);
+    match cli.comando {
+        Comando::Worker => {
+            // Exactly `mesa-ayuda run`, on the worker's own runtime.
+            let run = mesa_ayuda::cli::Cli { comando: mesa_ayuda::cli::Comando::Run };
+            let code = mesa_ayuda::cli::runtime()?.block_on(mesa_ayuda::cli::ejecutar(run))?;
+            std::process::exit(code);
+        }
+        Comando::Medicion(m) => tokio::runtime::Runtime::new()?.block_on(medir(m, cli.json)),
     }
-    tokio::runtime::Runtime::new()?.block_on(medir(cli))
 }
 
-async fn medir(cli: Cli) -> anyhow::Result<()> {
-    let resultado = match cli.comando {
-        Comando::Worker => unreachable!("handled in main"),
-        Comando::Carga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas } => {
-            carga(duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas).await?
+async fn medir(medicion: Medicion, json: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let resultado = match medicion {
+        Medicion::Carga(args) => serde_json::to_value(carga(args).await?)?,
+        Medicion::Listar { tickets, consultas } => listar(tickets, consultas).await?,
+        Medicion::Procesador { duracion, concurrencia } => {
+            serde_json::to_value(solo_procesador(duracion, concurrencia).await?)?
         }
-        Comando::Listar { tickets, consultas } => listar(tickets, consultas).await?,
-        Comando::Procesador { duracion, concurrencia } => solo_procesador(duracion, concurrencia).await?,
-        Comando::Sla { tickets, debidos } => sla(tickets, debidos).await?,
+        Medicion::Sla { tickets, debidos } => sla(tickets, debidos).await?,
     };
-    if let Some(path) = cli.json {
+    if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&resultado)?)?;
         eprintln!("resultados en {}", path.display());
     }
@@ -221,15 +234,66 @@ fn percentil(ordenados: &[f64], p: f64) -> f64 {
     ordenados[i]
 }
 
-fn resumen_ms(mut v: Vec<f64>) -> Value {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    json!({
-        "n": v.len(),
-        "p50_ms": percentil(&v, 0.50),
-        "p95_ms": percentil(&v, 0.95),
-        "p99_ms": percentil(&v, 0.99),
-        "max_ms": v.last().copied().unwrap_or(f64::NAN),
-    })
+/// What `carga` measured (printed, and written with `--json`).
+#[derive(Serialize)]
+struct ResumenCarga {
+    benchmark: &'static str,
+    duracion_s: u64,
+    tasa_objetivo: u64,
+    publicadores: usize,
+    flujos_en_vuelo: usize,
+    replicas: usize,
+    tickets_previos: i64,
+    comandos: usize,
+    ok: u64,
+    /// Replies that were not `ok`, by code.
+    errores: HashMap<String, u64>,
+    /// From the first reply to the last.
+    comandos_por_segundo: f64,
+    /// Publish → reply.
+    respuesta: Latencias,
+    /// Publish → event.
+    evento: Latencias,
+    /// Publish → broker confirm: the broker's share.
+    confirmacion: Latencias,
+    /// The worker's peak RSS (`VmHWM`); none with `--externo`.
+    rss_pico_mib: Option<f64>,
+    /// The worker's CPU time (user + system); none with `--externo`.
+    cpu_worker_s: Option<f64>,
+    cpu_worker_us_por_comando: Option<f64>,
+    db_bytes_antes: i64,
+    db_bytes_despues: i64,
+}
+
+/// What `procesador` measured.
+#[derive(Serialize)]
+struct ResumenProcesador {
+    benchmark: &'static str,
+    concurrencia: usize,
+    comandos: u64,
+    comandos_por_segundo: f64,
+    latencia: Latencias,
+}
+
+/// Percentiles of a set of latencies, in milliseconds.
+#[derive(Serialize)]
+struct Latencias {
+    n: usize,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+fn resumen_ms(mut v: Vec<f64>) -> Latencias {
+    v.sort_by(f64::total_cmp);
+    Latencias {
+        n: v.len(),
+        p50_ms: percentil(&v, 0.50),
+        p95_ms: percentil(&v, 0.95),
+        p99_ms: percentil(&v, 0.99),
+        max_ms: v.last().copied().unwrap_or(f64::NAN),
+    }
 }
 
 fn token(rol: &str) -> String {
@@ -438,15 +502,8 @@ fn cuerpo_crear() -> Value {
     })
 }
 
-async fn carga(
-    duracion: u64,
-    tasa: u64,
-    publicadores: usize,
-    en_vuelo: usize,
-    tickets_previos: i64,
-    externo: bool,
-    replicas: usize,
-) -> anyhow::Result<Value> {
+async fn carga(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
+    let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas } = args;
     let (settings, entorno) = if externo {
         (Settings::load()?, None)
     } else {
@@ -576,55 +633,55 @@ async fn carga(
         .filter_map(|(c, t)| publicado.get(c).map(|p| t.duration_since(*p).as_secs_f64() * 1000.0))
         .collect();
     let db_despues = tamano_db(&pool).await?;
-    let resultado = json!({
-        "benchmark": "carga",
-        "duracion_s": duracion,
-        "tasa_objetivo": tasa,
-        "publicadores": publicadores,
-        "flujos_en_vuelo": publicadores * en_vuelo,
-        "replicas": replicas,
-        "tickets_previos": tickets_previos,
-        "comandos": total,
-        "ok": medidas.ok.load(Ordering::Relaxed),
-        "errores": *medidas.errores.lock().await,
-        "comandos_por_segundo": total as f64 / ventana,
-        "respuesta": resumen_ms(latencias),
-        "evento": resumen_ms(ev),
-        "confirmacion": resumen_ms(confirmaciones),
-        "rss_pico_mib": rss_max,
-        "cpu_worker_s": cpu_worker,
-        "cpu_worker_us_por_comando": cpu_worker.map(|c| c * 1e6 / total.max(1) as f64),
-        "db_bytes_antes": db_antes,
-        "db_bytes_despues": db_despues,
-    });
+    let resultado = ResumenCarga {
+        benchmark: "carga",
+        duracion_s: duracion,
+        tasa_objetivo: tasa,
+        publicadores,
+        flujos_en_vuelo: publicadores * en_vuelo,
+        replicas,
+        tickets_previos,
+        comandos: total,
+        ok: medidas.ok.load(Ordering::Relaxed),
+        errores: medidas.errores.lock().await.clone(),
+        comandos_por_segundo: total as f64 / ventana,
+        respuesta: resumen_ms(latencias),
+        evento: resumen_ms(ev),
+        confirmacion: resumen_ms(confirmaciones),
+        rss_pico_mib: rss_max,
+        cpu_worker_s: cpu_worker,
+        cpu_worker_us_por_comando: cpu_worker.map(|c| c * 1e6 / total.max(1) as f64),
+        db_bytes_antes: db_antes,
+        db_bytes_despues: db_despues,
+    };
+    let r = &resultado;
     println!(
-        "\n{} comandos en {:.1} s → {:.0} comandos/s sostenidos (ok {}, errores {})\n\
+        "\n{} comandos en {:.1} s → {:.0} comandos/s sostenidos (ok {}, errores {:?})\n\
          publicación→respuesta  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms\n\
          publicación→evento     p50 {:.1} ms  p99 {:.1} ms  ({} eventos)\n\
          publicación→confirm.   p50 {:.1} ms  p99 {:.1} ms  (la parte del broker)\n\
          RSS pico del worker    {}\n\
          CPU del worker         {}\n\
          base de datos          {:.1} MiB → {:.1} MiB",
-        total,
+        r.comandos,
         ventana,
-        resultado["comandos_por_segundo"].as_f64().unwrap_or(0.0),
-        resultado["ok"],
-        resultado["errores"],
-        resultado["respuesta"]["p50_ms"].as_f64().unwrap_or(f64::NAN),
-        resultado["respuesta"]["p95_ms"].as_f64().unwrap_or(f64::NAN),
-        resultado["respuesta"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
-        resultado["evento"]["p50_ms"].as_f64().unwrap_or(f64::NAN),
-        resultado["evento"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
-        resultado["evento"]["n"],
-        resultado["confirmacion"]["p50_ms"].as_f64().unwrap_or(f64::NAN),
-        resultado["confirmacion"]["p99_ms"].as_f64().unwrap_or(f64::NAN),
-        rss_max.map(|r| format!("{r:.1} MiB")).unwrap_or_else(|| "no medido (--externo)".into()),
-        resultado["cpu_worker_us_por_comando"]
-            .as_f64()
-            .map(|us| format!("{us:.0} µs por comando ({:.1} s en total)", cpu_worker.unwrap_or(0.0)))
+        r.comandos_por_segundo,
+        r.ok,
+        r.errores,
+        r.respuesta.p50_ms,
+        r.respuesta.p95_ms,
+        r.respuesta.p99_ms,
+        r.evento.p50_ms,
+        r.evento.p99_ms,
+        r.evento.n,
+        r.confirmacion.p50_ms,
+        r.confirmacion.p99_ms,
+        r.rss_pico_mib.map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "no medido (--externo)".into()),
+        r.cpu_worker_us_por_comando
+            .map(|us| format!("{us:.0} µs por comando ({:.1} s en total)", r.cpu_worker_s.unwrap_or(0.0)))
             .unwrap_or_else(|| "no medido (--externo)".into()),
-        db_antes as f64 / 1048576.0,
-        db_despues as f64 / 1048576.0,
+        r.db_bytes_antes as f64 / 1048576.0,
+        r.db_bytes_despues as f64 / 1048576.0,
     );
     drop(publicado);
     for h in hijos.iter_mut() {
@@ -657,7 +714,7 @@ async fn listar(tickets: i64, consultas: usize) -> anyhow::Result<Value> {
         json!({"prioridad": "CRITICA", "tipo": "QUEJA"}),
         json!({"slaEstado": "PAUSADO"}),
     ];
-    let mut por_filtro = serde_json::Map::new();
+    let mut por_filtro: Vec<(String, Latencias)> = Vec::new();
     for filtro in &filtros {
         let mut lat = vec![];
         let mut cursor: Option<String> = None;
@@ -679,20 +736,17 @@ async fn listar(tickets: i64, consultas: usize) -> anyhow::Result<Value> {
             anyhow::ensure!(d.respuesta["ok"] == true, "listar falló: {}", d.respuesta);
             cursor = d.respuesta["datos"]["siguienteCursor"].as_str().map(str::to_string);
         }
-        por_filtro.insert(filtro.to_string(), resumen_ms(lat));
+        por_filtro.push((filtro.to_string(), resumen_ms(lat)));
     }
     println!("\nlistar sobre {tickets} tickets (procesador completo: validación, SQL, JSON):");
     for (f, r) in &por_filtro {
-        println!(
-            "  {f:<45} p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms",
-            r["p50_ms"].as_f64().unwrap(),
-            r["p95_ms"].as_f64().unwrap(),
-            r["p99_ms"].as_f64().unwrap()
-        );
+        println!("  {f:<45} p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms", r.p50_ms, r.p95_ms, r.p99_ms);
     }
     pool.close().await;
     app.pool.close().await;
     entorno.limpiar().await;
+    let por_filtro: serde_json::Map<String, Value> =
+        por_filtro.into_iter().map(|(f, l)| Ok((f, serde_json::to_value(l)?))).collect::<serde_json::Result<_>>()?;
     Ok(json!({"benchmark": "listar", "tickets": tickets, "por_filtro": por_filtro}))
 }
 
@@ -729,7 +783,7 @@ async fn sla(tickets: i64, debidos: i64) -> anyhow::Result<Value> {
 
 // ---------------------------------------------------------------- procesador
 
-async fn solo_procesador(duracion: u64, concurrencia: usize) -> anyhow::Result<Value> {
+async fn solo_procesador(duracion: u64, concurrencia: usize) -> anyhow::Result<ResumenProcesador> {
     let entorno = Entorno::nuevo().await?;
     let pool = entorno.pool().await?;
     let mut settings = entorno.settings.clone();
@@ -776,13 +830,16 @@ async fn solo_procesador(duracion: u64, concurrencia: usize) -> anyhow::Result<V
     }
     let segundos = inicio.elapsed().as_secs_f64();
     let latencias = std::mem::take(&mut *lat.lock().await);
-    let r = json!({"benchmark": "procesador", "concurrencia": concurrencia, "comandos": total,
-        "comandos_por_segundo": total as f64 / segundos, "latencia": resumen_ms(latencias)});
+    let r = ResumenProcesador {
+        benchmark: "procesador",
+        concurrencia,
+        comandos: total,
+        comandos_por_segundo: total as f64 / segundos,
+        latencia: resumen_ms(latencias),
+    };
     println!(
         "\nprocesador sin broker, {concurrencia} en paralelo: {total} comandos → {:.0}/s; p50 {:.2} ms, p99 {:.2} ms",
-        r["comandos_por_segundo"].as_f64().unwrap(),
-        r["latencia"]["p50_ms"].as_f64().unwrap(),
-        r["latencia"]["p99_ms"].as_f64().unwrap()
+        r.comandos_por_segundo, r.latencia.p50_ms, r.latencia.p99_ms
     );
     pool.close().await;
     app.pool.close().await;
