@@ -12,6 +12,7 @@ use std::time::Duration;
 mod capas;
 mod mostrar;
 
+use capas::recortar;
 pub use capas::{Arbol, Fuente, Problema};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -279,7 +280,18 @@ impl Settings {
             }
         }
         let nombre_env = entorno.get("MESA_ENV").map(String::as_str).unwrap_or("local");
-        for archivo in [dir.join("default.toml"), dir.join(format!("{nombre_env}.toml"))] {
+        let mut archivos = vec![dir.join("default.toml")];
+        // A name, not a path: `config/<MESA_ENV>.toml` stays in `config/`.
+        if !nombre_env.is_empty() && nombre_env.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)) {
+            archivos.push(dir.join(format!("{nombre_env}.toml")));
+        } else {
+            problemas.push(Problema {
+                clave: "MESA_ENV".into(),
+                mensaje: format!("{:?}: solo letras, dígitos, '-' y '_'", recortar(nombre_env)),
+                fuente: None,
+            });
+        }
+        for archivo in archivos {
             let texto = match std::fs::read_to_string(&archivo) {
                 Ok(t) => t,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -490,9 +502,9 @@ impl Settings {
 
 /// An SLA target: a duration above zero and at most [`SLA_OBJETIVO_MAX`].
 fn objetivo(texto: &str) -> Result<chrono::TimeDelta, String> {
-    let d = humantime::parse_duration(texto).map_err(|e| format!("duración inválida {texto:?}: {e}"))?;
+    let d = humantime::parse_duration(texto).map_err(|e| format!("duración inválida {:?}: {e}", recortar(texto)))?;
     if d.is_zero() || d > SLA_OBJETIVO_MAX {
-        return Err(format!("{texto:?}: debe ser mayor que cero y de 366 días como mucho"));
+        return Err(format!("{:?}: debe ser mayor que cero y de 366 días como mucho", recortar(texto)));
     }
     chrono::TimeDelta::from_std(d).map_err(|e| e.to_string())
 }
@@ -560,8 +572,9 @@ mod humantime_serde_str {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s)
-            .map_err(|e| serde::de::Error::custom(format!("duración inválida {s:?} (p. ej. 25s, 90m, 4h): {e}")))
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("duración inválida {:?} (p. ej. 25s, 90m, 4h): {e}", super::recortar(&s)))
+        })
     }
 }
 
@@ -651,6 +664,27 @@ mod tests {
         assert!(texto.contains("entorno MESA__SLA__PRIORIDADES__alta"), "{texto}");
         assert!(texto.contains("duración inválida \"8x\""), "{texto}");
         println!("{texto}");
+    }
+
+    #[test]
+    fn odd_variables_are_named_problems_never_silently_ignored() {
+        let huge = format!("{}h", "9".repeat(5000));
+        for (var, valor) in [
+            ("MESA__", "x"),
+            ("MESA____X", "1"),
+            ("MESA__SLA__PRIORIDADES", "8h"),
+            ("MESA__SLA__PRIORIDADES__", "1h"),
+            ("MESA__AUTH__AUDIENCE", "["),
+            ("MESA__SLA__AVISOS", "[50, \"x\"]"),
+            ("MESA_ENV", "../../etc/passwd"),
+            ("MESA__SLA__PRIORIDADES__ALTA", huge.as_str()),
+        ] {
+            let e = cargar(&[(var, valor)]).expect_err(var);
+            assert_eq!(e.0.len(), 1, "{var}: {e}");
+            assert!(e.to_string().len() < 400, "a huge value is quoted whole: {var}");
+        }
+        let e = cargar(&[("MESA__SLA__AVISOS", "[50, \"x\"]")]).unwrap_err();
+        assert_eq!(e.0[0].fuente, Some(Fuente::Entorno("MESA__SLA__AVISOS".into())), "{e}");
     }
 
     #[test]

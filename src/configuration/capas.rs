@@ -113,6 +113,8 @@ impl Arbol {
     /// The source of a key: its own, the nearest table's holding it, or
     /// (for a table) the first of its keys'.
     pub fn fuente(&self, clave: &str) -> Option<Fuente> {
+        // A list item (`sla.avisos[1]`) comes from where its list came from.
+        let clave = clave.split('[').next().unwrap_or(clave);
         let mut c = clave;
         loop {
             if let Some(f) = self.fuentes.get(c) {
@@ -228,16 +230,20 @@ fn registrar(fuentes: &mut BTreeMap<String, Fuente>, ruta: &str, valor: &Value, 
 fn valor_de_entorno(ruta: &str, existente: Option<&Value>, texto: &str) -> Result<Value, String> {
     let lista = LISTAS.iter().find(|(r, _)| *r == ruta).map(|(_, enteros)| *enteros);
     match (existente, lista) {
-        (Some(Value::Integer(_)), _) => {
-            texto.trim().parse().map(Value::Integer).map_err(|_| format!("se esperaba un número entero, no {texto:?}"))
-        }
-        (Some(Value::Float(_)), _) => {
-            texto.trim().parse().map(Value::Float).map_err(|_| format!("se esperaba un número, no {texto:?}"))
-        }
+        (Some(Value::Integer(_)), _) => texto
+            .trim()
+            .parse()
+            .map(Value::Integer)
+            .map_err(|_| format!("se esperaba un número entero, no {:?}", recortar(texto))),
+        (Some(Value::Float(_)), _) => texto
+            .trim()
+            .parse()
+            .map(Value::Float)
+            .map_err(|_| format!("se esperaba un número, no {:?}", recortar(texto))),
         (Some(Value::Boolean(_)), _) => match texto.trim().to_ascii_lowercase().as_str() {
             "true" => Ok(Value::Boolean(true)),
             "false" => Ok(Value::Boolean(false)),
-            _ => Err(format!("se esperaba true o false, no {texto:?}")),
+            _ => Err(format!("se esperaba true o false, no {:?}", recortar(texto))),
         },
         (Some(Value::Array(a)), None) => {
             lista_de_entorno(texto, a.first().is_some_and(|v| matches!(v, Value::Integer(_))))
@@ -248,12 +254,22 @@ fn valor_de_entorno(ruta: &str, existente: Option<&Value>, texto: &str) -> Resul
     }
 }
 
+/// A value as quoted in a problem: the first 40 characters, so a huge
+/// variable does not flood the terminal.
+pub(super) fn recortar(texto: &str) -> String {
+    match texto.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &texto[..i]),
+        None => texto.to_string(),
+    }
+}
+
 /// `a,b`, `[50, 20]` or `["a", "b"]`; an empty text is an empty list.
 fn lista_de_entorno(texto: &str, enteros: bool) -> Result<Value, String> {
     let t = texto.trim();
     if t.starts_with('[') {
-        let tabla: Table = toml::from_str(&format!("v = {t}")).map_err(|_| format!("lista mal formada: {texto:?}"))?;
-        return tabla.get("v").cloned().ok_or_else(|| format!("lista mal formada: {texto:?}"));
+        let tabla: Table =
+            toml::from_str(&format!("v = {t}")).map_err(|_| format!("lista mal formada: {:?}", recortar(texto)))?;
+        return tabla.get("v").cloned().ok_or_else(|| format!("lista mal formada: {:?}", recortar(texto)));
     }
     if t.is_empty() {
         return Ok(Value::Array(vec![]));
@@ -262,7 +278,9 @@ fn lista_de_entorno(texto: &str, enteros: bool) -> Result<Value, String> {
         .map(|item| {
             let item = item.trim();
             if enteros {
-                item.parse().map(Value::Integer).map_err(|_| format!("se esperaba una lista de enteros, no {texto:?}"))
+                item.parse()
+                    .map(Value::Integer)
+                    .map_err(|_| format!("se esperaba una lista de enteros, no {:?}", recortar(texto)))
             } else {
                 Ok(Value::String(item.to_string()))
             }
