@@ -3,7 +3,7 @@
 
 use crate::domain::comando::CampoError;
 use crate::domain::estado::{Estado, Operacion};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A refusal the contract names (§4). Always answered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -46,23 +46,9 @@ impl ErrorContrato {
     }
 
     /// The reply body `{"ok": false, "error": {...}}`.
+    /// The reply body `{"ok": false, "error": {...}}` (rendered by `vistas::error`).
     pub fn respuesta(&self) -> Value {
-        // `campos` is always there (empty unless VALIDACION), as the contract shows it.
-        let mut error = json!({
-            "codigo": self.codigo(),
-            "http": self.http(),
-            "mensaje": self.to_string(),
-            "campos": [],
-        });
-        match self {
-            ErrorContrato::Validacion(campos) => error["campos"] = json!(campos),
-            ErrorContrato::TransicionInvalida { estado, operacion } => {
-                error["estado"] = json!(estado);
-                error["operacion"] = json!(operacion);
-            }
-            _ => {}
-        }
-        json!({"ok": false, "error": error})
+        crate::vistas::error(self)
     }
 
     pub fn ticket_no_encontrado() -> Self {

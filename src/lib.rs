@@ -12,8 +12,6 @@ pub mod alertas;
 pub mod amqp;
 /// Identity from verified JWTs: HS256, or an identity provider's JWKS.
 pub mod auth;
-/// `catalogo`, generated from the state machine and the role matrix.
-pub mod catalogo;
 /// The `mesa-ayuda` command line: run, migrate, config, send, token, alertas.
 pub mod cli;
 /// Layered settings: defaults, files, `MESA__` environment variables, validated as a whole.

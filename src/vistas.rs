@@ -2,10 +2,15 @@
 
 use crate::domain::sla::{self, NivelSla};
 use crate::domain::ticket::Ticket;
+use crate::error::ErrorContrato;
 use crate::store::{Estadisticas, HistorialLeido, Percentiles};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+mod catalogo;
+
+pub use catalogo::catalogo;
 
 /// RFC 3339, UTC, milliseconds.
 pub fn fecha(t: DateTime<Utc>) -> String {
@@ -233,4 +238,24 @@ pub fn datos_alerta(t: &Ticket, nivel: NivelSla, ahora: DateTime<Utc>) -> Value 
         "estado": t.estado,
         "asunto": t.asunto,
     })
+}
+
+/// The reply to a refused command (contract §4): `campos` is always there
+/// (empty unless VALIDACION), `estado` and `operacion` for TRANSICION_INVALIDA.
+pub fn error(e: &ErrorContrato) -> Value {
+    let mut error = json!({
+        "codigo": e.codigo(),
+        "http": e.http(),
+        "mensaje": e.to_string(),
+        "campos": [],
+    });
+    match e {
+        ErrorContrato::Validacion(campos) => error["campos"] = json!(campos),
+        ErrorContrato::TransicionInvalida { estado, operacion } => {
+            error["estado"] = json!(estado);
+            error["operacion"] = json!(operacion);
+        }
+        _ => {}
+    }
+    json!({"ok": false, "error": error})
 }
