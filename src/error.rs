@@ -22,16 +22,47 @@ pub enum ErrorContrato {
     TransicionInvalida { operacion: Operacion, estado: Estado },
 }
 
-impl ErrorContrato {
-    pub fn codigo(&self) -> &'static str {
+/// The contract's error codes (§4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codigo {
+    SolicitudInvalida,
+    NoAutenticado,
+    Prohibido,
+    NoEncontrado,
+    Validacion,
+    TransicionInvalida,
+}
+
+impl Codigo {
+    /// As the contract writes it.
+    pub fn as_str(self) -> &'static str {
         match self {
-            ErrorContrato::SolicitudInvalida(_) => "SOLICITUD_INVALIDA",
-            ErrorContrato::NoAutenticado(_) => "NO_AUTENTICADO",
-            ErrorContrato::Prohibido(_) => "PROHIBIDO",
-            ErrorContrato::NoEncontrado(_) => "NO_ENCONTRADO",
-            ErrorContrato::Validacion(_) => "VALIDACION",
-            ErrorContrato::TransicionInvalida { .. } => "TRANSICION_INVALIDA",
+            Codigo::SolicitudInvalida => "SOLICITUD_INVALIDA",
+            Codigo::NoAutenticado => "NO_AUTENTICADO",
+            Codigo::Prohibido => "PROHIBIDO",
+            Codigo::NoEncontrado => "NO_ENCONTRADO",
+            Codigo::Validacion => "VALIDACION",
+            Codigo::TransicionInvalida => "TRANSICION_INVALIDA",
         }
+    }
+}
+
+impl ErrorContrato {
+    /// This refusal's code.
+    pub fn tipo(&self) -> Codigo {
+        match self {
+            ErrorContrato::SolicitudInvalida(_) => Codigo::SolicitudInvalida,
+            ErrorContrato::NoAutenticado(_) => Codigo::NoAutenticado,
+            ErrorContrato::Prohibido(_) => Codigo::Prohibido,
+            ErrorContrato::NoEncontrado(_) => Codigo::NoEncontrado,
+            ErrorContrato::Validacion(_) => Codigo::Validacion,
+            ErrorContrato::TransicionInvalida { .. } => Codigo::TransicionInvalida,
+        }
+    }
+
+    /// This refusal's code as the contract writes it.
+    pub fn codigo(&self) -> &'static str {
+        self.tipo().as_str()
     }
 
     pub fn http(&self) -> u16 {

@@ -17,7 +17,7 @@ mod preparar;
 use crate::auth::Verificador;
 use crate::domain::estado::Operacion;
 use crate::domain::sla::PoliticaSla;
-use crate::error::{Disposicion, ErrorContrato, ErrorProceso};
+use crate::error::{Codigo, Disposicion, ErrorContrato, ErrorProceso};
 use crate::{store, vistas};
 use chrono::{DateTime, SubsecRound, Utc};
 use preparar::Preparado;
@@ -49,13 +49,38 @@ impl Mensaje {
     }
 }
 
+/// How a command ended, as metrics and logs name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resultado {
+    /// Applied or answered.
+    Ok,
+    /// Answered with the reply recorded for its `message_id`.
+    Repetido,
+    /// Refused with a contract code.
+    Rechazado(Codigo),
+    /// Not handled: a failure that was not the command's (dead-lettered).
+    ErrorInterno,
+}
+
+impl Resultado {
+    /// `ok`, `repetido`, the contract code, or `error_interno`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resultado::Ok => "ok",
+            Resultado::Repetido => "repetido",
+            Resultado::Rechazado(c) => c.as_str(),
+            Resultado::ErrorInterno => "error_interno",
+        }
+    }
+}
+
 /// What to answer and what to do with the delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desenlace {
     pub respuesta: Value,
     pub disposicion: Disposicion,
-    /// `ok`, or the error code: for metrics and logs.
-    pub resultado: &'static str,
+    /// How it ended: for metrics and logs.
+    pub resultado: Resultado,
     pub operacion: Option<Operacion>,
 }
 
@@ -64,20 +89,25 @@ impl Desenlace {
         Desenlace {
             respuesta: vistas::ok(datos),
             disposicion: Disposicion::Ack,
-            resultado: "ok",
+            resultado: Resultado::Ok,
             operacion: Some(operacion),
         }
     }
 
     pub(super) fn rechazo(operacion: Option<Operacion>, e: &ErrorContrato) -> Self {
-        Desenlace { respuesta: e.respuesta(), disposicion: Disposicion::Ack, resultado: e.codigo(), operacion }
+        Desenlace {
+            respuesta: e.respuesta(),
+            disposicion: Disposicion::Ack,
+            resultado: Resultado::Rechazado(e.tipo()),
+            operacion,
+        }
     }
 
     pub(super) fn veneno(e: &ErrorContrato) -> Self {
         Desenlace {
             respuesta: e.respuesta(),
             disposicion: Disposicion::DeadLetter { motivo: e.to_string() },
-            resultado: e.codigo(),
+            resultado: Resultado::Rechazado(e.tipo()),
             operacion: None,
         }
     }
@@ -89,7 +119,12 @@ impl Desenlace {
 
     /// A reply recorded earlier for the same `message_id`.
     pub(super) fn repetido(operacion: Operacion, respuesta: Value) -> Self {
-        Desenlace { respuesta, disposicion: Disposicion::Ack, resultado: "repetido", operacion: Some(operacion) }
+        Desenlace {
+            respuesta,
+            disposicion: Disposicion::Ack,
+            resultado: Resultado::Repetido,
+            operacion: Some(operacion),
+        }
     }
 }
 

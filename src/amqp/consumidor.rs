@@ -5,7 +5,7 @@
 use crate::amqp::{self, ErrorAmqp, Topologia, en};
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
-use crate::procesador::{Desenlace, Mensaje, Procesador};
+use crate::procesador::{Desenlace, Mensaje, Procesador, Resultado};
 use futures_util::{FutureExt, StreamExt};
 use lapin::Channel;
 use lapin::message::Delivery;
@@ -349,8 +349,9 @@ async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, sa
         Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => {
             (Some(respuesta), disposicion, resultado, operacion)
         }
-        Err(motivo) => (None, Disposicion::DeadLetter { motivo }, "error_interno", None),
+        Err(motivo) => (None, Disposicion::DeadLetter { motivo }, Resultado::ErrorInterno, None),
     };
+    let resultado = resultado.as_str();
     // Counted before the reply leaves: whoever saw the reply sees the count.
     let operacion = operacion.map(|o| o.as_str()).unwrap_or("desconocida");
     let metricas = &salida.metricas;

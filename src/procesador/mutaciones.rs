@@ -305,6 +305,7 @@ fn ajeno() -> ErrorContrato {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::procesador::Resultado;
     use serde_json::json;
 
     fn registro(op: Operacion, sub: Option<&str>) -> store::Registro {
@@ -378,10 +379,14 @@ mod tests {
         let tramo = vec![creacion("a"), creacion("a"), anonimo_con_id_ajeno()];
         let d = decidir(tramo, reserva(), &mut cambios, &politica(), ahora).unwrap();
         assert_eq!(d.len(), 3, "one outcome per step");
-        assert_eq!(d[0].resultado, "ok");
+        assert_eq!(d[0].resultado, Resultado::Ok);
         assert!(d[0].respuesta["datos"]["ticketLabel"].as_str().unwrap().ends_with("-00007"), "{:?}", d[0].respuesta);
-        assert_eq!((d[1].resultado, &d[1].respuesta), ("repetido", &d[0].respuesta), "a copy gets the first reply");
-        assert_eq!(d[2].resultado, "NO_AUTENTICADO", "no recorded reply without the same signer");
+        assert_eq!(
+            (d[1].resultado, &d[1].respuesta),
+            (Resultado::Repetido, &d[0].respuesta),
+            "a copy gets the first reply"
+        );
+        assert_eq!(d[2].resultado.as_str(), "NO_AUTENTICADO", "no recorded reply without the same signer");
         assert!(cambios.hay_eventos());
 
         // "c" was neither claimed here nor recorded: someone else holds it.
