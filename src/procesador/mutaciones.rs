@@ -224,8 +224,7 @@ fn crear(
     ctx: &Contexto<'_>,
 ) -> (Desenlace, Uuid) {
     let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ctx.ahora, politica);
-    cambios.historial(ticket.uuid, &entrada, Some(ctx.message_id.as_str()));
-    encolar_evento(cambios, &ticket, &entrada, ctx);
+    registrar(cambios, &ticket, &entrada, ctx);
     let desenlace = Desenlace::ok(Operacion::Crear, vistas::creado(&ticket));
     let uuid = ticket.uuid;
     cambios.ticket_nuevo(ticket);
@@ -250,8 +249,7 @@ fn mutar(
             }
             Err(Rechazo::Campos(campos)) => Err(ErrorContrato::Validacion(campos)),
             Ok((nuevo, entrada)) => {
-                cambios.historial(nuevo.uuid, &entrada, Some(ctx.message_id.as_str()));
-                encolar_evento(cambios, &nuevo, &entrada, ctx);
+                registrar(cambios, &nuevo, &entrada, ctx);
                 let datos = vistas::transicion(&t, &nuevo, ctx.ahora);
                 cambios.ticket_cambiado(nuevo);
                 Ok(datos)
@@ -264,12 +262,14 @@ fn mutar(
     }
 }
 
-/// The change's event into the outbox: its type and actor follow the history entry.
-fn encolar_evento(cambios: &mut store::Cambios, ticket: &Ticket, entrada: &Historial, ctx: &Contexto<'_>) {
+/// A change's history entry and its event into `cambios`; the event's type
+/// and actor follow the entry, converted once for both.
+fn registrar(cambios: &mut store::Cambios, ticket: &Ticket, entrada: &Historial, ctx: &Contexto<'_>) {
     let tipo = entrada.accion.tipo_evento();
     let evento_id = Uuid::new_v4();
     let entrada = HistorialLeido::from(entrada);
     let data = vistas::datos_evento_ticket(ticket, &entrada, ctx.message_id.as_str(), ctx.ahora);
+    cambios.historial_leido(ticket.uuid, entrada, Some(ctx.message_id.as_str()));
     let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ctx.ahora, ctx.traceparent, data);
     cambios.evento(store::EventoNuevo {
         evento_id,

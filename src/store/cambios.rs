@@ -56,7 +56,12 @@ impl Cambios {
     }
 
     pub fn historial(&mut self, ticket: Uuid, h: &Historial, comando_id: Option<&str>) {
-        self.historial.push((ticket, HistorialLeido::from(h), comando_id.map(str::to_string)));
+        self.historial_leido(ticket, HistorialLeido::from(h), comando_id);
+    }
+
+    /// A history entry already converted (for the event it also feeds).
+    pub fn historial_leido(&mut self, ticket: Uuid, h: HistorialLeido, comando_id: Option<&str>) {
+        self.historial.push((ticket, h, comando_id.map(str::to_string)));
     }
 
     pub fn evento(&mut self, e: EventoNuevo) {
