@@ -93,9 +93,9 @@ impl Consumidor {
                 // The consumer stays registered (see below).
                 _ = shutdown.cancelled() => break Ok(()),
                 entrega = entregas.next() => match entrega {
-                    Some(Ok(delivery)) => {
+                    Some(Ok(mut delivery)) => {
                         // Size first: an oversized body is neither copied nor parsed.
-                        let mensaje = amqp::mensaje(&delivery, self.max_cuerpo);
+                        let mensaje = amqp::mensaje(&mut delivery, self.max_cuerpo);
                         let ticket = mensaje.as_ref().and_then(Mensaje::clave_de_orden);
                         let i = indice_de_carril(ticket, mensaje.as_ref(), delivery.delivery_tag, carriles.len());
                         if carriles[i].send((delivery, mensaje, ticket)).await.is_err() {
@@ -254,7 +254,7 @@ async fn atender_lote(
             let mut uno_a_uno = Vec::with_capacity(aptos.len());
             for m in &aptos {
                 match con_reintentos(procesador, &[*m], salida, shutdown).await {
-                    Some(Ok(mut d)) => uno_a_uno.push(Ok(d.pop().expect("one outcome"))),
+                    Some(Ok(d)) => uno_a_uno.extend(d.into_iter().map(Ok)),
                     Some(Err(e)) => uno_a_uno.push(Err(e)),
                     None => {
                         completo = false;
@@ -292,7 +292,9 @@ async fn atender_lote(
         {
             span.record("message_id", id);
         }
-        Some(finalizar(delivery, desenlace, salida, inicio).instrument(span))
+        // The body lives in the message, or (oversized) still in the delivery.
+        let cuerpo = mensaje.as_ref().map_or(&delivery.data[..], |m| &m.body[..]);
+        Some(finalizar(delivery, cuerpo, desenlace, salida, inicio).instrument(span))
     });
     futures_util::future::join_all(finales).await;
     completo
@@ -344,7 +346,13 @@ async fn con_reintentos(
 }
 
 /// Replies, then acks or parks one delivery.
-async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, salida: &Salida, inicio: Instant) {
+async fn finalizar(
+    delivery: &Delivery,
+    cuerpo: &[u8],
+    desenlace: Result<Desenlace, String>,
+    salida: &Salida,
+    inicio: Instant,
+) {
     let (respuesta, disposicion, resultado, operacion) = match desenlace {
         Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => {
             (Some(respuesta), disposicion, resultado, operacion)
@@ -370,7 +378,7 @@ async fn finalizar(delivery: &Delivery, desenlace: Result<Desenlace, String>, sa
         Disposicion::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
         Disposicion::DeadLetter { motivo } => {
             tracing::warn!(motivo = %motivo, "comando enviado a rechazados");
-            match amqp::rechazar(&salida.rechazos, &salida.dlx, delivery, motivo).await {
+            match amqp::rechazar(&salida.rechazos, &salida.dlx, delivery, cuerpo, motivo).await {
                 Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,
                 // Could not park it with its reason: let the queue dead-letter it.
                 Err(_) => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,

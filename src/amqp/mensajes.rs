@@ -19,8 +19,10 @@ pub fn header(props: &BasicProperties, nombre: &str) -> Option<String> {
 }
 
 /// The command a delivery carries, or `None` when its body is larger than
-/// `max_cuerpo`: such a body is refused unread, never copied or parsed.
-pub fn mensaje(delivery: &Delivery, max_cuerpo: usize) -> Option<Mensaje> {
+/// `max_cuerpo`: such a body is refused unread, never copied or parsed. The
+/// body moves into the `Mensaje` (the delivery keeps the rest): it is held
+/// once, and parked from there if it must be.
+pub fn mensaje(delivery: &mut Delivery, max_cuerpo: usize) -> Option<Mensaje> {
     if delivery.data.len() > max_cuerpo {
         return None;
     }
@@ -30,7 +32,7 @@ pub fn mensaje(delivery: &Delivery, max_cuerpo: usize) -> Option<Mensaje> {
         message_id: p.message_id().as_ref().map(|s| s.as_str().to_string()),
         authorization: header(p, "authorization"),
         traceparent: traceparent_valido(header(p, "traceparent").as_deref()).map(str::to_string),
-        body: delivery.data.clone(),
+        body: std::mem::take(&mut delivery.data),
     })
 }
 
@@ -50,9 +52,16 @@ pub async fn responder(
     Ok(())
 }
 
-/// Parks a delivery on the dead-letter exchange with why, where it was going
-/// and its original properties; returns once the broker confirmed it.
-pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &str) -> Result<(), ErrorAmqp> {
+/// Parks a delivery (its `cuerpo` as published) on the dead-letter exchange
+/// with why, where it was going and its original properties; returns once
+/// the broker confirmed it.
+pub async fn rechazar(
+    canal: &Channel,
+    dlx: &str,
+    delivery: &Delivery,
+    cuerpo: &[u8],
+    motivo: &str,
+) -> Result<(), ErrorAmqp> {
     let mut headers = FieldTable::default();
     for (k, v) in delivery.properties.headers().as_ref().map(|h| h.inner().clone()).unwrap_or_default() {
         // A credential has no business sitting in a queue operators browse.
@@ -71,7 +80,7 @@ pub async fn rechazar(canal: &Channel, dlx: &str, delivery: &Delivery, motivo: &
             dlx.to_string().into(),
             delivery.routing_key.clone(),
             BasicPublishOptions::default(),
-            &delivery.data,
+            cuerpo,
             props,
         )
         .await
