@@ -2,7 +2,8 @@
 //! then `MESA__<SECTION>__<KEY>` variables (and `DATABASE_URL` / `AMQP_URL`).
 
 use crate::domain::calendario::{Calendario, CalendarioLaboral, dia_de_semana, parse_ventana};
-use crate::domain::sla::{PoliticaSla, Prioridad};
+use crate::domain::estado::TIPOS;
+use crate::domain::sla::{Avisos, Condiciones, Meta, PasoEscalado, Politica, Prioridad, ReglasSla, Umbral};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -150,6 +151,67 @@ pub struct SlaSettings {
     /// Working hours; absent means a 24x7 clock.
     #[serde(default)]
     pub calendario: Option<CalendarioSettings>,
+    /// Named calendars policies may count on (`[sla.calendarios.<nombre>]`, v1.1).
+    #[serde(default)]
+    pub calendarios: BTreeMap<String, CalendarioSettings>,
+    /// `[[sla.politicas]]` (v1.1): the first whose conditions hold gives a ticket its targets.
+    #[serde(default)]
+    pub politicas: Vec<PoliticaSettings>,
+}
+
+/// One `[[sla.politicas]]` entry, as written (contract §6.1).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PoliticaSettings {
+    /// `slaPolitica` of its tickets.
+    pub nombre: String,
+    /// Conditions: each a list, compared case-insensitively; absent holds.
+    #[serde(default)]
+    pub tipos: Option<Vec<String>>,
+    #[serde(default)]
+    pub prioridades: Option<Vec<String>>,
+    #[serde(default)]
+    pub areas: Option<Vec<String>>,
+    #[serde(default)]
+    pub categorias: Option<Vec<String>>,
+    /// Resolution target (`4h`).
+    pub resolucion: String,
+    /// First-response target; absent: no first-response clock.
+    #[serde(default)]
+    pub primera_respuesta: Option<String>,
+    /// Thresholds in remaining %; absent: the default `sla.avisos`.
+    #[serde(default)]
+    pub avisos: Option<Vec<u32>>,
+    /// A name of `sla.calendarios`; absent: the default calendar.
+    #[serde(default)]
+    pub calendario: Option<String>,
+    /// Escalation steps.
+    #[serde(default)]
+    pub escalado: Vec<PasoSettings>,
+}
+
+/// One escalation step, as written: `{ meta, en, area, prioridad }`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasoSettings {
+    /// RESOLUCION or PRIMERA_RESPUESTA.
+    pub meta: String,
+    /// `"VENCIDO"` or a threshold (integer) of the policy's `avisos`.
+    pub en: EnSettings,
+    /// The area the ticket moves to.
+    #[serde(default)]
+    pub area: Option<String>,
+    /// The priority the ticket takes.
+    #[serde(default)]
+    pub prioridad: Option<String>,
+}
+
+/// `en` of an escalation step: a threshold or a word.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum EnSettings {
+    /// A threshold, in percent.
+    Umbral(i64),
+    /// `"VENCIDO"`.
+    Texto(String),
 }
 
 /// `[sla.calendario]`: an IANA time zone, `HH:MM-HH:MM` windows per weekday
@@ -438,7 +500,7 @@ impl Settings {
         {
             si(d < MINUTO || d > RETENCION_MAX, clave, "entre 1 minuto y 10 años (3650 días)");
         }
-        if let Err(ErrorConfiguracion(problemas)) = self.politica_sla() {
+        if let Err(ErrorConfiguracion(problemas)) = self.reglas_sla() {
             p.extend(problemas.into_iter().map(|x| (x.clave, x.mensaje)));
         }
         p
@@ -446,7 +508,7 @@ impl Settings {
 
     /// The SLA policy, with every target parsed (`4h`, `90m`, `20s`); every
     /// problem at once.
-    pub fn politica_sla(&self) -> Result<PoliticaSla, ErrorConfiguracion> {
+    pub fn reglas_sla(&self) -> Result<ReglasSla, ErrorConfiguracion> {
         let mut problemas = Vec::new();
         let mut problema = |clave: String, mensaje: String| problemas.push(Problema { clave, mensaje, fuente: None });
         let mut prioridades = Vec::new();
@@ -485,18 +547,185 @@ impl Settings {
             },
             None => None,
         };
+        let mut calendarios = BTreeMap::new();
+        for (nombre, c) in &self.sla.calendarios {
+            match c.calendario() {
+                Ok(c) => {
+                    calendarios.insert(nombre.clone(), c);
+                }
+                Err(e) => problema(format!("sla.calendarios.{nombre}"), e),
+            }
+        }
+        let avisos = match &self.sla.avisos {
+            Some(lista) => Avisos::new(lista.iter().copied()),
+            None => Avisos::new([self.sla.aviso_porcentaje]),
+        };
+        let mut politicas = Vec::new();
+        for (i, p) in self.sla.politicas.iter().enumerate() {
+            let contexto = PoliticaEnConfig { indice: i, settings: &self.sla, avisos: avisos.as_ref() };
+            match contexto.politica(p) {
+                Ok(politica) => politicas.push(politica),
+                Err(lista) => lista.into_iter().for_each(|(clave, mensaje)| problema(clave, mensaje)),
+            }
+        }
         if !problemas.is_empty() {
             return Err(ErrorConfiguracion(problemas));
         }
-        let politica = PoliticaSla::new(prioridades, self.sla.aviso_porcentaje, self.sla.pausa_detiene_reloj);
+        let mut reglas = ReglasSla::new(prioridades, self.sla.aviso_porcentaje, self.sla.pausa_detiene_reloj)
+            .con_primera_respuesta(
+                self.sla.primera_respuesta.iter().filter_map(|(n, t)| objetivo(t).ok().map(|o| (n.clone(), o))),
+            )
+            .con_politicas(calendarios, politicas);
+        if let Some(avisos) = avisos {
+            reglas = reglas.con_avisos(avisos);
+        }
         Ok(match calendario {
-            Some(c) => politica.con_calendario(c),
-            None => politica,
+            Some(c) => reglas.con_calendario(c),
+            None => reglas,
         })
     }
 
     pub fn uses_dev_secret(&self) -> bool {
         self.auth.secreto_hs256().is_some_and(|s| s.expose_secret() == DEV_JWT_SECRET)
+    }
+}
+
+/// Reads one `[[sla.politicas]]` entry against the rest of `[sla]`.
+struct PoliticaEnConfig<'a> {
+    indice: usize,
+    settings: &'a SlaSettings,
+    /// The default thresholds (none when they are themselves invalid).
+    avisos: Option<&'a Avisos>,
+}
+
+impl PoliticaEnConfig<'_> {
+    /// The policy, or every problem with it; each key names the policy.
+    fn politica(&self, p: &PoliticaSettings) -> Result<Politica, Vec<(String, String)>> {
+        let mut problemas = Vec::new();
+        let nombre = p.nombre.trim();
+        let clave = |campo: &str| format!("sla.politicas[{}] ({:?}).{campo}", self.indice, recortar(nombre));
+        let mut mal = |campo: &str, mensaje: String| problemas.push((clave(campo), mensaje));
+        if nombre.is_empty() || nombre.chars().count() > 100 || !crate::domain::texto::es_imprimible(nombre) {
+            mal("nombre", "entre 1 y 100 caracteres imprimibles".into());
+        }
+        if self.settings.politicas[..self.indice].iter().any(|q| q.nombre.trim() == nombre) {
+            mal("nombre", "repetido: cada política necesita un nombre propio".into());
+        }
+        for (campo, lista) in [("tipos", &p.tipos), ("prioridades", &p.prioridades)] {
+            for valor in lista.iter().flatten() {
+                let conocido = match campo {
+                    "tipos" => TIPOS.iter().any(|t| t.eq_ignore_ascii_case(valor.trim())),
+                    _ => self.settings.prioridades.keys().any(|k| k.eq_ignore_ascii_case(valor.trim())),
+                };
+                if !conocido {
+                    mal(campo, format!("{} desconocido: {:?}", &campo[..campo.len() - 1], recortar(valor)));
+                }
+            }
+        }
+        for (campo, lista) in
+            [("tipos", &p.tipos), ("prioridades", &p.prioridades), ("areas", &p.areas), ("categorias", &p.categorias)]
+        {
+            if lista.as_ref().is_some_and(|l| l.is_empty()) {
+                mal(campo, "una lista vacía no se cumple nunca: quítela o nombre al menos uno".into());
+            }
+        }
+        let resolucion = objetivo(&p.resolucion).map_err(|e| mal("resolucion", e)).ok();
+        let primera_respuesta = match &p.primera_respuesta {
+            Some(t) => objetivo(t).map_err(|e| mal("primera_respuesta", e)).ok(),
+            None => None,
+        };
+        let avisos = match &p.avisos {
+            Some(lista) => {
+                let a = Avisos::new(lista.iter().copied());
+                if a.is_none() {
+                    mal("avisos", "porcentajes entre 1 y 99, al menos uno".into());
+                }
+                a
+            }
+            None => None,
+        };
+        let calendario = match &p.calendario {
+            Some(c) => {
+                let encontrado = self.settings.calendarios.keys().find(|k| k.eq_ignore_ascii_case(c.trim())).cloned();
+                if encontrado.is_none() {
+                    mal(
+                        "calendario",
+                        format!("calendario desconocido {:?} (defínalo en [sla.calendarios])", recortar(c)),
+                    );
+                }
+                encontrado
+            }
+            None => None,
+        };
+        let mut escalado = Vec::new();
+        for (j, paso) in p.escalado.iter().enumerate() {
+            let campo = format!("escalado[{j}]");
+            let Some(meta) = Meta::parse(&paso.meta) else {
+                mal(&campo, format!("meta desconocida {:?}: RESOLUCION o PRIMERA_RESPUESTA", recortar(&paso.meta)));
+                continue;
+            };
+            if meta == Meta::PrimeraRespuesta && primera_respuesta.is_none() && p.primera_respuesta.is_none() {
+                mal(&campo, "la política no tiene primera_respuesta: este paso no se aplicaría nunca".into());
+            }
+            let umbrales = avisos.as_ref().or(self.avisos);
+            let en = match &paso.en {
+                EnSettings::Texto(t) if t.trim().eq_ignore_ascii_case("VENCIDO") => Some(Umbral::Vencido),
+                EnSettings::Umbral(n) => {
+                    let u = u8::try_from(*n).ok().map(Umbral::Aviso);
+                    match u {
+                        Some(Umbral::Aviso(p)) if umbrales.is_none_or(|a| a.porcentajes().contains(&p)) => u,
+                        _ => {
+                            mal(&campo, format!("en = {n}: no es un umbral de los avisos de la política"));
+                            None
+                        }
+                    }
+                }
+                EnSettings::Texto(t) => {
+                    mal(&campo, format!("en = {:?}: \"VENCIDO\" o un umbral de avisos", recortar(t)));
+                    None
+                }
+            };
+            let area = paso.area.as_deref().map(str::trim).filter(|a| !a.is_empty());
+            if let Some(a) = area
+                && (a.chars().count() < 2 || a.chars().count() > 100 || !crate::domain::texto::es_imprimible(a))
+            {
+                mal(&campo, "area: entre 2 y 100 caracteres imprimibles".into());
+            }
+            let prioridad = match paso.prioridad.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+                Some(n) => match self.settings.prioridades.keys().find(|k| k.eq_ignore_ascii_case(n)) {
+                    Some(k) => Some(k.clone()),
+                    None => {
+                        mal(&campo, format!("prioridad desconocida {:?}", recortar(n)));
+                        None
+                    }
+                },
+                None => None,
+            };
+            if area.is_none() && paso.prioridad.as_deref().is_none_or(|p| p.trim().is_empty()) {
+                mal(&campo, "no cambia nada: nombre area, prioridad o ambas".into());
+            }
+            if let Some(en) = en {
+                escalado.push(PasoEscalado { meta, en, area: area.map(str::to_string), prioridad });
+            }
+        }
+        let lista = |l: &Option<Vec<String>>| l.as_ref().map(|v| v.iter().map(|x| x.trim().to_string()).collect());
+        match (problemas.is_empty(), resolucion) {
+            (true, Some(resolucion)) => Ok(Politica {
+                nombre: nombre.to_string(),
+                condiciones: Condiciones {
+                    tipos: lista(&p.tipos),
+                    prioridades: lista(&p.prioridades),
+                    areas: lista(&p.areas),
+                    categorias: lista(&p.categorias),
+                },
+                resolucion,
+                primera_respuesta,
+                avisos,
+                calendario,
+                escalado,
+            }),
+            _ => Err(problemas),
+        }
     }
 }
 
@@ -626,7 +855,7 @@ mod tests {
         assert_eq!(s.topology.prefix, "mesa");
         assert_eq!(s.http.port, 9464);
         assert_eq!(s.scheduler.cron, "*/30 * * * * *");
-        let p = s.politica_sla().unwrap();
+        let p = s.reglas_sla().unwrap();
         let nombres: Vec<_> = p.prioridades().iter().map(|p| p.nombre.as_str()).collect();
         assert_eq!(nombres, ["CRITICA", "ALTA", "MEDIA", "BAJA"]);
         assert!(s.uses_dev_secret());

@@ -20,9 +20,20 @@ pub struct EtiquetaComponente {
     pub componente: String,
 }
 
+/// Labels of `mesa_alertas_sla_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EtiquetaNivel {
-    pub nivel: String,
+pub struct EtiquetaAlerta {
+    /// POR_VENCER or VENCIDO.
+    pub nivel: &'static str,
+    /// RESOLUCION or PRIMERA_RESPUESTA.
+    pub meta: &'static str,
+}
+
+/// Labels of `mesa_escalamientos_sla_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EtiquetaMeta {
+    /// RESOLUCION or PRIMERA_RESPUESTA.
+    pub meta: &'static str,
 }
 
 pub struct Metricas {
@@ -33,7 +44,8 @@ pub struct Metricas {
     pub eventos_publicados: Counter,
     pub eventos_sin_ruta: Counter,
     pub reconexiones: Family<EtiquetaComponente, Counter>,
-    pub alertas_sla: Family<EtiquetaNivel, Counter>,
+    pub alertas_sla: Family<EtiquetaAlerta, Counter>,
+    pub escalamientos_sla: Family<EtiquetaMeta, Counter>,
     pub outbox_pendientes: Gauge,
     pub outbox_antiguedad: Gauge<f64, AtomicU64>,
 }
@@ -61,8 +73,10 @@ impl Default for Metricas {
         );
         let reconexiones = Family::<EtiquetaComponente, Counter>::default();
         registry.register("reconexiones", "Reconexiones a RabbitMQ", reconexiones.clone());
-        let alertas_sla = Family::<EtiquetaNivel, Counter>::default();
-        registry.register("alertas_sla", "Alertas de SLA emitidas por nivel", alertas_sla.clone());
+        let alertas_sla = Family::<EtiquetaAlerta, Counter>::default();
+        registry.register("alertas_sla", "Alertas de SLA emitidas por nivel y meta", alertas_sla.clone());
+        let escalamientos_sla = Family::<EtiquetaMeta, Counter>::default();
+        registry.register("escalamientos_sla", "Escalamientos de SLA aplicados por meta", escalamientos_sla.clone());
         let outbox_pendientes = Gauge::default();
         registry.register("outbox_pendientes", "Eventos aún sin publicar", outbox_pendientes.clone());
         let outbox_antiguedad = Gauge::<f64, AtomicU64>::default();
@@ -80,6 +94,7 @@ impl Default for Metricas {
             eventos_sin_ruta,
             reconexiones,
             alertas_sla,
+            escalamientos_sla,
             outbox_pendientes,
             outbox_antiguedad,
         }

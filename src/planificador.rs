@@ -4,7 +4,7 @@
 //! overlapping ticks are safe.
 
 use crate::configuration::RetencionSettings;
-use crate::domain::sla::NivelSla;
+use crate::domain::sla::{Meta, NivelSla, ReglasSla};
 use crate::error::ErrorProceso;
 use crate::metrics::Metricas;
 use crate::procesador::Reloj;
@@ -17,11 +17,18 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The SLA scheduler of one process; clones share the scan lock.
 #[derive(Clone)]
 pub struct Planificador {
+    /// The database the scan locks and writes tickets in.
     pub pool: PgPool,
+    /// The SLA rules: thresholds, calendars and escalation steps by policy.
+    pub reglas: Arc<ReglasSla>,
+    /// The current time (tests inject theirs).
     pub reloj: Reloj,
+    /// Wakes the relay once a scan committed events.
     pub aviso_outbox: Arc<Notify>,
+    /// Alert counters.
     pub metricas: Arc<Metricas>,
     /// Tickets locked per transaction.
     pub lote: i64,
@@ -30,8 +37,16 @@ pub struct Planificador {
 }
 
 impl Planificador {
-    pub fn new(pool: PgPool, reloj: Reloj, aviso_outbox: Arc<Notify>, metricas: Arc<Metricas>, lote: i64) -> Self {
-        Self { pool, reloj, aviso_outbox, metricas, lote, en_curso: Arc::new(Mutex::new(())) }
+    /// A scheduler over `pool` with these rules, clock, relay wake-up and metrics.
+    pub fn new(
+        pool: PgPool,
+        reglas: Arc<ReglasSla>,
+        reloj: Reloj,
+        aviso_outbox: Arc<Notify>,
+        metricas: Arc<Metricas>,
+        lote: i64,
+    ) -> Self {
+        Self { pool, reglas, reloj, aviso_outbox, metricas, lote, en_curso: Arc::new(Mutex::new(())) }
     }
 
     /// One scan at the current time; returns the alerts emitted.
@@ -70,33 +85,43 @@ impl Planificador {
         let mut emitidas = 0;
         let mut cambios = store::Cambios::default();
         for ticket in &debidos {
-            let (nuevo, alertas) = ticket.alertar(ahora);
-            for (nivel, entrada) in alertas {
+            let (mut actual, alertas) = ticket.alertar(ahora, &self.reglas);
+            for alerta in alertas {
                 let evento_id = Uuid::new_v4();
-                if !store::registrar_alerta(&mut tx, &nuevo, nivel, evento_id).await? {
+                if !store::registrar_alerta(&mut tx, actual.uuid, &alerta, evento_id).await? {
                     continue; // Already sent for this deadline.
                 }
-                cambios.historial(nuevo.uuid, &entrada, None);
-                let tipo = nivel.tipo_evento();
-                let cuerpo = vistas::evento(
-                    evento_id,
-                    tipo,
-                    nuevo.uuid,
-                    ahora,
-                    None,
-                    vistas::datos_alerta(&nuevo, nivel, ahora),
-                );
+                cambios.historial(actual.uuid, &alerta.entrada, None);
+                let tipo = alerta.umbral.nivel().tipo_evento();
+                let datos = vistas::datos_alerta(&actual, &alerta, ahora);
                 cambios.evento(store::EventoNuevo {
                     evento_id,
                     tipo,
-                    ticket: Some(nuevo.uuid),
-                    cuerpo,
+                    ticket: Some(actual.uuid),
+                    cuerpo: vistas::evento(evento_id, tipo, actual.uuid, ahora, None, datos),
                     traceparent: None,
                 });
-                self.metricas.alerta(nivel);
+                self.metricas.alerta(alerta.meta, alerta.umbral.nivel());
                 emitidas += 1;
+                // An escalation step rides on its alert: applied once, in this transaction.
+                if let Some((escalado, entrada)) = actual.escalar(alerta.meta, alerta.umbral, ahora, &self.reglas) {
+                    actual = escalado;
+                    let leida = store::HistorialLeido::from(&entrada);
+                    let evento_id = Uuid::new_v4();
+                    let tipo = entrada.accion.tipo_evento();
+                    let datos = vistas::datos_evento_ticket(&actual, &leida, None, ahora);
+                    cambios.historial_leido(actual.uuid, leida, None);
+                    cambios.evento(store::EventoNuevo {
+                        evento_id,
+                        tipo,
+                        ticket: Some(actual.uuid),
+                        cuerpo: vistas::evento(evento_id, tipo, actual.uuid, ahora, None, datos),
+                        traceparent: None,
+                    });
+                    self.metricas.escalamiento(alerta.meta);
+                }
             }
-            cambios.ticket_cambiado(nuevo);
+            cambios.ticket_cambiado(actual);
         }
         cambios.escribir(&mut tx).await?;
         tx.commit().await?;
@@ -158,7 +183,14 @@ pub fn validar_cron(cron: &str) -> Result<(), String> {
 }
 
 impl Metricas {
-    pub fn alerta(&self, nivel: NivelSla) {
-        self.alertas_sla.get_or_create(&crate::metrics::EtiquetaNivel { nivel: nivel.as_str().to_string() }).inc();
+    /// Counts an SLA alert sent.
+    pub fn alerta(&self, meta: Meta, nivel: NivelSla) {
+        let etiqueta = crate::metrics::EtiquetaAlerta { nivel: nivel.as_str(), meta: meta.as_str() };
+        self.alertas_sla.get_or_create(&etiqueta).inc();
+    }
+
+    /// Counts an escalation applied.
+    pub fn escalamiento(&self, meta: Meta) {
+        self.escalamientos_sla.get_or_create(&crate::metrics::EtiquetaMeta { meta: meta.as_str() }).inc();
     }
 }

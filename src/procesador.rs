@@ -16,7 +16,7 @@ mod preparar;
 
 use crate::auth::Verificador;
 use crate::domain::estado::Operacion;
-use crate::domain::sla::PoliticaSla;
+use crate::domain::sla::ReglasSla;
 use crate::error::{Codigo, Disposicion, ErrorContrato, ErrorProceso};
 use crate::{store, vistas};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -144,7 +144,7 @@ pub fn ahora(reloj: &Reloj) -> DateTime<Utc> {
 #[derive(Clone)]
 pub struct Procesador {
     pool: PgPool,
-    politica: Arc<PoliticaSla>,
+    reglas: Arc<ReglasSla>,
     verificador: Verificador,
     reloj: Reloj,
     /// Wakes the outbox relay after a commit.
@@ -154,12 +154,12 @@ pub struct Procesador {
 impl Procesador {
     pub fn new(
         pool: PgPool,
-        politica: Arc<PoliticaSla>,
+        reglas: Arc<ReglasSla>,
         verificador: Verificador,
         reloj: Reloj,
         aviso_outbox: Arc<Notify>,
     ) -> Self {
-        Self { pool, politica, verificador, reloj, aviso_outbox }
+        Self { pool, reglas, verificador, reloj, aviso_outbox }
     }
 
     /// Handles one command. `Err` only for failures that are not the
@@ -219,7 +219,7 @@ impl Procesador {
         }
         let reserva = mutaciones::reservar(tx, &tramo).await?;
         let mut cambios = store::Cambios::default();
-        salida.extend(mutaciones::decidir(tramo, reserva, &mut cambios, &self.politica, ahora)?);
+        salida.extend(mutaciones::decidir(tramo, reserva, &mut cambios, &self.reglas, ahora)?);
         let eventos = cambios.hay_eventos();
         cambios.escribir(tx).await?;
         Ok(eventos)

@@ -43,18 +43,24 @@ impl Aplicacion {
 
     pub async fn build_with_clock(settings: Settings, reloj: Reloj) -> anyhow::Result<Self> {
         let pool = store::connect(settings.database.url.expose_secret(), settings.database.max_connections).await?;
-        let politica = Arc::new(settings.politica_sla()?);
+        let reglas = Arc::new(settings.reglas_sla()?);
         let aviso_outbox = Arc::new(Notify::new());
         let procesador = Procesador::new(
             pool.clone(),
-            politica,
+            reglas.clone(),
             Verificador::new(&settings.auth).await?,
             reloj.clone(),
             aviso_outbox.clone(),
         );
         let metricas = Arc::new(Metricas::default());
-        let planificador =
-            Planificador::new(pool.clone(), reloj, aviso_outbox.clone(), metricas.clone(), settings.scheduler.lote);
+        let planificador = Planificador::new(
+            pool.clone(),
+            reglas,
+            reloj,
+            aviso_outbox.clone(),
+            metricas.clone(),
+            settings.scheduler.lote,
+        );
         Ok(Self { settings, pool, procesador, metricas, salud: Arc::new(Salud::default()), aviso_outbox, planificador })
     }
 

@@ -1,7 +1,7 @@
 //! The JSON shapes of the contract: replies (§4) and event envelopes (§5).
 
-use crate::domain::sla::{self, NivelSla};
-use crate::domain::ticket::Ticket;
+use crate::domain::sla;
+use crate::domain::ticket::{Alerta, Ticket};
 use crate::error::ErrorContrato;
 use crate::store::{Estadisticas, HistorialLeido, Percentiles};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -36,6 +36,8 @@ pub fn creado(t: &Ticket) -> Value {
         "slaHoras": sla::horas(t.sla_objetivo),
         "fechaCreacion": fecha(t.creado_en),
         "fechaLimiteSla": fecha(t.fecha_limite_sla),
+        "fechaLimitePrimeraRespuesta": fecha_opt(t.fecha_limite(sla::Meta::PrimeraRespuesta)),
+        "slaPolitica": t.sla_politica,
         "mensaje": "Su solicitud ha sido registrada exitosamente.",
     })
 }
@@ -51,6 +53,9 @@ pub fn transicion(antes: &Ticket, t: &Ticket, ahora: DateTime<Utc>) -> Value {
         "prioridad": t.prioridad,
         "fechaLimiteSla": fecha(t.fecha_limite_sla),
         "slaEstado": t.sla_estado(ahora),
+        "fechaLimitePrimeraRespuesta": fecha_opt(t.fecha_limite(sla::Meta::PrimeraRespuesta)),
+        "slaPrimeraRespuesta": t.sla_primera_respuesta(ahora),
+        "slaPolitica": t.sla_politica,
         "version": t.version,
     })
 }
@@ -74,6 +79,9 @@ pub fn ticket(t: &Ticket, ahora: DateTime<Utc>) -> Value {
         "sla_horas": sla::horas(t.sla_objetivo),
         "fecha_limite_sla": fecha(t.fecha_limite_sla),
         "sla_estado": t.sla_estado(ahora),
+        "fecha_limite_primera_respuesta": fecha_opt(t.fecha_limite(sla::Meta::PrimeraRespuesta)),
+        "sla_primera_respuesta": t.sla_primera_respuesta(ahora),
+        "sla_politica": t.sla_politica,
         "creado_en": fecha(t.creado_en),
         "actualizado_en": fecha(t.actualizado_en),
         "cerrado_en": fecha_opt(t.cerrado_en),
@@ -150,6 +158,9 @@ pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc
         "slaHoras": sla::horas(t.sla_objetivo),
         "fechaLimiteSla": fecha(t.fecha_limite_sla),
         "slaEstado": t.sla_estado(ahora),
+        "fechaLimitePrimeraRespuesta": fecha_opt(t.fecha_limite(sla::Meta::PrimeraRespuesta)),
+        "slaPrimeraRespuesta": t.sla_primera_respuesta(ahora),
+        "slaPolitica": t.sla_politica,
     })
 }
 
@@ -180,8 +191,13 @@ pub fn evento(
 }
 
 /// `data` of a ticket event; its actor is the history entry's (none has an
-/// id but staff).
-pub fn datos_evento_ticket(t: &Ticket, entrada: &HistorialLeido, comando_id: &str, ahora: DateTime<Utc>) -> Value {
+/// id but staff). `comando_id` is none for the scheduler's changes (escalations).
+pub fn datos_evento_ticket(
+    t: &Ticket,
+    entrada: &HistorialLeido,
+    comando_id: Option<&str>,
+    ahora: DateTime<Utc>,
+) -> Value {
     json!({
         "ticket": ticket(t, ahora),
         "historial": historial(entrada),
@@ -208,7 +224,10 @@ fn percentiles(p: &Percentiles) -> Value {
 
 /// `datos` of `estadisticas`.
 pub fn estadisticas(e: &Estadisticas, desde: DateTime<Utc>, hasta: DateTime<Utc>, area: Option<&str>) -> Value {
-    let porcentaje = (e.cerrados > 0).then(|| 100.0 * e.cumplidos as f64 / e.cerrados as f64);
+    let cumplimiento = |cerrados: i64, cumplidos: i64| {
+        let porcentaje = (cerrados > 0).then(|| 100.0 * cumplidos as f64 / cerrados as f64);
+        json!({"cerrados": cerrados, "cumplidos": cumplidos, "porcentaje": porcentaje})
+    };
     json!({
         "desde": fecha(desde),
         "hasta": fecha(hasta),
@@ -219,20 +238,26 @@ pub fn estadisticas(e: &Estadisticas, desde: DateTime<Utc>, hasta: DateTime<Utc>
         "porPrioridad": e.por_prioridad,
         "porArea": e.por_area,
         "abiertosPorSlaEstado": e.abiertos_por_sla,
-        "cumplimientoSla": {"cerrados": e.cerrados, "cumplidos": e.cumplidos, "porcentaje": porcentaje},
+        "cumplimientoSla": cumplimiento(e.cerrados, e.cumplidos),
+        "cumplimientoPrimeraRespuesta": cumplimiento(e.primera_respuesta_cerrados, e.primera_respuesta_cumplidos),
         "tiempoHastaAsignacion": percentiles(&e.asignacion),
         "tiempoHastaCierre": percentiles(&e.cierre),
     })
 }
 
-/// `data` of an SLA event.
-pub fn datos_alerta(t: &Ticket, nivel: NivelSla, ahora: DateTime<Utc>) -> Value {
+/// `data` of an SLA event: the v1 fields, `fechaLimiteSla` and
+/// `minutosRestantes` those of the alert's meta, plus `meta`, `umbral` and
+/// `slaPolitica` (v1.1).
+pub fn datos_alerta(t: &Ticket, alerta: &Alerta, ahora: DateTime<Utc>) -> Value {
     json!({
         "ticketUuid": t.uuid,
         "ticketLabel": t.label,
-        "nivel": nivel,
-        "fechaLimiteSla": fecha(t.fecha_limite_sla),
-        "minutosRestantes": sla::minutos_restantes(ahora, t.fecha_limite_sla),
+        "nivel": alerta.umbral.nivel(),
+        "meta": alerta.meta,
+        "umbral": alerta.umbral.porcentaje(),
+        "slaPolitica": t.sla_politica,
+        "fechaLimiteSla": fecha(alerta.fecha_limite),
+        "minutosRestantes": sla::minutos_restantes(ahora, alerta.fecha_limite),
         "prioridad": t.prioridad,
         "areaAsignada": t.area_asignada,
         "estado": t.estado,

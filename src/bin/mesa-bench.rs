@@ -758,8 +758,10 @@ async fn sla(tickets: i64, debidos: i64) -> anyhow::Result<Value> {
     let t = sembrar(&pool, tickets, debidos).await?;
     eprintln!("sembrados {tickets} tickets ({debidos} con alerta debida) en {:.1} s", t.as_secs_f64());
     let metricas = Arc::new(mesa_ayuda::metrics::Metricas::default());
+    let reglas = Settings::load().context("configuración")?.reglas_sla()?;
     let planificador = Planificador::new(
         pool.clone(),
+        Arc::new(reglas),
         mesa_ayuda::procesador::reloj_del_sistema(),
         Arc::new(tokio::sync::Notify::new()),
         metricas,

@@ -1,7 +1,7 @@
 //! Command bodies: typed, validated, with every broken field reported at once.
 
 use super::estado::{Estado, Operacion, TIPOS};
-use super::sla::{PoliticaSla, Prioridad, SlaEstado};
+use super::sla::{Prioridad, ReglasSla, SlaEstado};
 use super::texto::es_imprimible;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -95,6 +95,8 @@ pub struct FiltroListado {
     pub prioridad: Option<String>,
     pub tipo: Option<String>,
     pub sla_estado: Option<SlaEstado>,
+    /// `slaPrimeraRespuesta` (v1.1): tickets without a first-response target never match.
+    pub sla_primera_respuesta: Option<SlaEstado>,
     pub limite: i64,
     /// Continue after this ticket number (newest first).
     pub despues_de: Option<i64>,
@@ -138,8 +140,8 @@ fn leer_cursor(s: &str) -> Option<i64> {
 }
 
 /// Validates `body` for `op`, reporting every broken field.
-pub fn validar(op: Operacion, body: &Map<String, Value>, politica: &PoliticaSla) -> Result<Peticion, Vec<CampoError>> {
-    let mut l = Lector { body, errores: Vec::new(), politica };
+pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> Result<Peticion, Vec<CampoError>> {
+    let mut l = Lector { body, errores: Vec::new(), reglas };
     let peticion = match op {
         Operacion::Crear => {
             let datos = DatosCreacion {
@@ -176,6 +178,11 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, politica: &PoliticaSla)
                 "slaEstado",
                 SlaEstado::parse,
                 "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO",
+            ),
+            sla_primera_respuesta: l.enumerado(
+                "slaPrimeraRespuesta",
+                |s| SlaEstado::parse(s).filter(|e| *e != SlaEstado::Pausado),
+                "EN_TIEMPO, POR_VENCER, VENCIDO, CUMPLIDO o INCUMPLIDO",
             ),
             limite: l.entero("limite", 1, LIMITE_MAXIMO).unwrap_or(LIMITE_POR_DEFECTO),
             despues_de: l.enumerado("cursor", leer_cursor, "un cursor devuelto por listar"),
@@ -241,7 +248,7 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, politica: &PoliticaSla)
 struct Lector<'a> {
     body: &'a Map<String, Value>,
     errores: Vec<CampoError>,
-    politica: &'a PoliticaSla,
+    reglas: &'a ReglasSla,
 }
 
 impl Lector<'_> {
@@ -312,10 +319,10 @@ impl Lector<'_> {
 
     fn prioridad(&mut self, campo: &str, requerido: bool) -> Option<Prioridad> {
         let valor = self.texto(campo, 1, 20, requerido)?;
-        match self.politica.prioridad(&valor) {
+        match self.reglas.prioridad(&valor) {
             Some(p) => Some(p.clone()),
             None => {
-                let nombres: Vec<&str> = self.politica.prioridades().iter().map(|p| p.nombre.as_str()).collect();
+                let nombres: Vec<&str> = self.reglas.prioridades().iter().map(|p| p.nombre.as_str()).collect();
                 self.error(campo, format!("debe ser una prioridad del catálogo: {}", nombres.join(", ")));
                 None
             }
@@ -442,8 +449,8 @@ mod tests {
     use crate::domain::sla::prioridades_por_defecto;
     use serde_json::json;
 
-    fn politica() -> PoliticaSla {
-        PoliticaSla::new(prioridades_por_defecto(), 20, true)
+    fn reglas() -> ReglasSla {
+        ReglasSla::new(prioridades_por_defecto(), 20, true)
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -461,7 +468,7 @@ mod tests {
         let body = obj(json!({"nombre": "A", "email": "no-es-correo", "tipo": "OTRO",
             "categoria": "S", "descripcion": "corta", "prioridad": "URGENTE", "tieneWhatsapp": "si"}));
         assert_eq!(
-            campos(validar(Operacion::Crear, &body, &politica())),
+            campos(validar(Operacion::Crear, &body, &reglas())),
             ["categoria", "descripcion", "email", "nombre", "prioridad", "tieneWhatsapp", "tipo"]
         );
     }
@@ -471,7 +478,7 @@ mod tests {
         let body = obj(json!({"nombre": "  Ana García ", "email": "ana@empresa.com", "tipo": "incidente",
             "categoria": "Sistemas", "descripcion": "Desde esta mañana no puedo", "prioridad": "alta",
             "asunto": "   "}));
-        let Peticion::Crear(d) = validar(Operacion::Crear, &body, &politica()).unwrap() else { panic!() };
+        let Peticion::Crear(d) = validar(Operacion::Crear, &body, &reglas()).unwrap() else { panic!() };
         assert_eq!(d.nombre, "Ana García");
         assert_eq!(d.tipo, "INCIDENTE");
         assert_eq!(d.prioridad.nombre, "ALTA");
@@ -482,7 +489,7 @@ mod tests {
 
     #[test]
     fn mutations_require_their_fields() {
-        let p = politica();
+        let p = reglas();
         assert_eq!(campos(validar(Operacion::Transferir, &obj(json!({})), &p)), ["area", "motivo", "ticketId"]);
         assert_eq!(campos(validar(Operacion::Actualizar, &obj(json!({"ticketId": "x"})), &p)), ["nota", "ticketId"]);
         let id = Uuid::new_v4().to_string();
@@ -499,7 +506,7 @@ mod tests {
 
     #[test]
     fn control_characters_are_refused_naming_the_field() {
-        let p = politica();
+        let p = reglas();
         let id = Uuid::new_v4().to_string();
         // Issue #11, item 4: a NUL in a nota reached Postgres and was dead-lettered.
         let body = obj(json!({"ticketId": id, "nota": "avance\u{0}oculto", "respuestaCliente": "ok\u{1b}[2J"}));
@@ -514,7 +521,7 @@ mod tests {
 
     #[test]
     fn descripcion_is_bounded() {
-        let p = politica();
+        let p = reglas();
         let crear = |descripcion: String| {
             obj(json!({"nombre": "Ana", "email": "ana@empresa.com", "tipo": "INCIDENTE", "categoria": "Soporte",
                 "descripcion": descripcion, "prioridad": "ALTA"}))
@@ -525,7 +532,7 @@ mod tests {
 
     #[test]
     fn ticket_id_is_accepted_only_hyphenated() {
-        let p = politica();
+        let p = reglas();
         let id = Uuid::new_v4();
         let detalle = |t: String| validar(Operacion::Detalle, &obj(json!({"ticketId": t})), &p);
         for ok in [id.to_string(), id.to_string().to_uppercase(), format!("  {id} ")] {
@@ -539,7 +546,7 @@ mod tests {
 
     #[test]
     fn listar_filters_and_cursor() {
-        let p = politica();
+        let p = reglas();
         let body = obj(json!({"estado": "asignado", "prioridad": "alta", "slaEstado": "VENCIDO", "limite": 10,
             "cursor": cursor(42)}));
         let Peticion::Listar(f) = validar(Operacion::Listar, &body, &p).unwrap() else { panic!() };
@@ -556,7 +563,7 @@ mod tests {
 
     #[test]
     fn estadisticas_window() {
-        let p = politica();
+        let p = reglas();
         let ok = obj(json!({"desde": "2026-01-01T00:00:00Z", "hasta": "2026-02-01T00:00:00-05:00"}));
         assert!(validar(Operacion::Estadisticas, &ok, &p).is_ok());
         let al_reves = obj(json!({"desde": "2026-02-01T00:00:00Z", "hasta": "2026-01-01T00:00:00Z"}));

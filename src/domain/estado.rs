@@ -261,6 +261,8 @@ pub enum Accion {
     Archivo,
     SlaPorVencer,
     SlaVencido,
+    /// An escalation step of the ticket's SLA policy (v1.1, §6.1).
+    Escalamiento,
 }
 
 impl Accion {
@@ -277,6 +279,7 @@ impl Accion {
             Accion::Archivo => "ARCHIVO",
             Accion::SlaPorVencer => "SLA_POR_VENCER",
             Accion::SlaVencido => "SLA_VENCIDO",
+            Accion::Escalamiento => "ESCALAMIENTO",
         }
     }
 
@@ -295,6 +298,7 @@ impl Accion {
             Accion::Archivo => "ticket.archivado",
             Accion::SlaPorVencer => "sla.por_vencer",
             Accion::SlaVencido => "sla.vencido",
+            Accion::Escalamiento => "ticket.escalado",
         }
     }
 }

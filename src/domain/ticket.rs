@@ -3,7 +3,7 @@
 
 use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
 use super::estado::{Accion, Estado, Operacion, Rol};
-use super::sla::{self, NivelSla, PoliticaSla, SlaEstado};
+use super::sla::{self, Clasificacion, Meta, Plazo, Progreso, ReglasSla, SlaEstado, Umbral};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -78,12 +78,18 @@ pub struct Ticket {
     pub estado: Estado,
     pub sla_objetivo: TimeDelta,
     pub fecha_limite_sla: DateTime<Utc>,
-    /// When the warning window opens (POR_VENCER from then on).
+    /// When the warning window opens (POR_VENCER from then on): the most
+    /// lenient threshold of its policy.
     pub fecha_aviso_sla: DateTime<Utc>,
-    /// The last SLA alert sent for the current deadline.
-    pub sla_alerta: Option<NivelSla>,
-    /// When the scheduler must look at this ticket next; `None` when no alert
-    /// can be due (paused, closed, both alerts sent).
+    /// The resolution alerts sent for the current deadline.
+    pub sla_progreso: Progreso,
+    /// `slaPolitica`: the policy its targets come from; none for the defaults.
+    pub sla_politica: Option<String>,
+    /// The first-response clock, where a target is configured for the ticket.
+    pub primera_respuesta: Option<PrimeraRespuesta>,
+    /// When the scheduler must look at this ticket next: the earliest alert
+    /// not sent yet of either meta; `None` when none can be due (paused,
+    /// closed, every alert sent).
     pub proxima_alerta_sla: Option<DateTime<Utc>>,
     pub pausado_desde: Option<DateTime<Utc>>,
     pub pausa_acumulada: TimeDelta,
@@ -94,6 +100,36 @@ pub struct Ticket {
     pub primera_asignacion_en: Option<DateTime<Utc>>,
     pub cerrado_en: Option<DateTime<Utc>>,
     pub version: i64,
+}
+
+/// A ticket's first-response clock (contract §6.1): from creation to the
+/// first `asignar`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrimeraRespuesta {
+    /// The target.
+    pub objetivo: TimeDelta,
+    /// `fechaLimitePrimeraRespuesta`.
+    pub fecha_limite: DateTime<Utc>,
+    /// Where POR_VENCER begins: the most lenient threshold.
+    pub fecha_aviso: DateTime<Utc>,
+    /// The alerts sent for the current deadline.
+    pub progreso: Progreso,
+    /// CUMPLIDO or INCUMPLIDO, frozen at the first `asignar` (INCUMPLIDO when
+    /// closed first); none while the clock runs.
+    pub resultado: Option<SlaEstado>,
+}
+
+/// An SLA alert due, with its history entry (actor SISTEMA).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerta {
+    /// The clock it is about.
+    pub meta: Meta,
+    /// Which of its alerts.
+    pub umbral: Umbral,
+    /// That meta's deadline.
+    pub fecha_limite: DateTime<Utc>,
+    /// Its `historial` entry.
+    pub entrada: Historial,
 }
 
 /// One `historial` entry.
@@ -136,9 +172,8 @@ impl Ticket {
         uuid: Uuid,
         num: i64,
         ahora: DateTime<Utc>,
-        politica: &PoliticaSla,
+        reglas: &ReglasSla,
     ) -> (Ticket, Historial) {
-        let objetivo = datos.prioridad.objetivo;
         let ticket = Ticket {
             uuid,
             num,
@@ -161,10 +196,13 @@ impl Ticket {
             agente_asignado: None,
             prioridad: datos.prioridad.nombre,
             estado: Estado::Nuevo,
-            sla_objetivo: objetivo,
-            fecha_limite_sla: politica.fecha_limite(ahora, objetivo, TimeDelta::zero()),
-            fecha_aviso_sla: politica.fecha_aviso(ahora, objetivo, TimeDelta::zero()),
-            sla_alerta: None,
+            // Set from the policy chosen just below.
+            sla_objetivo: datos.prioridad.objetivo,
+            fecha_limite_sla: ahora,
+            fecha_aviso_sla: ahora,
+            sla_progreso: Progreso::Nada,
+            sla_politica: None,
+            primera_respuesta: None,
             proxima_alerta_sla: None,
             pausado_desde: None,
             pausa_acumulada: TimeDelta::zero(),
@@ -175,7 +213,9 @@ impl Ticket {
             cerrado_en: None,
             version: 1,
         };
-        let ticket = Ticket { proxima_alerta_sla: ticket.proxima_alerta(), ..ticket };
+        let mut ticket = ticket;
+        ticket.replanificar(reglas);
+        ticket.proxima_alerta_sla = ticket.proxima_alerta(reglas);
         let entrada = Historial {
             fecha: ahora,
             accion: Accion::Creacion,
@@ -201,7 +241,7 @@ impl Ticket {
         comando: &ComandoTicket,
         actor: &Actor,
         ahora: DateTime<Utc>,
-        politica: &PoliticaSla,
+        reglas: &ReglasSla,
     ) -> Result<(Ticket, Historial), Rechazo> {
         let operacion = comando.mutacion.operacion();
         let destino =
@@ -216,7 +256,10 @@ impl Ticket {
                 if agente.is_some() {
                     t.agente_asignado = agente.clone();
                 }
-                t.primera_asignacion_en.get_or_insert(ahora);
+                if t.primera_asignacion_en.is_none() {
+                    t.primera_asignacion_en = Some(ahora);
+                    t.congelar_primera_respuesta(ahora);
+                }
             }
             Mutacion::Transferir { area } => {
                 if area.eq_ignore_ascii_case(&self.area_asignada) {
@@ -224,6 +267,7 @@ impl Ticket {
                 }
                 t.area_asignada = area.clone();
                 t.agente_asignado = None;
+                t.replanificar(reglas);
             }
             Mutacion::Reclasificar { tipo, categoria, subcategoria, prioridad } => {
                 if let Some(tipo) = tipo {
@@ -237,15 +281,16 @@ impl Ticket {
                 }
                 if let Some(p) = prioridad {
                     t.prioridad = p.nombre.clone();
-                    t.sla_objetivo = p.objetivo;
-                    t.mover_plazo(politica);
                 }
+                // Tipo, categoria and prioridad all choose the policy.
+                t.replanificar(reglas);
             }
             Mutacion::Pausar => t.pausado_desde = Some(ahora),
             Mutacion::Reabrir => {
                 if let Some(desde) = t.pausado_desde.take() {
-                    t.pausa_acumulada += politica.pausa_computable(desde, ahora);
-                    t.mover_plazo(politica);
+                    let calendario = reglas.calendario_de(t.sla_politica.as_deref());
+                    t.pausa_acumulada += reglas.pausa_computable(calendario, desde, ahora);
+                    t.mover_plazos(reglas);
                 }
             }
             Mutacion::Actualizar { nota, respuesta_cliente } => {
@@ -257,12 +302,15 @@ impl Ticket {
             Mutacion::Cancelar | Mutacion::Archivar => {
                 t.cerrado_en = Some(ahora);
                 t.sla_final = Some(SlaEstado::al_cerrar(ahora, t.fecha_limite_sla));
+                if let Some(pr) = t.primera_respuesta.as_mut() {
+                    pr.resultado.get_or_insert(SlaEstado::Incumplido);
+                }
             }
         }
         t.estado = destino;
         t.actualizado_en = ahora;
         t.version += 1;
-        t.proxima_alerta_sla = t.proxima_alerta();
+        t.proxima_alerta_sla = t.proxima_alerta(reglas);
 
         let cambio = |antes: &str, despues: &str| {
             (antes != despues).then(|| (Some(antes.to_string()), Some(despues.to_string())))
@@ -297,71 +345,240 @@ impl Ticket {
         }
     }
 
-    /// Recomputes deadline and warning time from creation, target and pauses.
-    /// A deadline that moves may alert again.
-    fn mover_plazo(&mut self, politica: &PoliticaSla) {
-        let limite = politica.fecha_limite(self.creado_en, self.sla_objetivo, self.pausa_acumulada);
-        self.fecha_aviso_sla = politica.fecha_aviso(self.creado_en, self.sla_objetivo, self.pausa_acumulada);
-        if limite != self.fecha_limite_sla {
-            self.sla_alerta = None;
-        }
-        self.fecha_limite_sla = limite;
+    /// `slaPrimeraRespuesta` at `ahora`; none without a first-response target.
+    pub fn sla_primera_respuesta(&self, ahora: DateTime<Utc>) -> Option<SlaEstado> {
+        let pr = self.primera_respuesta.as_ref()?;
+        Some(pr.resultado.unwrap_or_else(|| sla::estado_en_curso(ahora, pr.fecha_limite, pr.fecha_aviso)))
     }
 
-    fn proxima_alerta(&self) -> Option<DateTime<Utc>> {
-        if self.cerrado_en.is_some() || self.estado == Estado::Pausado {
+    /// What its policy is chosen by.
+    pub fn clasificacion(&self) -> Clasificacion<'_> {
+        Clasificacion {
+            tipo: &self.tipo,
+            prioridad: &self.prioridad,
+            area: &self.area_asignada,
+            categoria: &self.categoria,
+        }
+    }
+
+    /// The deadline of a meta; none for a first response without a target.
+    pub fn fecha_limite(&self, meta: Meta) -> Option<DateTime<Utc>> {
+        match meta {
+            Meta::Resolucion => Some(self.fecha_limite_sla),
+            Meta::PrimeraRespuesta => self.primera_respuesta.as_ref().map(|pr| pr.fecha_limite),
+        }
+    }
+
+    /// A meta's clock while it can still alert: resolution while open and
+    /// not paused, first response until the first `asignar`.
+    fn plazo(&self, meta: Meta) -> Option<Plazo> {
+        if self.cerrado_en.is_some() {
             return None;
         }
-        match self.sla_alerta {
-            None => Some(self.fecha_aviso_sla),
-            Some(NivelSla::PorVencer) => Some(self.fecha_limite_sla),
-            Some(NivelSla::Vencido) => None,
+        match meta {
+            Meta::Resolucion => (self.estado != Estado::Pausado).then_some(Plazo {
+                inicio: self.creado_en,
+                objetivo: self.sla_objetivo,
+                pausa: self.pausa_acumulada,
+                progreso: self.sla_progreso,
+            }),
+            Meta::PrimeraRespuesta => {
+                let pr = self.primera_respuesta.as_ref().filter(|pr| pr.resultado.is_none())?;
+                // Nothing pauses a ticket before its first assignment.
+                Some(Plazo {
+                    inicio: self.creado_en,
+                    objetivo: pr.objetivo,
+                    pausa: TimeDelta::zero(),
+                    progreso: pr.progreso,
+                })
+            }
         }
     }
 
-    /// The SLA alerts due at `ahora`, in order, with their history entries
-    /// (actor SISTEMA). A ticket found already overdue gets both, so every
-    /// deadline yields exactly one POR_VENCER and one VENCIDO.
-    pub fn alertar(&self, ahora: DateTime<Utc>) -> (Ticket, Vec<(NivelSla, Historial)>) {
-        let mut t = self.clone();
-        let mut alertas = Vec::new();
-        if t.proxima_alerta().is_some() {
-            if t.sla_alerta.is_none() && ahora >= t.fecha_aviso_sla {
-                t.sla_alerta = Some(NivelSla::PorVencer);
-                alertas.push(NivelSla::PorVencer);
-            }
-            if t.sla_alerta == Some(NivelSla::PorVencer) && ahora > t.fecha_limite_sla {
-                t.sla_alerta = Some(NivelSla::Vencido);
-                alertas.push(NivelSla::Vencido);
+    fn fijar_progreso(&mut self, meta: Meta, progreso: Progreso) {
+        match meta {
+            Meta::Resolucion => self.sla_progreso = progreso,
+            Meta::PrimeraRespuesta => {
+                if let Some(pr) = self.primera_respuesta.as_mut() {
+                    pr.progreso = progreso;
+                }
             }
         }
-        t.proxima_alerta_sla = t.proxima_alerta();
-        let entradas = alertas
+    }
+
+    /// Chooses the policy again for the ticket's current classification and
+    /// recomputes the deadlines from creation with its targets, keeping the
+    /// paused time. A frozen first response stays as it was.
+    fn replanificar(&mut self, reglas: &ReglasSla) {
+        let plan = reglas.seleccionar(&self.clasificacion());
+        self.sla_politica = plan.politica.map(|p| p.nombre.clone());
+        self.sla_objetivo = plan.resolucion;
+        let congelada = self.primera_respuesta.as_ref().is_some_and(|pr| pr.resultado.is_some());
+        if !congelada && self.primera_asignacion_en.is_none() && self.cerrado_en.is_none() {
+            self.primera_respuesta = match (self.primera_respuesta.take(), plan.primera_respuesta) {
+                // Its progress stays unless the deadline moves (`mover_plazos`).
+                (Some(pr), Some(objetivo)) => Some(PrimeraRespuesta { objetivo, ..pr }),
+                (None, Some(objetivo)) => Some(PrimeraRespuesta {
+                    objetivo,
+                    fecha_limite: self.creado_en,
+                    fecha_aviso: self.creado_en,
+                    progreso: Progreso::Nada,
+                    resultado: None,
+                }),
+                (_, None) => None,
+            };
+        }
+        self.mover_plazos(reglas);
+    }
+
+    /// Recomputes deadlines and warning times from creation, targets and
+    /// pauses. A deadline that moves may alert again.
+    fn mover_plazos(&mut self, reglas: &ReglasSla) {
+        let calendario = reglas.calendario_de(self.sla_politica.as_deref());
+        let primero = Umbral::Aviso(reglas.avisos_de(self.sla_politica.as_deref()).primero());
+        let resolucion = Plazo {
+            inicio: self.creado_en,
+            objetivo: self.sla_objetivo,
+            pausa: self.pausa_acumulada,
+            progreso: self.sla_progreso,
+        };
+        let limite = resolucion.fecha_limite(calendario);
+        if limite != self.fecha_limite_sla {
+            self.sla_progreso = Progreso::Nada;
+        }
+        self.fecha_limite_sla = limite;
+        self.fecha_aviso_sla = resolucion.momento(primero, calendario);
+        let inicio = self.creado_en;
+        if let Some(pr) = self.primera_respuesta.as_mut().filter(|pr| pr.resultado.is_none()) {
+            let plazo = Plazo { inicio, objetivo: pr.objetivo, pausa: TimeDelta::zero(), progreso: pr.progreso };
+            let limite = plazo.fecha_limite(calendario);
+            if limite != pr.fecha_limite {
+                pr.progreso = Progreso::Nada;
+            }
+            pr.fecha_limite = limite;
+            pr.fecha_aviso = plazo.momento(primero, calendario);
+        }
+    }
+
+    /// Freezes the first response at the first assignment.
+    fn congelar_primera_respuesta(&mut self, ahora: DateTime<Utc>) {
+        if let Some(pr) = self.primera_respuesta.as_mut() {
+            pr.resultado.get_or_insert(SlaEstado::al_cerrar(ahora, pr.fecha_limite));
+        }
+    }
+
+    /// When the next alert of either meta is due.
+    fn proxima_alerta(&self, reglas: &ReglasSla) -> Option<DateTime<Utc>> {
+        let avisos = reglas.avisos_de(self.sla_politica.as_deref());
+        let calendario = reglas.calendario_de(self.sla_politica.as_deref());
+        Meta::TODAS
             .into_iter()
-            .map(|nivel| {
-                let minutos = sla::minutos_restantes(ahora, t.fecha_limite_sla);
-                let (accion, motivo) = match nivel {
-                    NivelSla::PorVencer => (Accion::SlaPorVencer, format!("El SLA vence en {minutos} minutos")),
-                    NivelSla::Vencido => (Accion::SlaVencido, format!("El SLA venció hace {} minutos", -minutos)),
+            .filter_map(|m| self.plazo(m)?.proxima(avisos, calendario).map(|(_, cuando)| cuando))
+            .min()
+    }
+
+    /// The SLA alerts due at `ahora`, in the order they came due (a meta's
+    /// in order of severity), each with its history entry. A ticket first
+    /// seen past several thresholds gets each of them, then VENCIDO if
+    /// overdue; the ticket returned has them recorded as sent.
+    pub fn alertar(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> (Ticket, Vec<Alerta>) {
+        let mut t = self.clone();
+        let avisos = reglas.avisos_de(self.sla_politica.as_deref());
+        let calendario = reglas.calendario_de(self.sla_politica.as_deref());
+        let mut debidas = Vec::new();
+        for meta in Meta::TODAS {
+            let Some(plazo) = self.plazo(meta) else { continue };
+            let mut progreso = plazo.progreso;
+            for umbral in plazo.debidas(avisos, calendario, ahora) {
+                progreso = progreso.tras(umbral);
+                debidas.push((plazo.momento(umbral, calendario), meta, umbral, plazo.fecha_limite(calendario)));
+            }
+            t.fijar_progreso(meta, progreso);
+        }
+        // Stable: a meta's alerts keep their order of severity.
+        debidas.sort_by_key(|(cuando, ..)| *cuando);
+        t.proxima_alerta_sla = t.proxima_alerta(reglas);
+        let alertas = debidas
+            .into_iter()
+            .map(|(_, meta, umbral, fecha_limite)| {
+                let minutos = sla::minutos_restantes(ahora, fecha_limite);
+                let (accion, motivo) = match umbral {
+                    Umbral::Aviso(p) => (
+                        Accion::SlaPorVencer,
+                        format!("El SLA de {} vence en {minutos} minutos (aviso {p} %)", meta.nombre()),
+                    ),
+                    Umbral::Vencido => {
+                        (Accion::SlaVencido, format!("El SLA de {} venció hace {} minutos", meta.nombre(), -minutos))
+                    }
                 };
-                let entrada = Historial {
-                    fecha: ahora,
-                    accion,
-                    motivo: Some(motivo),
-                    actor_id: None,
-                    actor_nombre: "Sistema".to_string(),
-                    actor_rol: "SISTEMA".to_string(),
-                    estado_antes: Some(t.estado),
-                    estado_despues: t.estado,
-                    prioridad_antes: None,
-                    prioridad_despues: None,
-                    area_antes: None,
-                    area_despues: None,
-                };
-                (nivel, entrada)
+                let entrada = t.entrada_sistema(ahora, accion, motivo);
+                Alerta { meta, umbral, fecha_limite, entrada }
             })
             .collect();
-        (t, entradas)
+        (t, alertas)
+    }
+
+    /// Applies the escalation steps of the ticket's policy that `meta`'s
+    /// alert `umbral` triggers: area and/or priority change, state and
+    /// deadlines do not. `None` when no step applies or none would change
+    /// anything.
+    pub fn escalar(
+        &self,
+        meta: Meta,
+        umbral: Umbral,
+        ahora: DateTime<Utc>,
+        reglas: &ReglasSla,
+    ) -> Option<(Ticket, Historial)> {
+        let politica = reglas.politica(self.sla_politica.as_deref())?;
+        let mut t = self.clone();
+        for paso in politica.escalado.iter().filter(|p| p.meta == meta && p.en == umbral) {
+            if let Some(area) = &paso.area {
+                t.area_asignada = area.clone();
+            }
+            if let Some(prioridad) = &paso.prioridad {
+                t.prioridad = prioridad.clone();
+            }
+        }
+        let cambio = |antes: &str, despues: &str| {
+            (antes != despues).then(|| (Some(antes.to_string()), Some(despues.to_string())))
+        };
+        let prioridad = cambio(&self.prioridad, &t.prioridad);
+        let area = cambio(&self.area_asignada, &t.area_asignada);
+        if prioridad.is_none() && area.is_none() {
+            return None;
+        }
+        t.actualizado_en = ahora;
+        t.version += 1;
+        let en = match umbral {
+            Umbral::Aviso(p) => format!("aviso {p} %"),
+            Umbral::Vencido => "vencido".to_string(),
+        };
+        let mut entrada = t.entrada_sistema(
+            ahora,
+            Accion::Escalamiento,
+            format!("Escalamiento de la política {:?}: SLA de {}, {en}", politica.nombre, meta.nombre()),
+        );
+        (entrada.prioridad_antes, entrada.prioridad_despues) = prioridad.unwrap_or_default();
+        (entrada.area_antes, entrada.area_despues) = area.unwrap_or_default();
+        Some((t, entrada))
+    }
+
+    /// A history entry of the scheduler's (actor SISTEMA), state unchanged.
+    fn entrada_sistema(&self, ahora: DateTime<Utc>, accion: Accion, motivo: String) -> Historial {
+        Historial {
+            fecha: ahora,
+            accion,
+            motivo: Some(motivo),
+            actor_id: None,
+            actor_nombre: "Sistema".to_string(),
+            actor_rol: "SISTEMA".to_string(),
+            estado_antes: Some(self.estado),
+            estado_despues: self.estado,
+            prioridad_antes: None,
+            prioridad_despues: None,
+            area_antes: None,
+            area_despues: None,
+        }
     }
 }
 
@@ -369,12 +586,13 @@ impl Ticket {
 mod tests {
     use super::*;
     use crate::domain::comando::{Peticion, validar};
-    use crate::domain::sla::prioridades_por_defecto;
+    use crate::domain::sla::{Avisos, Condiciones, NivelSla, PasoEscalado, Politica, prioridades_por_defecto};
     use chrono::TimeZone;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
-    fn politica() -> PoliticaSla {
-        PoliticaSla::new(prioridades_por_defecto(), 20, true)
+    fn reglas() -> ReglasSla {
+        ReglasSla::new(prioridades_por_defecto(), 20, true)
     }
 
     fn t0() -> DateTime<Utc> {
@@ -384,10 +602,8 @@ mod tests {
     fn nuevo() -> Ticket {
         let body = json!({"nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE",
             "categoria": "Sistemas", "descripcion": "No puedo acceder a mi correo", "prioridad": "ALTA"});
-        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &politica()) else {
-            panic!()
-        };
-        Ticket::crear(*d, Uuid::nil(), 142, t0(), &politica()).0
+        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas()) else { panic!() };
+        Ticket::crear(*d, Uuid::nil(), 142, t0(), &reglas()).0
     }
 
     fn mesa() -> Actor {
@@ -402,6 +618,10 @@ mod tests {
         cmd(Mutacion::Asignar { area: None, agente: Some("Luis".into()) }, None)
     }
 
+    fn niveles(a: &[Alerta]) -> Vec<NivelSla> {
+        a.iter().map(|a| a.umbral.nivel()).collect()
+    }
+
     #[test]
     fn creation_gives_label_state_and_deadline() {
         let t = nuevo();
@@ -414,13 +634,13 @@ mod tests {
     #[test]
     fn illegal_transition_changes_nothing() {
         let t = nuevo();
-        let r = t.aplicar(&cmd(Mutacion::Pausar, Some("x")), &mesa(), t0(), &politica());
+        let r = t.aplicar(&cmd(Mutacion::Pausar, Some("x")), &mesa(), t0(), &reglas());
         assert_eq!(r, Err(Rechazo::Transicion { operacion: Operacion::Pausar, estado: Estado::Nuevo }));
     }
 
     #[test]
     fn pause_and_reopen_move_the_deadline_by_the_paused_time() {
-        let p = politica();
+        let p = reglas();
         let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
         let (t, _) =
             t.aplicar(&cmd(Mutacion::Pausar, Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p).unwrap();
@@ -434,7 +654,7 @@ mod tests {
 
     #[test]
     fn reclassifying_priority_recomputes_from_creation_keeping_pauses() {
-        let p = politica();
+        let p = reglas();
         let mut t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
         t.pausa_acumulada = TimeDelta::minutes(30);
         let critica = p.prioridad("CRITICA").cloned();
@@ -451,7 +671,7 @@ mod tests {
 
     #[test]
     fn transfer_to_the_same_area_is_a_field_error() {
-        let p = politica();
+        let p = reglas();
         let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
         let r = t.aplicar(&cmd(Mutacion::Transferir { area: "mesa".into() }, Some("x")), &mesa(), t0(), &p);
         assert!(matches!(r, Err(Rechazo::Campos(c)) if c[0].campo == "area"));
@@ -459,7 +679,7 @@ mod tests {
 
     #[test]
     fn closing_freezes_sla_and_update_uses_the_note_as_motivo() {
-        let p = politica();
+        let p = reglas();
         let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
         let nota = cmd(Mutacion::Actualizar { nota: "Reinicié".into(), respuesta_cliente: None }, None);
         let (t, h) = t.aplicar(&nota, &mesa(), t0(), &p).unwrap();
@@ -471,41 +691,188 @@ mod tests {
 
     #[test]
     fn alerts_come_once_per_deadline_and_again_when_it_moves() {
-        let p = politica();
+        let p = reglas();
         let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
         assert_eq!(t.proxima_alerta_sla, Some(t0() + TimeDelta::minutes(192)));
-        let (t, a) = t.alertar(t0() + TimeDelta::minutes(100));
+        let (t, a) = t.alertar(t0() + TimeDelta::minutes(100), &p);
         assert!(a.is_empty());
-        let (t, a) = t.alertar(t0() + TimeDelta::minutes(200));
-        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [NivelSla::PorVencer]);
-        assert_eq!(a[0].1.accion, Accion::SlaPorVencer);
-        assert_eq!(a[0].1.actor_rol, "SISTEMA");
+        let (t, a) = t.alertar(t0() + TimeDelta::minutes(200), &p);
+        assert_eq!(niveles(&a), [NivelSla::PorVencer]);
+        assert_eq!(a[0].entrada.accion, Accion::SlaPorVencer);
+        assert_eq!(a[0].entrada.actor_rol, "SISTEMA");
         assert_eq!(t.proxima_alerta_sla, Some(t.fecha_limite_sla));
-        assert!(t.alertar(t0() + TimeDelta::minutes(210)).1.is_empty(), "no second POR_VENCER");
-        let (t, a) = t.alertar(t0() + TimeDelta::minutes(241));
-        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [NivelSla::Vencido]);
+        assert!(t.alertar(t0() + TimeDelta::minutes(210), &p).1.is_empty(), "no second POR_VENCER");
+        let (t, a) = t.alertar(t0() + TimeDelta::minutes(241), &p);
+        assert_eq!(niveles(&a), [NivelSla::Vencido]);
         assert_eq!(t.proxima_alerta_sla, None);
-        assert!(t.alertar(t0() + TimeDelta::hours(9)).1.is_empty(), "no second VENCIDO");
+        assert!(t.alertar(t0() + TimeDelta::hours(9), &p).1.is_empty(), "no second VENCIDO");
 
         // Paused for an hour and reopened: the deadline moves, alerts may come again.
         let ahora = t0() + TimeDelta::minutes(250);
         let (t, _) = t.aplicar(&cmd(Mutacion::Pausar, Some("m")), &mesa(), ahora, &p).unwrap();
         assert_eq!(t.proxima_alerta_sla, None);
-        assert!(t.alertar(ahora + TimeDelta::hours(2)).1.is_empty(), "paused tickets never alert");
+        assert!(t.alertar(ahora + TimeDelta::hours(2), &p).1.is_empty(), "paused tickets never alert");
         let (t, _) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), ahora + TimeDelta::hours(2), &p).unwrap();
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));
-        assert_eq!(t.sla_alerta, None);
-        let (_, a) = t.alertar(t0() + TimeDelta::hours(7));
-        assert_eq!(a.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [NivelSla::PorVencer, NivelSla::Vencido]);
+        assert_eq!(t.sla_progreso, Progreso::Nada);
+        let (_, a) = t.alertar(t0() + TimeDelta::hours(7), &p);
+        assert_eq!(niveles(&a), [NivelSla::PorVencer, NivelSla::Vencido]);
     }
 
     #[test]
     fn closed_tickets_never_alert() {
-        let p = politica();
+        let p = reglas();
         let t = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap().0;
         let (t, _) = t.aplicar(&cmd(Mutacion::Cancelar, Some("m")), &mesa(), t0(), &p).unwrap();
         assert_eq!(t.proxima_alerta_sla, None);
-        assert!(t.alertar(t0() + TimeDelta::days(3)).1.is_empty());
+        assert!(t.alertar(t0() + TimeDelta::days(3), &p).1.is_empty());
+    }
+
+    /// Incidents get a policy with a first-response target, thresholds [50, 20]
+    /// and escalation; SOPORTE tickets another; everything else the defaults.
+    fn con_politicas() -> ReglasSla {
+        let incidentes = Politica {
+            nombre: "Incidentes".into(),
+            condiciones: Condiciones { tipos: Some(vec!["INCIDENTE".into()]), ..Default::default() },
+            resolucion: TimeDelta::hours(10),
+            primera_respuesta: Some(TimeDelta::hours(1)),
+            avisos: Avisos::new([50, 20]),
+            calendario: None,
+            escalado: vec![
+                PasoEscalado {
+                    meta: Meta::PrimeraRespuesta,
+                    en: Umbral::Vencido,
+                    area: Some("SUPERVISION".into()),
+                    prioridad: None,
+                },
+                PasoEscalado {
+                    meta: Meta::Resolucion,
+                    en: Umbral::Aviso(20),
+                    area: Some("GUARDIA".into()),
+                    prioridad: Some("CRITICA".into()),
+                },
+            ],
+        };
+        let soporte = Politica {
+            nombre: "Soporte".into(),
+            condiciones: Condiciones { areas: Some(vec!["SOPORTE".into()]), ..Default::default() },
+            resolucion: TimeDelta::hours(2),
+            primera_respuesta: None,
+            avisos: None,
+            calendario: None,
+            escalado: vec![],
+        };
+        ReglasSla::new(prioridades_por_defecto(), 20, true).con_politicas(BTreeMap::new(), vec![incidentes, soporte])
+    }
+
+    fn incidente(p: &ReglasSla) -> Ticket {
+        let body = json!({"nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE",
+            "categoria": "Sistemas", "descripcion": "No puedo acceder a mi correo", "prioridad": "ALTA"});
+        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), p) else { panic!() };
+        Ticket::crear(*d, Uuid::nil(), 7, t0(), p).0
+    }
+
+    #[test]
+    fn a_policy_gives_both_metas_and_is_chosen_again_on_transfer() {
+        let p = con_politicas();
+        let t = incidente(&p);
+        assert_eq!(t.sla_politica.as_deref(), Some("Incidentes"));
+        assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(10));
+        assert_eq!(t.fecha_aviso_sla, t0() + TimeDelta::hours(5), "POR_VENCER from the most lenient threshold");
+        let pr = t.primera_respuesta.clone().unwrap();
+        assert_eq!((pr.fecha_limite, pr.fecha_aviso), (t0() + TimeDelta::hours(1), t0() + TimeDelta::minutes(30)));
+        assert_eq!(t.sla_primera_respuesta(t0()), Some(SlaEstado::EnTiempo));
+        assert_eq!(t.proxima_alerta_sla, Some(t0() + TimeDelta::minutes(30)));
+        // No first-response target by default.
+        assert_eq!(nuevo().primera_respuesta, None);
+        assert_eq!(nuevo().sla_primera_respuesta(t0()), None);
+
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(40), &p).unwrap();
+        assert_eq!(t.sla_primera_respuesta(t0() + TimeDelta::days(9)), Some(SlaEstado::Cumplido), "frozen");
+        let a_soporte = cmd(Mutacion::Transferir { area: "SOPORTE".into() }, Some("x"));
+        let (t, _) = t.aplicar(&a_soporte, &mesa(), t0() + TimeDelta::minutes(50), &p).unwrap();
+        assert_eq!(t.sla_politica.as_deref(), Some("Incidentes"), "the first policy that holds still wins");
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(52), &p).unwrap();
+        let reclasificar = cmd(
+            Mutacion::Reclasificar { tipo: Some("QUEJA".into()), categoria: None, subcategoria: None, prioridad: None },
+            Some("x"),
+        );
+        let (t, h) = t.aplicar(&reclasificar, &mesa(), t0() + TimeDelta::minutes(55), &p).unwrap();
+        assert_eq!(t.sla_politica.as_deref(), Some("Soporte"), "re-chosen");
+        assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(2), "recomputed from creation");
+        assert_eq!(h.accion, Accion::Reclasificacion);
+        assert_eq!(t.primera_respuesta.unwrap().resultado, Some(SlaEstado::Cumplido), "a frozen first response stays");
+    }
+
+    #[test]
+    fn first_response_alerts_stop_at_the_first_assignment() {
+        let p = con_politicas();
+        let t = incidente(&p);
+        let (t, a) = t.alertar(t0() + TimeDelta::minutes(31), &p);
+        assert_eq!(
+            a.iter().map(|a| (a.meta, a.umbral)).collect::<Vec<_>>(),
+            [(Meta::PrimeraRespuesta, Umbral::Aviso(50))]
+        );
+        assert_eq!(a[0].fecha_limite, t0() + TimeDelta::hours(1));
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(50), &p).unwrap();
+        for horas in [1, 2, 5, 9, 11, 30] {
+            let (_, a) = t.alertar(t0() + TimeDelta::hours(horas), &p);
+            assert!(a.iter().all(|a| a.meta == Meta::Resolucion), "{horas} h: {a:?}");
+        }
+        let (_, a) = t.alertar(t0() + TimeDelta::hours(11), &p);
+        assert_eq!(
+            a.iter().map(|a| a.umbral).collect::<Vec<_>>(),
+            [Umbral::Aviso(50), Umbral::Aviso(20), Umbral::Vencido]
+        );
+    }
+
+    #[test]
+    fn a_ticket_first_seen_late_gets_every_alert_of_both_metas_in_order() {
+        let p = con_politicas();
+        let (t, a) = incidente(&p).alertar(t0() + TimeDelta::hours(12), &p);
+        let vistas: Vec<_> = a.iter().map(|a| (a.meta, a.umbral)).collect();
+        assert_eq!(
+            vistas,
+            [
+                (Meta::PrimeraRespuesta, Umbral::Aviso(50)),
+                (Meta::PrimeraRespuesta, Umbral::Aviso(20)),
+                (Meta::PrimeraRespuesta, Umbral::Vencido),
+                (Meta::Resolucion, Umbral::Aviso(50)),
+                (Meta::Resolucion, Umbral::Aviso(20)),
+                (Meta::Resolucion, Umbral::Vencido),
+            ]
+        );
+        assert!(a.iter().all(|a| a.entrada.actor_rol == "SISTEMA" && a.entrada.estado_despues == Estado::Nuevo));
+        assert_eq!(t.proxima_alerta_sla, None);
+        assert!(t.alertar(t0() + TimeDelta::days(30), &p).1.is_empty());
+        // The first response missed: frozen INCUMPLIDO at the first assignment.
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::hours(13), &p).unwrap();
+        assert_eq!(t.sla_primera_respuesta(t0()), Some(SlaEstado::Incumplido));
+    }
+
+    #[test]
+    fn escalation_changes_area_and_priority_never_state_or_deadlines() {
+        let p = con_politicas();
+        let (t, _) = incidente(&p).aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let (e, h) = t.escalar(Meta::Resolucion, Umbral::Aviso(20), t0() + TimeDelta::hours(8), &p).unwrap();
+        assert_eq!((e.area_asignada.as_str(), e.prioridad.as_str()), ("GUARDIA", "CRITICA"));
+        assert_eq!(
+            (e.estado, e.fecha_limite_sla, e.fecha_aviso_sla),
+            (t.estado, t.fecha_limite_sla, t.fecha_aviso_sla)
+        );
+        assert_eq!((e.sla_objetivo, e.proxima_alerta_sla), (t.sla_objetivo, t.proxima_alerta_sla));
+        assert_eq!(e.primera_respuesta, t.primera_respuesta);
+        assert_eq!(e.version, t.version + 1);
+        assert_eq!(h.accion, Accion::Escalamiento);
+        assert_eq!((h.area_antes.as_deref(), h.area_despues.as_deref()), (Some("MESA"), Some("GUARDIA")));
+        assert_eq!((h.prioridad_antes.as_deref(), h.prioridad_despues.as_deref()), (Some("ALTA"), Some("CRITICA")));
+        assert_eq!((h.estado_antes, h.estado_despues, h.actor_rol.as_str()), (Some(t.estado), t.estado, "SISTEMA"));
+        assert_eq!(e.escalar(Meta::Resolucion, Umbral::Aviso(20), t0(), &p), None, "nothing left to change");
+        assert_eq!(t.escalar(Meta::Resolucion, Umbral::Aviso(50), t0(), &p), None, "no step there");
+        assert_eq!(nuevo().escalar(Meta::Resolucion, Umbral::Vencido, t0(), &p), None, "defaults never escalate");
+        let (s, h) = t.escalar(Meta::PrimeraRespuesta, Umbral::Vencido, t0(), &p).unwrap();
+        assert_eq!((s.area_asignada.as_str(), s.prioridad.as_str()), ("SUPERVISION", "ALTA"));
+        assert_eq!(h.prioridad_antes, None);
     }
 
     #[test]

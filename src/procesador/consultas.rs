@@ -88,7 +88,7 @@ impl Procesador {
                 };
                 Desenlace::ok(op, vistas::estadisticas(&e, desde, hasta, area.as_deref()))
             }
-            Consulta::Catalogo => Desenlace::ok(op, vistas::catalogo(&self.politica)),
+            Consulta::Catalogo => Desenlace::ok(op, vistas::catalogo(&self.reglas)),
         })
     }
 }

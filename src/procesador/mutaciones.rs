@@ -7,7 +7,7 @@
 use super::{Desenlace, MessageId, fuera_de_area};
 use crate::domain::comando::{ComandoTicket, DatosCreacion};
 use crate::domain::estado::{Acceso, Operacion};
-use crate::domain::sla::PoliticaSla;
+use crate::domain::sla::ReglasSla;
 use crate::domain::ticket::{Actor, Historial, Rechazo, Ticket};
 use crate::error::{ErrorContrato, ErrorProceso};
 use crate::store::{self, HistorialLeido};
@@ -149,7 +149,7 @@ pub(super) fn decidir(
     tramo: Vec<Paso>,
     reserva: Reserva,
     cambios: &mut store::Cambios,
-    politica: &PoliticaSla,
+    reglas: &ReglasSla,
     ahora: DateTime<Utc>,
 ) -> Result<Vec<Desenlace>, ErrorProceso> {
     let Reserva { reclamados, previas, bloqueados, nums } = reserva;
@@ -193,12 +193,12 @@ pub(super) fn decidir(
                             let Some(num) = nums.next() else {
                                 return Err(ErrorProceso::Permanente(anyhow::anyhow!("faltan números de ticket")));
                             };
-                            crear(cambios, *datos, num, politica, &ctx)
+                            crear(cambios, *datos, num, reglas, &ctx)
                         }
                         Cambio::Ticket(c) => {
                             let CambioTicket { cmd, actor } = *c;
                             let actual = cambios.ticket(cmd.ticket_id).or_else(|| bloqueados.get(&cmd.ticket_id));
-                            let d = mutar(cambios, actual.cloned(), &cmd, &actor, politica, &ctx);
+                            let d = mutar(cambios, actual.cloned(), &cmd, &actor, reglas, &ctx);
                             (d, cmd.ticket_id)
                         }
                     };
@@ -220,10 +220,10 @@ fn crear(
     cambios: &mut store::Cambios,
     datos: DatosCreacion,
     num: i64,
-    politica: &PoliticaSla,
+    reglas: &ReglasSla,
     ctx: &Contexto<'_>,
 ) -> (Desenlace, Uuid) {
-    let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ctx.ahora, politica);
+    let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ctx.ahora, reglas);
     registrar(cambios, &ticket, &entrada, ctx);
     let desenlace = Desenlace::ok(Operacion::Crear, vistas::creado(&ticket));
     let uuid = ticket.uuid;
@@ -236,14 +236,14 @@ fn mutar(
     actual: Option<Ticket>,
     cmd: &ComandoTicket,
     actor: &Actor,
-    politica: &PoliticaSla,
+    reglas: &ReglasSla,
     ctx: &Contexto<'_>,
 ) -> Desenlace {
     let op = cmd.mutacion.operacion();
     let resultado = match actual {
         None => Err(ErrorContrato::ticket_no_encontrado()),
         Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
-        Some(t) => match t.aplicar(cmd, actor, ctx.ahora, politica) {
+        Some(t) => match t.aplicar(cmd, actor, ctx.ahora, reglas) {
             Err(Rechazo::Transicion { operacion, estado }) => {
                 Err(ErrorContrato::TransicionInvalida { operacion, estado })
             }
@@ -268,7 +268,7 @@ fn registrar(cambios: &mut store::Cambios, ticket: &Ticket, entrada: &Historial,
     let tipo = entrada.accion.tipo_evento();
     let evento_id = Uuid::new_v4();
     let entrada = HistorialLeido::from(entrada);
-    let data = vistas::datos_evento_ticket(ticket, &entrada, ctx.message_id.as_str(), ctx.ahora);
+    let data = vistas::datos_evento_ticket(ticket, &entrada, Some(ctx.message_id.as_str()), ctx.ahora);
     cambios.historial_leido(ticket.uuid, entrada, Some(ctx.message_id.as_str()));
     let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ctx.ahora, ctx.traceparent, data);
     cambios.evento(store::EventoNuevo {
@@ -334,8 +334,8 @@ mod tests {
         }
     }
 
-    fn politica() -> PoliticaSla {
-        PoliticaSla::new(crate::domain::sla::prioridades_por_defecto(), 20, true)
+    fn reglas() -> ReglasSla {
+        ReglasSla::new(crate::domain::sla::prioridades_por_defecto(), 20, true)
     }
 
     fn creacion(id: &str) -> Paso {
@@ -344,7 +344,7 @@ mod tests {
             "descripcion": "No puedo entrar al correo", "prioridad": "ALTA", "areaAsignada": "MESA"
         });
         let Ok(crate::domain::comando::Peticion::Crear(datos)) =
-            crate::domain::comando::validar(Operacion::Crear, cuerpo.as_object().unwrap(), &politica())
+            crate::domain::comando::validar(Operacion::Crear, cuerpo.as_object().unwrap(), &reglas())
         else {
             panic!("a valid creation")
         };
@@ -377,7 +377,7 @@ mod tests {
         let ahora = chrono::Utc::now();
         let mut cambios = store::Cambios::default();
         let tramo = vec![creacion("a"), creacion("a"), anonimo_con_id_ajeno()];
-        let d = decidir(tramo, reserva(), &mut cambios, &politica(), ahora).unwrap();
+        let d = decidir(tramo, reserva(), &mut cambios, &reglas(), ahora).unwrap();
         assert_eq!(d.len(), 3, "one outcome per step");
         assert_eq!(d[0].resultado, Resultado::Ok);
         assert!(d[0].respuesta["datos"]["ticketLabel"].as_str().unwrap().ends_with("-00007"), "{:?}", d[0].respuesta);
@@ -391,7 +391,7 @@ mod tests {
 
         // "c" was neither claimed here nor recorded: someone else holds it.
         let tramo = vec![creacion("a"), creacion("c")];
-        let d = decidir(tramo, reserva(), &mut store::Cambios::default(), &politica(), ahora);
+        let d = decidir(tramo, reserva(), &mut store::Cambios::default(), &reglas(), ahora);
         assert!(matches!(d, Err(ErrorProceso::Transitorio(_))));
     }
 }

@@ -129,7 +129,7 @@ impl Procesador {
                 }
             }
         };
-        let peticion = match validar(op, &body, &self.politica) {
+        let peticion = match validar(op, &body, &self.reglas) {
             Ok(peticion) => peticion,
             Err(campos) => return rechazo(ErrorContrato::Validacion(campos), firmante),
         };

@@ -2,8 +2,7 @@
 //! happen once across replicas.
 
 use super::tickets::{TICKET_COLUMNS, TicketRow, a_ticket};
-use crate::domain::sla::NivelSla;
-use crate::domain::ticket::Ticket;
+use crate::domain::ticket::{Alerta, Ticket};
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -24,21 +23,23 @@ pub async fn reclamar_alertas_debidas(
     rows.into_iter().map(a_ticket).collect()
 }
 
-/// Records an alert for (ticket, level, deadline); `false` when it was
-/// recorded already, by this or any other process.
+/// Records an alert for (ticket, meta, threshold or VENCIDO, deadline);
+/// `false` when it was recorded already, by this or any other process.
 pub async fn registrar_alerta(
     conn: &mut PgConnection,
-    ticket: &Ticket,
-    nivel: NivelSla,
+    ticket: Uuid,
+    alerta: &Alerta,
     evento_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
     let n = sqlx::query(
-        "INSERT INTO sla_alertas (ticket_uuid, nivel, fecha_limite_sla, evento_id) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT DO NOTHING",
+        "INSERT INTO sla_alertas (ticket_uuid, meta, nivel, umbral, fecha_limite_sla, evento_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
     )
-    .bind(ticket.uuid)
-    .bind(nivel.as_str())
-    .bind(ticket.fecha_limite_sla)
+    .bind(ticket)
+    .bind(alerta.meta.as_str())
+    .bind(alerta.umbral.nivel().as_str())
+    .bind(alerta.umbral.porcentaje().map_or(0, i16::from))
+    .bind(alerta.fecha_limite)
     .bind(evento_id)
     .execute(conn)
     .await?

@@ -137,6 +137,14 @@ impl Cambios {
             .columna("primera_asignacion_en", t.primera_asignacion_en, "timestamptz")
             .columna("cerrado_en", t.cerrado_en, "timestamptz")
             .columna("version", t.version, "int8")
+            .columna("sla_politica", t.sla_politica, "text")
+            .columna("sla_alerta_umbral", t.sla_alerta_umbral, "int2")
+            .columna("primera_respuesta_objetivo_ms", t.primera_respuesta_objetivo_ms, "int8")
+            .columna("fecha_limite_primera_respuesta", t.fecha_limite_primera_respuesta, "timestamptz")
+            .columna("fecha_aviso_primera_respuesta", t.fecha_aviso_primera_respuesta, "timestamptz")
+            .columna("primera_respuesta_alerta", t.primera_respuesta_alerta, "text")
+            .columna("primera_respuesta_umbral", t.primera_respuesta_umbral, "int2")
+            .columna("primera_respuesta_final", t.primera_respuesta_final, "text")
             .columna("nuevo", t.nuevo, "bool")
             .cerrar("f", false);
         qb.push(format!(
@@ -151,7 +159,14 @@ impl Cambios {
                  sla_final = f.sla_final, actualizado_en = f.actualizado_en, \
                  primera_asignacion_en = f.primera_asignacion_en, cerrado_en = f.cerrado_en, \
                  version = f.version, fecha_aviso_sla = f.fecha_aviso_sla, sla_alerta = f.sla_alerta, \
-                 proxima_alerta_sla = f.proxima_alerta_sla \
+                 proxima_alerta_sla = f.proxima_alerta_sla, sla_politica = f.sla_politica, \
+                 sla_alerta_umbral = f.sla_alerta_umbral, \
+                 primera_respuesta_objetivo_ms = f.primera_respuesta_objetivo_ms, \
+                 fecha_limite_primera_respuesta = f.fecha_limite_primera_respuesta, \
+                 fecha_aviso_primera_respuesta = f.fecha_aviso_primera_respuesta, \
+                 primera_respuesta_alerta = f.primera_respuesta_alerta, \
+                 primera_respuesta_umbral = f.primera_respuesta_umbral, \
+                 primera_respuesta_final = f.primera_respuesta_final \
                FROM filas f WHERE NOT f.nuevo AND t.uuid = f.uuid \
              ), historia AS ( \
                INSERT INTO historial (ticket_uuid, {HISTORIAL_COLUMNS}, comando_id) \
@@ -274,6 +289,14 @@ struct ColumnasTicket {
     primera_asignacion_en: Vec<Option<DateTime<Utc>>>,
     cerrado_en: Vec<Option<DateTime<Utc>>>,
     version: Vec<i64>,
+    sla_politica: Vec<Option<String>>,
+    sla_alerta_umbral: Vec<Option<i16>>,
+    primera_respuesta_objetivo_ms: Vec<Option<i64>>,
+    fecha_limite_primera_respuesta: Vec<Option<DateTime<Utc>>>,
+    fecha_aviso_primera_respuesta: Vec<Option<DateTime<Utc>>>,
+    primera_respuesta_alerta: Vec<Option<&'static str>>,
+    primera_respuesta_umbral: Vec<Option<i16>>,
+    primera_respuesta_final: Vec<Option<&'static str>>,
     nuevo: Vec<bool>,
 }
 
@@ -303,7 +326,9 @@ impl From<Vec<(Ticket, bool)>> for ColumnasTicket {
             c.sla_objetivo_ms.push(t.sla_objetivo.num_milliseconds());
             c.fecha_limite_sla.push(t.fecha_limite_sla);
             c.fecha_aviso_sla.push(t.fecha_aviso_sla);
-            c.sla_alerta.push(t.sla_alerta.map(NivelSla::as_str));
+            let (alerta, umbral) = t.sla_progreso.columnas();
+            c.sla_alerta.push(alerta.map(NivelSla::as_str));
+            c.sla_alerta_umbral.push(umbral);
             c.proxima_alerta_sla.push(t.proxima_alerta_sla);
             c.pausado_desde.push(t.pausado_desde);
             c.pausa_acumulada_ms.push(t.pausa_acumulada.num_milliseconds());
@@ -313,6 +338,15 @@ impl From<Vec<(Ticket, bool)>> for ColumnasTicket {
             c.primera_asignacion_en.push(t.primera_asignacion_en);
             c.cerrado_en.push(t.cerrado_en);
             c.version.push(t.version);
+            c.sla_politica.push(t.sla_politica);
+            let pr = t.primera_respuesta;
+            c.primera_respuesta_objetivo_ms.push(pr.as_ref().map(|p| p.objetivo.num_milliseconds()));
+            c.fecha_limite_primera_respuesta.push(pr.as_ref().map(|p| p.fecha_limite));
+            c.fecha_aviso_primera_respuesta.push(pr.as_ref().map(|p| p.fecha_aviso));
+            let (alerta, umbral) = pr.as_ref().map(|p| p.progreso.columnas()).unwrap_or_default();
+            c.primera_respuesta_alerta.push(alerta.map(NivelSla::as_str));
+            c.primera_respuesta_umbral.push(umbral);
+            c.primera_respuesta_final.push(pr.and_then(|p| p.resultado).map(SlaEstado::as_str));
             c.nuevo.push(nuevo);
         }
         c

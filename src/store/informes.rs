@@ -20,6 +20,21 @@ fn push_sla_estado(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
     .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
 }
 
+/// `slaPrimeraRespuesta` computed in SQL, the same rule as
+/// `Ticket::sla_primera_respuesta`: frozen at the first assignment, else by
+/// deadline and warning time; NULL without a target.
+fn push_sla_primera_respuesta(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
+    qb.push(
+        "(CASE WHEN fecha_limite_primera_respuesta IS NULL THEN NULL \
+         WHEN primera_respuesta_final IS NOT NULL THEN primera_respuesta_final \
+         WHEN fecha_limite_primera_respuesta < ",
+    )
+    .push_bind(ahora)
+    .push(" THEN 'VENCIDO' WHEN fecha_aviso_primera_respuesta <= ")
+    .push_bind(ahora)
+    .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
+}
+
 /// One page of tickets, newest first, after the cursor. Fetches one row more
 /// than asked so the caller knows whether another page exists.
 pub async fn listar(
@@ -45,6 +60,11 @@ pub async fn listar(
         push_sla_estado(&mut qb, ahora);
         qb.push(" = ").push_bind(sla.as_str());
     }
+    if let Some(sla) = filtro.sla_primera_respuesta {
+        qb.push(" AND ");
+        push_sla_primera_respuesta(&mut qb, ahora);
+        qb.push(" = ").push_bind(sla.as_str());
+    }
     if let Some(num) = filtro.despues_de {
         qb.push(" AND num < ").push_bind(num);
     }
@@ -67,6 +87,10 @@ pub struct Estadisticas {
     pub abiertos_por_sla: Conteo,
     pub cerrados: i64,
     pub cumplidos: i64,
+    /// Tickets whose first-response clock stopped in the window.
+    pub primera_respuesta_cerrados: i64,
+    /// Of those, the ones that met it.
+    pub primera_respuesta_cumplidos: i64,
     pub asignacion: Percentiles,
     pub cierre: Percentiles,
 }
@@ -127,6 +151,16 @@ pub async fn estadisticas(
     );
     push_ventana(&mut qb, desde, hasta, area);
     (e.cerrados, e.cumplidos) = qb.build_query_as().fetch_one(&mut *conn).await?;
+
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "SELECT count(*), count(*) FILTER (WHERE primera_respuesta_final = 'CUMPLIDO') FROM tickets \
+         WHERE primera_respuesta_final IS NOT NULL AND coalesce(primera_asignacion_en, cerrado_en) >= ",
+    );
+    qb.push_bind(desde).push(" AND coalesce(primera_asignacion_en, cerrado_en) < ").push_bind(hasta);
+    if let Some(area) = area {
+        qb.push(" AND area_asignada = ").push_bind(area.to_string());
+    }
+    (e.primera_respuesta_cerrados, e.primera_respuesta_cumplidos) = qb.build_query_as().fetch_one(&mut *conn).await?;
 
     for (columna, destino) in [("primera_asignacion_en", &mut e.asignacion), ("cerrado_en", &mut e.cierre)] {
         let segundos = format!("EXTRACT(EPOCH FROM {columna} - creado_en)");

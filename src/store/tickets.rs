@@ -1,8 +1,8 @@
 //! Ticket rows: the one column list, reading rows back as domain tickets,
 //! locking them for a batch and drawing ticket numbers.
 
-use crate::domain::sla::{NivelSla, SlaEstado};
-use crate::domain::ticket::{Solicitante, Ticket};
+use crate::domain::sla::{NivelSla, Progreso, SlaEstado};
+use crate::domain::ticket::{PrimeraRespuesta, Solicitante, Ticket};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -12,7 +12,9 @@ pub(super) const TICKET_COLUMNS: &str = "uuid, num, label, solicitante_nombre, s
     tiene_whatsapp, documento, empresa_departamento, tipo, categoria, subcategoria, asunto, descripcion, \
     respuesta_cliente, area_asignada, agente_asignado, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
     fecha_aviso_sla, sla_alerta, proxima_alerta_sla, pausado_desde, pausa_acumulada_ms, sla_final, creado_en, \
-    actualizado_en, primera_asignacion_en, cerrado_en, version";
+    actualizado_en, primera_asignacion_en, cerrado_en, version, sla_politica, sla_alerta_umbral, \
+    primera_respuesta_objetivo_ms, fecha_limite_primera_respuesta, fecha_aviso_primera_respuesta, \
+    primera_respuesta_alerta, primera_respuesta_umbral, primera_respuesta_final";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TicketRow {
@@ -48,6 +50,14 @@ pub(super) struct TicketRow {
     primera_asignacion_en: Option<DateTime<Utc>>,
     cerrado_en: Option<DateTime<Utc>>,
     version: i64,
+    sla_politica: Option<String>,
+    sla_alerta_umbral: Option<i16>,
+    primera_respuesta_objetivo_ms: Option<i64>,
+    fecha_limite_primera_respuesta: Option<DateTime<Utc>>,
+    fecha_aviso_primera_respuesta: Option<DateTime<Utc>>,
+    primera_respuesta_alerta: Option<String>,
+    primera_respuesta_umbral: Option<i16>,
+    primera_respuesta_final: Option<String>,
 }
 
 /// A stored row the domain cannot read (a value no migration allows).
@@ -83,17 +93,30 @@ impl TryFrom<TicketRow> for Ticket {
             sla_objetivo: TimeDelta::milliseconds(r.sla_objetivo_ms),
             fecha_limite_sla: r.fecha_limite_sla,
             fecha_aviso_sla: r.fecha_aviso_sla,
-            sla_alerta: match r.sla_alerta {
-                Some(s) => Some(NivelSla::parse(&s).ok_or_else(|| FilaInvalida(format!("sla_alerta {s:?}")))?),
-                None => None,
+            sla_progreso: Progreso::de_columnas(nivel(r.sla_alerta, "sla_alerta")?, r.sla_alerta_umbral),
+            sla_politica: r.sla_politica,
+            primera_respuesta: match (
+                r.primera_respuesta_objetivo_ms,
+                r.fecha_limite_primera_respuesta,
+                r.fecha_aviso_primera_respuesta,
+            ) {
+                (Some(ms), Some(fecha_limite), Some(fecha_aviso)) => Some(PrimeraRespuesta {
+                    objetivo: TimeDelta::milliseconds(ms),
+                    fecha_limite,
+                    fecha_aviso,
+                    progreso: Progreso::de_columnas(
+                        nivel(r.primera_respuesta_alerta, "primera_respuesta_alerta")?,
+                        r.primera_respuesta_umbral,
+                    ),
+                    resultado: sla_estado(r.primera_respuesta_final, "primera_respuesta_final")?,
+                }),
+                (None, None, None) => None,
+                _ => return Err(FilaInvalida("primera respuesta incompleta".into())),
             },
             proxima_alerta_sla: r.proxima_alerta_sla,
             pausado_desde: r.pausado_desde,
             pausa_acumulada: TimeDelta::milliseconds(r.pausa_acumulada_ms),
-            sla_final: match r.sla_final {
-                Some(s) => Some(SlaEstado::parse(&s).ok_or_else(|| FilaInvalida(format!("sla_final {s:?}")))?),
-                None => None,
-            },
+            sla_final: sla_estado(r.sla_final, "sla_final")?,
             creado_en: r.creado_en,
             actualizado_en: r.actualizado_en,
             primera_asignacion_en: r.primera_asignacion_en,
@@ -101,6 +124,14 @@ impl TryFrom<TicketRow> for Ticket {
             version: r.version,
         })
     }
+}
+
+fn nivel(texto: Option<String>, columna: &str) -> Result<Option<NivelSla>, FilaInvalida> {
+    texto.map(|s| NivelSla::parse(&s).ok_or_else(|| FilaInvalida(format!("{columna} {s:?}")))).transpose()
+}
+
+fn sla_estado(texto: Option<String>, columna: &str) -> Result<Option<SlaEstado>, FilaInvalida> {
+    texto.map(|s| SlaEstado::parse(&s).ok_or_else(|| FilaInvalida(format!("{columna} {s:?}")))).transpose()
 }
 
 /// A row as a domain ticket; a row the domain rejects is a decode error.

@@ -2,10 +2,11 @@
 //! machine and authorization use, so it cannot disagree with them.
 
 use crate::domain::estado::{Acceso, Estado, Operacion, TIPOS};
-use crate::domain::sla::{self, PoliticaSla};
+use crate::domain::sla::{self, Politica, ReglasSla, Umbral};
 use serde_json::{Value, json};
 
-pub fn catalogo(politica: &PoliticaSla) -> Value {
+/// `datos` of `catalogo`.
+pub fn catalogo(reglas: &ReglasSla) -> Value {
     let estados: Vec<Value> = Estado::TODOS.iter().map(|e| json!({"nombre": e, "terminal": e.es_terminal()})).collect();
     let mut transiciones = vec![json!({"desde": null, "operacion": "crear", "hacia": Estado::Nuevo})];
     for op in Operacion::TODAS {
@@ -32,10 +33,13 @@ pub fn catalogo(politica: &PoliticaSla) -> Value {
             })
         })
         .collect();
-    let prioridades: Vec<Value> = politica
+    let prioridades: Vec<Value> = reglas
         .prioridades()
         .iter()
-        .map(|p| json!({"nombre": p.nombre, "slaHoras": sla::horas(p.objetivo)}))
+        .map(|p| {
+            let primera = reglas.primera_respuesta_por_defecto().get(&p.nombre).map(|o| sla::horas(*o));
+            json!({"nombre": p.nombre, "slaHoras": sla::horas(p.objetivo), "primeraRespuestaHoras": primera})
+        })
         .collect();
     json!({
         "estados": estados,
@@ -44,9 +48,33 @@ pub fn catalogo(politica: &PoliticaSla) -> Value {
         "tipos": TIPOS,
         "prioridades": prioridades,
         "sla": {
-            "avisoPorcentaje": politica.aviso_porcentaje(),
-            "pausaDetieneReloj": politica.pausa_detiene_reloj(),
+            "avisoPorcentaje": reglas.avisos().primero(),
+            "avisos": reglas.avisos().porcentajes(),
+            "pausaDetieneReloj": reglas.pausa_detiene_reloj(),
         },
+        "politicasSla": reglas.politicas().iter().map(politica).collect::<Vec<_>>(),
+    })
+}
+
+/// One policy as operators configured it; targets in hours, like `slaHoras`.
+fn politica(p: &Politica) -> Value {
+    let c = &p.condiciones;
+    json!({
+        "nombre": p.nombre,
+        "tipos": c.tipos,
+        "prioridades": c.prioridades,
+        "areas": c.areas,
+        "categorias": c.categorias,
+        "resolucionHoras": sla::horas(p.resolucion),
+        "primeraRespuestaHoras": p.primera_respuesta.map(sla::horas),
+        "avisos": p.avisos.as_ref().map(|a| a.porcentajes()),
+        "calendario": p.calendario,
+        "escalado": p.escalado.iter().map(|e| json!({
+            "meta": e.meta,
+            "en": match e.en { Umbral::Aviso(n) => json!(n), Umbral::Vencido => json!("VENCIDO") },
+            "area": e.area,
+            "prioridad": e.prioridad,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -58,8 +86,8 @@ mod tests {
 
     #[test]
     fn catalog_agrees_with_the_state_machine_and_roles() {
-        let politica = PoliticaSla::new(prioridades_por_defecto(), 20, true);
-        let c = catalogo(&politica);
+        let reglas = ReglasSla::new(prioridades_por_defecto(), 20, true);
+        let c = catalogo(&reglas);
         for op in Operacion::TODAS {
             for desde in Estado::TODOS {
                 let listada = c["transiciones"]

@@ -43,7 +43,9 @@ async fn crear_answers_every_contract_field() {
     assert!(creado >= antes && creado <= Utc::now());
     assert_eq!(fecha(&d["fechaLimiteSla"]) - creado, TimeDelta::hours(4));
     assert!(d["mensaje"].as_str().unwrap().len() > 5);
-    assert_eq!(d.as_object().unwrap().len(), 9, "exactly the contract's fields: {d}");
+    // v1.1 (§6.1): no first-response target and no policy by default.
+    assert_eq!((&d["fechaLimitePrimeraRespuesta"], &d["slaPolitica"]), (&json!(null), &json!(null)), "{d}");
+    assert_eq!(d.as_object().unwrap().len(), 11, "exactly the contract's fields: {d}");
 
     // Labels number tickets globally.
     let r2 = app.crear().await;
@@ -101,7 +103,10 @@ async fn every_mutation_happy_path_reply_and_history() {
             _ => "EN_TIEMPO",
         };
         assert_eq!(d["slaEstado"], esperado_sla, "{op}");
-        assert_eq!(d.as_object().unwrap().len(), 9, "{op}: {d}");
+        for campo in ["fechaLimitePrimeraRespuesta", "slaPrimeraRespuesta", "slaPolitica"] {
+            assert_eq!(d[campo], json!(null), "{op}: v1.1 fields, null by default: {d}");
+        }
+        assert_eq!(d.as_object().unwrap().len(), 12, "{op}: {d}");
         if *op == "reclasificar" {
             // Recomputed from creation with the new 2h target, plus the pause.
             let nuevo = fecha(&d["fechaLimiteSla"]);
@@ -279,6 +284,9 @@ async fn consultar_shows_the_requester_view_and_hides_label_existence() {
         "slaHoras",
         "fechaLimiteSla",
         "slaEstado",
+        "fechaLimitePrimeraRespuesta",
+        "slaPrimeraRespuesta",
+        "slaPolitica",
     ];
     for c in campos {
         assert!(d.get(c).is_some(), "falta {c}");

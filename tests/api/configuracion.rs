@@ -101,7 +101,7 @@ fn sla_prioridades_whatever_the_case() {
     for var in ["MESA__SLA__PRIORIDADES__ALTA", "MESA__SLA__PRIORIDADES__alta", "MESA__sla__Prioridades__Alta"] {
         con_variable(var, "8h", "sla.prioridades.ALTA", |s| {
             assert_eq!(s.sla.prioridades.len(), 4, "{var}: one ALTA, not two");
-            let p = s.politica_sla().unwrap();
+            let p = s.reglas_sla().unwrap();
             let alta = p.prioridades().iter().find(|p| p.nombre == "ALTA").unwrap();
             assert_eq!(alta.objetivo, chrono::TimeDelta::hours(8), "{var}");
         });

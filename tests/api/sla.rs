@@ -133,6 +133,7 @@ async fn concurrent_scanners_emit_each_alert_exactly_once() {
     for _ in 0..4 {
         let p = Planificador::new(
             app.pool.clone(),
+            app.planificador.reglas.clone(),
             Arc::new(move || ahora),
             Arc::new(tokio::sync::Notify::new()),
             metricas.clone(),
@@ -218,11 +219,11 @@ async fn business_hours_calendar_sets_the_deadline() {
         });
     })
     .await;
-    let politica = app.settings.politica_sla().unwrap();
+    let reglas = app.settings.reglas_sla().unwrap();
     let r = app.enviar("crear", ana_garcia(), None).await;
     let creado = fecha(&r["datos"]["fechaCreacion"]);
     let limite = fecha(&r["datos"]["fechaLimiteSla"]);
-    assert_eq!(limite, politica.calendario().sumar(creado, TimeDelta::hours(4)));
-    assert_eq!(politica.calendario().entre(creado, limite), TimeDelta::hours(4));
+    assert_eq!(limite, reglas.calendario().sumar(creado, TimeDelta::hours(4)));
+    assert_eq!(reglas.calendario().entre(creado, limite), TimeDelta::hours(4));
     assert_eq!(r["datos"]["slaHoras"], 4.0);
 }
