@@ -611,15 +611,14 @@ impl PoliticaEnConfig<'_> {
         if self.settings.politicas[..self.indice].iter().any(|q| q.nombre.trim() == nombre) {
             mal("nombre", "repetido: cada política necesita un nombre propio".into());
         }
-        for (campo, lista) in [("tipos", &p.tipos), ("prioridades", &p.prioridades)] {
-            for valor in lista.iter().flatten() {
-                let conocido = match campo {
-                    "tipos" => TIPOS.iter().any(|t| t.eq_ignore_ascii_case(valor.trim())),
-                    _ => self.settings.prioridades.keys().any(|k| k.eq_ignore_ascii_case(valor.trim())),
-                };
-                if !conocido {
-                    mal(campo, format!("{} desconocido: {:?}", &campo[..campo.len() - 1], recortar(valor)));
-                }
+        for valor in p.tipos.iter().flatten() {
+            if !TIPOS.iter().any(|t| t.eq_ignore_ascii_case(valor.trim())) {
+                mal("tipos", format!("tipo desconocido: {:?}", recortar(valor)));
+            }
+        }
+        for valor in p.prioridades.iter().flatten() {
+            if !self.settings.prioridades.keys().any(|k| k.eq_ignore_ascii_case(valor.trim())) {
+                mal("prioridades", format!("prioridad desconocida: {:?}", recortar(valor)));
             }
         }
         for (campo, lista) in
@@ -983,6 +982,85 @@ mod tests {
             assert!(!listado.contains(secreto), "{secreto} in {listado}");
         }
         assert!(listado.contains("auth.jwt_secret = \"********\"  # entorno MESA__AUTH__JWT_SECRET"), "{listado}");
+    }
+
+    #[test]
+    fn the_example_policy_file_is_the_contract_example() {
+        let entorno = [("MESA_ENV".to_string(), "ejemplo".to_string())];
+        let c = Settings::load_from(Path::new("config"), entorno).unwrap();
+        let r = c.settings.reglas_sla().unwrap();
+        assert_eq!(r.avisos().porcentajes(), [50, 20]);
+        let nombres: Vec<_> = r.politicas().iter().map(|p| p.nombre.as_str()).collect();
+        assert_eq!(nombres, ["Incidentes críticos 24x7", "Consultas en horario de oficina"]);
+        let criticos = &r.politicas()[0];
+        assert_eq!(criticos.primera_respuesta, Some(chrono::TimeDelta::minutes(10)));
+        assert_eq!(criticos.avisos.as_ref().map(|a| a.porcentajes().to_vec()), Some(vec![50, 25, 10]));
+        assert_eq!(criticos.escalado.len(), 2);
+        assert_eq!(criticos.escalado[1].en, Umbral::Aviso(25));
+        assert_eq!(criticos.escalado[1].prioridad.as_deref(), Some("CRITICA"));
+        let oficina = r.calendario_de(Some("Consultas en horario de oficina"));
+        assert!(matches!(oficina, Calendario::Laboral(_)));
+        assert_eq!(r.primera_respuesta_por_defecto().get("ALTA"), Some(&chrono::TimeDelta::hours(1)));
+        // Policies and named calendars are the files' only.
+        let e = cargar(&[("MESA__SLA__POLITICAS", "x")]).unwrap_err();
+        assert!(e.0.iter().any(|p| p.clave == "MESA__SLA__POLITICAS"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_policy_stops_the_worker_with_every_problem_naming_the_policy() {
+        let dir = std::env::temp_dir().join(format!("mesa-config-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("mala.toml"),
+            r#"
+[sla.calendarios.oficina]
+zona = "America/Bogota"
+[sla.calendarios.oficina.horario]
+lunes = ["08:00-18:00"]
+
+[[sla.politicas]]
+nombre = "Rara"
+prioridades = ["URGENTISIMA"]
+tipos = ["INCIDENTE", "CHISME"]
+resolucion = "0s"
+avisos = [50, 120]
+calendario = "bodega"
+escalado = [
+  { meta = "RESOLUCION", en = 30 },
+  { meta = "PRIMERA_RESPUESTA", en = "VENCIDO", area = "SUPERVISION" },
+  { meta = "TIEMPO", en = "VENCIDO", area = "X" },
+  { meta = "RESOLUCION", en = "PRONTO", prioridad = "ALTA" },
+  { meta = "RESOLUCION", en = "VENCIDO", prioridad = "NINGUNA" },
+]
+
+[[sla.politicas]]
+nombre = "Rara"
+resolucion = "4h"
+categorias = []
+"#,
+        )
+        .unwrap();
+        // Loading is what `run` does first: it stops here, exit 2.
+        let error = Settings::load_from(&dir, [("MESA_ENV".to_string(), "mala".to_string())]).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        let texto = error.to_string();
+        for esperado in [
+            "sla.politicas[0] (\"Rara\").prioridades: prioridad desconocida: \"URGENTISIMA\"",
+            "sla.politicas[0] (\"Rara\").tipos: tipo desconocido: \"CHISME\"",
+            "sla.politicas[0] (\"Rara\").resolucion",
+            "sla.politicas[0] (\"Rara\").avisos",
+            "sla.politicas[0] (\"Rara\").calendario: calendario desconocido \"bodega\"",
+            "sla.politicas[0] (\"Rara\").escalado[0]: no cambia nada",
+            "sla.politicas[0] (\"Rara\").escalado[1]: la política no tiene primera_respuesta",
+            "sla.politicas[0] (\"Rara\").escalado[2]: meta desconocida",
+            "sla.politicas[0] (\"Rara\").escalado[3]: en = \"PRONTO\"",
+            "sla.politicas[0] (\"Rara\").escalado[4]: prioridad desconocida \"NINGUNA\"",
+            "sla.politicas[1] (\"Rara\").nombre: repetido",
+            "sla.politicas[1] (\"Rara\").categorias: una lista vacía",
+        ] {
+            assert!(texto.contains(esperado), "falta {esperado:?} en:\n{texto}");
+        }
+        assert!(texto.contains("mala.toml"), "each problem says where it came from: {texto}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use chrono::TimeDelta;
 use lapin::options::BasicGetOptions;
+use mesa_ayuda::configuration::{EnSettings, PasoSettings, PoliticaSettings};
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
 use serde_json::{Value, json};
@@ -226,4 +227,291 @@ async fn business_hours_calendar_sets_the_deadline() {
     assert_eq!(limite, reglas.calendario().sumar(creado, TimeDelta::hours(4)));
     assert_eq!(reglas.calendario().entre(creado, limite), TimeDelta::hours(4));
     assert_eq!(r["datos"]["slaHoras"], 4.0);
+}
+
+/// A policy with both metas, thresholds [50, 20] and two escalation steps,
+/// for INCIDENTE tickets of priority `prioridad`.
+fn politica_de_prueba(prioridad: &str, resolucion: &str, primera_respuesta: &str) -> PoliticaSettings {
+    PoliticaSettings {
+        nombre: "Incidentes relámpago".into(),
+        tipos: Some(vec!["INCIDENTE".into()]),
+        prioridades: Some(vec![prioridad.into()]),
+        areas: None,
+        categorias: None,
+        resolucion: resolucion.into(),
+        primera_respuesta: Some(primera_respuesta.into()),
+        avisos: Some(vec![50, 20]),
+        calendario: None,
+        escalado: vec![
+            PasoSettings {
+                meta: "PRIMERA_RESPUESTA".into(),
+                en: EnSettings::Texto("VENCIDO".into()),
+                area: Some("SUPERVISION".into()),
+                prioridad: None,
+            },
+            PasoSettings {
+                meta: "RESOLUCION".into(),
+                en: EnSettings::Umbral(20),
+                area: None,
+                prioridad: Some("CRITICA".into()),
+            },
+        ],
+    }
+}
+
+fn alerta(e: &Value) -> (String, String, Value) {
+    let d = &e["data"];
+    (d["meta"].as_str().unwrap().to_string(), d["nivel"].as_str().unwrap().to_string(), d["umbral"].clone())
+}
+
+#[tokio::test]
+async fn both_metas_alert_at_every_threshold_and_escalate_once() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.sla.politicas.push(politica_de_prueba("ALTA", "10h", "1h"));
+    })
+    .await;
+    let mesa = token("MESA", None);
+    let r = app.enviar("crear", ana_garcia(), None).await;
+    let d = &r["datos"];
+    assert_eq!(d["slaPolitica"], "Incidentes relámpago", "{r}");
+    assert_eq!(d["slaHoras"], 10.0);
+    let creado = fecha(&d["fechaCreacion"]);
+    assert_eq!(fecha(&d["fechaLimitePrimeraRespuesta"]) - creado, TimeDelta::hours(1));
+    let id = d["ticketUuid"].as_str().unwrap().to_string();
+    let otro = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    app.cliente.eventos_hasta_silencio(Duration::from_millis(500)).await;
+
+    // 45 min: the first response is past its 50 % threshold.
+    app.adelantar(TimeDelta::minutes(45));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 2, "one per ticket");
+    let r = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    let t = &r["datos"]["ticket"];
+    assert_eq!((&t["sla_primera_respuesta"], &t["sla_estado"]), (&json!("POR_VENCER"), &json!("EN_TIEMPO")), "{t}");
+    assert_eq!(t["sla_politica"], "Incidentes relámpago");
+    // The other ticket is assigned: its first-response clock stops, CUMPLIDO.
+    let r = app.enviar("asignar", json!({"ticketId": otro}), Some(&mesa)).await;
+    assert_eq!(r["datos"]["slaPrimeraRespuesta"], "CUMPLIDO", "{r}");
+
+    // 6 h: first response overdue (escalated to SUPERVISION), resolution past 50 %.
+    app.adelantar(TimeDelta::hours(5) + TimeDelta::minutes(15));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 4, "PR 20 % and VENCIDO, RES 50 % twice");
+    let r = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    let t = &r["datos"]["ticket"];
+    assert_eq!(
+        (&t["area_asignada"], &t["prioridad"], &t["estado"]),
+        (&json!("SUPERVISION"), &json!("ALTA"), &json!("NUEVO"))
+    );
+    assert_eq!(t["sla_primera_respuesta"], "VENCIDO");
+    assert_eq!(fecha(&t["fecha_limite_sla"]) - creado, TimeDelta::hours(10), "escalation never moves a deadline");
+    // 9 h: resolution at 20 % → CRITICA; 11 h: VENCIDO.
+    app.adelantar(TimeDelta::hours(3));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 2);
+    app.adelantar(TimeDelta::hours(2));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 2);
+    for _ in 0..3 {
+        assert_eq!(app.planificador.escanear(app.ahora() + TimeDelta::days(3)).await.unwrap(), 0, "never twice");
+    }
+
+    let r = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    let t = &r["datos"]["ticket"];
+    assert_eq!((&t["area_asignada"], &t["prioridad"]), (&json!("SUPERVISION"), &json!("CRITICA")));
+    let historial = r["datos"]["historial"].as_array().unwrap();
+    let acciones: Vec<&str> = historial.iter().map(|h| h["accion"].as_str().unwrap()).collect();
+    assert_eq!(
+        acciones,
+        [
+            "CREACION",
+            "SLA_POR_VENCER",
+            "SLA_POR_VENCER",
+            "SLA_VENCIDO",
+            "ESCALAMIENTO",
+            "SLA_POR_VENCER",
+            "SLA_POR_VENCER",
+            "ESCALAMIENTO",
+            "SLA_VENCIDO",
+        ]
+    );
+    let escalamientos: Vec<&Value> = historial.iter().filter(|h| h["accion"] == "ESCALAMIENTO").collect();
+    assert_eq!(
+        (&escalamientos[0]["area_antes"], &escalamientos[0]["area_despues"]),
+        (&json!("MESA"), &json!("SUPERVISION"))
+    );
+    assert_eq!(
+        (&escalamientos[1]["prioridad_antes"], &escalamientos[1]["prioridad_despues"]),
+        (&json!("ALTA"), &json!("CRITICA"))
+    );
+    assert!(escalamientos.iter().all(|h| h["actor_rol"] == "SISTEMA" && h["estado_despues"] == "NUEVO"));
+    assert!(historial.iter().filter(|h| h["accion"].as_str().unwrap().starts_with("SLA_")).all(|h| {
+        let m = h["motivo"].as_str().unwrap();
+        m.contains("resolución") || m.contains("primera respuesta")
+    }));
+
+    let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
+    let del_ticket: Vec<&(lapin::BasicProperties, String, Value)> =
+        eventos.iter().filter(|(_, _, e)| e["subject"] == id.as_str()).collect();
+    let tipos: Vec<&str> = del_ticket.iter().map(|(_, rk, _)| rk.as_str()).collect();
+    assert_eq!(
+        tipos,
+        [
+            "sla.por_vencer",
+            "sla.por_vencer",
+            "sla.vencido",
+            "ticket.escalado",
+            "sla.por_vencer",
+            "sla.por_vencer",
+            "ticket.escalado",
+            "sla.vencido"
+        ]
+    );
+    let alertas: Vec<_> =
+        del_ticket.iter().filter(|(_, rk, _)| rk.starts_with("sla.")).map(|(_, _, e)| alerta(e)).collect();
+    let pr = |n: &str, u: Value| ("PRIMERA_RESPUESTA".to_string(), n.to_string(), u);
+    let res = |n: &str, u: Value| ("RESOLUCION".to_string(), n.to_string(), u);
+    assert_eq!(
+        alertas,
+        [
+            pr("POR_VENCER", json!(50)),
+            pr("POR_VENCER", json!(20)),
+            pr("VENCIDO", json!(null)),
+            res("POR_VENCER", json!(50)),
+            res("POR_VENCER", json!(20)),
+            res("VENCIDO", json!(null)),
+        ]
+    );
+    let vencido_pr = &del_ticket[2].2["data"];
+    assert_eq!(fecha(&vencido_pr["fechaLimiteSla"]) - creado, TimeDelta::hours(1), "the alert's meta's deadline");
+    assert_eq!(vencido_pr["slaPolitica"], "Incidentes relámpago");
+    let escalado = &del_ticket[3].2["data"];
+    assert_eq!(escalado["ticket"]["area_asignada"], "SUPERVISION");
+    assert_eq!(escalado["historial"]["accion"], "ESCALAMIENTO");
+    assert_eq!((&escalado["comandoId"], &escalado["actor"]["rol"]), (&json!(null), &json!("SISTEMA")));
+    let versiones: Vec<i64> = del_ticket
+        .iter()
+        .filter(|(_, rk, _)| rk == "ticket.escalado")
+        .map(|(_, _, e)| e["data"]["ticket"]["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versiones, [2, 3], "version rises by one per escalation");
+    assert_eq!(app.contar("SELECT count(*) FROM sla_alertas WHERE meta = 'PRIMERA_RESPUESTA'").await, 4);
+    assert_eq!(app.metricas.texto().lines().filter(|l| l.starts_with("mesa_escalamientos_sla_total")).count(), 2);
+}
+
+#[tokio::test]
+async fn first_response_reports_filter_and_catalog() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.sla.politicas.push(politica_de_prueba("ALTA", "10h", "1h"));
+    })
+    .await;
+    let mesa = token("MESA", None);
+    let a_tiempo = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    let tarde = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    let mut baja = ana_garcia();
+    baja["prioridad"] = json!("BAJA");
+    let sin_meta = app.enviar("crear", baja, None).await["datos"]["ticketUuid"].as_str().unwrap().to_string();
+    app.enviar("asignar", json!({"ticketId": a_tiempo}), Some(&mesa)).await;
+    app.adelantar(TimeDelta::hours(2));
+    app.enviar("asignar", json!({"ticketId": tarde}), Some(&mesa)).await;
+
+    let filtro = |v: &str| json!({"slaPrimeraRespuesta": v});
+    let ids = |r: &Value| -> Vec<String> {
+        r["datos"]["items"].as_array().unwrap().iter().map(|t| t["uuid"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&app.enviar("listar", filtro("CUMPLIDO"), Some(&mesa)).await), [a_tiempo.clone()]);
+    assert_eq!(ids(&app.enviar("listar", filtro("incumplido"), Some(&mesa)).await), [tarde.clone()]);
+    assert!(ids(&app.enviar("listar", filtro("EN_TIEMPO"), Some(&mesa)).await).is_empty());
+    let todos = app.enviar("listar", json!({}), Some(&mesa)).await;
+    let sin = todos["datos"]["items"].as_array().unwrap().iter().find(|t| t["uuid"] == sin_meta.as_str()).unwrap();
+    assert_eq!((&sin["sla_primera_respuesta"], &sin["fecha_limite_primera_respuesta"]), (&json!(null), &json!(null)));
+    let r = app.enviar("listar", filtro("PAUSADO"), Some(&mesa)).await;
+    assert_eq!(r["error"]["campos"][0]["campo"], "slaPrimeraRespuesta", "no first response is ever paused: {r}");
+
+    let r = app.enviar("estadisticas", json!({}), Some(&mesa)).await;
+    let c = &r["datos"]["cumplimientoPrimeraRespuesta"];
+    assert_eq!((&c["cerrados"], &c["cumplidos"], &c["porcentaje"]), (&json!(2), &json!(1), &json!(50.0)), "{r}");
+    let area = token("AREA", Some("TI"));
+    let r = app.enviar("estadisticas", json!({}), Some(&area)).await;
+    assert_eq!(r["datos"]["cumplimientoPrimeraRespuesta"]["cerrados"], 0, "an AREA actor sees its area only");
+
+    let r = app.enviar("catalogo", json!({}), Some(&mesa)).await;
+    let p = &r["datos"]["politicasSla"][0];
+    assert_eq!(p["nombre"], "Incidentes relámpago");
+    assert_eq!((&p["resolucionHoras"], &p["primeraRespuestaHoras"]), (&json!(10.0), &json!(1.0)));
+    assert_eq!(p["avisos"], json!([50, 20]));
+    assert_eq!(
+        p["escalado"][0],
+        json!({"meta": "PRIMERA_RESPUESTA", "en": "VENCIDO", "area": "SUPERVISION", "prioridad": null})
+    );
+    assert_eq!(p["escalado"][1]["en"], 20);
+    assert_eq!(r["datos"]["sla"]["avisos"], json!([20]), "the defaults: v1's single threshold");
+}
+
+#[tokio::test]
+async fn end_to_end_two_replicas_policy_with_both_metas_on_a_one_second_cron() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.sla.prioridades.insert("RELAMPAGO".into(), "1h".into());
+        s.sla.politicas.push(politica_de_prueba("RELAMPAGO", "6s", "4s"));
+        s.scheduler.cron = "* * * * * *".into();
+    })
+    .await;
+    let segunda = Aplicacion::build(app.settings.clone()).await.unwrap();
+    let parar = CancellationToken::new();
+    let replica = tokio::spawn(segunda.run(parar.clone()));
+    let mesa = token("MESA", None);
+
+    let mut c = ana_garcia();
+    c["prioridad"] = json!("relampago");
+    let r = app.enviar("crear", c.clone(), None).await;
+    assert_eq!(r["datos"]["slaPolitica"], "Incidentes relámpago", "{r}");
+    let id = r["datos"]["ticketUuid"].as_str().unwrap().to_string();
+    // A second ticket, assigned and paused at once: it must never alert.
+    let pausado = app.enviar("crear", c, None).await["datos"]["ticketUuid"].as_str().unwrap().to_string();
+    app.enviar("asignar", json!({"ticketId": pausado}), Some(&mesa)).await;
+    let r = app.enviar("pausar", json!({"ticketId": pausado, "motivo": "espera"}), Some(&mesa)).await;
+    assert_eq!(r["datos"]["estado"], "PAUSADO", "{r}");
+    tokio::time::sleep(Duration::from_secs(9)).await;
+
+    let topo = app.topologia();
+    let mut vistas = vec![];
+    let mut silencio = 0;
+    while silencio < 10 {
+        match app.cliente.canal.basic_get(topo.alertas().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
+            Some(m) => {
+                let e: Value = serde_json::from_slice(&m.delivery.data).unwrap();
+                assert_eq!(e["data"]["ticketUuid"], id.as_str(), "only the running ticket alerts");
+                vistas.push(alerta(&e));
+                silencio = 0;
+            }
+            None => {
+                silencio += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let pr = |n: &str, u: Value| ("PRIMERA_RESPUESTA".to_string(), n.to_string(), u);
+    let res = |n: &str, u: Value| ("RESOLUCION".to_string(), n.to_string(), u);
+    // Due at 2 s, 3 s, 3.2 s, past 4 s, 4.8 s, past 6 s: each once, in that order.
+    assert_eq!(
+        vistas,
+        [
+            pr("POR_VENCER", json!(50)),
+            res("POR_VENCER", json!(50)),
+            pr("POR_VENCER", json!(20)),
+            pr("VENCIDO", json!(null)),
+            res("POR_VENCER", json!(20)),
+            res("VENCIDO", json!(null)),
+        ]
+    );
+    let escalamientos = app
+        .contar_de("SELECT count(*) FROM historial WHERE ticket_uuid = $1::uuid AND accion = 'ESCALAMIENTO'", &id)
+        .await;
+    assert_eq!(escalamientos, 2, "each step once, across both replicas");
+    assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE tipo = 'ticket.escalado'").await, 2);
+    let fila = app.fila(&id).await;
+    assert_eq!((&fila["area_asignada"], &fila["prioridad"]), (&json!("SUPERVISION"), &json!("CRITICA")));
+    assert_eq!(
+        app.contar_de("SELECT count(*) FROM historial WHERE ticket_uuid = $1::uuid AND accion LIKE 'SLA_%'", &pausado)
+            .await,
+        0
+    );
+    parar.cancel();
+    replica.await.unwrap().unwrap();
 }
