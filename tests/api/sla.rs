@@ -4,9 +4,11 @@
 use crate::helpers::*;
 use chrono::TimeDelta;
 use lapin::options::BasicGetOptions;
+use mesa_ayuda::amqp::Topologia;
 use mesa_ayuda::configuration::{EnSettings, PasoSettings, PoliticaSettings};
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -514,4 +516,107 @@ async fn end_to_end_two_replicas_policy_with_both_metas_on_a_one_second_cron() {
     );
     parar.cancel();
     replica.await.unwrap().unwrap();
+}
+
+/// A database of v1 tickets (migrations 1–5, rows as the v1 worker wrote
+/// them) upgraded in place: no alert already sent is sent again, none is lost.
+#[tokio::test]
+async fn a_v1_database_upgrades_in_place_without_repeating_or_losing_alerts() {
+    let (settings, db) = settings_de_prueba();
+    crear_base(&db).await;
+    let _limpieza = Limpieza(Some((db.clone(), settings.clone())));
+    let pool = sqlx::PgPool::connect(settings.database.url.expose_secret()).await.unwrap();
+    // The v1 schema: the first five migrations, as the v1 worker applied them.
+    let v1 = std::env::temp_dir().join(format!("mesa-migraciones-v1-{db}"));
+    std::fs::create_dir_all(&v1).unwrap();
+    let mut nombres: Vec<_> = std::fs::read_dir("migrations").unwrap().map(|e| e.unwrap().path()).collect();
+    nombres.sort();
+    for ruta in nombres.iter().take(5) {
+        std::fs::copy(ruta, v1.join(ruta.file_name().unwrap())).unwrap();
+    }
+    sqlx::migrate::Migrator::new(v1.as_path()).await.unwrap().run(&pool).await.unwrap();
+    let _ = std::fs::remove_dir_all(&v1);
+
+    // Created 5 h ago with ALTA (4 h, warning at 3 h 12 min), 24x7:
+    // `avisado` got its warning, `callado` none, `completo` both.
+    let ahora = chrono::Utc::now();
+    let creado = ahora - TimeDelta::hours(5);
+    for (num, alerta) in [(1, Some("POR_VENCER")), (2, None), (3, Some("VENCIDO"))] {
+        sqlx::query(
+            "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, tipo, categoria, \
+             descripcion, area_asignada, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, fecha_aviso_sla, \
+             sla_alerta, proxima_alerta_sla, creado_en, actualizado_en, version) \
+             VALUES (gen_random_uuid(), $1, 'TKT-2026-0000' || $1, 'Ana', 'ana@empresa.com', 'INCIDENTE', 'Sistemas', \
+             'No puedo acceder', 'MESA', 'ALTA', 'ASIGNADO', 14400000, $2, $3, $4, \
+             CASE WHEN $4 IS NULL THEN $3 WHEN $4 = 'POR_VENCER' THEN $2 END, $5, $5, 2)",
+        )
+        .bind(num)
+        .bind(creado + TimeDelta::hours(4))
+        .bind(creado + TimeDelta::minutes(192))
+        .bind(alerta)
+        .bind(creado)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO sla_alertas (ticket_uuid, nivel, fecha_limite_sla, evento_id) \
+         SELECT uuid, n, fecha_limite_sla, gen_random_uuid() FROM tickets, unnest(ARRAY['POR_VENCER', 'VENCIDO']) n \
+         WHERE num = 3 OR (num = 1 AND n = 'POR_VENCER')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    // The v1.1 worker upgrades the database and scans with a v1 configuration.
+    mesa_ayuda::store::migrate(&pool).await.unwrap();
+    let planificador = Planificador::new(
+        pool.clone(),
+        Arc::new(settings.reglas_sla().unwrap()),
+        Arc::new(move || ahora),
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(mesa_ayuda::metrics::Metricas::default()),
+        500,
+    );
+    assert_eq!(planificador.escanear(ahora).await.unwrap(), 3, "VENCIDO for the warned one, both for the silent one");
+    assert_eq!(planificador.escanear(ahora + TimeDelta::days(1)).await.unwrap(), 0, "never again");
+    let enviadas: Vec<(i64, String, String, i16)> = sqlx::query_as(
+        "SELECT t.num, a.meta, a.nivel, a.umbral FROM sla_alertas a JOIN tickets t ON t.uuid = a.ticket_uuid \
+         ORDER BY t.num, a.nivel",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let r = |num: i64, nivel: &str, umbral: i16| (num, "RESOLUCION".to_string(), nivel.to_string(), umbral);
+    assert_eq!(
+        enviadas,
+        [
+            r(1, "POR_VENCER", 0),
+            r(1, "VENCIDO", 0),
+            r(2, "POR_VENCER", 20),
+            r(2, "VENCIDO", 0),
+            r(3, "POR_VENCER", 0),
+            r(3, "VENCIDO", 0),
+        ],
+        "the v1 warning is not repeated, VENCIDO still comes; the silent ticket gets both"
+    );
+    let eventos: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tipo, count(*) FROM outbox GROUP BY tipo ORDER BY tipo").fetch_all(&pool).await.unwrap();
+    assert_eq!(eventos, [("sla.por_vencer".to_string(), 1), ("sla.vencido".to_string(), 2)]);
+    pool.close().await;
+}
+
+/// Drops a test's database even when the test panicked.
+struct Limpieza(Option<(String, mesa_ayuda::configuration::Settings)>);
+
+impl Drop for Limpieza {
+    fn drop(&mut self) {
+        if let Some((db, s)) = self.0.take() {
+            limpiar(
+                db,
+                Topologia::new(&s.topology.prefix, s.topology.delivery_limit),
+                s.amqp.url.expose_secret().to_string(),
+            );
+        }
+    }
 }
