@@ -214,10 +214,16 @@ async fn sembrar(pool: &PgPool, n: i64, debidos: i64) -> anyhow::Result<Duration
         .await?;
         hecho = hasta;
     }
-    // The due ones: open, warning time passed.
+    // The due ones: open, never assigned, both clocks (resolution 1 day,
+    // first response 1 hour) past their deadlines with no alert sent, so each
+    // is owed every threshold and VENCIDO of both metas.
     sqlx::query(
-        "UPDATE tickets SET proxima_alerta_sla = now() - interval '1 minute', fecha_aviso_sla = now() - interval '1 minute', \
-         sla_alerta = NULL WHERE uuid IN (SELECT uuid FROM tickets WHERE estado = 'ASIGNADO' LIMIT $1)",
+        "UPDATE tickets SET estado = 'NUEVO', creado_en = now() - interval '25 hours', \
+         fecha_limite_sla = now() - interval '1 hour', fecha_aviso_sla = now() - interval '13 hours', \
+         primera_respuesta_objetivo_ms = 3600000, fecha_limite_primera_respuesta = now() - interval '24 hours', \
+         fecha_aviso_primera_respuesta = now() - interval '24 hours 30 minutes', \
+         proxima_alerta_sla = now() - interval '24 hours 30 minutes', sla_alerta = NULL \
+         WHERE uuid IN (SELECT uuid FROM tickets WHERE estado = 'ASIGNADO' LIMIT $1)",
     )
     .bind(debidos)
     .execute(pool)
@@ -758,7 +764,13 @@ async fn sla(tickets: i64, debidos: i64) -> anyhow::Result<Value> {
     let t = sembrar(&pool, tickets, debidos).await?;
     eprintln!("sembrados {tickets} tickets ({debidos} con alerta debida) en {:.1} s", t.as_secs_f64());
     let metricas = Arc::new(mesa_ayuda::metrics::Metricas::default());
-    let reglas = Settings::load().context("configuración")?.reglas_sla()?;
+    // Two metas and three thresholds: a first-response target for every priority.
+    let mut settings = Settings::load().context("configuración")?;
+    settings.sla.avisos = Some(vec![50, 25, 10]);
+    for prioridad in ["CRITICA", "ALTA", "MEDIA", "BAJA"] {
+        settings.sla.primera_respuesta.insert(prioridad.into(), "1h".into());
+    }
+    let reglas = settings.reglas_sla()?;
     let planificador = Planificador::new(
         pool.clone(),
         Arc::new(reglas),

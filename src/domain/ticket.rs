@@ -801,7 +801,17 @@ mod tests {
         assert_eq!(t.sla_politica.as_deref(), Some("Soporte"), "re-chosen");
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(2), "recomputed from creation");
         assert_eq!(h.accion, Accion::Reclasificacion);
-        assert_eq!(t.primera_respuesta.unwrap().resultado, Some(SlaEstado::Cumplido), "a frozen first response stays");
+        assert_eq!(
+            t.primera_respuesta.as_ref().unwrap().resultado,
+            Some(SlaEstado::Cumplido),
+            "a frozen first response stays"
+        );
+        // A QUEJA of SOPORTE transferred back to MESA: no policy holds, the defaults (ALTA, 4 h) apply.
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(56), &p).unwrap();
+        let a_mesa = cmd(Mutacion::Transferir { area: "MESA".into() }, Some("x"));
+        let (t, _) = t.aplicar(&a_mesa, &mesa(), t0() + TimeDelta::minutes(57), &p).unwrap();
+        assert_eq!(t.sla_politica, None, "re-chosen on transfer");
+        assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(4));
     }
 
     #[test]
