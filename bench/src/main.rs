@@ -13,26 +13,23 @@
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
+use lapin::Channel;
+use lapin::options::ConfirmSelectOptions;
 use mesa_ayuda::amqp::{self, Topologia};
-use mesa_ayuda::auth::{Claims, emitir};
 use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
+use mesa_kit::{Nombres, SECRETO, ana_garcia, borrar_entorno, cabeceras, cola_de_respuestas, propiedades, publicar};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, oneshot};
 use uuid::Uuid;
-
-const SECRETO: &str = "secreto-del-benchmark-de-32-bytes-o-mas";
 
 #[derive(Parser)]
 #[command(name = "mesa-bench", about = "Mesa de Ayuda benchmark harness")]
@@ -141,11 +138,12 @@ async fn medir(medicion: Medicion, json: Option<std::path::PathBuf>) -> anyhow::
 
 // ---------------------------------------------------------------- helpers
 
-/// A scratch database and topology prefix, dropped at the end.
+/// A scratch database and topology prefix on the configured servers, dropped at the end.
 struct Entorno {
     settings: Settings,
     db: String,
-    admin_url: String,
+    /// The configured Postgres URL without its database name.
+    base: String,
 }
 
 impl Entorno {
@@ -153,16 +151,13 @@ impl Entorno {
         let mut settings = Settings::load()?;
         let url = settings.database.url.expose_secret().to_string();
         let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).context("database.url sin nombre de base")?;
-        let id = Uuid::new_v4().simple().to_string();
-        let db = format!("mesa_bench_{}", &id[..12]);
-        let admin_url = format!("{base}/postgres");
-        let mut admin = PgConnection::connect(&admin_url).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&mut admin).await?;
+        let Nombres { db, prefijo } = Nombres::nuevos("mesa_bench", "bench");
+        mesa_kit::crear_base_en(&base, &db).await?;
         settings.database.url = SecretString::from(format!("{base}/{db}"));
-        settings.topology.prefix = format!("bench{}", &id[..8]);
+        settings.topology.prefix = prefijo;
         settings.auth.jwt_secret = Some(SecretString::from(SECRETO));
         settings.http.port = 0;
-        Ok(Entorno { settings, db, admin_url })
+        Ok(Entorno { settings, db, base })
     }
 
     async fn pool(&self) -> anyhow::Result<PgPool> {
@@ -172,17 +167,8 @@ impl Entorno {
     }
 
     async fn limpiar(self) {
-        if let Ok(conn) = amqp::conectar(self.settings.amqp.url.expose_secret(), "mesa-bench").await
-            && let Ok(canal) = conn.create_channel().await
-        {
-            let topo = Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit);
-            let _ = amqp::borrar(&canal, &topo).await;
-        }
-        if let Ok(mut admin) = PgConnection::connect(&self.admin_url).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.db)))
-                .execute(&mut admin)
-                .await;
-        }
+        let topo = Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit);
+        borrar_entorno(&self.base, &self.db, &topo, self.settings.amqp.url.expose_secret()).await;
     }
 }
 
@@ -296,15 +282,9 @@ fn resumen_ms(mut v: Vec<f64>) -> Latencias {
     }
 }
 
+/// A day-long token of role `rol` for the actor `bench`.
 fn token(rol: &str) -> String {
-    let claims = Claims {
-        sub: "bench".into(),
-        nombre: Some("Bench".into()),
-        rol: rol.into(),
-        area: None,
-        exp: chrono::Utc::now().timestamp() + 24 * 3600,
-    };
-    emitir(&SecretString::from(SECRETO), &claims).unwrap()
+    mesa_kit::token_de("bench", rol, None, 24 * 3600, SECRETO)
 }
 
 async fn tamano_db(pool: &PgPool) -> anyhow::Result<i64> {
@@ -346,16 +326,7 @@ impl Publicador {
         let conexion = amqp::conectar(url, "mesa-bench publicador").await?;
         let canal = conexion.create_channel().await?;
         canal.confirm_select(ConfirmSelectOptions::default()).await?;
-        let exclusiva = QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() };
-        let q = canal.queue_declare("".into(), exclusiva, FieldTable::default()).await?;
-        let mut respuestas = canal
-            .basic_consume(
-                q.name().clone(),
-                "".into(),
-                BasicConsumeOptions { no_ack: true, ..Default::default() },
-                FieldTable::default(),
-            )
-            .await?;
+        let (cola_respuestas, mut respuestas) = cola_de_respuestas(&canal).await?;
         let pendientes: Pendientes = Arc::default();
         let p = pendientes.clone();
         tokio::spawn(async move {
@@ -369,7 +340,7 @@ impl Publicador {
                 }
             }
         });
-        Ok(Publicador { canal, cola_respuestas: q.name().as_str().to_string(), pendientes, topo: topo.clone() })
+        Ok(Publicador { canal, cola_respuestas, pendientes, topo: topo.clone() })
     }
 
     /// Publishes with confirm; the receiver yields the reply.
@@ -383,27 +354,8 @@ impl Publicador {
         let (tx, rx) = oneshot::channel();
         let correlacion = Uuid::new_v4().to_string();
         self.pendientes.lock().await.insert(correlacion.clone(), tx);
-        let mut props = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(message_id.into())
-            .with_reply_to(self.cola_respuestas.clone().into())
-            .with_correlation_id(correlacion.into());
-        if let Some(a) = auth {
-            let mut h = FieldTable::default();
-            h.insert("authorization".into(), AMQPValue::LongString(a.into()));
-            props = props.with_headers(h);
-        }
-        self.canal
-            .basic_publish(
-                self.topo.comandos().into(),
-                format!("ticket.{op}").into(),
-                BasicPublishOptions::default(),
-                cuerpo.to_string().as_bytes(),
-                props,
-            )
-            .await?
-            .await?;
+        let props = propiedades(Some(message_id), Some((&self.cola_respuestas, &correlacion)), cabeceras(auth, None));
+        publicar(&self.canal, &self.topo, &format!("ticket.{op}"), cuerpo.to_string().as_bytes(), props).await?;
         Ok(rx)
     }
 }
@@ -469,7 +421,7 @@ async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow
         m.confirmaciones_ms.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
         anyhow::Ok((t, rx))
     };
-    let (t, rx) = enviar("crear", cuerpo_crear(), None).await?;
+    let (t, rx) = enviar("crear", ana_garcia(), None).await?;
     let r = tokio::time::timeout(Duration::from_secs(60), rx).await??;
     let ticket = r.0["datos"]["ticketUuid"].as_str().map(str::to_string);
     m.respuesta(t, r).await;
@@ -490,16 +442,6 @@ async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow
         m.respuesta(t, r).await;
     }
     Ok(())
-}
-
-fn cuerpo_crear() -> Value {
-    json!({
-        "nombre": "Ana García", "email": "ana.garcia@empresa.com", "telefono": "+573001234567",
-        "tieneWhatsapp": true, "tipo": "INCIDENTE", "categoria": "Sistemas", "subcategoria": "Correo electrónico",
-        "asunto": "No puedo acceder a mi correo corporativo",
-        "descripcion": "Desde esta mañana no puedo iniciar sesión en Outlook. Aparece el error 403 Forbidden.",
-        "prioridad": "ALTA", "areaAsignada": "MESA"
-    })
 }
 
 async fn carga(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
@@ -806,7 +748,7 @@ async fn solo_procesador(duracion: u64, concurrencia: usize) -> anyhow::Result<R
                     ..Default::default()
                 };
                 let t = Instant::now();
-                let d = p.procesar(&mensaje("crear", cuerpo_crear(), None)).await.expect("crear");
+                let d = p.procesar(&mensaje("crear", ana_garcia(), None)).await.expect("crear");
                 lat.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
                 let ticket = d.respuesta["datos"]["ticketUuid"].as_str().unwrap().to_string();
                 for (op, cuerpo) in [
