@@ -3,6 +3,9 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Workspace members: cargo reads their manifests even to build only the worker.
+COPY kit ./kit
+COPY bench ./bench
 COPY migrations ./migrations
 COPY config ./config
 RUN cargo build --release --locked --bin mesa-ayuda

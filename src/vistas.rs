@@ -154,7 +154,7 @@ pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc
         "ultimaAccion": ultimo.map(|h| h.accion.clone()),
         "ultimoMotivo": ultimo.and_then(|h| h.motivo.clone()),
         "ultimoActorNombre": ultimo.map(|h| h.actor_nombre.clone()),
-        "ultimoActorRol": ultimo.map(|h| h.actor_rol.clone()),
+        "ultimoActorRol": ultimo.map(|h| h.actor_rol),
         "slaHoras": sla::horas(t.sla_objetivo),
         "fechaLimiteSla": fecha(t.fecha_limite_sla),
         "slaEstado": t.sla_estado(ahora),

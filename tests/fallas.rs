@@ -9,18 +9,12 @@
 //! Postgres, so it runs alone:
 //! `cargo test --release --test fallas -- --ignored --nocapture --test-threads=1`
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
-use helpers::*;
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
-};
+use lapin::options::{BasicGetOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 use mesa_ayuda::amqp::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
+use mesa_kit::*;
 use rand::Rng;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -85,19 +79,7 @@ impl Publicador {
     async fn publicar(&mut self, rk: &str, cuerpo: &[u8], props: BasicProperties) {
         for _ in 0..200 {
             let ch = self.canal().await;
-            let r = async {
-                ch.basic_publish(
-                    self.topo.comandos().into(),
-                    rk.into(),
-                    BasicPublishOptions::default(),
-                    cuerpo,
-                    props.clone(),
-                )
-                .await?
-                .await
-            }
-            .await;
-            match r {
+            match publicar(&ch, &self.topo, rk, cuerpo, props.clone()).await {
                 Ok(c) if c.is_ack() => return,
                 _ => {
                     self.conexion = None;
@@ -109,20 +91,9 @@ impl Publicador {
     }
 }
 
-fn props(id: Option<&str>, auth: Option<&str>, reply_to: Option<&str>) -> BasicProperties {
-    let mut p = BasicProperties::default().with_delivery_mode(2);
-    if let Some(id) = id {
-        p = p.with_message_id(id.into());
-    }
-    if let Some(r) = reply_to {
-        p = p.with_reply_to(r.into()).with_correlation_id(uuid::Uuid::new_v4().to_string().into());
-    }
-    if let Some(a) = auth {
-        let mut h = FieldTable::default();
-        h.insert("authorization".into(), AMQPValue::LongString(a.into()));
-        p = p.with_headers(h);
-    }
-    p
+/// A command with its id and, when given, its token; no reply wanted.
+fn props(id: &str, auth: Option<&str>) -> BasicProperties {
+    propiedades(Some(id), None, cabeceras(auth, None))
 }
 
 /// Hostile or malformed traffic: (routing key, body, whether it must be dead-lettered).
@@ -194,7 +165,7 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
         if i % 10 == 0 {
             c["asunto"] = json!("<script>alert(1)</script> Robert'); DROP TABLE tickets;--");
         }
-        publicador.publicar("ticket.crear", c.to_string().as_bytes(), props(Some(&id), None, None)).await;
+        publicador.publicar("ticket.crear", c.to_string().as_bytes(), props(&id, None)).await;
         ids.push(id);
         if falla == Falla::Hostiles && i % 2 == 0 {
             let (rk, cuerpo, dlq) = hostil(hostiles.len(), &mut rng);
@@ -220,7 +191,7 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     for (i, t) in tickets.iter().enumerate() {
         let id = format!("fallas-asignar-{i}");
         let cuerpo = json!({"ticketId": t, "agente": "Luis"}).to_string();
-        publicador.publicar("ticket.asignar", cuerpo.as_bytes(), props(Some(&id), Some(&auth), None)).await;
+        publicador.publicar("ticket.asignar", cuerpo.as_bytes(), props(&id, Some(&auth))).await;
         ids.push(id);
         if falla == Falla::MatarWorker && i == tickets.len() / 2 {
             inyectar(falla, &mut procesos, &settings, &mut matados).await;

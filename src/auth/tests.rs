@@ -299,7 +299,7 @@ async fn keycloak_style_claims_work_through_configured_paths() {
     let a = v.verificar(Some(&kc(json!(["offline_access", "mesa", "uma_authorization"]), json!({})))).await.unwrap();
     assert_eq!((a.rol.as_str(), a.nombre.as_str()), ("MESA", "Marta Ruiz"), "nombre falls back to name");
     let a = v.verificar(Some(&kc(json!(["area", "Admin", "mesa"]), json!({})))).await.unwrap();
-    assert_eq!(a.rol, "ADMIN", "the strongest role of a list");
+    assert_eq!(a.rol.as_str(), "ADMIN", "the strongest role of a list");
     let a = v.verificar(Some(&kc(json!(["area"]), json!({"grupo": {"area": "TI"}})))).await.unwrap();
     assert_eq!((a.rol.as_str(), a.area.as_deref()), ("AREA", Some("TI")));
     assert_eq!(codigo(v.verificar(Some(&kc(json!(["area"]), json!({})))).await), "NO_AUTENTICADO", "AREA without area");

@@ -85,6 +85,48 @@ impl Rol {
     }
 }
 
+/// Who acted, as a history entry names them (`actor_rol`): a staff role from
+/// a verified token, the requester who created the ticket, or the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RolActor {
+    /// ADMIN, MESA or AREA.
+    Staff(Rol),
+    /// USUARIO: a requester, who has no account.
+    Usuario,
+    /// SISTEMA: the SLA scheduler.
+    Sistema,
+}
+
+impl RolActor {
+    /// The contract's text for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolActor::Staff(rol) => rol.as_str(),
+            RolActor::Usuario => "USUARIO",
+            RolActor::Sistema => "SISTEMA",
+        }
+    }
+
+    /// Reads the contract's text back (a stored `actor_rol`).
+    pub fn parse(s: &str) -> Option<RolActor> {
+        match s {
+            "ADMIN" => Some(RolActor::Staff(Rol::Admin)),
+            "MESA" => Some(RolActor::Staff(Rol::Mesa)),
+            "AREA" => Some(RolActor::Staff(Rol::Area)),
+            "USUARIO" => Some(RolActor::Usuario),
+            "SISTEMA" => Some(RolActor::Sistema),
+            _ => None,
+        }
+    }
+}
+
+/// Serialised as its contract text, so replies and events read as before.
+impl Serialize for RolActor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Who may run an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Acceso {
@@ -309,6 +351,25 @@ pub const TIPOS: [&str; 7] = ["PETICION", "QUEJA", "RECLAMO", "SUGERENCIA", "INC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored `actor_rol` reads back as the role that wrote it, and every
+    /// role serialises as the very text it is stored as.
+    #[test]
+    fn rol_actor_round_trips_through_its_contract_text() {
+        let todos = [
+            (RolActor::Staff(Rol::Admin), "ADMIN"),
+            (RolActor::Staff(Rol::Mesa), "MESA"),
+            (RolActor::Staff(Rol::Area), "AREA"),
+            (RolActor::Usuario, "USUARIO"),
+            (RolActor::Sistema, "SISTEMA"),
+        ];
+        for (rol, texto) in todos {
+            assert_eq!(rol.as_str(), texto);
+            assert_eq!(RolActor::parse(texto), Some(rol));
+            assert_eq!(serde_json::to_value(rol).unwrap(), serde_json::json!(texto));
+        }
+        assert_eq!(RolActor::parse("admin"), None, "stored text is upper case only");
+    }
 
     /// The contract's transition table, written out independently.
     const TABLA: &[(&str, &[&str], &str)] = &[

@@ -2,7 +2,7 @@
 //! from (ticket, command, actor, time) to (new ticket, history entry).
 
 use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
-use super::estado::{Accion, Estado, Operacion, Rol};
+use super::estado::{Accion, Estado, Operacion, Rol, RolActor};
 use super::sla::{self, Clasificacion, Meta, Plazo, Progreso, ReglasSla, SlaEstado, Umbral};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use uuid::Uuid;
@@ -12,19 +12,19 @@ use uuid::Uuid;
 pub struct Actor {
     pub id: String,
     pub nombre: String,
-    /// ADMIN, MESA, AREA for staff; USUARIO for a requester; SISTEMA for the scheduler.
-    pub rol: String,
+    /// From the verified token: an actor is always staff.
+    pub rol: Rol,
     /// The `area` claim of an AREA actor.
     pub area: Option<String>,
 }
 
 impl Actor {
     pub fn staff(id: String, nombre: String, rol: Rol, area: Option<String>) -> Self {
-        Actor { id, nombre, rol: rol.as_str().to_string(), area }
+        Actor { id, nombre, rol, area }
     }
 
     pub fn es_area(&self) -> bool {
-        self.rol == Rol::Area.as_str()
+        self.rol == Rol::Area
     }
 
     /// The area filter a query may run with. An AREA actor sees only its own
@@ -142,7 +142,7 @@ pub struct Historial {
     /// account) or the scheduler.
     pub actor_id: Option<String>,
     pub actor_nombre: String,
-    pub actor_rol: String,
+    pub actor_rol: RolActor,
     pub estado_antes: Option<Estado>,
     pub estado_despues: Estado,
     pub prioridad_antes: Option<String>,
@@ -223,7 +223,7 @@ impl Ticket {
             // Requesters have no account: no id, and no e-mail copied into history.
             actor_id: None,
             actor_nombre: ticket.solicitante.nombre.clone(),
-            actor_rol: "USUARIO".to_string(),
+            actor_rol: RolActor::Usuario,
             estado_antes: None,
             estado_despues: Estado::Nuevo,
             prioridad_antes: None,
@@ -323,7 +323,7 @@ impl Ticket {
             motivo,
             actor_id: Some(actor.id.clone()),
             actor_nombre: actor.nombre.clone(),
-            actor_rol: actor.rol.clone(),
+            actor_rol: RolActor::Staff(actor.rol),
             estado_antes: Some(self.estado),
             estado_despues: destino,
             prioridad_antes,
@@ -571,7 +571,7 @@ impl Ticket {
             motivo: Some(motivo),
             actor_id: None,
             actor_nombre: "Sistema".to_string(),
-            actor_rol: "SISTEMA".to_string(),
+            actor_rol: RolActor::Sistema,
             estado_antes: Some(self.estado),
             estado_despues: self.estado,
             prioridad_antes: None,
@@ -699,7 +699,7 @@ mod tests {
         let (t, a) = t.alertar(t0() + TimeDelta::minutes(200), &p);
         assert_eq!(niveles(&a), [NivelSla::PorVencer]);
         assert_eq!(a[0].entrada.accion, Accion::SlaPorVencer);
-        assert_eq!(a[0].entrada.actor_rol, "SISTEMA");
+        assert_eq!(a[0].entrada.actor_rol, RolActor::Sistema);
         assert_eq!(t.proxima_alerta_sla, Some(t.fecha_limite_sla));
         assert!(t.alertar(t0() + TimeDelta::minutes(210), &p).1.is_empty(), "no second POR_VENCER");
         let (t, a) = t.alertar(t0() + TimeDelta::minutes(241), &p);
@@ -852,7 +852,9 @@ mod tests {
                 (Meta::Resolucion, Umbral::Vencido),
             ]
         );
-        assert!(a.iter().all(|a| a.entrada.actor_rol == "SISTEMA" && a.entrada.estado_despues == Estado::Nuevo));
+        assert!(
+            a.iter().all(|a| a.entrada.actor_rol == RolActor::Sistema && a.entrada.estado_despues == Estado::Nuevo)
+        );
         assert_eq!(t.proxima_alerta_sla, None);
         assert!(t.alertar(t0() + TimeDelta::days(30), &p).1.is_empty());
         // The first response missed: frozen INCUMPLIDO at the first assignment.

@@ -118,9 +118,9 @@ impl Procesador {
                 match identidad.actor {
                     Ok(actor) => {
                         if let Acceso::Roles(roles) = acceso
-                            && !roles.iter().any(|r| r.as_str() == actor.rol)
+                            && !roles.contains(&actor.rol)
                         {
-                            let texto = format!("el rol {} no puede {}", actor.rol, op.as_str());
+                            let texto = format!("el rol {} no puede {}", actor.rol.as_str(), op.as_str());
                             return rechazo(ErrorContrato::Prohibido(texto), identidad.firmante);
                         }
                         (Some(actor), identidad.firmante)

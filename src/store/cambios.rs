@@ -362,7 +362,7 @@ struct ColumnasHistorial {
     motivo: Vec<Option<String>>,
     actor_id: Vec<Option<String>>,
     actor_nombre: Vec<String>,
-    actor_rol: Vec<String>,
+    actor_rol: Vec<&'static str>,
     estado_antes: Vec<Option<String>>,
     estado_despues: Vec<String>,
     prioridad_antes: Vec<Option<String>>,
@@ -382,7 +382,7 @@ impl From<Vec<(Uuid, HistorialLeido, Option<String>)>> for ColumnasHistorial {
             c.motivo.push(e.motivo);
             c.actor_id.push(e.actor_id);
             c.actor_nombre.push(e.actor_nombre);
-            c.actor_rol.push(e.actor_rol);
+            c.actor_rol.push(e.actor_rol.as_str());
             c.estado_antes.push(e.estado_antes);
             c.estado_despues.push(e.estado_despues);
             c.prioridad_antes.push(e.prioridad_antes);

@@ -1,5 +1,7 @@
 //! History entries as stored and read back.
 
+use super::tickets::FilaInvalida;
+use crate::domain::estado::RolActor;
 use crate::domain::ticket::Historial;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -29,7 +31,8 @@ pub struct HistorialLeido {
     pub motivo: Option<String>,
     pub actor_id: Option<String>,
     pub actor_nombre: String,
-    pub actor_rol: String,
+    /// Parsed once, here, where rows are read.
+    pub actor_rol: RolActor,
     pub estado_antes: Option<String>,
     pub estado_despues: String,
     pub prioridad_antes: Option<String>,
@@ -46,7 +49,7 @@ impl From<&Historial> for HistorialLeido {
             motivo: h.motivo.clone(),
             actor_id: h.actor_id.clone(),
             actor_nombre: h.actor_nombre.clone(),
-            actor_rol: h.actor_rol.clone(),
+            actor_rol: h.actor_rol,
             estado_antes: h.estado_antes.map(|e| e.as_str().to_string()),
             estado_despues: h.estado_despues.as_str().to_string(),
             prioridad_antes: h.prioridad_antes.clone(),
@@ -60,22 +63,25 @@ impl From<&Historial> for HistorialLeido {
 pub(super) const HISTORIAL_COLUMNS: &str = "fecha, accion, motivo, actor_id, actor_nombre, actor_rol, estado_antes, \
     estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues";
 
-impl From<HistorialRow> for HistorialLeido {
-    fn from(r: HistorialRow) -> Self {
-        HistorialLeido {
+impl TryFrom<HistorialRow> for HistorialLeido {
+    type Error = sqlx::Error;
+    fn try_from(r: HistorialRow) -> Result<Self, sqlx::Error> {
+        let actor_rol = RolActor::parse(&r.actor_rol)
+            .ok_or_else(|| sqlx::Error::Decode(FilaInvalida(format!("actor_rol {:?}", r.actor_rol)).into()))?;
+        Ok(HistorialLeido {
             fecha: r.fecha,
             accion: r.accion,
             motivo: r.motivo,
             actor_id: r.actor_id,
             actor_nombre: r.actor_nombre,
-            actor_rol: r.actor_rol,
+            actor_rol,
             estado_antes: r.estado_antes,
             estado_despues: r.estado_despues,
             prioridad_antes: r.prioridad_antes,
             prioridad_despues: r.prioridad_despues,
             area_antes: r.area_antes,
             area_despues: r.area_despues,
-        }
+        })
     }
 }
 
@@ -83,12 +89,12 @@ impl From<HistorialRow> for HistorialLeido {
 pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<HistorialLeido>, sqlx::Error> {
     let sql = format!("SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 ORDER BY id");
     let rows: Vec<HistorialRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket).fetch_all(conn).await?;
-    Ok(rows.into_iter().map(HistorialLeido::from).collect())
+    rows.into_iter().map(HistorialLeido::try_from).collect()
 }
 
 /// The latest history entry, for `consultar`.
 pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Option<HistorialLeido>, sqlx::Error> {
     let sql = format!("SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 ORDER BY id DESC LIMIT 1");
     let row: Option<HistorialRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket).fetch_optional(conn).await?;
-    Ok(row.map(HistorialLeido::from))
+    row.map(HistorialLeido::try_from).transpose()
 }

@@ -63,7 +63,7 @@ pub(super) struct TicketRow {
 /// A stored row the domain cannot read (a value no migration allows).
 #[derive(Debug, thiserror::Error)]
 #[error("fila de ticket inválida: {0}")]
-pub(super) struct FilaInvalida(String);
+pub(super) struct FilaInvalida(pub(super) String);
 
 impl TryFrom<TicketRow> for Ticket {
     type Error = FilaInvalida;

@@ -4,7 +4,6 @@ mod bordes;
 mod comandos;
 mod configuracion;
 mod fiabilidad;
-#[allow(dead_code)] // shared with tests/fallas.rs, which uses other parts
 mod helpers;
 mod hostil;
 mod informes;

@@ -1,0 +1,411 @@
+//! `carga`: a realistic command mix against a worker it starts (a child
+//! process running the same `run` code) or an external one.
+
+use crate::entorno::{Entorno, sembrar, tamano_db, token};
+use crate::medidas::{Latencias, cpu_segundos, resumen_ms, rss_pico_mib};
+use anyhow::Context;
+use clap::Args;
+use futures_util::StreamExt;
+use lapin::Channel;
+use lapin::options::ConfirmSelectOptions;
+use mesa_ayuda::amqp::{self, Topologia};
+use mesa_ayuda::configuration::Settings;
+use mesa_kit::{SECRETO, ana_garcia, cabeceras, cola_de_respuestas, propiedades, publicar};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, oneshot};
+use uuid::Uuid;
+
+/// `carga`'s knobs.
+#[derive(Args)]
+pub(crate) struct ArgsCarga {
+    /// Seconds of load.
+    #[arg(long, default_value_t = 30)]
+    duracion: u64,
+    /// Target commands per second in total; 0 = as fast as the worker goes.
+    #[arg(long, default_value_t = 0)]
+    tasa: u64,
+    /// Publishers, each with its own connection and confirm channel.
+    #[arg(long, default_value_t = 4)]
+    publicadores: usize,
+    /// Ticket flows in flight per publisher.
+    #[arg(long, default_value_t = 32)]
+    en_vuelo: usize,
+    /// Tickets stored before the run (inserted directly).
+    #[arg(long, default_value_t = 0)]
+    tickets_previos: i64,
+    /// Use the worker already running with the configured settings
+    /// instead of starting one (RSS is then not measured).
+    #[arg(long)]
+    externo: bool,
+    /// Worker processes to start (one consumes, the others stand by).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+}
+
+/// What `carga` measured (printed, and written with `--json`).
+#[derive(Serialize)]
+pub(crate) struct ResumenCarga {
+    benchmark: &'static str,
+    duracion_s: u64,
+    tasa_objetivo: u64,
+    publicadores: usize,
+    flujos_en_vuelo: usize,
+    replicas: usize,
+    tickets_previos: i64,
+    comandos: usize,
+    ok: u64,
+    /// Replies that were not `ok`, by code.
+    errores: HashMap<String, u64>,
+    /// From the first reply to the last.
+    comandos_por_segundo: f64,
+    /// Publish → reply.
+    respuesta: Latencias,
+    /// Publish → event.
+    evento: Latencias,
+    /// Publish → broker confirm: the broker's share.
+    confirmacion: Latencias,
+    /// The worker's peak RSS (`VmHWM`); none with `--externo`.
+    rss_pico_mib: Option<f64>,
+    /// The worker's CPU time (user + system); none with `--externo`.
+    cpu_worker_s: Option<f64>,
+    cpu_worker_us_por_comando: Option<f64>,
+    db_bytes_antes: i64,
+    db_bytes_despues: i64,
+}
+
+/// Replies awaited, by correlation id, with their arrival time.
+type Pendientes = Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>>;
+
+/// One publisher: its own connection, a confirm channel and a reply queue.
+struct Publicador {
+    canal: Channel,
+    cola_respuestas: String,
+    pendientes: Pendientes,
+    topo: Topologia,
+}
+
+impl Publicador {
+    async fn nuevo(url: &str, topo: &Topologia) -> anyhow::Result<Publicador> {
+        let conexion = amqp::conectar(url, "mesa-bench publicador").await?;
+        let canal = conexion.create_channel().await?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await?;
+        let (cola_respuestas, mut respuestas) = cola_de_respuestas(&canal).await?;
+        let pendientes: Pendientes = Arc::default();
+        let p = pendientes.clone();
+        tokio::spawn(async move {
+            let _conexion = conexion;
+            while let Some(Ok(e)) = respuestas.next().await {
+                let Some(c) = e.properties.correlation_id().as_ref().map(|c| c.as_str().to_string()) else { continue };
+                // Stamp the arrival here: the flow may read it later.
+                let llegada = Instant::now();
+                if let Some(tx) = p.lock().await.remove(&c) {
+                    let _ = tx.send((serde_json::from_slice(&e.data).unwrap_or(Value::Null), llegada));
+                }
+            }
+        });
+        Ok(Publicador { canal, cola_respuestas, pendientes, topo: topo.clone() })
+    }
+
+    /// Publishes with confirm; the receiver yields the reply.
+    async fn publicar(
+        &self,
+        op: &str,
+        cuerpo: &Value,
+        auth: Option<&str>,
+        message_id: &str,
+    ) -> anyhow::Result<oneshot::Receiver<(Value, Instant)>> {
+        let (tx, rx) = oneshot::channel();
+        let correlacion = Uuid::new_v4().to_string();
+        self.pendientes.lock().await.insert(correlacion.clone(), tx);
+        let props = propiedades(Some(message_id), Some((&self.cola_respuestas, &correlacion)), cabeceras(auth, None));
+        publicar(&self.canal, &self.topo, &format!("ticket.{op}"), cuerpo.to_string().as_bytes(), props).await?;
+        Ok(rx)
+    }
+}
+
+/// Hands out send slots at a fixed rate (open loop); unlimited when 0.
+struct Ritmo {
+    intervalo: Option<Duration>,
+    proximo: Mutex<Instant>,
+}
+
+impl Ritmo {
+    async fn turno(&self) {
+        let Some(intervalo) = self.intervalo else { return };
+        let cuando = {
+            let mut p = self.proximo.lock().await;
+            let ahora = Instant::now();
+            if *p < ahora {
+                *p = ahora;
+            }
+            let c = *p;
+            *p += intervalo;
+            c
+        };
+        tokio::time::sleep_until(cuando.into()).await;
+    }
+}
+
+#[derive(Default)]
+struct Medidas {
+    latencias_ms: Mutex<Vec<f64>>,
+    /// Publish → broker confirm: the broker's share of the latency.
+    confirmaciones_ms: Mutex<Vec<f64>>,
+    publicado_en: Mutex<HashMap<String, Instant>>,
+    primera: Mutex<Option<Instant>>,
+    ultima: Mutex<Option<Instant>>,
+    ok: AtomicU64,
+    errores: Mutex<HashMap<String, u64>>,
+}
+
+impl Medidas {
+    async fn respuesta(&self, enviado: Instant, (r, ahora): (Value, Instant)) {
+        let r = &r;
+        self.latencias_ms.lock().await.push(ahora.duration_since(enviado).as_secs_f64() * 1000.0);
+        self.primera.lock().await.get_or_insert(ahora);
+        *self.ultima.lock().await = Some(ahora);
+        if r["ok"] == true {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let codigo = r["error"]["codigo"].as_str().unwrap_or("SIN_RESPUESTA").to_string();
+            *self.errores.lock().await.entry(codigo).or_default() += 1;
+        }
+    }
+}
+
+/// One ticket's life: crear, then five commands back to back.
+async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow::Result<()> {
+    let enviar = |op: &'static str, cuerpo: Value, auth: Option<String>| async move {
+        ritmo.turno().await;
+        let id = Uuid::new_v4().to_string();
+        let t = Instant::now();
+        m.publicado_en.lock().await.insert(id.clone(), t);
+        let rx = p.publicar(op, &cuerpo, auth.as_deref(), &id).await?;
+        m.confirmaciones_ms.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
+        anyhow::Ok((t, rx))
+    };
+    let (t, rx) = enviar("crear", ana_garcia(), None).await?;
+    let r = tokio::time::timeout(Duration::from_secs(60), rx).await??;
+    let ticket = r.0["datos"]["ticketUuid"].as_str().map(str::to_string);
+    m.respuesta(t, r).await;
+    let Some(ticket) = ticket else { return Ok(()) };
+    let pasos = [
+        ("asignar", json!({"ticketId": ticket, "agente": "Agente bench"})),
+        ("actualizar", json!({"ticketId": ticket, "nota": "Revisando el caso"})),
+        ("pausar", json!({"ticketId": ticket, "motivo": "Esperando al usuario"})),
+        ("reabrir", json!({"ticketId": ticket, "motivo": "Respondió"})),
+        ("archivar", json!({"ticketId": ticket, "motivo": "Resuelto"})),
+    ];
+    let mut esperas = Vec::with_capacity(pasos.len());
+    for (op, cuerpo) in pasos {
+        esperas.push(enviar(op, cuerpo, Some(auth.to_string())).await?);
+    }
+    for (t, rx) in esperas {
+        let r = tokio::time::timeout(Duration::from_secs(60), rx).await??;
+        m.respuesta(t, r).await;
+    }
+    Ok(())
+}
+
+/// Runs the load and reports it.
+pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
+    let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas } = args;
+    let (settings, entorno) = if externo {
+        (Settings::load()?, None)
+    } else {
+        let e = Entorno::nuevo().await?;
+        (e.settings.clone(), Some(e))
+    };
+    let pool = match &entorno {
+        Some(e) => e.pool().await?,
+        None => PgPool::connect(settings.database.url.expose_secret()).await?,
+    };
+    if tickets_previos > 0 {
+        let t = sembrar(&pool, tickets_previos, 0).await?;
+        eprintln!("sembrados {tickets_previos} tickets en {:.1} s", t.as_secs_f64());
+    }
+    let db_antes = tamano_db(&pool).await?;
+    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let url = settings.amqp.url.expose_secret().to_string();
+
+    let mut hijos = vec![];
+    for i in 0..if externo { 0 } else { replicas.max(1) } {
+        let exe = std::env::current_exe()?;
+        hijos.push(
+            tokio::process::Command::new(exe)
+                .arg("worker")
+                .env("MESA__DATABASE__URL", settings.database.url.expose_secret())
+                .env("MESA__TOPOLOGY__PREFIX", &settings.topology.prefix)
+                .env("MESA__AUTH__JWT_SECRET", SECRETO)
+                .env("MESA__HTTP__PORT", "0")
+                .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+                .kill_on_drop(true)
+                .spawn()
+                .context("no se pudo iniciar el worker")?,
+        );
+        if i == 0 {
+            // The first one becomes the active consumer.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    let pid = hijos.first().and_then(|h| h.id());
+
+    // Tap on every event, to time publish → event.
+    let conexion = amqp::conectar(&url, "mesa-bench eventos").await?;
+    let canal = conexion.create_channel().await?;
+    amqp::declarar(&canal, &topo).await?;
+    let mut eventos = amqp::escuchar(&canal, &topo.eventos(), "ticket.#").await?;
+    let llegadas: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let ll = llegadas.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(e)) = eventos.next().await {
+            if let Ok(v) = serde_json::from_slice::<Value>(&e.data)
+                && let Some(c) = v["data"]["comandoId"].as_str()
+            {
+                ll.lock().await.push((c.to_string(), Instant::now()));
+            }
+        }
+    });
+
+    // Wait until the worker answers.
+    let calentamiento = Publicador::nuevo(&url, &topo).await?;
+    let mut listo = false;
+    for _ in 0..60 {
+        let rx = calentamiento
+            .publicar("catalogo", &json!({}), Some(&format!("Bearer {}", token("ADMIN"))), "calentamiento")
+            .await?;
+        if tokio::time::timeout(Duration::from_secs(1), rx).await.is_ok() {
+            listo = true;
+            break;
+        }
+    }
+    anyhow::ensure!(listo, "el worker no respondió");
+
+    let medidas = Arc::new(Medidas::default());
+    let ritmo = Arc::new(Ritmo {
+        intervalo: (tasa > 0).then(|| Duration::from_secs_f64(1.0 / tasa as f64)),
+        proximo: Mutex::new(Instant::now()),
+    });
+    let auth = format!("Bearer {}", token("MESA"));
+    let fin = Instant::now() + Duration::from_secs(duracion);
+    eprintln!(
+        "carga: {duracion} s, tasa {}, {publicadores} publicadores × {en_vuelo} flujos",
+        if tasa == 0 { "máxima".to_string() } else { format!("{tasa}/s") }
+    );
+    let mut tareas = vec![];
+    for _ in 0..publicadores {
+        let p = Arc::new(Publicador::nuevo(&url, &topo).await?);
+        for _ in 0..en_vuelo {
+            let (p, ritmo, m, auth) = (p.clone(), ritmo.clone(), medidas.clone(), auth.clone());
+            tareas.push(tokio::spawn(async move {
+                while Instant::now() < fin {
+                    if let Err(e) = flujo(&p, &ritmo, &m, &auth).await {
+                        eprintln!("flujo fallido: {e:#}");
+                    }
+                }
+            }));
+        }
+    }
+    let mut rss_max: Option<f64> = None;
+    let cpu_antes = pid.and_then(cpu_segundos);
+    while tareas.iter().any(|t| !t.is_finished()) {
+        if let Some(pid) = pid {
+            rss_max = rss_pico_mib(pid).or(rss_max);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await; // last events
+    if let Some(pid) = pid {
+        rss_max = rss_pico_mib(pid).or(rss_max);
+    }
+
+    let cpu_worker = match (cpu_antes, pid.and_then(cpu_segundos)) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let latencias = std::mem::take(&mut *medidas.latencias_ms.lock().await);
+    let confirmaciones = std::mem::take(&mut *medidas.confirmaciones_ms.lock().await);
+    let total = latencias.len();
+    let (primera, ultima) = (*medidas.primera.lock().await, *medidas.ultima.lock().await);
+    let ventana = match (primera, ultima) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => f64::NAN,
+    };
+    let publicado = medidas.publicado_en.lock().await;
+    let ev: Vec<f64> = llegadas
+        .lock()
+        .await
+        .iter()
+        .filter_map(|(c, t)| publicado.get(c).map(|p| t.duration_since(*p).as_secs_f64() * 1000.0))
+        .collect();
+    let db_despues = tamano_db(&pool).await?;
+    let resultado = ResumenCarga {
+        benchmark: "carga",
+        duracion_s: duracion,
+        tasa_objetivo: tasa,
+        publicadores,
+        flujos_en_vuelo: publicadores * en_vuelo,
+        replicas,
+        tickets_previos,
+        comandos: total,
+        ok: medidas.ok.load(Ordering::Relaxed),
+        errores: medidas.errores.lock().await.clone(),
+        comandos_por_segundo: total as f64 / ventana,
+        respuesta: resumen_ms(latencias),
+        evento: resumen_ms(ev),
+        confirmacion: resumen_ms(confirmaciones),
+        rss_pico_mib: rss_max,
+        cpu_worker_s: cpu_worker,
+        cpu_worker_us_por_comando: cpu_worker.map(|c| c * 1e6 / total.max(1) as f64),
+        db_bytes_antes: db_antes,
+        db_bytes_despues: db_despues,
+    };
+    let r = &resultado;
+    println!(
+        "\n{} comandos en {:.1} s → {:.0} comandos/s sostenidos (ok {}, errores {:?})\n\
+         publicación→respuesta  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms\n\
+         publicación→evento     p50 {:.1} ms  p99 {:.1} ms  ({} eventos)\n\
+         publicación→confirm.   p50 {:.1} ms  p99 {:.1} ms  (la parte del broker)\n\
+         RSS pico del worker    {}\n\
+         CPU del worker         {}\n\
+         base de datos          {:.1} MiB → {:.1} MiB",
+        r.comandos,
+        ventana,
+        r.comandos_por_segundo,
+        r.ok,
+        r.errores,
+        r.respuesta.p50_ms,
+        r.respuesta.p95_ms,
+        r.respuesta.p99_ms,
+        r.evento.p50_ms,
+        r.evento.p99_ms,
+        r.evento.n,
+        r.confirmacion.p50_ms,
+        r.confirmacion.p99_ms,
+        r.rss_pico_mib.map(|m| format!("{m:.1} MiB")).unwrap_or_else(|| "no medido (--externo)".into()),
+        r.cpu_worker_us_por_comando
+            .map(|us| format!("{us:.0} µs por comando ({:.1} s en total)", r.cpu_worker_s.unwrap_or(0.0)))
+            .unwrap_or_else(|| "no medido (--externo)".into()),
+        r.db_bytes_antes as f64 / 1048576.0,
+        r.db_bytes_despues as f64 / 1048576.0,
+    );
+    drop(publicado);
+    for h in hijos.iter_mut() {
+        if let Some(pid) = h.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), h.wait()).await;
+    }
+    pool.close().await;
+    if let Some(e) = entorno {
+        e.limpiar().await;
+    }
+    Ok(resultado)
+}

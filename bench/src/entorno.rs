@@ -1,0 +1,101 @@
+//! The scratch environment every measurement runs in: a database and a
+//! topology prefix of its own on the configured servers, seeded in bulk.
+
+use anyhow::Context;
+use mesa_ayuda::amqp::Topologia;
+use mesa_ayuda::configuration::Settings;
+use mesa_kit::{Nombres, SECRETO, borrar_entorno};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+
+/// A scratch database and topology prefix on the configured servers, dropped at the end.
+pub(crate) struct Entorno {
+    pub(crate) settings: Settings,
+    db: String,
+    /// The configured Postgres URL without its database name.
+    base: String,
+}
+
+impl Entorno {
+    pub(crate) async fn nuevo() -> anyhow::Result<Entorno> {
+        let mut settings = Settings::load()?;
+        let url = settings.database.url.expose_secret().to_string();
+        let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).context("database.url sin nombre de base")?;
+        let Nombres { db, prefijo } = Nombres::nuevos("mesa_bench", "bench");
+        mesa_kit::crear_base_en(&base, &db).await?;
+        settings.database.url = SecretString::from(format!("{base}/{db}"));
+        settings.topology.prefix = prefijo;
+        settings.auth.jwt_secret = Some(SecretString::from(SECRETO));
+        settings.http.port = 0;
+        Ok(Entorno { settings, db, base })
+    }
+
+    pub(crate) async fn pool(&self) -> anyhow::Result<PgPool> {
+        let pool = PgPool::connect(self.settings.database.url.expose_secret()).await?;
+        mesa_ayuda::store::migrate(&pool).await?;
+        Ok(pool)
+    }
+
+    pub(crate) async fn limpiar(self) {
+        let topo = Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit);
+        borrar_entorno(&self.base, &self.db, &topo, self.settings.amqp.url.expose_secret()).await;
+    }
+}
+
+/// Inserts `n` tickets straight into the table: a realistic spread of
+/// states, priorities, areas and ages. `debidos` of them are owed every SLA
+/// alert of both metas.
+pub(crate) async fn sembrar(pool: &PgPool, n: i64, debidos: i64) -> anyhow::Result<Duration> {
+    let inicio = Instant::now();
+    let lote = 100_000;
+    let mut hecho = 0;
+    while hecho < n {
+        let hasta = (hecho + lote).min(n);
+        sqlx::query(
+            "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, tipo, categoria, descripcion, \
+             area_asignada, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, fecha_aviso_sla, proxima_alerta_sla, \
+             sla_final, creado_en, actualizado_en, cerrado_en, version) \
+             SELECT gen_random_uuid(), nextval('ticket_num_seq'), 'TKT-2026-' || lpad(g::text, 7, '0'), 'Usuario ' || g, \
+               'u' || g || '@example.com', (ARRAY['PETICION','QUEJA','RECLAMO','SUGERENCIA','INCIDENTE','SOLICITUD','CONSULTA'])[1 + g % 7], \
+               'Sistemas', 'Descripción de prueba número ' || g, (ARRAY['MESA','TI','RRHH','FINANZAS'])[1 + g % 4], \
+               (ARRAY['CRITICA','ALTA','MEDIA','BAJA'])[1 + g % 4], \
+               CASE WHEN g % 10 < 6 THEN 'ARCHIVADO' WHEN g % 10 < 7 THEN 'CANCELADO' WHEN g % 10 < 8 THEN 'PAUSADO' ELSE 'ASIGNADO' END, \
+               86400000, c + interval '1 day', c + interval '19 hours 12 minutes', \
+               CASE WHEN g % 10 >= 8 THEN now() + interval '30 days' END, \
+               CASE WHEN g % 10 < 7 THEN 'CUMPLIDO' END, c, c, CASE WHEN g % 10 < 7 THEN c + interval '2 hours' END, 3 \
+             FROM generate_series($1::bigint, $2::bigint) g, LATERAL (SELECT now() - (g % 525600) * interval '1 minute' AS c) t",
+        )
+        .bind(hecho + 1)
+        .bind(hasta)
+        .execute(pool)
+        .await?;
+        hecho = hasta;
+    }
+    // The due ones: open, never assigned, both clocks (resolution 1 day,
+    // first response 1 hour) past their deadlines with no alert sent, so each
+    // is owed every threshold and VENCIDO of both metas.
+    sqlx::query(
+        "UPDATE tickets SET estado = 'NUEVO', creado_en = now() - interval '25 hours', \
+         fecha_limite_sla = now() - interval '1 hour', fecha_aviso_sla = now() - interval '13 hours', \
+         primera_respuesta_objetivo_ms = 3600000, fecha_limite_primera_respuesta = now() - interval '24 hours', \
+         fecha_aviso_primera_respuesta = now() - interval '24 hours 30 minutes', \
+         proxima_alerta_sla = now() - interval '24 hours 30 minutes', sla_alerta = NULL \
+         WHERE uuid IN (SELECT uuid FROM tickets WHERE estado = 'ASIGNADO' LIMIT $1)",
+    )
+    .bind(debidos)
+    .execute(pool)
+    .await?;
+    sqlx::query("ANALYZE tickets").execute(pool).await?;
+    Ok(inicio.elapsed())
+}
+
+/// A day-long token of role `rol` for the actor `bench`.
+pub(crate) fn token(rol: &str) -> String {
+    mesa_kit::token_de("bench", rol, None, 24 * 3600, SECRETO)
+}
+
+/// The database's size on disk, in bytes.
+pub(crate) async fn tamano_db(pool: &PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(pool).await?)
+}

@@ -1,0 +1,81 @@
+//! mesa-bench: the project's benchmark harness, one module per measurement.
+//!
+//! - `carga`: a realistic command mix against a worker it starts (a child
+//!   process running the same `run` code) or an external one; reports
+//!   throughput, publish→reply and publish→event latency percentiles, the
+//!   worker's peak RSS and CPU and the database size.
+//! - `listar`: `listar` page latency over N stored tickets.
+//! - `sla`: one SLA scan over N stored tickets of which M are due.
+//! - `procesador`: the processor alone, no broker.
+//!
+//! Every subcommand prints a readable summary and, with `--json FILE`, writes
+//! its `Serialize` summary as JSON (keys in docs/performance.md).
+
+mod carga;
+mod entorno;
+mod listar;
+mod medidas;
+mod procesador;
+mod sla;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mesa-bench", about = "Mesa de Ayuda benchmark harness")]
+struct Cli {
+    #[command(subcommand)]
+    comando: Comando,
+    /// Also write the results as JSON here.
+    #[arg(long, global = true)]
+    json: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Comando {
+    #[command(flatten)]
+    Medicion(Medicion),
+    /// Internal: the worker process `carga` starts.
+    #[command(hide = true)]
+    Worker,
+}
+
+/// The measurements, one subcommand each.
+#[derive(Subcommand)]
+enum Medicion {
+    /// Commands per second and latencies under a realistic mix.
+    Carga(carga::ArgsCarga),
+    /// `listar` latency over many stored tickets.
+    Listar(listar::ArgsListar),
+    /// One SLA scan over many stored tickets, few of them due.
+    Sla(sla::ArgsSla),
+    /// The processor alone, no broker: the database-bound ceiling of the
+    /// command transaction (crear + asignar + actualizar per ticket).
+    Procesador(procesador::ArgsProcesador),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.comando {
+        Comando::Worker => {
+            // Exactly `mesa-ayuda run`, on the worker's own runtime.
+            let run = mesa_ayuda::cli::Cli { comando: mesa_ayuda::cli::Comando::Run };
+            let code = mesa_ayuda::cli::runtime()?.block_on(mesa_ayuda::cli::ejecutar(run))?;
+            std::process::exit(code);
+        }
+        Comando::Medicion(m) => tokio::runtime::Runtime::new()?.block_on(medir(m, cli.json)),
+    }
+}
+
+async fn medir(medicion: Medicion, json: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let resultado = match medicion {
+        Medicion::Carga(args) => serde_json::to_value(carga::medir(args).await?)?,
+        Medicion::Listar(args) => serde_json::to_value(listar::medir(args).await?)?,
+        Medicion::Sla(args) => serde_json::to_value(sla::medir(args).await?)?,
+        Medicion::Procesador(args) => serde_json::to_value(procesador::medir(args).await?)?,
+    };
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&resultado)?)?;
+        eprintln!("resultados en {}", path.display());
+    }
+    Ok(())
+}
