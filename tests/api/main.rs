@@ -9,6 +9,7 @@ mod helpers;
 mod hostil;
 mod informes;
 mod operacion;
+mod rechazados;
 mod rendimiento;
 mod replicas;
 mod seguridad;
