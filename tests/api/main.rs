@@ -8,6 +8,7 @@ mod fiabilidad;
 mod helpers;
 mod hostil;
 mod informes;
+mod observabilidad;
 mod operacion;
 mod rechazados;
 mod rendimiento;
