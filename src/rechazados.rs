@@ -380,6 +380,10 @@ fn no_encontrados(seleccion: &Seleccion, informe: &Informe) -> Vec<String> {
 /// `Err` says why it was not taken (and so must stay parked).
 async fn reenviar_uno(canal: &Channel, comandos: &str, d: &Delivery) -> Result<(), String> {
     let routing_key = routing_key(d);
+    // A forged header could name anything; AMQP routing keys are short strings.
+    if routing_key.len() > 255 {
+        return Err("la routing key pasa de 255 bytes".into());
+    }
     let props = d.properties.clone().with_headers(sin_cabeceras(&d.properties, CABECERAS_DE_RECHAZO));
     let confirmacion = canal
         .basic_publish(

@@ -325,6 +325,26 @@ async fn the_command_line_lists_as_json_and_never_prints_a_dead_letters_control_
     aparcar_a_mano(&app.cliente.canal, &topo, "ticket.crear", "sencillo", FieldTable::default(), &[0xff, 0x00]).await;
     esperar_en_cola(&app, topo.rechazados(), 2).await;
 
+    // A forged routing key nothing is bound to, or too long to be one: not
+    // re-driven, kept, and the exit code says so.
+    let rechazados = abrir(&app).await;
+    for (id, rk) in [("sin-ruta", "otra.cosa".to_string()), ("larga", format!("ticket.{}", "x".repeat(300)))] {
+        let mut h = FieldTable::default();
+        h.insert("x-mesa-routing-key".into(), AMQPValue::LongString(rk.into()));
+        aparcar_a_mano(&app.cliente.canal, &topo, "ticket.crear", id, h, b"{}").await;
+    }
+    esperar_en_cola(&app, topo.rechazados(), 4).await;
+    let informe = rechazados.reenviar(&Seleccion::Ids(vec!["sin-ruta".into(), "larga".into()]), false).await.unwrap();
+    assert_eq!((informe.hechos.len(), informe.fallidos.len()), (0, 2), "{informe:?}");
+    esperar_en_cola(&app, topo.rechazados(), 4).await;
+    assert_eq!(mesa_ayuda(&app, &["rechazados", "reenviar", "sin-ruta"]).status.code(), Some(1));
+    assert_eq!(
+        rechazados.purgar(&Seleccion::Ids(vec!["sin-ruta".into(), "larga".into()]), false).await.unwrap().hechos.len(),
+        2
+    );
+    esperar_en_cola(&app, topo.rechazados(), 2).await;
+    rechazados.cerrar().await;
+
     for args in [
         &["rechazados", "listar"][..],
         &["rechazados", "ver", "hostil-\u{1b}[31m"],
