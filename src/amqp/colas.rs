@@ -41,12 +41,15 @@ impl Profundidades {
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
         let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda colas").await.map_err(en("conectar"))?;
         let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
+        // Idempotent, as every component does it: a depth read before the
+        // consumer's first declaration would otherwise find no queue.
+        amqp::declarar(&canal, &self.topologia).await.map_err(en("declarar la topología"))?;
         let colas = [("comandos", self.topologia.comandos()), ("rechazados", self.topologia.rechazados())];
         let pasiva = QueueDeclareOptions { passive: true, ..Default::default() };
         loop {
             for (cola, nombre) in &colas {
-                // A queue not declared yet (the consumer declares it) closes
-                // the channel: the session ends and is retried with backoff.
+                // A queue deleted meanwhile closes the channel: the session
+                // ends and is retried with backoff.
                 let q = canal
                     .queue_declare(nombre.clone().into(), pasiva, FieldTable::default())
                     .await
