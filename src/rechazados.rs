@@ -4,9 +4,12 @@
 //! A quorum queue cannot be browsed, so every verb walks it the same way:
 //! `basic.get` without ack, one dead letter after another, holding the ones
 //! it leaves; closing the channel at the end hands those back, in the order
-//! they were, ahead of anything newer. The walk is bounded by the queue's
-//! depth when it started, so a dead letter parked meanwhile (say a re-driven
-//! command that is still undecodable) is not seen twice.
+//! they were. RabbitMQ 3.10 puts handed-back messages behind those it did
+//! not hand out (measured), so a walk always covers the whole queue: the
+//! queue then keeps its order. The walk is bounded by the queue's depth when
+//! it started, so a dead letter parked meanwhile (say a re-driven command
+//! that is still undecodable) is not seen twice; it ends up ahead of the
+//! handed-back ones.
 //!
 //! Every hand-back counts as a delivery (`x-delivery-count`). The queue sets
 //! no delivery limit, but a broker may (RabbitMQ 4 sets 20 on every quorum
@@ -187,10 +190,12 @@ impl Rechazados {
         }
     }
 
-    /// Walks the dead letters present now, oldest first, calling `visitar`
-    /// on each until it says stop. Those it leaves stay held and go back, in
-    /// order, when the walk's channel closes; one handed back [`RENOVAR_DESDE`]
-    /// times or more is renewed instead. Returns once they are back.
+    /// Walks every dead letter present now, oldest first, calling `visitar`
+    /// on each. Those it leaves stay held and go back, in order, when the
+    /// walk's channel closes (RabbitMQ puts them behind anything it did not
+    /// hand out, hence a walk always covers the whole queue); one handed back
+    /// [`RENOVAR_DESDE`] times or more is renewed instead. Returns once they
+    /// are back.
     async fn recorrer(
         &self,
         mut visitar: impl AsyncFnMut(&Channel, &Delivery) -> Result<Paso, ErrorRechazados>,
@@ -222,9 +227,6 @@ impl Rechazados {
                 && let Err(e) = self.renovar(&canal, &m.delivery).await
             {
                 resultado = Err(e);
-                break;
-            }
-            if paso == Paso::Parar {
                 break;
             }
         }
@@ -279,9 +281,14 @@ impl Rechazados {
     pub async fn listar(&self, limite: usize) -> Result<Vec<Rechazado>, ErrorRechazados> {
         let mut vistos = Vec::new();
         if limite > 0 {
+            // The walk goes on past `limite` without collecting: RabbitMQ puts
+            // what is handed back behind what was not taken, so only a walk
+            // over the whole queue keeps the order.
             self.recorrer(async |_, d| {
-                vistos.push(resumen(d));
-                Ok(if vistos.len() >= limite { Paso::Parar } else { Paso::Seguir })
+                if vistos.len() < limite {
+                    vistos.push(resumen(d));
+                }
+                Ok(Paso::Seguir)
             })
             .await?;
         }
@@ -359,8 +366,6 @@ impl Rechazados {
 enum Paso {
     /// Leave it (held until the channel closes) and go on.
     Seguir,
-    /// Leave it and stop the walk.
-    Parar,
     /// The visitor settled it (re-driven or purged): it is gone.
     Tomado,
 }
@@ -417,7 +422,8 @@ fn sin_cabeceras(p: &BasicProperties, quitar: &[&str]) -> FieldTable {
 }
 
 fn es_no_encontrado(e: &lapin::Error) -> bool {
-    e.to_string().contains("NOT_FOUND") || e.to_string().contains("404")
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if matches!(p.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
 }
 
 fn texto(v: &AMQPValue) -> Option<String> {
