@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Queue depths for `/metrics`, read on a timer.
+pub mod colas;
 pub mod consumidor;
 mod mensajes;
 pub mod relay;

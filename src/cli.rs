@@ -17,6 +17,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
+/// `mesa-ayuda rechazados`: listing, showing, re-driving and purging dead letters.
+pub mod rechazados;
+
 #[derive(Parser)]
 #[command(name = "mesa-ayuda", version, about = "Mesa de Ayuda worker")]
 pub struct Cli {
@@ -59,6 +62,11 @@ pub enum Comando {
         /// No ANSI colours (default when stdout is not a terminal).
         #[arg(long)]
         sin_color: bool,
+    },
+    /// Inspect, re-drive and purge the dead letters of `P.comandos.rechazados`.
+    Rechazados {
+        #[command(subcommand)]
+        orden: rechazados::Orden,
     },
     /// Mint a token signed with the configured secret, for local use.
     Token {
@@ -143,6 +151,7 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             crate::alertas::seguir(&settings, consumir, color).await?;
             Ok(0)
         }
+        Comando::Rechazados { orden } => rechazados::ejecutar(&settings, orden).await,
         Comando::Token { rol, sub, nombre, area, ttl } => {
             let claims = Claims {
                 sub,

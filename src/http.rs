@@ -34,11 +34,16 @@ async fn base_de_datos_lista(pool: &PgPool) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(2), store::ping(pool)).await, Ok(Ok(())))
 }
 
-async fn ready(State(e): State<EstadoHttp>) -> impl IntoResponse {
+/// Whether the database and both broker sessions are up: (all, database, consumer, relay).
+async fn listo(e: &EstadoHttp) -> (bool, bool, bool, bool) {
     let base = base_de_datos_lista(&e.pool).await;
     let consumidor = e.salud.consumidor.load(Ordering::SeqCst);
     let relay = e.salud.relay.load(Ordering::SeqCst);
-    let listo = base && consumidor && relay;
+    (base && consumidor && relay, base, consumidor, relay)
+}
+
+async fn ready(State(e): State<EstadoHttp>) -> impl IntoResponse {
+    let (listo, base, consumidor, relay) = listo(&e).await;
     let codigo = if listo { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (codigo, Json(json!({"listo": listo, "baseDeDatos": base, "consumidor": consumidor, "relay": relay})))
 }
@@ -50,6 +55,7 @@ async fn metrics(State(e): State<EstadoHttp>) -> impl IntoResponse {
         e.metricas.outbox_pendientes.set(pendientes);
         e.metricas.outbox_antiguedad.set(antiguedad);
     }
+    e.metricas.listo.set(i64::from(listo(&e).await.0));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], e.metricas.texto())
 }
 

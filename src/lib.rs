@@ -28,6 +28,8 @@ pub mod metrics;
 pub mod planificador;
 /// Command handling, broker-independent.
 pub mod procesador;
+/// Operator tools over the dead-letter queue: list, show, re-drive, purge.
+pub mod rechazados;
 /// Pruning of published events and old idempotency records.
 pub mod retencion;
 /// Wiring and the process lifecycle.

@@ -36,6 +36,13 @@ pub struct EtiquetaMeta {
     pub meta: &'static str,
 }
 
+/// Which queue a depth is of: `comandos` or `rechazados`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EtiquetaCola {
+    /// The queue's role (`comandos`, `rechazados`), not its prefixed name.
+    pub cola: String,
+}
+
 pub struct Metricas {
     registry: Registry,
     pub comandos: Family<EtiquetasComando, Counter>,
@@ -48,6 +55,12 @@ pub struct Metricas {
     pub escalamientos_sla: Family<EtiquetaMeta, Counter>,
     pub outbox_pendientes: Gauge,
     pub outbox_antiguedad: Gauge<f64, AtomicU64>,
+    /// Messages ready in each queue (not those a consumer holds).
+    pub cola_mensajes: Family<EtiquetaCola, Gauge>,
+    /// Consumers on each queue (the standbys of single active consumer included).
+    pub cola_consumidores: Family<EtiquetaCola, Gauge>,
+    /// 1 while `/ready` would answer 200, 0 otherwise (set at each scrape).
+    pub listo: Gauge,
 }
 
 impl Default for Metricas {
@@ -85,6 +98,23 @@ impl Default for Metricas {
             "Edad del evento sin publicar más antiguo",
             outbox_antiguedad.clone(),
         );
+        // Series that exist from the start, at zero: `increase()` then sees
+        // the first alert or reconnection, not only the ones after it.
+        for meta in crate::domain::sla::Meta::TODAS {
+            for nivel in [crate::domain::sla::NivelSla::PorVencer, crate::domain::sla::NivelSla::Vencido] {
+                let _ = alertas_sla.get_or_create(&EtiquetaAlerta { nivel: nivel.as_str(), meta: meta.as_str() });
+            }
+            let _ = escalamientos_sla.get_or_create(&EtiquetaMeta { meta: meta.as_str() });
+        }
+        for componente in ["consumidor", "relay", "colas"] {
+            let _ = reconexiones.get_or_create(&EtiquetaComponente { componente: componente.to_string() });
+        }
+        let cola_mensajes = Family::<EtiquetaCola, Gauge>::default();
+        registry.register("cola_mensajes", "Mensajes listos en la cola", cola_mensajes.clone());
+        let cola_consumidores = Family::<EtiquetaCola, Gauge>::default();
+        registry.register("cola_consumidores", "Consumidores de la cola", cola_consumidores.clone());
+        let listo = Gauge::default();
+        registry.register("listo", "1 si el worker está listo (/ready), 0 si no", listo.clone());
         Self {
             registry,
             comandos,
@@ -97,6 +127,9 @@ impl Default for Metricas {
             escalamientos_sla,
             outbox_pendientes,
             outbox_antiguedad,
+            cola_mensajes,
+            cola_consumidores,
+            listo,
         }
     }
 }
@@ -104,6 +137,13 @@ impl Default for Metricas {
 impl Metricas {
     pub fn reconexion(&self, componente: &str) {
         self.reconexiones.get_or_create(&EtiquetaComponente { componente: componente.to_string() }).inc();
+    }
+
+    /// Records the depth and consumers of the queue `cola` (`comandos`, `rechazados`).
+    pub fn cola(&self, cola: &str, mensajes: i64, consumidores: i64) {
+        let etiqueta = EtiquetaCola { cola: cola.to_string() };
+        self.cola_mensajes.get_or_create(&etiqueta).set(mensajes);
+        self.cola_consumidores.get_or_create(&etiqueta).set(consumidores);
     }
 
     pub fn texto(&self) -> String {

@@ -142,6 +142,16 @@ impl Aplicacion {
             .ejecutar(relay_stop.clone()),
         );
 
+        let colas = tokio::spawn(
+            crate::amqp::colas::Profundidades {
+                topologia: self.topologia(),
+                amqp_url: s.amqp.url.expose_secret().to_string(),
+                intervalo: INTERVALO_PROFUNDIDADES,
+                metricas: self.metricas.clone(),
+            }
+            .ejecutar(http_stop.clone()),
+        );
+
         let planificador_stop = CancellationToken::new();
         let planificador = tokio::spawn(self.planificador.clone().ejecutar_programado(
             s.scheduler.cron.clone(),
@@ -164,6 +174,7 @@ impl Aplicacion {
         if let Some(h) = http {
             let _ = h.await;
         }
+        let _ = colas.await;
         if completo {
             self.pool.close().await;
         } else {
@@ -180,6 +191,9 @@ impl Aplicacion {
         }
     }
 }
+
+/// How often `mesa_cola_mensajes` is read from the broker.
+const INTERVALO_PROFUNDIDADES: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long closing the pool may take once the grace has run out.
 const CIERRE_POOL_TRAS_GRACIA: std::time::Duration = std::time::Duration::from_secs(1);

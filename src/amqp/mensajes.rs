@@ -74,6 +74,10 @@ pub async fn rechazar(
     headers.insert("x-mesa-motivo".into(), AMQPValue::LongString(motivo.into()));
     headers
         .insert("x-mesa-routing-key".into(), AMQPValue::LongString(delivery.routing_key.as_str().to_string().into()));
+    // When, for `mesa-ayuda rechazados` (`purgar --antes`): the worker's own
+    // parking leaves no `x-death` behind.
+    let ahora = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    headers.insert(crate::rechazados::HEADER_FECHA.into(), AMQPValue::LongString(ahora.into()));
     let props = delivery.properties.clone().with_headers(headers);
     let confirmacion = canal
         .basic_publish(

@@ -1,0 +1,606 @@
+//! Operator tools over `P.comandos.rechazados` (contract §9): list, show,
+//! re-drive and purge dead letters.
+//!
+//! A quorum queue cannot be browsed, so every verb walks it the same way:
+//! `basic.get` without ack, one dead letter after another, holding the ones
+//! it leaves; closing the channel at the end hands those back, in the order
+//! they were. RabbitMQ 3.10 puts handed-back messages behind those it did
+//! not hand out (measured), so a walk always covers the whole queue: the
+//! queue then keeps its order. The walk is bounded by the queue's depth when
+//! it started, so a dead letter parked meanwhile (say a re-driven command
+//! that is still undecodable) is not seen twice; it ends up ahead of the
+//! handed-back ones.
+//!
+//! Every hand-back counts as a delivery (`x-delivery-count`). The queue sets
+//! no delivery limit, but a broker may (RabbitMQ 4 sets 20 on every quorum
+//! queue by default, and a policy can set one): so a dead letter whose count
+//! reaches [`RENOVAR_DESDE`] is copied back to the queue, confirmed, and only
+//! then is the old copy acked — inspecting can never make the broker drop one.
+
+use crate::amqp::{self, Topologia};
+use chrono::{DateTime, Utc};
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// Header the worker parks a dead letter with: why.
+pub const HEADER_MOTIVO: &str = "x-mesa-motivo";
+/// Header the worker parks a dead letter with: the routing key it came with.
+pub const HEADER_ROUTING_KEY: &str = "x-mesa-routing-key";
+/// Header the worker parks a dead letter with: when (RFC 3339, UTC).
+pub const HEADER_FECHA: &str = "x-mesa-rechazado-en";
+
+/// A dead letter handed back this many times is renewed (copied back and the
+/// old copy acked), well below RabbitMQ 4's default delivery limit of 20.
+pub const RENOVAR_DESDE: i64 = 10;
+
+/// Bookkeeping headers a re-driven command does not carry: the broker's and
+/// ours about the parking itself. Everything else (`traceparent`, an
+/// `authorization` RabbitMQ kept on a delivery-limit dead letter, the
+/// publisher's own headers) goes back as it came.
+const CABECERAS_DE_RECHAZO: &[&str] = &[
+    HEADER_MOTIVO,
+    HEADER_ROUTING_KEY,
+    HEADER_FECHA,
+    "x-death",
+    "x-delivery-count",
+    "x-first-death-exchange",
+    "x-first-death-queue",
+    "x-first-death-reason",
+    "x-last-death-exchange",
+    "x-last-death-queue",
+    "x-last-death-reason",
+];
+
+/// What can go wrong talking to the dead-letter queue.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorRechazados {
+    /// A step the broker refused, or a connection it dropped.
+    #[error("RabbitMQ, {paso}: {fuente}")]
+    Broker {
+        /// What was being done.
+        paso: &'static str,
+        /// The broker's or the connection's error.
+        #[source]
+        fuente: lapin::Error,
+    },
+    /// The queue is not there: a wrong prefix, or no worker ever started.
+    #[error("la cola {0} no existe: ¿el prefijo (MESA__TOPOLOGY__PREFIX) es el del worker?")]
+    ColaInexistente(String),
+    /// A renewal copy was not confirmed: the dead letter stays as it was.
+    #[error("el broker no confirmó la copia renovada de un rechazado")]
+    RenovacionSinConfirmar,
+}
+
+fn en(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorRechazados {
+    move |fuente| ErrorRechazados::Broker { paso, fuente }
+}
+
+/// One dead letter as `listar` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Rechazado {
+    /// When it was parked: `x-mesa-rechazado-en`, else the broker's
+    /// `x-death` time, else the publisher's `timestamp`; `None` when unknown.
+    pub fecha: Option<DateTime<Utc>>,
+    /// The routing key it was published with.
+    #[serde(rename = "routingKey")]
+    pub routing_key: String,
+    /// Its AMQP `message_id`, if it had one.
+    #[serde(rename = "messageId")]
+    pub message_id: Option<String>,
+    /// Why: `x-mesa-motivo`, else the broker's dead-letter reason (`delivery_limit`, ...).
+    pub motivo: Option<String>,
+    /// Body size in bytes.
+    pub bytes: usize,
+    /// How often the queue has handed it out before (`x-delivery-count`).
+    pub entregas: i64,
+}
+
+/// One dead letter whole, for `ver`: properties, headers and body.
+#[derive(Debug, Clone, Serialize)]
+pub struct RechazadoCompleto {
+    /// The summary `listar` shows.
+    #[serde(flatten)]
+    pub resumen: Rechazado,
+    /// AMQP properties other than headers.
+    pub propiedades: Value,
+    /// Every header, AMQP values rendered as JSON.
+    pub headers: Value,
+    /// The body as parked.
+    #[serde(skip)]
+    pub cuerpo: Vec<u8>,
+}
+
+/// Which dead letters a verb acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seleccion {
+    /// Those whose `message_id` is one of these.
+    Ids(Vec<String>),
+    /// Every one.
+    Todos,
+    /// Those parked before this instant (those of unknown date are kept).
+    Antes(DateTime<Utc>),
+}
+
+impl Seleccion {
+    fn incluye(&self, r: &Rechazado) -> bool {
+        match self {
+            Seleccion::Ids(ids) => r.message_id.as_ref().is_some_and(|id| ids.contains(id)),
+            Seleccion::Todos => true,
+            Seleccion::Antes(t) => r.fecha.is_some_and(|f| f < *t),
+        }
+    }
+}
+
+/// What a re-drive or purge did, dead letter by dead letter.
+#[derive(Debug, Default, Serialize)]
+pub struct Informe {
+    /// Re-driven (confirmed, then removed) or purged; with `--dry-run`, those
+    /// that would be.
+    pub hechos: Vec<Rechazado>,
+    /// Re-drives that failed, with why; those dead letters stay in the queue.
+    pub fallidos: Vec<(Rechazado, String)>,
+    /// Asked-for `message_id`s no dead letter carries.
+    #[serde(rename = "noEncontrados")]
+    pub no_encontrados: Vec<String>,
+    /// Whether nothing was changed (`--dry-run`).
+    pub simulado: bool,
+}
+
+/// A connection to the broker for one operator command.
+pub struct Rechazados {
+    conexion: Connection,
+    topologia: Topologia,
+}
+
+impl Rechazados {
+    /// Connects (any node of `amqp_url`) and checks the queue exists.
+    pub async fn abrir(amqp_url: &str, topologia: Topologia) -> Result<Self, ErrorRechazados> {
+        let conexion = amqp::conectar(amqp_url, "mesa-ayuda rechazados").await.map_err(en("conectar"))?;
+        let r = Self { conexion, topologia };
+        let canal = r.canal().await?;
+        r.profundidad(&canal).await?;
+        let _ = canal.close(200, "listo".into()).await;
+        Ok(r)
+    }
+
+    /// Closes the connection.
+    pub async fn cerrar(self) {
+        let _ = self.conexion.close(200, "listo".into()).await;
+    }
+
+    async fn canal(&self) -> Result<Channel, ErrorRechazados> {
+        let canal = self.conexion.create_channel().await.map_err(en("abrir un canal"))?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
+        Ok(canal)
+    }
+
+    /// Dead letters ready in the queue now.
+    async fn profundidad(&self, canal: &Channel) -> Result<u32, ErrorRechazados> {
+        let pasiva = QueueDeclareOptions { passive: true, ..Default::default() };
+        match canal.queue_declare(self.topologia.rechazados().into(), pasiva, FieldTable::default()).await {
+            Ok(q) => Ok(q.message_count()),
+            Err(e) if es_no_encontrado(&e) => Err(ErrorRechazados::ColaInexistente(self.topologia.rechazados())),
+            Err(e) => Err(en("consultar la cola")(e)),
+        }
+    }
+
+    /// Walks every dead letter present now, oldest first, calling `visitar`
+    /// on each. Those it leaves stay held and go back, in order, when the
+    /// walk's channel closes (RabbitMQ puts them behind anything it did not
+    /// hand out, hence a walk always covers the whole queue); one handed back
+    /// [`RENOVAR_DESDE`] times or more is renewed instead. Returns once they
+    /// are back.
+    async fn recorrer(
+        &self,
+        mut visitar: impl AsyncFnMut(&Channel, &Delivery) -> Result<Paso, ErrorRechazados>,
+    ) -> Result<(), ErrorRechazados> {
+        let canal = self.canal().await?;
+        let total = self.profundidad(&canal).await?;
+        let cola = self.topologia.rechazados();
+        let mut tomados = 0;
+        let mut resultado = Ok(());
+        for _ in 0..total {
+            let m = match canal.basic_get(cola.clone().into(), BasicGetOptions { no_ack: false }).await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(e) => {
+                    resultado = Err(en("leer la cola")(e));
+                    break;
+                }
+            };
+            let paso = match visitar(&canal, &m.delivery).await {
+                Ok(p) => p,
+                Err(e) => {
+                    resultado = Err(e);
+                    break;
+                }
+            };
+            if paso == Paso::Tomado {
+                tomados += 1;
+            } else if entregas(&m.delivery.properties) >= RENOVAR_DESDE
+                && let Err(e) = self.renovar(&canal, &m.delivery).await
+            {
+                resultado = Err(e);
+                break;
+            }
+        }
+        self.devolver(canal, total.saturating_sub(tomados)).await;
+        resultado
+    }
+
+    /// Closes a walk's channel, so what it still holds goes back to the
+    /// queue in order, and waits (a few seconds at most) until the queue
+    /// holds at least `esperados` again: RabbitMQ returns them after the
+    /// close is answered, and the next command (or walk) must see them.
+    async fn devolver(&self, canal: Channel, esperados: u32) {
+        if let Err(e) = canal.close(200, "devueltos".into()).await {
+            tracing::warn!(error = %e, "no se pudo cerrar el canal; la conexión devolverá los rechazados");
+        }
+        let Ok(canal) = self.conexion.create_channel().await else { return };
+        for _ in 0..100 {
+            match self.profundidad(&canal).await {
+                Ok(n) if n < esperados => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                _ => break,
+            }
+        }
+        let _ = canal.close(200, "listo".into()).await;
+    }
+
+    /// Copies a dead letter back to the tail of the queue with its delivery
+    /// count dropped (confirmed) and acks the old copy: to the broker it is
+    /// then a new message, never near a delivery limit.
+    async fn renovar(&self, canal: &Channel, d: &Delivery) -> Result<(), ErrorRechazados> {
+        let props = d.properties.clone().with_headers(sin_cabeceras(&d.properties, &["x-delivery-count"]));
+        let confirmacion = canal
+            .basic_publish(
+                "".into(),
+                self.topologia.rechazados().into(),
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                &d.data,
+                props,
+            )
+            .await
+            .map_err(en("renovar un rechazado"))?
+            .await
+            .map_err(en("confirmar la renovación"))?;
+        if !matches!(confirmacion, Confirmation::Ack(None)) {
+            return Err(ErrorRechazados::RenovacionSinConfirmar);
+        }
+        canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en("retirar la copia renovada"))?;
+        tracing::info!(entregas = entregas(&d.properties), "rechazado renovado");
+        Ok(())
+    }
+
+    /// Up to `limite` dead letters, oldest first, left in the queue.
+    pub async fn listar(&self, limite: usize) -> Result<Vec<Rechazado>, ErrorRechazados> {
+        let mut vistos = Vec::new();
+        if limite > 0 {
+            // The walk goes on past `limite` without collecting: RabbitMQ puts
+            // what is handed back behind what was not taken, so only a walk
+            // over the whole queue keeps the order.
+            self.recorrer(async |_, d| {
+                if vistos.len() < limite {
+                    vistos.push(resumen(d));
+                }
+                Ok(Paso::Seguir)
+            })
+            .await?;
+        }
+        Ok(vistos)
+    }
+
+    /// Every dead letter carrying `message_id`, whole, left in the queue.
+    pub async fn ver(&self, message_id: &str) -> Result<Vec<RechazadoCompleto>, ErrorRechazados> {
+        let mut hallados = Vec::new();
+        self.recorrer(async |_, d| {
+            if d.properties.message_id().as_ref().map(|s| s.as_str()) == Some(message_id) {
+                hallados.push(completo(d));
+            }
+            Ok(Paso::Seguir)
+        })
+        .await?;
+        Ok(hallados)
+    }
+
+    /// Publishes the selected dead letters again to `P.comandos` with their
+    /// routing key, `message_id`, properties and headers (minus the parking
+    /// bookkeeping), mandatory and confirmed; only a confirmed, routed one is
+    /// removed. `simular` changes nothing and says what would be done.
+    pub async fn reenviar(&self, seleccion: &Seleccion, simular: bool) -> Result<Informe, ErrorRechazados> {
+        let mut informe = Informe { simulado: simular, ..Default::default() };
+        let comandos = self.topologia.comandos();
+        self.recorrer(async |canal, d| {
+            let r = resumen(d);
+            if !seleccion.incluye(&r) {
+                return Ok(Paso::Seguir);
+            }
+            if simular {
+                informe.hechos.push(r);
+                return Ok(Paso::Seguir);
+            }
+            match reenviar_uno(canal, &comandos, d).await {
+                Ok(()) => {
+                    canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en("retirar"))?;
+                    informe.hechos.push(r);
+                    Ok(Paso::Tomado)
+                }
+                Err(motivo) => {
+                    informe.fallidos.push((r, motivo));
+                    Ok(Paso::Seguir)
+                }
+            }
+        })
+        .await?;
+        informe.no_encontrados = no_encontrados(seleccion, &informe);
+        Ok(informe)
+    }
+
+    /// Removes the selected dead letters for good. `simular` changes nothing.
+    pub async fn purgar(&self, seleccion: &Seleccion, simular: bool) -> Result<Informe, ErrorRechazados> {
+        let mut informe = Informe { simulado: simular, ..Default::default() };
+        self.recorrer(async |canal, d| {
+            let r = resumen(d);
+            if !seleccion.incluye(&r) {
+                return Ok(Paso::Seguir);
+            }
+            informe.hechos.push(r);
+            if simular {
+                return Ok(Paso::Seguir);
+            }
+            canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en("purgar"))?;
+            Ok(Paso::Tomado)
+        })
+        .await?;
+        informe.no_encontrados = no_encontrados(seleccion, &informe);
+        Ok(informe)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Paso {
+    /// Leave it (held until the channel closes) and go on.
+    Seguir,
+    /// The visitor settled it (re-driven or purged): it is gone.
+    Tomado,
+}
+
+fn no_encontrados(seleccion: &Seleccion, informe: &Informe) -> Vec<String> {
+    let Seleccion::Ids(ids) = seleccion else { return vec![] };
+    let vistos: Vec<&str> = informe
+        .hechos
+        .iter()
+        .chain(informe.fallidos.iter().map(|(r, _)| r))
+        .filter_map(|r| r.message_id.as_deref())
+        .collect();
+    ids.iter().filter(|id| !vistos.contains(&id.as_str())).cloned().collect()
+}
+
+/// Publishes one dead letter to `P.comandos` as it was first published;
+/// `Err` says why it was not taken (and so must stay parked).
+async fn reenviar_uno(canal: &Channel, comandos: &str, d: &Delivery) -> Result<(), String> {
+    let routing_key = routing_key(d);
+    // A forged header could name anything; AMQP routing keys are short strings.
+    if routing_key.len() > 255 {
+        return Err("la routing key pasa de 255 bytes".into());
+    }
+    let props = d.properties.clone().with_headers(sin_cabeceras(&d.properties, CABECERAS_DE_RECHAZO));
+    let confirmacion = canal
+        .basic_publish(
+            comandos.to_string().into(),
+            routing_key.into(),
+            BasicPublishOptions { mandatory: true, ..Default::default() },
+            &d.data,
+            props,
+        )
+        .await
+        .map_err(|e| format!("publicar: {e}"))?
+        .await
+        .map_err(|e| format!("confirmar: {e}"))?;
+    match confirmacion {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => Err("sin ruta: ninguna cola acepta esa routing key".into()),
+        Confirmation::Nack(_) => Err("el broker no lo confirmó".into()),
+        Confirmation::NotRequested => Err("el canal no está en modo confirmación".into()),
+    }
+}
+
+/// The headers of `p` but `quitar`.
+fn sin_cabeceras(p: &BasicProperties, quitar: &[&str]) -> FieldTable {
+    let mut headers = FieldTable::default();
+    for (k, v) in p.headers().as_ref().map(|h| h.inner().clone()).unwrap_or_default() {
+        if !quitar.contains(&k.as_str()) {
+            headers.insert(k, v);
+        }
+    }
+    headers
+}
+
+fn es_no_encontrado(e: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(p) if matches!(p.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
+}
+
+fn texto(v: &AMQPValue) -> Option<String> {
+    match v {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+fn entero(v: &AMQPValue) -> Option<i64> {
+    match v {
+        AMQPValue::ShortShortInt(n) => Some((*n).into()),
+        AMQPValue::ShortShortUInt(n) => Some((*n).into()),
+        AMQPValue::ShortInt(n) => Some((*n).into()),
+        AMQPValue::ShortUInt(n) => Some((*n).into()),
+        AMQPValue::LongInt(n) => Some((*n).into()),
+        AMQPValue::LongUInt(n) => Some((*n).into()),
+        AMQPValue::LongLongInt(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn cabecera<'a>(p: &'a BasicProperties, nombre: &str) -> Option<&'a AMQPValue> {
+    p.headers().as_ref()?.inner().get(nombre)
+}
+
+/// The latest `x-death` entry RabbitMQ recorded (it keeps the latest first).
+fn ultima_muerte(p: &BasicProperties) -> Option<&FieldTable> {
+    match cabecera(p, "x-death")? {
+        AMQPValue::FieldArray(a) => a.as_slice().iter().find_map(|v| match v {
+            AMQPValue::FieldTable(t) => Some(t),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+fn entregas(p: &BasicProperties) -> i64 {
+    cabecera(p, "x-delivery-count").and_then(entero).unwrap_or(0)
+}
+
+fn routing_key(d: &Delivery) -> String {
+    if let Some(rk) = cabecera(&d.properties, HEADER_ROUTING_KEY).and_then(texto) {
+        return rk;
+    }
+    let de_la_muerte = ultima_muerte(&d.properties).and_then(|t| match t.inner().get("routing-keys")? {
+        AMQPValue::FieldArray(a) => a.as_slice().first().and_then(texto),
+        _ => None,
+    });
+    de_la_muerte.unwrap_or_else(|| d.routing_key.as_str().to_string())
+}
+
+fn fecha(p: &BasicProperties) -> Option<DateTime<Utc>> {
+    if let Some(f) = cabecera(p, HEADER_FECHA).and_then(texto)
+        && let Ok(f) = DateTime::parse_from_rfc3339(&f)
+    {
+        return Some(f.to_utc());
+    }
+    let muerte = ultima_muerte(p).and_then(|t| match t.inner().get("time")? {
+        AMQPValue::Timestamp(s) => Some(*s),
+        _ => None,
+    });
+    let segundos = muerte.or(*p.timestamp())?;
+    DateTime::from_timestamp(i64::try_from(segundos).ok()?, 0)
+}
+
+fn resumen(d: &Delivery) -> Rechazado {
+    let p = &d.properties;
+    let motivo = cabecera(p, HEADER_MOTIVO)
+        .and_then(texto)
+        .or_else(|| ultima_muerte(p).and_then(|t| t.inner().get("reason")).and_then(texto));
+    Rechazado {
+        fecha: fecha(p),
+        routing_key: routing_key(d),
+        message_id: p.message_id().as_ref().map(|s| s.as_str().to_string()),
+        motivo,
+        bytes: d.data.len(),
+        entregas: entregas(p),
+    }
+}
+
+fn completo(d: &Delivery) -> RechazadoCompleto {
+    let p = &d.properties;
+    let corto = |s: Option<&lapin::types::ShortString>| s.map(|s| s.as_str().to_string());
+    let propiedades = json!({
+        "contentType": corto(p.content_type().as_ref()),
+        "contentEncoding": corto(p.content_encoding().as_ref()),
+        "deliveryMode": p.delivery_mode(),
+        "correlationId": corto(p.correlation_id().as_ref()),
+        "replyTo": corto(p.reply_to().as_ref()),
+        "timestamp": p.timestamp().and_then(|t| DateTime::from_timestamp(i64::try_from(t).ok()?, 0)),
+        "type": corto(p.kind().as_ref()),
+        "appId": corto(p.app_id().as_ref()),
+    });
+    let headers = p.headers().as_ref().map(tabla_json).unwrap_or_else(|| json!({}));
+    RechazadoCompleto { resumen: resumen(d), propiedades, headers, cuerpo: d.data.clone() }
+}
+
+fn tabla_json(t: &FieldTable) -> Value {
+    Value::Object(t.inner().iter().map(|(k, v)| (k.as_str().to_string(), valor_json(v))).collect())
+}
+
+/// An AMQP header value as JSON; timestamps as RFC 3339, bytes as hex.
+fn valor_json(v: &AMQPValue) -> Value {
+    match v {
+        AMQPValue::Boolean(b) => json!(b),
+        AMQPValue::Float(f) => json!(f),
+        AMQPValue::Double(f) => json!(f),
+        AMQPValue::DecimalValue(d) => json!(format!("{d:?}")),
+        AMQPValue::LongString(_) | AMQPValue::ShortString(_) => json!(texto(v)),
+        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(valor_json).collect()),
+        AMQPValue::Timestamp(t) => {
+            json!(i64::try_from(*t).ok().and_then(|s| DateTime::from_timestamp(s, 0)).map(|f| f.to_rfc3339()))
+        }
+        AMQPValue::FieldTable(t) => tabla_json(t),
+        AMQPValue::ByteArray(b) => json!(b.as_slice().iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        AMQPValue::Void => Value::Null,
+        otro => json!(entero(otro)),
+    }
+}
+
+/// Text from a dead letter made safe for a terminal: control characters
+/// (an escape sequence could rewrite the operator's screen) are escaped and
+/// the result cut to `max` characters.
+pub fn para_terminal(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_text_escapes_control_characters_and_is_bounded() {
+        assert_eq!(para_terminal("a\u{1b}[2Jb\n", 40), "a\\u{1b}[2Jb\\n");
+        assert_eq!(para_terminal(&"x".repeat(50), 3), "xxx…");
+        assert_eq!(para_terminal("ñandú", 10), "ñandú");
+    }
+
+    #[test]
+    fn a_selection_by_date_keeps_dead_letters_of_unknown_date() {
+        let r = |fecha| Rechazado {
+            fecha,
+            routing_key: "ticket.crear".into(),
+            message_id: Some("a".into()),
+            motivo: None,
+            bytes: 0,
+            entregas: 0,
+        };
+        let t = Utc::now();
+        let antes = Seleccion::Antes(t);
+        assert!(antes.incluye(&r(Some(t - chrono::TimeDelta::seconds(1)))));
+        assert!(!antes.incluye(&r(Some(t))));
+        assert!(!antes.incluye(&r(None)));
+        assert!(Seleccion::Ids(vec!["a".into()]).incluye(&r(None)));
+        assert!(!Seleccion::Ids(vec!["b".into()]).incluye(&r(None)));
+    }
+
+    #[test]
+    fn header_values_render_as_json() {
+        let mut t = FieldTable::default();
+        t.insert("count".into(), AMQPValue::LongLongInt(3));
+        t.insert("time".into(), AMQPValue::Timestamp(0));
+        t.insert("keys".into(), AMQPValue::FieldArray(vec![AMQPValue::LongString("ticket.crear".into())].into()));
+        assert_eq!(tabla_json(&t), json!({"count": 3, "time": "1970-01-01T00:00:00+00:00", "keys": ["ticket.crear"]}));
+    }
+}

@@ -1,0 +1,159 @@
+//! What operators watch: queue depths and readiness on `/metrics`, and the
+//! deploy/ dashboard and alert rules using only metric names the worker
+//! really exposes.
+
+use crate::helpers::TestApp;
+use mesa_ayuda::amqp::colas::Profundidades;
+use mesa_ayuda::metrics::Metricas;
+use secrecy::ExposeSecret;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// A worker with its HTTP endpoint on a free local port.
+async fn con_http() -> (TestApp, u16) {
+    let puerto = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::spawn_with(|s| {
+        s.http.host = "127.0.0.1".into();
+        s.http.port = puerto;
+    })
+    .await;
+    (app, puerto)
+}
+
+/// The body of `GET /metrics`.
+async fn metricas(puerto: u16) -> String {
+    for _ in 0..50 {
+        if let Ok(mut c) = tokio::net::TcpStream::connect(("127.0.0.1", puerto)).await {
+            c.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.unwrap();
+            let mut respuesta = String::new();
+            c.read_to_string(&mut respuesta).await.unwrap();
+            let (cabecera, cuerpo) = respuesta.split_once("\r\n\r\n").unwrap();
+            assert!(cabecera.starts_with("HTTP/1.0 200") || cabecera.starts_with("HTTP/1.1 200"), "{cabecera}");
+            return cuerpo.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/metrics never answered");
+}
+
+/// The value of the sample `linea` (name and labels as printed), if present.
+fn valor(texto: &str, muestra: &str) -> Option<f64> {
+    texto.lines().find_map(|l| l.strip_prefix(muestra)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn queue_depths_and_readiness_are_on_metrics() {
+    let (mut app, puerto) = con_http().await;
+    for id in ["a", "b", "c"] {
+        let c = app.cliente.publicar("ticket.crear", b"{roto", Some(id), None).await;
+        app.cliente.respuesta(&c).await;
+    }
+    let mut texto = String::new();
+    for _ in 0..100 {
+        texto = metricas(puerto).await;
+        if valor(&texto, "mesa_cola_mensajes{cola=\"rechazados\"}") == Some(3.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(valor(&texto, "mesa_cola_mensajes{cola=\"rechazados\"}"), Some(3.0), "{texto}");
+    assert_eq!(valor(&texto, "mesa_cola_mensajes{cola=\"comandos\"}"), Some(0.0));
+    assert_eq!(valor(&texto, "mesa_cola_consumidores{cola=\"comandos\"}"), Some(1.0), "the worker consumes");
+    assert_eq!(valor(&texto, "mesa_listo"), Some(1.0));
+
+    // With the worker stopped, commands pile up: the depth task reports
+    // them, and no consumer.
+    app.detener().await;
+    for i in 0..4 {
+        let body = crate::helpers::ana_garcia().to_string();
+        app.cliente.publicar("ticket.crear", body.as_bytes(), Some(&format!("espera-{i}")), None).await;
+    }
+    let metricas = Arc::new(Metricas::default());
+    let parar = CancellationToken::new();
+    let tarea = tokio::spawn(
+        Profundidades {
+            topologia: app.topologia(),
+            amqp_url: app.settings.amqp.url.expose_secret().to_string(),
+            intervalo: Duration::from_millis(100),
+            metricas: metricas.clone(),
+        }
+        .ejecutar(parar.clone()),
+    );
+    let mut texto = String::new();
+    for _ in 0..50 {
+        texto = metricas.texto();
+        if valor(&texto, "mesa_cola_mensajes{cola=\"comandos\"}") == Some(4.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(valor(&texto, "mesa_cola_mensajes{cola=\"comandos\"}"), Some(4.0), "{texto}");
+    assert_eq!(valor(&texto, "mesa_cola_consumidores{cola=\"comandos\"}"), Some(0.0));
+    parar.cancel();
+    tokio::time::timeout(Duration::from_secs(5), tarea).await.expect("stops on shutdown").unwrap();
+}
+
+/// Every metric name a Prometheus query in `texto` uses (`mesa_…`).
+fn nombres_usados(texto: &str) -> BTreeSet<String> {
+    let mut nombres = BTreeSet::new();
+    let mut resto = texto;
+    while let Some(i) = resto.find("mesa_") {
+        // Only at the start of an identifier (not inside `x_mesa_…`).
+        let antes = resto[..i].chars().next_back();
+        let nombre: String =
+            resto[i..].chars().take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_').collect();
+        if !antes.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            nombres.insert(nombre.clone());
+        }
+        resto = &resto[i + nombre.len()..];
+    }
+    nombres
+}
+
+/// Every sample name `/metrics` may carry, from its `# TYPE` lines (a family
+/// with no sample yet still has one): counters end in `_total`, histograms
+/// have `_bucket`, `_sum` and `_count`.
+fn nombres_expuestos(texto: &str) -> BTreeSet<String> {
+    let mut nombres = BTreeSet::new();
+    for linea in texto.lines() {
+        let Some(tipo) = linea.strip_prefix("# TYPE ") else { continue };
+        let Some((nombre, clase)) = tipo.split_once(' ') else { continue };
+        match clase {
+            "counter" => {
+                nombres.insert(format!("{nombre}_total"));
+            }
+            "histogram" => {
+                // The family's own name too: descriptions refer to it.
+                for sufijo in ["", "_bucket", "_sum", "_count"] {
+                    nombres.insert(format!("{nombre}{sufijo}"));
+                }
+            }
+            _ => {
+                nombres.insert(nombre.to_string());
+            }
+        }
+    }
+    nombres
+}
+
+#[tokio::test]
+async fn the_dashboard_and_the_alert_rules_use_only_metrics_the_worker_exposes() {
+    let (mut app, puerto) = con_http().await;
+    app.crear().await; // commands by result appear with the first one
+    let expuestos = nombres_expuestos(&metricas(puerto).await);
+    assert!(expuestos.contains("mesa_comandos_total") && expuestos.contains("mesa_cola_mensajes"), "{expuestos:?}");
+    let raiz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    for archivo in ["grafana/dashboards/mesa-ayuda.json", "prometheus/alertas.yml", "prometheus/alertas_test.yml"] {
+        let texto = std::fs::read_to_string(raiz.join(archivo)).unwrap();
+        let usados = nombres_usados(&texto);
+        assert!(usados.len() >= 4, "{archivo}: {usados:?}");
+        let desconocidos: Vec<_> = usados.difference(&expuestos).collect();
+        assert!(desconocidos.is_empty(), "{archivo} uses metrics the worker does not expose: {desconocidos:?}");
+    }
+    // The extraction itself: a name the worker does not have is caught.
+    let falsos = nombres_usados("rate(mesa_no_existe_total[5m]) + x_mesa_no");
+    assert_eq!(falsos.into_iter().collect::<Vec<_>>(), ["mesa_no_existe_total"]);
+}
