@@ -5,6 +5,7 @@
 
 use crate::configuration::RetencionSettings;
 use crate::domain::sla::{Meta, NivelSla, ReglasSla};
+use crate::domain::ticket::{Alerta, Ticket};
 use crate::error::ErrorProceso;
 use crate::metrics::Metricas;
 use crate::procesador::Reloj;
@@ -82,13 +83,35 @@ impl Planificador {
     async fn lote(&self, ahora: DateTime<Utc>) -> Result<(usize, usize), ErrorProceso> {
         let mut tx = self.pool.begin().await?;
         let debidos = store::reclamar_alertas_debidas(&mut tx, ahora, self.lote).await?;
+        // Every alert due is decided in memory, then all are recorded in one
+        // statement: the scan costs a fixed number of round trips per batch.
+        // Escalation changes neither deadlines nor progress, so it cannot change
+        // which alerts are due.
+        let decididos: Vec<(Ticket, Vec<(Alerta, Uuid)>)> = debidos
+            .iter()
+            .map(|t| {
+                let (nuevo, alertas) = t.alertar(ahora, &self.reglas);
+                (nuevo, alertas.into_iter().map(|a| (a, Uuid::new_v4())).collect())
+            })
+            .collect();
+        let nuevas: Vec<store::AlertaNueva> = decididos
+            .iter()
+            .flat_map(|(t, alertas)| {
+                alertas.iter().map(|(a, evento_id)| store::AlertaNueva {
+                    ticket: t.uuid,
+                    meta: a.meta,
+                    umbral: a.umbral,
+                    fecha_limite: a.fecha_limite,
+                    evento_id: *evento_id,
+                })
+            })
+            .collect();
+        let registradas = store::registrar_alertas(&mut tx, &nuevas).await?;
         let mut emitidas = 0;
         let mut cambios = store::Cambios::default();
-        for ticket in &debidos {
-            let (mut actual, alertas) = ticket.alertar(ahora, &self.reglas);
-            for alerta in alertas {
-                let evento_id = Uuid::new_v4();
-                if !store::registrar_alerta(&mut tx, actual.uuid, &alerta, evento_id).await? {
+        for (mut actual, alertas) in decididos {
+            for (alerta, evento_id) in alertas {
+                if !registradas.contains(&evento_id) {
                     continue; // Already sent for this deadline.
                 }
                 cambios.historial(actual.uuid, &alerta.entrada, None);

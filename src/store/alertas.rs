@@ -2,9 +2,11 @@
 //! happen once across replicas.
 
 use super::tickets::{TICKET_COLUMNS, TicketRow, a_ticket};
-use crate::domain::ticket::{Alerta, Ticket};
+use crate::domain::sla::{Meta, Umbral};
+use crate::domain::ticket::Ticket;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Tickets with an SLA alert due at `ahora`, oldest first, locked; rows
@@ -23,26 +25,40 @@ pub async fn reclamar_alertas_debidas(
     rows.into_iter().map(a_ticket).collect()
 }
 
-/// Records an alert for (ticket, meta, threshold or VENCIDO, deadline);
-/// `false` when it was recorded already, by this or any other process.
-pub async fn registrar_alerta(
-    conn: &mut PgConnection,
-    ticket: Uuid,
-    alerta: &Alerta,
-    evento_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
+/// An alert to record: its key and the event it is sent as.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertaNueva {
+    /// The ticket.
+    pub ticket: Uuid,
+    /// The clock.
+    pub meta: Meta,
+    /// The threshold, or VENCIDO.
+    pub umbral: Umbral,
+    /// That meta's deadline.
+    pub fecha_limite: DateTime<Utc>,
+    /// The id of its event.
+    pub evento_id: Uuid,
+}
+
+/// Records alerts, each for (ticket, meta, threshold or VENCIDO, deadline),
+/// in one statement; the event ids of those recorded now. An alert recorded
+/// already, by this or any other process, is left out.
+pub async fn registrar_alertas(conn: &mut PgConnection, alertas: &[AlertaNueva]) -> Result<HashSet<Uuid>, sqlx::Error> {
+    if alertas.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let registradas: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO sla_alertas (ticket_uuid, meta, nivel, umbral, fecha_limite_sla, evento_id) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int2[], $5::timestamptz[], $6::uuid[]) \
+         ON CONFLICT DO NOTHING RETURNING evento_id",
     )
-    .bind(ticket)
-    .bind(alerta.meta.as_str())
-    .bind(alerta.umbral.nivel().as_str())
-    .bind(alerta.umbral.porcentaje().map_or(0, i16::from))
-    .bind(alerta.fecha_limite)
-    .bind(evento_id)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    .bind(alertas.iter().map(|a| a.ticket).collect::<Vec<_>>())
+    .bind(alertas.iter().map(|a| a.meta.as_str()).collect::<Vec<_>>())
+    .bind(alertas.iter().map(|a| a.umbral.nivel().as_str()).collect::<Vec<_>>())
+    .bind(alertas.iter().map(|a| a.umbral.porcentaje().map_or(0, i16::from)).collect::<Vec<_>>())
+    .bind(alertas.iter().map(|a| a.fecha_limite).collect::<Vec<_>>())
+    .bind(alertas.iter().map(|a| a.evento_id).collect::<Vec<_>>())
+    .fetch_all(conn)
+    .await?;
+    Ok(registradas.into_iter().collect())
 }
