@@ -36,41 +36,42 @@ enum Rechazos {
     /// Malformed JSON, a body that is not an object, a bad `ticketId`,
     /// `Idempotency-Key` or query (SOLICITUD_INVALIDA).
     #[response(status = 400)]
-    SolicitudInvalida(#[to_schema] CuerpoError),
+    SolicitudInvalida(CuerpoError),
     /// Token missing, malformed, with a bad signature or expired (NO_AUTENTICADO).
     #[response(status = 401)]
-    NoAutenticado(#[to_schema] CuerpoError),
+    NoAutenticado(CuerpoError),
     /// Role not allowed, or an AREA actor outside its area (PROHIBIDO).
     #[response(status = 403)]
-    Prohibido(#[to_schema] CuerpoError),
+    Prohibido(CuerpoError),
     /// No such ticket, or (consultar) a wrong e-mail (NO_ENCONTRADO).
     #[response(status = 404)]
-    NoEncontrado(#[to_schema] CuerpoError),
+    NoEncontrado(CuerpoError),
     /// The operation is not legal from the ticket's state (TRANSICION_INVALIDA).
     #[response(status = 409)]
-    TransicionInvalida(#[to_schema] CuerpoError),
+    TransicionInvalida(CuerpoError),
     /// Body over 64 KiB (CUERPO_DEMASIADO_GRANDE).
     #[response(status = 413)]
-    CuerpoDemasiadoGrande(#[to_schema] CuerpoError),
+    CuerpoDemasiadoGrande(CuerpoError),
     /// A body that is not `application/json` (TIPO_NO_SOPORTADO).
     #[response(status = 415)]
-    TipoNoSoportado(#[to_schema] CuerpoError),
-    /// Field rules broken; `campos` lists every one (VALIDACION).
+    TipoNoSoportado(CuerpoError),
+    /// Field rules broken; `campos` lists every one (VALIDACION), or an
+    /// `Idempotency-Key` already used for another request.
     #[response(status = 422)]
-    Validacion(#[to_schema] CuerpoError),
+    Validacion(CuerpoError),
     /// Over the public routes' limit (DEMASIADAS_SOLICITUDES).
     #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait")))]
-    DemasiadasSolicitudes(#[to_schema] CuerpoError),
+    DemasiadasSolicitudes(CuerpoError),
     /// The worker's reply could not be read (RESPUESTA_INVALIDA).
     #[response(status = 502)]
-    RespuestaInvalida(#[to_schema] CuerpoError),
+    RespuestaInvalida(CuerpoError),
     /// RabbitMQ unreachable (NO_DISPONIBLE); retrying with the same key is safe.
     #[response(status = 503, headers(("Idempotency-Key" = String, description = "The key used")))]
-    NoDisponible(#[to_schema] CuerpoError),
+    NoDisponible(CuerpoError),
     /// No reply in time (TIEMPO_AGOTADO): the command may still be applied;
     /// retrying with the same key is safe.
     #[response(status = 504, headers(("Idempotency-Key" = String, description = "The key used")))]
-    TiempoAgotado(#[to_schema] CuerpoError),
+    TiempoAgotado(CuerpoError),
 }
 
 /// `GET /api/tickets` query (listar); empty values are absent.
@@ -231,6 +232,44 @@ fn desde_respuesta(bytes: &[u8]) -> Result<(StatusCode, Value), ErrorGateway> {
     }
 }
 
+/// What a successful reply must be about: a key reused for another
+/// request gets that request's recorded reply from the worker (§3), which
+/// this tells apart where it can.
+#[derive(Clone, Copy)]
+enum Destino<'a> {
+    /// A query: nothing is recorded by key.
+    Consulta,
+    /// `crear`: a new ticket's `datos`, not a transition's.
+    Creacion,
+    /// A mutation of this ticket.
+    Ticket(&'a str),
+}
+
+impl Destino<'_> {
+    /// Whether `datos` answers this request rather than another sent with the same key.
+    fn corresponde(self, datos: &Value) -> bool {
+        match self {
+            Destino::Consulta => true,
+            Destino::Creacion => datos.get("estadoAnterior").is_none(),
+            Destino::Ticket(id) => {
+                datos.get("ticketUuid").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(id))
+                    && datos.get("estadoAnterior").is_some()
+            }
+        }
+    }
+}
+
+/// 422 for an `Idempotency-Key` already used for another request.
+fn clave_reutilizada() -> Response {
+    let cuerpo = serde_json::json!({"error": {
+        "codigo": "VALIDACION",
+        "http": 422,
+        "mensaje": "la Idempotency-Key ya se usó para otra solicitud",
+        "campos": [{"campo": "Idempotency-Key", "mensaje": "ya se usó para otra solicitud: use una nueva"}],
+    }});
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(cuerpo)).into_response()
+}
+
 /// Publishes `operacion` with `cuerpo` and turns the reply into the
 /// response; `datos` goes through `adaptar` on success.
 async fn atender(
@@ -238,6 +277,7 @@ async fn atender(
     operacion: Operacion,
     cuerpo: Map<String, Value>,
     cabeceras: &HeaderMap,
+    destino: Destino<'_>,
     adaptar: fn(Value) -> Value,
 ) -> Response {
     let message_id = match clave(cabeceras) {
@@ -254,7 +294,10 @@ async fn atender(
     let limite = tokio::time::Instant::now() + e.timeout;
     let mut respuesta = match e.cliente.enviar(comando, limite).await {
         Ok(bytes) => match desde_respuesta(&bytes) {
-            Ok((StatusCode::OK, datos)) => (StatusCode::OK, Json(adaptar(datos))).into_response(),
+            Ok((StatusCode::OK, datos)) if destino.corresponde(&datos) => {
+                (StatusCode::OK, Json(adaptar(datos))).into_response()
+            }
+            Ok((StatusCode::OK, _)) => clave_reutilizada(),
             Ok((estado, error)) => (estado, Json(error)).into_response(),
             Err(error) => error.into_response(),
         },
@@ -299,7 +342,10 @@ async fn publica(e: EstadoGateway, operacion: Operacion, req: Request) -> Respon
         return error.into_response();
     }
     match cuerpo_json(&partes, cuerpo).await {
-        Ok(m) => atender(&e, operacion, m, &partes.headers, sin_cambios).await,
+        Ok(m) => {
+            let destino = if operacion == Operacion::Crear { Destino::Creacion } else { Destino::Consulta };
+            atender(&e, operacion, m, &partes.headers, destino, sin_cambios).await
+        }
         Err(error) => error.into_response(),
     }
 }
@@ -335,7 +381,7 @@ pub(super) async fn detalle(
     match ticket_id(ruta) {
         Ok(id) => {
             let cuerpo = Map::from_iter([("ticketId".to_string(), Value::String(id))]);
-            atender(&e, Operacion::Detalle, cuerpo, &cabeceras, sin_cambios).await
+            atender(&e, Operacion::Detalle, cuerpo, &cabeceras, Destino::Consulta, sin_cambios).await
         }
         Err(error) => error.into_response(),
     }
@@ -352,11 +398,11 @@ async fn mutacion(
     let resultado = async {
         let id = ticket_id(ruta)?;
         let mut m = cuerpo_json(&partes, cuerpo).await?;
-        m.insert("ticketId".into(), Value::String(id));
-        Ok::<_, ErrorGateway>(m)
+        m.insert("ticketId".into(), Value::String(id.clone()));
+        Ok::<_, ErrorGateway>((id, m))
     };
     match resultado.await {
-        Ok(m) => atender(&e, operacion, m, &partes.headers, sin_cambios).await,
+        Ok((id, m)) => atender(&e, operacion, m, &partes.headers, Destino::Ticket(&id), sin_cambios).await,
         Err(error) => error.into_response(),
     }
 }
@@ -436,7 +482,7 @@ ruta_de_mutacion!(
 /// A query whose body is the URL's query string.
 async fn consulta(e: EstadoGateway, operacion: Operacion, conocidos: &[&str], partes: Parts) -> Response {
     match cuerpo_de_consulta(&partes, conocidos) {
-        Ok(m) => atender(&e, operacion, m, &partes.headers, sin_cambios).await,
+        Ok(m) => atender(&e, operacion, m, &partes.headers, Destino::Consulta, sin_cambios).await,
         Err(error) => error.into_response(),
     }
 }
@@ -463,7 +509,7 @@ pub(super) async fn estadisticas(State(e): State<EstadoGateway>, req: Request) -
     responses((status = 200, description = "The catalogue", body = Catalogo), Rechazos),
     security(("bearer" = [])))]
 pub(super) async fn catalogo(State(e): State<EstadoGateway>, cabeceras: HeaderMap) -> Response {
-    atender(&e, Operacion::Catalogo, Map::new(), &cabeceras, sin_cambios).await
+    atender(&e, Operacion::Catalogo, Map::new(), &cabeceras, Destino::Consulta, sin_cambios).await
 }
 
 /// The states of the catalogue, as a list (for clients of Zammad-style APIs).
@@ -471,7 +517,7 @@ pub(super) async fn catalogo(State(e): State<EstadoGateway>, cabeceras: HeaderMa
     responses((status = 200, description = "The states", body = Vec<EstadoCatalogo>), Rechazos),
     security(("bearer" = [])))]
 pub(super) async fn ticket_states(State(e): State<EstadoGateway>, cabeceras: HeaderMap) -> Response {
-    atender(&e, Operacion::Catalogo, Map::new(), &cabeceras, estados).await
+    atender(&e, Operacion::Catalogo, Map::new(), &cabeceras, Destino::Consulta, estados).await
 }
 
 /// This document.

@@ -4,6 +4,7 @@ mod bordes;
 mod comandos;
 mod configuracion;
 mod fiabilidad;
+mod gateway;
 #[allow(dead_code)] // shared with tests/fallas.rs, which uses other parts
 mod helpers;
 mod hostil;
