@@ -142,7 +142,7 @@ fn traza(cabeceras: &HeaderMap) -> String {
 }
 
 /// The JSON object of a POST body: 415 unless `application/json` (an empty
-/// body without a type is `{}`), 413 over 64 KiB, 400 unless an object.
+/// body, typed JSON or untyped, is `{}`), 413 over 64 KiB, 400 unless an object.
 async fn cuerpo_json(partes: &Parts, cuerpo: Body) -> Result<Map<String, Value>, ErrorGateway> {
     let tipo = partes.headers.get(header::CONTENT_TYPE);
     let es_json = tipo.and_then(|v| v.to_str().ok()).is_some_and(|t| {
@@ -162,10 +162,11 @@ async fn cuerpo_json(partes: &Parts, cuerpo: Body) -> Result<Map<String, Value>,
             ErrorGateway::SolicitudInvalida("no se pudo leer el cuerpo".into())
         }
     })?;
+    // No body at all (`curl -X POST …/reabrir`) is the empty object.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
     if tipo.is_none() {
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Map::new());
-        }
         return Err(ErrorGateway::TipoNoSoportado);
     }
     match serde_json::from_slice::<Value>(&bytes) {

@@ -238,6 +238,9 @@ async fn the_worker_refusals_pass_through_with_their_status_and_body() {
         respuesta(gw.post(&format!("{detalle}/pausar"), &json!({"motivo": "espera"})).bearer_auth(&mesa)).await;
     es_error(&doc, e, &c, StatusCode::CONFLICT, "TRANSICION_INVALIDA");
     assert_eq!(c["error"]["estado"], "NUEVO");
+    // No body at all (`curl -X POST …/reabrir`) is the empty object, and reaches the worker.
+    let (e, c, _) = respuesta(gw.http.post(gw.url(&format!("{detalle}/reabrir"))).bearer_auth(&mesa)).await;
+    es_error(&doc, e, &c, StatusCode::CONFLICT, "TRANSICION_INVALIDA");
     let (e, c, _) = respuesta(gw.post("/api/tickets/crear", &json!({"nombre": "A", "email": "x"}))).await;
     es_error(&doc, e, &c, StatusCode::UNPROCESSABLE_ENTITY, "VALIDACION");
     let campos: Vec<&str> =
