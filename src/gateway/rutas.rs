@@ -215,7 +215,7 @@ fn ticket_id(ruta: Result<Path<String>, PathRejection>) -> Result<String, ErrorG
 /// Where the worker's reply leads: 200 with `datos`, or its `error.http`
 /// with `{"error": ...}`.
 fn desde_respuesta(bytes: &[u8]) -> Result<(StatusCode, Value), ErrorGateway> {
-    let mut v: Value = serde_json::from_slice(&bytes).map_err(|_| ErrorGateway::RespuestaInvalida)?;
+    let mut v: Value = serde_json::from_slice(bytes).map_err(|_| ErrorGateway::RespuestaInvalida)?;
     match v.get("ok") {
         Some(Value::Bool(true)) => Ok((StatusCode::OK, v.get_mut("datos").map(Value::take).unwrap_or(Value::Null))),
         Some(Value::Bool(false)) => {
