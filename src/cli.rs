@@ -63,6 +63,15 @@ pub enum Comando {
         #[arg(long)]
         sin_color: bool,
     },
+    /// Serve the HTTP API (contract §8) until SIGINT/SIGTERM: each request
+    /// one command to the worker.
+    Gateway,
+    /// Write the OpenAPI document of the HTTP API (to stdout, or `--salida`).
+    Openapi {
+        /// The file to write (`docs/openapi.json` in the repository).
+        #[arg(long)]
+        salida: Option<PathBuf>,
+    },
     /// Inspect, re-drive and purge the dead letters of `P.comandos.rechazados`.
     Rechazados {
         #[command(subcommand)]
@@ -122,6 +131,26 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
                 Cierre::Completo => 0,
                 Cierre::GraciaAgotada => SALIDA_FALLO,
             })
+        }
+        Comando::Gateway => {
+            telemetry::init(settings.log.format);
+            let shutdown = CancellationToken::new();
+            tokio::spawn(esperar_senal(shutdown.clone()));
+            let gateway = crate::gateway::Gateway::build(&settings)
+                .await
+                .with_context(|| format!("no se pudo abrir {}:{}", settings.gateway.host, settings.gateway.port))?;
+            gateway.run(shutdown).await?;
+            Ok(0)
+        }
+        Comando::Openapi { salida } => {
+            let documento = crate::gateway::documento_json();
+            match salida {
+                Some(ruta) => tokio::fs::write(&ruta, documento)
+                    .await
+                    .with_context(|| format!("no se pudo escribir {}", ruta.display()))?,
+                None => print!("{documento}"),
+            }
+            Ok(0)
         }
         Comando::Migrate => {
             telemetry::init(settings.log.format);

@@ -36,6 +36,7 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub retencion: RetencionSettings,
     pub log: LogSettings,
+    pub gateway: GatewaySettings,
 }
 
 /// How long rows that grow with traffic are kept.
@@ -128,6 +129,24 @@ impl AuthSettings {
 pub struct HttpSettings {
     pub host: String,
     pub port: u16,
+}
+
+/// `mesa-ayuda gateway`, the HTTP API (contract §8).
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewaySettings {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on.
+    pub port: u16,
+    /// How long a request waits for the worker's reply before 504.
+    #[serde(with = "humantime_serde_str")]
+    pub timeout: Duration,
+    /// Requests per minute per client address on the public routes; 0 turns the limit off.
+    pub limite_publico: u32,
+    /// CIDRs of the proxies whose `X-Forwarded-For` is believed.
+    pub proxies_confiables: Vec<String>,
+    /// Origins allowed by CORS (`*` for any); none turns CORS off.
+    pub cors_origenes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -317,8 +336,20 @@ const RETENCION_MAX: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// RabbitMQ's own ceiling on a message (`max_message_size`, 128 MiB).
 const CUERPO_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// The sections of the configuration; any other top-level key is unknown.
-const SECCIONES: [&str; 11] =
-    ["database", "amqp", "topology", "auth", "http", "scheduler", "sla", "worker", "outbox", "retencion", "log"];
+const SECCIONES: [&str; 12] = [
+    "database",
+    "amqp",
+    "topology",
+    "auth",
+    "http",
+    "scheduler",
+    "sla",
+    "worker",
+    "outbox",
+    "retencion",
+    "log",
+    "gateway",
+];
 
 impl Settings {
     /// Reads every layer from the working directory's `config/` and the process environment.
@@ -500,6 +531,7 @@ impl Settings {
         {
             si(d < MINUTO || d > RETENCION_MAX, clave, "entre 1 minuto y 10 años (3650 días)");
         }
+        p.extend(self.gateway.problemas());
         if let Err(ErrorConfiguracion(problemas)) = self.reglas_sla() {
             p.extend(problemas.into_iter().map(|x| (x.clave, x.mensaje)));
         }
@@ -760,6 +792,7 @@ fn leer(arbol: &Arbol, problemas: &mut Vec<Problema>) -> Option<Settings> {
         outbox: s.leer("outbox")?,
         retencion: s.leer("retencion")?,
         log: s.leer("log")?,
+        gateway: s.leer("gateway")?,
     })
 }
 

@@ -20,6 +20,8 @@ pub mod configuration;
 pub mod domain;
 /// Contract error codes and AMQP dispositions.
 pub mod error;
+/// `mesa-ayuda gateway`: the HTTP API of contract §8 in front of the worker.
+pub mod gateway;
 /// Health, readiness and Prometheus endpoints.
 pub mod http;
 /// Metrics and readiness flags.

@@ -4,6 +4,7 @@ mod bordes;
 mod comandos;
 mod configuracion;
 mod fiabilidad;
+mod gateway;
 mod helpers;
 mod hostil;
 mod informes;

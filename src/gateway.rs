@@ -1,0 +1,248 @@
+//! `mesa-ayuda gateway` (contract §8): the Mesa de Ayuda HTTP API as a
+//! stateless front of the worker. Each request becomes one command on
+//! `P.comandos`; its reply, awaited on direct reply-to, becomes the
+//! response. No database; identity is the worker's to decide (the bearer
+//! token travels as the command's `authorization` header).
+
+use crate::amqp::Topologia;
+use crate::configuration::Settings;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+mod ajustes;
+mod cliente;
+mod error;
+pub mod esquemas;
+mod limite;
+mod metricas;
+mod rutas;
+
+pub use cliente::{ClienteAmqp, Comando, ErrorEnvio};
+pub use error::ErrorGateway;
+pub use limite::LimitePublico;
+pub use metricas::MetricasGateway;
+pub use rutas::{CUERPO_MAX_BYTES, IDEMPOTENCY_KEY};
+
+/// What every handler shares (axum state).
+#[derive(Clone)]
+pub(crate) struct EstadoGateway {
+    cliente: ClienteAmqp,
+    timeout: Duration,
+    limite: Arc<LimitePublico>,
+    metricas: Arc<MetricasGateway>,
+    /// `/openapi.json`, rendered once.
+    openapi: Arc<String>,
+}
+
+/// The document's fixed parts; the paths come from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Mesa de Ayuda HTTP API", description = "The HTTP API of contract v1.1 §8, served by `mesa-ayuda gateway`: each request is one command to the worker."),
+    modifiers(&Seguridad),
+    components(schemas(esquemas::CuerpoError, esquemas::DetalleError, esquemas::CampoInvalido)),
+    tags((name = "tickets"), (name = "informes"), (name = "operacion"))
+)]
+struct Documento;
+
+/// The bearer scheme: the token is the worker's to verify.
+struct Seguridad;
+
+impl utoipa::Modify for Seguridad {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let componentes = openapi.components.get_or_insert_with(Default::default);
+        componentes.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Every route of §8 with its OpenAPI description.
+fn rutas() -> OpenApiRouter<EstadoGateway> {
+    OpenApiRouter::with_openapi(Documento::openapi())
+        .routes(routes!(rutas::crear))
+        .routes(routes!(rutas::consultar))
+        .routes(routes!(rutas::detalle))
+        .routes(routes!(rutas::asignar))
+        .routes(routes!(rutas::transferir))
+        .routes(routes!(rutas::reclasificar))
+        .routes(routes!(rutas::pausar))
+        .routes(routes!(rutas::reabrir))
+        .routes(routes!(rutas::actualizar))
+        .routes(routes!(rutas::cancelar))
+        .routes(routes!(rutas::archivar))
+        .routes(routes!(rutas::listar))
+        .routes(routes!(rutas::estadisticas))
+        .routes(routes!(rutas::catalogo))
+        .routes(routes!(rutas::ticket_states))
+        .routes(routes!(rutas::openapi))
+        .routes(routes!(rutas::health))
+        .routes(routes!(rutas::ready))
+        .routes(routes!(rutas::metrics))
+}
+
+/// The OpenAPI 3.1 document of the API, generated from the routes.
+pub fn documento() -> utoipa::openapi::OpenApi {
+    rutas().split_for_parts().1
+}
+
+/// The document as `docs/openapi.json` holds it (pretty, newline-terminated).
+pub fn documento_json() -> String {
+    let texto = documento().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    format!("{texto}\n")
+}
+
+/// The router with its state, CORS and access log.
+pub fn router(
+    cliente: ClienteAmqp,
+    settings: &crate::configuration::GatewaySettings,
+    limite: Arc<LimitePublico>,
+    metricas: Arc<MetricasGateway>,
+) -> axum::Router {
+    let (router, doc) = rutas().split_for_parts();
+    let openapi = Arc::new(doc.to_json().unwrap_or_default());
+    let estado = EstadoGateway { cliente, timeout: settings.timeout, limite, metricas: metricas.clone(), openapi };
+    let mut app = router
+        .fallback(|| async { ErrorGateway::RutaNoEncontrada })
+        .method_not_allowed_fallback(|| async { ErrorGateway::MetodoNoPermitido })
+        .with_state(estado)
+        .layer(axum::middleware::from_fn_with_state(metricas, registrar));
+    if let Some(cors) = cors(&settings.cors_origenes) {
+        app = app.layer(cors);
+    }
+    app
+}
+
+/// CORS for the configured origins; `None` (off) without any.
+fn cors(origenes: &[String]) -> Option<CorsLayer> {
+    if origenes.is_empty() {
+        return None;
+    }
+    let permitidos = if origenes.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        // Validated by configuration: every one is a valid header value.
+        AllowOrigin::list(origenes.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(permitidos)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                rutas::IDEMPOTENCY_KEY.clone(),
+                HeaderName::from_static("traceparent"),
+            ])
+            .expose_headers([rutas::IDEMPOTENCY_KEY.clone(), header::RETRY_AFTER])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// The access log and request metrics: method, route template, status,
+/// latency and `message_id` — never a body, a query value or a header.
+async fn registrar(State(metricas): State<Arc<MetricasGateway>>, req: Request, next: Next) -> Response {
+    let inicio = Instant::now();
+    // The template, not the path: a path holds ticket ids, and an unknown
+    // one is whatever a client typed.
+    let ruta = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let metodo = req.method().clone();
+    let respuesta = next.run(req).await;
+    let segundos = inicio.elapsed().as_secs_f64();
+    let estado = respuesta.status().as_u16();
+    let ruta = ruta.unwrap_or_else(|| "desconocida".to_string());
+    let conocido =
+        [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS]
+            .contains(&metodo);
+    let message_id = respuesta.extensions().get::<rutas::IdDelComando>().map(|m| m.0.as_str()).unwrap_or("");
+    tracing::info!(
+        metodo = if conocido { metodo.as_str() } else { "OTRO" },
+        ruta = %ruta,
+        estado,
+        latencia_ms = segundos * 1000.0,
+        message_id,
+        "petición HTTP"
+    );
+    metricas.peticiones.get_or_create(&metricas::EtiquetasPeticion { ruta, estado }).inc();
+    metricas.duracion.observe(segundos);
+    respuesta
+}
+
+/// A running gateway's parts (tests reach into them).
+pub struct Gateway {
+    /// The broker client.
+    pub cliente: ClienteAmqp,
+    /// Its metrics.
+    pub metricas: Arc<MetricasGateway>,
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limite: Arc<LimitePublico>,
+}
+
+impl Gateway {
+    /// Binds `gateway.host:gateway.port` (port 0: any free port).
+    pub async fn build(settings: &Settings) -> std::io::Result<Gateway> {
+        let g = &settings.gateway;
+        let topologia = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+        let cliente = ClienteAmqp::new(settings.amqp.url.expose_secret(), topologia);
+        let metricas = Arc::new(MetricasGateway::default());
+        let limite = Arc::new(LimitePublico::new(g.limite_publico, g.redes_confiables()));
+        let app = router(cliente.clone(), g, limite.clone(), metricas.clone());
+        let listener = tokio::net::TcpListener::bind((g.host.as_str(), g.port)).await?;
+        Ok(Gateway { cliente, metricas, listener, app, limite })
+    }
+
+    /// The address it listens on.
+    pub fn direccion(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`: requests in flight finish (each within the
+    /// reply timeout), then the broker session closes.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        tracing::info!(direccion = %self.listener.local_addr()?, "gateway HTTP escuchando");
+        let broker_stop = CancellationToken::new();
+        let metricas = self.metricas.clone();
+        let cliente = self.cliente.clone();
+        let parada = broker_stop.clone();
+        let broker = tokio::spawn(async move {
+            cliente
+                .ejecutar(parada, || {
+                    metricas.reconexiones.inc();
+                })
+                .await
+        });
+        let limite = self.limite.clone();
+        let limpieza_stop = shutdown.clone();
+        let limpieza = tokio::spawn(async move {
+            let mut cada = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = limpieza_stop.cancelled() => break,
+                    _ = cada.tick() => limite.olvidar_antiguos(),
+                }
+            }
+        });
+        let servicio = self.app.into_make_service_with_connect_info::<SocketAddr>();
+        let resultado = axum::serve(self.listener, servicio)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        broker_stop.cancel();
+        let _ = broker.await;
+        let _ = limpieza.await;
+        tracing::info!("gateway detenido");
+        resultado
+    }
+}

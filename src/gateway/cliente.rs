@@ -1,0 +1,208 @@
+//! The gateway's RabbitMQ client: ONE connection and one channel, reused by
+//! every request. Commands are published with publisher confirms and
+//! `mandatory`; replies come back on direct reply-to
+//! (`amq.rabbitmq.reply-to`, consumed on that same channel, as RabbitMQ
+//! requires) and are handed to the waiting request through a
+//! correlation-id → oneshot map. The session reconnects like the worker's
+//! (`amqp::con_reconexion`, every node of `amqp.url` in turn).
+
+use crate::amqp::{self, ErrorAmqp, Topologia, en};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel, Confirmation};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// RabbitMQ's pseudo-queue for direct reply-to.
+const RESPUESTA_DIRECTA: &str = "amq.rabbitmq.reply-to";
+
+/// One command to publish on `P.comandos`.
+#[derive(Debug, Clone)]
+pub struct Comando {
+    /// `ticket.<operacion>`.
+    pub routing_key: String,
+    /// The command's `message_id` (the `Idempotency-Key`).
+    pub message_id: String,
+    /// The JSON body, already checked to be an object.
+    pub cuerpo: Vec<u8>,
+    /// The request's `Authorization` header, passed on unread.
+    pub authorization: Option<Vec<u8>>,
+    /// A valid W3C `traceparent` (the request's or a new one).
+    pub traceparent: String,
+}
+
+/// Why a command got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorEnvio {
+    /// No session with the broker, or it was lost before the reply came.
+    #[error("RabbitMQ no está disponible")]
+    NoDisponible,
+    /// The broker took the command but no reply came before the deadline.
+    #[error("no llegó respuesta a tiempo")]
+    TiempoAgotado,
+}
+
+/// Replies awaited, by correlation id.
+type Pendientes = Mutex<HashMap<String, oneshot::Sender<Vec<u8>>>>;
+
+/// The shared client; cheap to clone.
+#[derive(Clone)]
+pub struct ClienteAmqp {
+    compartido: Arc<Compartido>,
+}
+
+struct Compartido {
+    urls: String,
+    topologia: Topologia,
+    /// The session's channel while one is up.
+    canal: RwLock<Option<Channel>>,
+    pendientes: Pendientes,
+    conectado: Arc<AtomicBool>,
+}
+
+impl ClienteAmqp {
+    /// A client for `urls` (one or several comma-separated nodes); nothing
+    /// connects until [`ClienteAmqp::ejecutar`] runs.
+    pub fn new(urls: &str, topologia: Topologia) -> Self {
+        ClienteAmqp {
+            compartido: Arc::new(Compartido {
+                urls: urls.to_string(),
+                topologia,
+                canal: RwLock::new(None),
+                pendientes: Mutex::new(HashMap::new()),
+                conectado: Arc::new(AtomicBool::new(false)),
+            }),
+        }
+    }
+
+    /// Whether a session with the broker is up (`/ready`).
+    pub fn conectado(&self) -> bool {
+        self.compartido.conectado.load(Ordering::SeqCst)
+    }
+
+    /// Keeps a session up until `shutdown`, reconnecting with backoff.
+    pub async fn ejecutar(&self, shutdown: CancellationToken, reconexiones: impl Fn()) {
+        let c = &self.compartido;
+        amqp::con_reconexion("gateway", &shutdown, c.conectado.clone(), reconexiones, || self.sesion(&shutdown)).await;
+    }
+
+    async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
+        let c = &self.compartido;
+        let conexion = amqp::conectar(&c.urls, "mesa-ayuda gateway").await.map_err(en("conectar"))?;
+        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
+        // Idempotent, as the relay does: a command sent before any worker
+        // started waits in the queue instead of being dropped unroutable.
+        amqp::declarar(&canal, &c.topologia).await.map_err(en("declarar la topología"))?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
+        let mut respuestas = canal
+            .basic_consume(
+                RESPUESTA_DIRECTA.into(),
+                "".into(),
+                BasicConsumeOptions { no_ack: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(en("consumir las respuestas"))?;
+        *c.canal.write().unwrap_or_else(PoisonError::into_inner) = Some(canal.clone());
+        c.conectado.store(true, Ordering::SeqCst);
+        tracing::info!("gateway conectado a RabbitMQ");
+        let fin = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break Ok(()),
+                entrega = respuestas.next() => match entrega {
+                    Some(Ok(entrega)) => {
+                        let correlacion = entrega.properties.correlation_id().as_ref().map(|c| c.as_str());
+                        let esperando = correlacion.and_then(|id| {
+                            c.pendientes.lock().unwrap_or_else(PoisonError::into_inner).remove(id)
+                        });
+                        // A reply nobody waits for any more (timed out,
+                        // client gone) is dropped: it was answered 504.
+                        if let Some(tx) = esperando {
+                            let _ = tx.send(entrega.data);
+                        }
+                    }
+                    Some(Err(e)) => break Err(ErrorAmqp::Broker { paso: "recibir respuestas", fuente: e }),
+                    None => break Err(ErrorAmqp::ConsumidorCancelado),
+                },
+            }
+        };
+        c.conectado.store(false, Ordering::SeqCst);
+        *c.canal.write().unwrap_or_else(PoisonError::into_inner) = None;
+        // Replies to this channel's commands can no longer arrive: dropping
+        // the senders answers their requests 503 at once.
+        c.pendientes.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        if fin.is_ok() {
+            let _ = conexion.close(200, "gateway detenido".into()).await;
+        }
+        fin
+    }
+
+    /// Publishes `comando` and waits for its reply until `limite`.
+    pub async fn enviar(&self, comando: Comando, limite: Instant) -> Result<Vec<u8>, ErrorEnvio> {
+        let c = &self.compartido;
+        let canal = c.canal.read().unwrap_or_else(PoisonError::into_inner).clone().ok_or(ErrorEnvio::NoDisponible)?;
+        let correlacion = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = oneshot::channel();
+        c.pendientes.lock().unwrap_or_else(PoisonError::into_inner).insert(correlacion.clone(), tx);
+        // Removes the entry however this ends: reply, timeout, or the HTTP
+        // client going away (the future is dropped).
+        let _pendiente = Pendiente { pendientes: &c.pendientes, correlacion: &correlacion };
+        let mut headers = FieldTable::default();
+        if let Some(auth) = comando.authorization {
+            headers.insert("authorization".into(), AMQPValue::LongString(LongString::from(auth)));
+        }
+        headers.insert("traceparent".into(), AMQPValue::LongString(comando.traceparent.into()));
+        let props = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_reply_to(RESPUESTA_DIRECTA.into())
+            .with_correlation_id(correlacion.clone().into())
+            .with_message_id(comando.message_id.into())
+            .with_headers(headers);
+        let publicado = async {
+            canal
+                .basic_publish(
+                    c.topologia.comandos().into(),
+                    comando.routing_key.into(),
+                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    &comando.cuerpo,
+                    props,
+                )
+                .await?
+                .await
+        };
+        match tokio::time::timeout_at(limite, publicado).await {
+            Err(_) => return Err(ErrorEnvio::TiempoAgotado),
+            // The channel broke under us: the session will reconnect.
+            Ok(Err(_)) => return Err(ErrorEnvio::NoDisponible),
+            // Nacked, or returned unroutable (the command queue is gone):
+            // the worker never got it.
+            Ok(Ok(Confirmation::Nack(_) | Confirmation::Ack(Some(_)) | Confirmation::NotRequested)) => {
+                return Err(ErrorEnvio::NoDisponible);
+            }
+            Ok(Ok(Confirmation::Ack(None))) => {}
+        }
+        match tokio::time::timeout_at(limite, rx).await {
+            Ok(Ok(cuerpo)) => Ok(cuerpo),
+            Ok(Err(_)) => Err(ErrorEnvio::NoDisponible),
+            Err(_) => Err(ErrorEnvio::TiempoAgotado),
+        }
+    }
+}
+
+/// A registered correlation id, removed from the map on drop.
+struct Pendiente<'a> {
+    pendientes: &'a Pendientes,
+    correlacion: &'a str,
+}
+
+impl Drop for Pendiente<'_> {
+    fn drop(&mut self) {
+        self.pendientes.lock().unwrap_or_else(PoisonError::into_inner).remove(self.correlacion);
+    }
+}
