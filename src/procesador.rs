@@ -78,6 +78,9 @@ impl Resultado {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desenlace {
     pub respuesta: Value,
+    /// `respuesta` serialised for its idempotency record (a mutation's): the
+    /// wire sends this very text, so a reply is serialised once.
+    pub texto: Option<Arc<str>>,
     pub disposicion: Disposicion,
     /// How it ended: for metrics and logs.
     pub resultado: Resultado,
@@ -88,6 +91,7 @@ impl Desenlace {
     pub(super) fn ok(operacion: Operacion, datos: Value) -> Self {
         Desenlace {
             respuesta: vistas::ok(datos),
+            texto: None,
             disposicion: Disposicion::Ack,
             resultado: Resultado::Ok,
             operacion: Some(operacion),
@@ -97,6 +101,7 @@ impl Desenlace {
     pub(super) fn rechazo(operacion: Option<Operacion>, e: &ErrorContrato) -> Self {
         Desenlace {
             respuesta: e.respuesta(),
+            texto: None,
             disposicion: Disposicion::Ack,
             resultado: Resultado::Rechazado(e.tipo()),
             operacion,
@@ -106,6 +111,7 @@ impl Desenlace {
     pub(super) fn veneno(e: &ErrorContrato) -> Self {
         Desenlace {
             respuesta: e.respuesta(),
+            texto: None,
             disposicion: Disposicion::DeadLetter { motivo: e.to_string() },
             resultado: Resultado::Rechazado(e.tipo()),
             operacion: None,
@@ -121,6 +127,7 @@ impl Desenlace {
     pub(super) fn repetido(operacion: Operacion, respuesta: Value) -> Self {
         Desenlace {
             respuesta,
+            texto: None,
             disposicion: Disposicion::Ack,
             resultado: Resultado::Repetido,
             operacion: Some(operacion),

@@ -354,8 +354,10 @@ async fn finalizar(
     inicio: Instant,
 ) {
     let (respuesta, disposicion, resultado, operacion) = match desenlace {
-        Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => {
-            (Some(respuesta), disposicion, resultado, operacion)
+        Ok(Desenlace { respuesta, texto, disposicion, resultado, operacion }) => {
+            // A mutation's reply was serialised for its record: send that text.
+            let texto = texto.unwrap_or_else(|| respuesta.to_string().into());
+            (Some(texto), disposicion, resultado, operacion)
         }
         Err(motivo) => (None, Disposicion::DeadLetter { motivo }, Resultado::ErrorInterno, None),
     };
@@ -370,7 +372,7 @@ async fn finalizar(
     metricas.duracion.observe(inicio.elapsed().as_secs_f64());
     if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
         let correlation = delivery.properties.correlation_id().as_ref();
-        if let Err(e) = amqp::responder(&salida.respuestas, reply_to, correlation, respuesta).await {
+        if let Err(e) = amqp::responder(&salida.respuestas, reply_to, correlation, respuesta.as_bytes()).await {
             tracing::warn!(error = %e, "no se pudo publicar la respuesta");
         }
     }

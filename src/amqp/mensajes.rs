@@ -41,14 +41,13 @@ pub async fn responder(
     canal: &Channel,
     reply_to: &ShortString,
     correlation_id: Option<&ShortString>,
-    cuerpo: &serde_json::Value,
+    cuerpo: &[u8],
 ) -> lapin::Result<()> {
     let mut props = BasicProperties::default().with_content_type("application/json".into());
     if let Some(c) = correlation_id {
         props = props.with_correlation_id(c.clone());
     }
-    let payload = serde_json::to_vec(cuerpo).expect("JSON values serialize");
-    canal.basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &payload, props).await?;
+    canal.basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), cuerpo, props).await?;
     Ok(())
 }
 

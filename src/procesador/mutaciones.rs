@@ -15,6 +15,7 @@ use crate::vistas;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// One step of a run of mutations.
@@ -136,6 +137,14 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
     Ok(Reserva { reclamados, previas, bloqueados, nums })
 }
 
+/// A mutation applied earlier in the run: what a copy of its `message_id`
+/// is checked against, and where its outcome is in the run's output.
+struct Propia {
+    operacion: Operacion,
+    sub: Option<String>,
+    indice: usize,
+}
+
 /// What travels with one mutation into its history, event and reply.
 struct Contexto<'a> {
     message_id: &'a MessageId,
@@ -154,19 +163,26 @@ pub(super) fn decidir(
 ) -> Result<Vec<Desenlace>, ErrorProceso> {
     let Reserva { reclamados, previas, bloqueados, nums } = reserva;
     let mut nums = nums.into_iter();
-    // Records of the ids applied earlier in this run.
-    let mut propias: HashMap<String, store::Registro> = HashMap::new();
-    let registro = |id: &MessageId, propias: &HashMap<String, store::Registro>| {
-        previas.get(id.as_str()).or_else(|| propias.get(id.as_str())).cloned()
+    // The ids applied earlier in this run, and where their outcome is.
+    let mut propias: HashMap<String, Propia> = HashMap::new();
+    let mut salida: Vec<Desenlace> = Vec::with_capacity(tramo.len());
+    // A record is built (its reply cloned) only for a replay, which is rare.
+    let registro = |id: &MessageId, propias: &HashMap<String, Propia>, salida: &[Desenlace]| {
+        previas.get(id.as_str()).cloned().or_else(|| {
+            propias.get(id.as_str()).map(|p| store::Registro {
+                operacion: Some(p.operacion),
+                sub: p.sub.clone(),
+                respuesta: salida[p.indice].respuesta.clone(),
+            })
+        })
     };
-    let mut salida = Vec::with_capacity(tramo.len());
     for paso in tramo {
         let desenlace = match paso {
             Paso::Listo(d) => d,
             Paso::Rechazado(Rechazado { op, error, message_id, firmante }) => {
                 // A redelivery whose token expired meanwhile still gets its
                 // first reply — from the same signer only.
-                match message_id.as_ref().and_then(|id| registro(id, &propias)) {
+                match message_id.as_ref().and_then(|id| registro(id, &propias, &salida)) {
                     Some(r) if puede_repetir(op, &r, firmante.as_deref()) => Desenlace::repetido(op, r.respuesta),
                     Some(_) if !matches!(error, ErrorContrato::NoAutenticado(_)) => {
                         Desenlace::rechazo(Some(op), &ajeno())
@@ -177,7 +193,7 @@ pub(super) fn decidir(
             Paso::Mutacion(MutacionPreparada { message_id, traceparent, cambio }) => {
                 let op = cambio.operacion();
                 let firmante = cambio.firmante().map(str::to_string);
-                if let Some(r) = registro(&message_id, &propias) {
+                if let Some(r) = registro(&message_id, &propias, &salida) {
                     if puede_repetir(op, &r, firmante.as_deref()) {
                         Desenlace::repetido(op, r.respuesta)
                     } else {
@@ -188,7 +204,7 @@ pub(super) fn decidir(
                     return Err(ErrorProceso::Transitorio(anyhow::anyhow!("idempotency record vanished")));
                 } else {
                     let ctx = Contexto { message_id: &message_id, ahora, traceparent: traceparent.as_deref() };
-                    let (d, ticket) = match cambio {
+                    let (mut d, ticket) = match cambio {
                         Cambio::Crear(datos) => {
                             let Some(num) = nums.next() else {
                                 return Err(ErrorProceso::Permanente(anyhow::anyhow!("faltan números de ticket")));
@@ -198,15 +214,22 @@ pub(super) fn decidir(
                         Cambio::Ticket(c) => {
                             let CambioTicket { cmd, actor } = *c;
                             let actual = cambios.ticket(cmd.ticket_id).or_else(|| bloqueados.get(&cmd.ticket_id));
-                            let d = mutar(cambios, actual.cloned(), &cmd, &actor, reglas, &ctx);
+                            // Borrowed: `aplicar` makes the one copy the change needs.
+                            let (d, cambio) = mutar(actual, &cmd, &actor, reglas, ctx.ahora);
+                            if let Some((nuevo, entrada)) = cambio {
+                                registrar(cambios, &nuevo, &entrada, &ctx);
+                                cambios.ticket_cambiado(nuevo);
+                            }
                             (d, cmd.ticket_id)
                         }
                     };
                     // Refusals are recorded too: a re-sent command gets the
                     // same answer even if the ticket has moved on since.
-                    cambios.respuesta(message_id.as_str(), Some(ticket), &d.respuesta);
-                    let r = store::Registro { operacion: Some(op), sub: firmante, respuesta: d.respuesta.clone() };
-                    propias.insert(message_id.as_str().to_string(), r);
+                    let texto: Arc<str> = d.respuesta.to_string().into();
+                    cambios.respuesta(message_id.as_str(), Some(ticket), texto.clone());
+                    d.texto = Some(texto);
+                    let propia = Propia { operacion: op, sub: firmante, indice: salida.len() };
+                    propias.insert(message_id.as_str().to_string(), propia);
                     d
                 }
             }
@@ -231,34 +254,30 @@ fn crear(
     (desenlace, uuid)
 }
 
+/// Decides one mutation of `actual`: its reply and, when it applies, the new
+/// ticket and its history entry (for the caller to record).
 fn mutar(
-    cambios: &mut store::Cambios,
-    actual: Option<Ticket>,
+    actual: Option<&Ticket>,
     cmd: &ComandoTicket,
     actor: &Actor,
     reglas: &ReglasSla,
-    ctx: &Contexto<'_>,
-) -> Desenlace {
+    ahora: DateTime<Utc>,
+) -> (Desenlace, Option<(Ticket, Historial)>) {
     let op = cmd.mutacion.operacion();
     let resultado = match actual {
         None => Err(ErrorContrato::ticket_no_encontrado()),
-        Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
-        Some(t) => match t.aplicar(cmd, actor, ctx.ahora, reglas) {
+        Some(t) if !actor.alcanza(t) => Err(fuera_de_area()),
+        Some(t) => match t.aplicar(cmd, actor, ahora, reglas) {
             Err(Rechazo::Transicion { operacion, estado }) => {
                 Err(ErrorContrato::TransicionInvalida { operacion, estado })
             }
             Err(Rechazo::Campos(campos)) => Err(ErrorContrato::Validacion(campos)),
-            Ok((nuevo, entrada)) => {
-                registrar(cambios, &nuevo, &entrada, ctx);
-                let datos = vistas::transicion(&t, &nuevo, ctx.ahora);
-                cambios.ticket_cambiado(nuevo);
-                Ok(datos)
-            }
+            Ok((nuevo, entrada)) => Ok((vistas::transicion(t, &nuevo, ahora), nuevo, entrada)),
         },
     };
     match resultado {
-        Ok(datos) => Desenlace::ok(op, datos),
-        Err(e) => Desenlace::rechazo(Some(op), &e),
+        Ok((datos, nuevo, entrada)) => (Desenlace::ok(op, datos), Some((nuevo, entrada))),
+        Err(e) => (Desenlace::rechazo(Some(op), &e), None),
     }
 }
 
@@ -381,6 +400,11 @@ mod tests {
         assert_eq!(d.len(), 3, "one outcome per step");
         assert_eq!(d[0].resultado, Resultado::Ok);
         assert!(d[0].respuesta["datos"]["ticketLabel"].as_str().unwrap().ends_with("-00007"), "{:?}", d[0].respuesta);
+        assert_eq!(
+            d[0].texto.as_deref(),
+            Some(d[0].respuesta.to_string().as_str()),
+            "an applied mutation carries its reply serialised once, for its record and the wire"
+        );
         assert_eq!(
             (d[1].resultado, &d[1].respuesta),
             (Resultado::Repetido, &d[0].respuesta),

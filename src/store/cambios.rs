@@ -7,6 +7,7 @@ use crate::domain::ticket::{Historial, Ticket};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Everything one batch writes: tickets in their final state, history and
@@ -20,8 +21,8 @@ pub struct Cambios {
     tickets: Vec<(Ticket, bool)>,
     historial: Vec<(Uuid, HistorialLeido, Option<String>)>,
     eventos: Vec<EventoNuevo>,
-    /// Replies already serialised: stored as the text they were sent as.
-    respuestas: Vec<(String, Option<Uuid>, String)>,
+    /// Replies already serialised: stored as the very text they are sent as.
+    respuestas: Vec<(String, Option<Uuid>, Arc<str>)>,
 }
 
 /// An event to put in the outbox.
@@ -68,9 +69,10 @@ impl Cambios {
         self.eventos.push(e);
     }
 
-    /// The reply of a command claimed by [`reservar_comandos`].
-    pub fn respuesta(&mut self, message_id: &str, ticket: Option<Uuid>, respuesta: &Value) {
-        self.respuestas.push((message_id.to_string(), ticket, respuesta.to_string()));
+    /// The reply of a command claimed by [`reservar_comandos`], serialised
+    /// (the caller sends the same text).
+    pub fn respuesta(&mut self, message_id: &str, ticket: Option<Uuid>, texto: Arc<str>) {
+        self.respuestas.push((message_id.to_string(), ticket, texto));
     }
 
     pub fn hay_eventos(&self) -> bool {
@@ -95,10 +97,10 @@ impl Cambios {
             ev_tp.push(e.traceparent);
         }
         let (mut r_id, mut r_ticket, mut r_respuesta) = (Vec::new(), Vec::new(), Vec::new());
-        for (id, ticket, respuesta) in respuestas {
-            r_id.push(id);
-            r_ticket.push(ticket);
-            r_respuesta.push(respuesta);
+        for (id, ticket, respuesta) in &respuestas {
+            r_id.push(id.as_str());
+            r_ticket.push(*ticket);
+            r_respuesta.push(&**respuesta);
         }
         // Each column's name, values and SQL type go in one call, so the
         // placeholders, the binds and the names cannot drift apart. The text

@@ -32,7 +32,7 @@ async fn batch_statements_stay_on_indexes_after_the_tables_grow() {
         let bloqueados = store::bloquear_tickets(&mut tx, &[ticket]).await.unwrap();
         let mut cambios = store::Cambios::default();
         cambios.ticket_cambiado(bloqueados[&ticket].clone());
-        cambios.respuesta(&id, Some(ticket), &serde_json::json!({"ok": true}));
+        cambios.respuesta(&id, Some(ticket), serde_json::json!({"ok": true}).to_string().into());
         cambios.escribir(&mut tx).await.unwrap();
         let escaneos =
             (escaneos_secuenciales(&mut tx, "tickets").await, escaneos_secuenciales(&mut tx, "comandos").await);
