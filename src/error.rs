@@ -112,8 +112,10 @@ pub enum Disposicion {
     /// Handled (applied or refused): acknowledge.
     Ack,
     /// Cannot be handled, ever: reject without requeue, so it dead-letters.
-    /// Why, for the `x-mesa-motivo` header.
-    DeadLetter { motivo: String },
+    DeadLetter {
+        /// Why, for the `x-mesa-motivo` header.
+        motivo: String,
+    },
 }
 
 /// A failure that is not the command's fault.

@@ -32,7 +32,7 @@ pub use preparar::{MESSAGE_ID_MAX, MessageId, decodificar, traceparent_valido};
 /// A command as it arrived, stripped of broker types.
 #[derive(Debug, Clone, Default)]
 pub struct Mensaje {
-    /// Routing key: `comando.<operacion>`.
+    /// Routing key: `ticket.<operacion>`.
     pub routing_key: String,
     /// AMQP `message_id`: the idempotency key; required for mutations.
     pub message_id: Option<String>,
