@@ -21,9 +21,9 @@ pub enum Estado {
     Reclasificado,
     /// `ACTUALIZADO`: in progress, with a note added.
     Actualizado,
-    /// `CANCELADO`: closed without resolution; terminal.
+    /// `CANCELADO`: closed by `cancelar`; terminal.
     Cancelado,
-    /// `ARCHIVADO`: resolved and closed; terminal.
+    /// `ARCHIVADO`: closed by `archivar`; terminal.
     Archivado,
 }
 
@@ -173,9 +173,9 @@ pub enum Operacion {
     Reabrir,
     /// `actualizar`: add a note, optionally a reply to the requester.
     Actualizar,
-    /// `cancelar`: close without resolution.
+    /// `cancelar`: close the ticket as CANCELADO.
     Cancelar,
-    /// `archivar`: close as resolved.
+    /// `archivar`: close the ticket as ARCHIVADO.
     Archivar,
     /// `consultar`: a requester looks up a ticket by label and email (public).
     Consultar,
