@@ -21,7 +21,7 @@ pub struct EtiquetasComando {
 /// Labels of `reconexiones`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EtiquetaComponente {
-    /// The broker client: `consumidor` or `relay`.
+    /// The broker client: `consumidor`, `relay` or `colas`.
     pub componente: String,
 }
 
@@ -53,19 +53,19 @@ pub struct Metricas {
     registry: Registry,
     /// Commands handled, by operation and result.
     pub comandos: Family<EtiquetasComando, Counter>,
-    /// Seconds from delivery to disposition of each command.
+    /// Seconds spent handling each command.
     pub duracion: Histogram,
     /// Commands retried after a transient failure.
     pub reintentos_transitorios: Counter,
-    /// Events published by the relay.
+    /// Events published by the relay and confirmed by the broker.
     pub eventos_publicados: Counter,
-    /// Events the broker returned as unroutable.
+    /// Events confirmed with no queue bound to receive them.
     pub eventos_sin_ruta: Counter,
     /// Broker sessions re-established, by component.
     pub reconexiones: Family<EtiquetaComponente, Counter>,
-    /// SLA alerts emitted.
+    /// SLA alerts emitted, by level and meta.
     pub alertas_sla: Family<EtiquetaAlerta, Counter>,
-    /// SLA escalations, by meta.
+    /// SLA escalations applied, by meta.
     pub escalamientos_sla: Family<EtiquetaMeta, Counter>,
     /// Events in the outbox not yet published.
     pub outbox_pendientes: Gauge,
