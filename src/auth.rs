@@ -37,9 +37,9 @@ pub struct Claims {
     /// Display name of the actor; none in tokens that omit it.
     #[serde(default)]
     pub nombre: Option<String>,
-    /// Role of the actor (a `RolActor` name).
+    /// Staff role: `ADMIN`, `MESA` or `AREA`.
     pub rol: String,
-    /// Area the actor belongs to; none for roles without one.
+    /// Area of an `AREA` actor; required for that role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub area: Option<String>,
     /// Expiry, in seconds since the Unix epoch.
