@@ -29,6 +29,7 @@ pub enum ErrorAmqp {
     Broker {
         /// What was being done (`conectar`, `declarar topología`, ...).
         paso: &'static str,
+        /// The broker's error.
         #[source]
         fuente: lapin::Error,
     },

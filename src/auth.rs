@@ -32,24 +32,43 @@ const AREA_MAX: usize = 100;
 /// Claims of the tokens `mesa-ayuda token` mints (HS256).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
+    /// Subject: the actor's id.
     pub sub: String,
+    /// Display name of the actor; none in tokens that omit it.
     #[serde(default)]
     pub nombre: Option<String>,
+    /// Staff role: `ADMIN`, `MESA` or `AREA`.
     pub rol: String,
+    /// Area of an `AREA` actor; required for that role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub area: Option<String>,
+    /// Expiry, in seconds since the Unix epoch.
     pub exp: i64,
 }
 
 /// Why the verifier could not be built at start.
 #[derive(Debug, thiserror::Error)]
 pub enum ErrorAuth {
+    /// The JWKS file could not be read.
     #[error("no se pudo leer el JWKS {ruta}: {fuente}")]
-    Archivo { ruta: PathBuf, fuente: std::io::Error },
+    Archivo {
+        /// The configured JWKS file.
+        ruta: PathBuf,
+        /// The I/O error.
+        fuente: std::io::Error,
+    },
+    /// The JWKS is not a valid JSON Web Key Set.
     #[error("el JWKS de {origen} no es válido: {fuente}")]
-    Formato { origen: String, fuente: serde_json::Error },
+    Formato {
+        /// The file or URL it came from.
+        origen: String,
+        /// The parse error.
+        fuente: serde_json::Error,
+    },
+    /// The HTTP client for a remote JWKS could not be built.
     #[error("no se pudo preparar el cliente HTTP del JWKS: {0}")]
     Cliente(reqwest::Error),
+    /// The HS256 secret is shorter than `JWT_SECRET_MIN_BYTES`.
     #[error("el secreto HS256 debe tener al menos {JWT_SECRET_MIN_BYTES} bytes")]
     SecretoCorto,
 }

@@ -20,13 +20,16 @@ use tokio_util::sync::CancellationToken;
 /// `mesa-ayuda rechazados`: listing, showing, re-driving and purging dead letters.
 pub mod rechazados;
 
+/// The `mesa-ayuda` command line.
 #[derive(Parser)]
 #[command(name = "mesa-ayuda", version, about = "Mesa de Ayuda worker")]
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub comando: Comando,
 }
 
+/// Subcommands of `mesa-ayuda`.
 #[derive(Subcommand)]
 pub enum Comando {
     /// Migrate, declare the topology, and serve until SIGINT/SIGTERM.
@@ -74,17 +77,22 @@ pub enum Comando {
     },
     /// Inspect, re-drive and purge the dead letters of `P.comandos.rechazados`.
     Rechazados {
+        /// What to do with the dead letters.
         #[command(subcommand)]
         orden: rechazados::Orden,
     },
     /// Mint a token signed with the configured secret, for local use.
     Token {
+        /// Role the token carries.
         #[arg(long)]
         rol: String,
+        /// Subject (actor id) the token carries.
         #[arg(long, default_value = "local")]
         sub: String,
+        /// Display name the token carries.
         #[arg(long, default_value = "Usuario local")]
         nombre: String,
+        /// Area the token carries, if any.
         #[arg(long)]
         area: Option<String>,
         /// Lifetime of the token.

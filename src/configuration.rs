@@ -23,19 +23,32 @@ pub const DEV_JWT_SECRET: &str = "mesa-dev-secret-CAMBIAR-en-produccion";
 /// Shortest accepted HS256 secret (contract §3).
 pub const JWT_SECRET_MIN_BYTES: usize = 32;
 
+/// Every setting of the worker, validated as a whole.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// `[database]`: Postgres connection.
     pub database: DatabaseSettings,
+    /// `[amqp]`: RabbitMQ connection.
     pub amqp: AmqpSettings,
+    /// `[topology]`: names and dead-lettering of exchanges and queues.
     pub topology: TopologySettings,
+    /// `[auth]`: how tokens are verified.
     pub auth: AuthSettings,
+    /// `[http]`: the health, readiness and metrics listener.
     pub http: HttpSettings,
+    /// `[scheduler]`: the SLA scheduler.
     pub scheduler: SchedulerSettings,
+    /// `[sla]`: priorities, targets, thresholds and calendar.
     pub sla: SlaSettings,
+    /// `[worker]`: lanes and shutdown.
     pub worker: WorkerSettings,
+    /// `[outbox]`: the relay's batch and polling.
     pub outbox: OutboxSettings,
+    /// `[retencion]`: how long published events and idempotency records are kept.
     pub retencion: RetencionSettings,
+    /// `[log]`: logging format and filter.
     pub log: LogSettings,
+    /// `[gateway]`: the HTTP API (`mesa-ayuda gateway`, contract §8).
     pub gateway: GatewaySettings,
 }
 
@@ -52,23 +65,32 @@ pub struct RetencionSettings {
     pub comandos: Duration,
 }
 
+/// `[database]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
+    /// Postgres URL, secret.
     pub url: SecretString,
+    /// Size of the connection pool.
     pub max_connections: u32,
 }
 
+/// `[amqp]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AmqpSettings {
+    /// RabbitMQ URL, secret.
     pub url: SecretString,
+    /// Most unacknowledged deliveries the consumer holds.
     pub prefetch: u16,
     /// Bodies larger than this are refused unread and dead-lettered.
     pub max_cuerpo_bytes: usize,
 }
 
+/// `[topology]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TopologySettings {
+    /// Prefix of every exchange and queue name (`P` in the contract).
     pub prefix: String,
+    /// Deliveries of one command before it is dead-lettered.
     pub delivery_limit: u32,
 }
 
@@ -102,8 +124,11 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ClaimsSettings {
+    /// Claim that holds the role.
     pub rol: String,
+    /// Claim that holds the area.
     pub area: String,
+    /// Claim that holds the display name.
     pub nombre: String,
 }
 
@@ -125,9 +150,12 @@ impl AuthSettings {
     }
 }
 
+/// `[http]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {
+    /// Address to listen on.
     pub host: String,
+    /// Port to listen on.
     pub port: u16,
 }
 
@@ -149,16 +177,21 @@ pub struct GatewaySettings {
     pub cors_origenes: Vec<String>,
 }
 
+/// `[scheduler]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SchedulerSettings {
+    /// Cron expression of the SLA scans.
     pub cron: String,
     /// Tickets locked per scan transaction.
     pub lote: i64,
 }
 
+/// `[sla]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SlaSettings {
+    /// Resolution target per priority name (`ALTA = "4h"`).
     pub prioridades: BTreeMap<String, String>,
+    /// Remaining percentage of the target at which a ticket turns `POR_VENCER`.
     pub aviso_porcentaje: u32,
     /// Default thresholds (remaining %, v1.1); unset means `[aviso_porcentaje]`.
     #[serde(default)]
@@ -166,6 +199,7 @@ pub struct SlaSettings {
     /// First-response target per priority (v1.1); none by default.
     #[serde(default)]
     pub primera_respuesta: BTreeMap<String, String>,
+    /// Whether `PAUSADO` tickets stop the SLA clock.
     pub pausa_detiene_reloj: bool,
     /// Working hours; absent means a 24x7 clock.
     #[serde(default)]
@@ -186,10 +220,13 @@ pub struct PoliticaSettings {
     /// Conditions: each a list, compared case-insensitively; absent holds.
     #[serde(default)]
     pub tipos: Option<Vec<String>>,
+    /// Priorities the rule applies to; absent holds for all.
     #[serde(default)]
     pub prioridades: Option<Vec<String>>,
+    /// Areas the rule applies to; absent holds for all.
     #[serde(default)]
     pub areas: Option<Vec<String>>,
+    /// Categories the rule applies to; absent holds for all.
     #[serde(default)]
     pub categorias: Option<Vec<String>>,
     /// Resolution target (`4h`).
@@ -237,8 +274,11 @@ pub enum EnSettings {
 /// (`lunes` … `domingo`) and holiday dates (`YYYY-MM-DD`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct CalendarioSettings {
+    /// IANA time zone of the working hours (`America/Bogota`).
     pub zona: String,
+    /// `HH:MM-HH:MM` windows per weekday name; a missing day has no working hours.
     pub horario: BTreeMap<String, Vec<String>>,
+    /// Holidays (`YYYY-MM-DD`), without working hours.
     #[serde(default)]
     pub feriados: Vec<String>,
 }
@@ -267,22 +307,29 @@ impl CalendarioSettings {
     }
 }
 
+/// `[worker]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerSettings {
+    /// Number of per-ticket lanes of the consumer.
     pub lanes: usize,
     /// Most deliveries a lane applies in one transaction (group commit).
     pub lote: usize,
+    /// How long in-flight work may take to finish after SIGINT/SIGTERM.
     #[serde(with = "humantime_serde_str")]
     pub shutdown_grace: Duration,
 }
 
+/// `[outbox]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OutboxSettings {
+    /// Most events the relay publishes per pass.
     pub batch: i64,
+    /// Longest wait between relay passes.
     #[serde(with = "humantime_serde_str")]
     pub poll_interval: Duration,
 }
 
+/// `[log]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LogSettings {
     /// `pretty` (default) or `json`, in any case.
@@ -313,7 +360,9 @@ impl<'de> Deserialize<'de> for FormatoLog {
 /// `mesa-ayuda config`, which shows each value's source).
 #[derive(Debug, Clone)]
 pub struct Cargada {
+    /// The validated settings.
     pub settings: Settings,
+    /// The merged tree, with each leaf's source.
     pub arbol: Arbol,
 }
 
@@ -617,6 +666,7 @@ impl Settings {
         })
     }
 
+    /// Whether the HS256 secret is the well-known development one.
     pub fn uses_dev_secret(&self) -> bool {
         self.auth.secreto_hs256().is_some_and(|s| s.expose_secret() == DEV_JWT_SECRET)
     }

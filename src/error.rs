@@ -8,28 +8,45 @@ use serde_json::Value;
 /// A refusal the contract names (§4). Always answered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ErrorContrato {
+    /// `SOLICITUD_INVALIDA`: the message cannot be read as a command.
     #[error("{0}")]
     SolicitudInvalida(String),
+    /// `NO_AUTENTICADO`: no token, or one that does not verify.
     #[error("{0}")]
     NoAutenticado(String),
+    /// `PROHIBIDO`: the actor's role may not run the operation.
     #[error("{0}")]
     Prohibido(String),
+    /// `NO_ENCONTRADO`: the ticket does not exist or is not visible to the actor.
     #[error("{0}")]
     NoEncontrado(String),
+    /// `VALIDACION`: every broken field of the body.
     #[error("la solicitud tiene campos inválidos")]
     Validacion(Vec<CampoError>),
+    /// `TRANSICION_INVALIDA`: the state machine does not allow the operation in the ticket's state.
     #[error("la operación {operacion} no está permitida en estado {estado}", operacion = .operacion.as_str())]
-    TransicionInvalida { operacion: Operacion, estado: Estado },
+    TransicionInvalida {
+        /// The operation asked for.
+        operacion: Operacion,
+        /// The ticket's current state.
+        estado: Estado,
+    },
 }
 
 /// The contract's error codes (§4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codigo {
+    /// `SOLICITUD_INVALIDA`.
     SolicitudInvalida,
+    /// `NO_AUTENTICADO`.
     NoAutenticado,
+    /// `PROHIBIDO`.
     Prohibido,
+    /// `NO_ENCONTRADO`.
     NoEncontrado,
+    /// `VALIDACION`.
     Validacion,
+    /// `TRANSICION_INVALIDA`.
     TransicionInvalida,
 }
 
@@ -65,6 +82,7 @@ impl ErrorContrato {
         self.tipo().as_str()
     }
 
+    /// The HTTP status the contract pairs with the code.
     pub fn http(&self) -> u16 {
         match self {
             ErrorContrato::SolicitudInvalida(_) => 400,
@@ -82,6 +100,7 @@ impl ErrorContrato {
         crate::vistas::error(self)
     }
 
+    /// `NO_ENCONTRADO` for a ticket.
     pub fn ticket_no_encontrado() -> Self {
         ErrorContrato::NoEncontrado("no existe el ticket".to_string())
     }
@@ -93,7 +112,10 @@ pub enum Disposicion {
     /// Handled (applied or refused): acknowledge.
     Ack,
     /// Cannot be handled, ever: reject without requeue, so it dead-letters.
-    DeadLetter { motivo: String },
+    DeadLetter {
+        /// Why, for the `x-mesa-motivo` header.
+        motivo: String,
+    },
 }
 
 /// A failure that is not the command's fault.
@@ -108,6 +130,7 @@ pub enum ErrorProceso {
 }
 
 impl ErrorProceso {
+    /// Whether retrying may succeed.
     pub fn es_transitorio(&self) -> bool {
         matches!(self, ErrorProceso::Transitorio(_))
     }

@@ -22,6 +22,7 @@ struct EstadoHttp {
     metricas: Arc<Metricas>,
 }
 
+/// Routes of `/health`, `/ready` and `/metrics`.
 pub fn router(pool: PgPool, salud: Arc<Salud>, metricas: Arc<Metricas>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"estado": "ok"})) }))
@@ -59,6 +60,7 @@ async fn metrics(State(e): State<EstadoHttp>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], e.metricas.texto())
 }
 
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains gracefully.
 pub async fn servir(
     listener: tokio::net::TcpListener,
     app: Router,

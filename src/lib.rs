@@ -4,6 +4,9 @@
 // Visibility says what the library's surface is (the binaries, tests and the
 // benchmark use it); anything else is `pub(crate)` or narrower.
 #![warn(unreachable_pub)]
+// The library is the surface the binaries, tests and the benchmark use, so
+// every public item says what it is.
+#![warn(missing_docs)]
 
 /// `mesa-ayuda alertas`: the operators' live SLA view.
 pub mod alertas;

@@ -9,14 +9,19 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
+/// Labels of `comandos`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EtiquetasComando {
+    /// Operation of the command (`crear`, ...), or `desconocida`.
     pub operacion: String,
+    /// How it ended (a `Resultado`).
     pub resultado: String,
 }
 
+/// Labels of `reconexiones`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EtiquetaComponente {
+    /// The broker client: `consumidor`, `relay` or `colas`.
     pub componente: String,
 }
 
@@ -43,17 +48,28 @@ pub struct EtiquetaCola {
     pub cola: String,
 }
 
+/// The worker's Prometheus metrics, in one registry.
 pub struct Metricas {
     registry: Registry,
+    /// Commands handled, by operation and result.
     pub comandos: Family<EtiquetasComando, Counter>,
+    /// Seconds spent handling each command.
     pub duracion: Histogram,
+    /// Commands retried after a transient failure.
     pub reintentos_transitorios: Counter,
+    /// Events published by the relay and confirmed by the broker.
     pub eventos_publicados: Counter,
+    /// Events confirmed with no queue bound to receive them.
     pub eventos_sin_ruta: Counter,
+    /// Broker sessions re-established, by component.
     pub reconexiones: Family<EtiquetaComponente, Counter>,
+    /// SLA alerts emitted, by level and meta.
     pub alertas_sla: Family<EtiquetaAlerta, Counter>,
+    /// SLA escalations applied, by meta.
     pub escalamientos_sla: Family<EtiquetaMeta, Counter>,
+    /// Events in the outbox not yet published.
     pub outbox_pendientes: Gauge,
+    /// Age in seconds of the oldest unpublished event.
     pub outbox_antiguedad: Gauge<f64, AtomicU64>,
     /// Messages ready in each queue (not those a consumer holds).
     pub cola_mensajes: Family<EtiquetaCola, Gauge>,
@@ -135,6 +151,7 @@ impl Default for Metricas {
 }
 
 impl Metricas {
+    /// Counts one reconnection of `componente`.
     pub fn reconexion(&self, componente: &str) {
         self.reconexiones.get_or_create(&EtiquetaComponente { componente: componente.to_string() }).inc();
     }
@@ -146,6 +163,7 @@ impl Metricas {
         self.cola_consumidores.get_or_create(&etiqueta).set(consumidores);
     }
 
+    /// The registry in Prometheus text format.
     pub fn texto(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
@@ -156,6 +174,8 @@ impl Metricas {
 /// Whether each broker client has a live session.
 #[derive(Default)]
 pub struct Salud {
+    /// The command consumer's session.
     pub consumidor: Arc<AtomicBool>,
+    /// The outbox relay's session.
     pub relay: Arc<AtomicBool>,
 }

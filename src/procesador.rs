@@ -32,10 +32,15 @@ pub use preparar::{MESSAGE_ID_MAX, MessageId, decodificar, traceparent_valido};
 /// A command as it arrived, stripped of broker types.
 #[derive(Debug, Clone, Default)]
 pub struct Mensaje {
+    /// Routing key: `ticket.<operacion>`.
     pub routing_key: String,
+    /// AMQP `message_id`: the idempotency key; required for mutations.
     pub message_id: Option<String>,
+    /// `authorization` header: `Bearer <JWT>`.
     pub authorization: Option<String>,
+    /// W3C `traceparent` header, carried to the events.
     pub traceparent: Option<String>,
+    /// The JSON body, unread.
     pub body: Vec<u8>,
 }
 
@@ -77,13 +82,16 @@ impl Resultado {
 /// What to answer and what to do with the delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desenlace {
+    /// The reply body (`ok` with `datos`, or an error).
     pub respuesta: Value,
     /// `respuesta` serialised for its idempotency record (a mutation's): the
     /// wire sends this very text, so a reply is serialised once.
     pub texto: Option<Arc<str>>,
+    /// Whether to acknowledge or dead-letter the delivery.
     pub disposicion: Disposicion,
     /// How it ended: for metrics and logs.
     pub resultado: Resultado,
+    /// The operation, once the routing key named one.
     pub operacion: Option<Operacion>,
 }
 
@@ -138,6 +146,7 @@ impl Desenlace {
 /// The clock, injectable so tests can move time.
 pub type Reloj = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+/// The real clock.
 pub fn reloj_del_sistema() -> Reloj {
     Arc::new(Utc::now)
 }
@@ -148,6 +157,7 @@ pub fn ahora(reloj: &Reloj) -> DateTime<Utc> {
     reloj().trunc_subsecs(3)
 }
 
+/// Handles commands: authenticates, validates, applies through the state machine and stores, idempotently by `message_id`.
 #[derive(Clone)]
 pub struct Procesador {
     pool: PgPool,
@@ -159,6 +169,7 @@ pub struct Procesador {
 }
 
 impl Procesador {
+    /// A processor over `pool` applying `reglas`, verifying tokens with `verificador`, on the clock `reloj`.
     pub fn new(
         pool: PgPool,
         reglas: Arc<ReglasSla>,

@@ -9,7 +9,9 @@ use sqlx::PgPool;
 /// Rows removed by one pass.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Podado {
+    /// Published events removed from the outbox.
     pub eventos: u64,
+    /// Idempotency records removed.
     pub comandos: u64,
 }
 

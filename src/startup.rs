@@ -27,20 +27,29 @@ pub enum Cierre {
 
 /// The pieces `run` starts, built once; tests reach into them.
 pub struct Aplicacion {
+    /// The settings it was built from.
     pub settings: Settings,
+    /// Postgres pool.
     pub pool: PgPool,
+    /// The command processor.
     pub procesador: Procesador,
+    /// Metrics registry.
     pub metricas: Arc<Metricas>,
+    /// Broker session flags for readiness.
     pub salud: Arc<Salud>,
+    /// Wakes the relay after a commit that wrote events.
     pub aviso_outbox: Arc<Notify>,
+    /// The SLA scheduler.
     pub planificador: Planificador,
 }
 
 impl Aplicacion {
+    /// Connects to Postgres and builds every piece, on the system clock.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with_clock(settings, reloj_del_sistema()).await
     }
 
+    /// As `build`, on the clock `reloj`.
     pub async fn build_with_clock(settings: Settings, reloj: Reloj) -> anyhow::Result<Self> {
         let pool = store::connect(settings.database.url.expose_secret(), settings.database.max_connections).await?;
         let reglas = Arc::new(settings.reglas_sla()?);
@@ -64,6 +73,7 @@ impl Aplicacion {
         Ok(Self { settings, pool, procesador, metricas, salud: Arc::new(Salud::default()), aviso_outbox, planificador })
     }
 
+    /// Exchange and queue names from the settings.
     pub fn topologia(&self) -> Topologia {
         Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit)
     }

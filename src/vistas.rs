@@ -21,6 +21,7 @@ fn fecha_opt(t: Option<DateTime<Utc>>) -> Value {
     t.map(fecha).map(Value::String).unwrap_or(Value::Null)
 }
 
+/// A success reply: `{"ok": true, "datos": datos}`.
 pub fn ok(datos: Value) -> Value {
     json!({"ok": true, "datos": datos})
 }
@@ -89,6 +90,7 @@ pub fn ticket(t: &Ticket, ahora: DateTime<Utc>) -> Value {
     })
 }
 
+/// The `solicitante` object of a ticket.
 pub fn solicitante(t: &Ticket) -> Value {
     let s = &t.solicitante;
     json!({
@@ -101,6 +103,7 @@ pub fn solicitante(t: &Ticket) -> Value {
     })
 }
 
+/// One `historial` entry.
 pub fn historial(h: &HistorialLeido) -> Value {
     json!({
         "fecha": fecha(h.fecha),

@@ -21,18 +21,26 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
+/// The command consumer: reads `P.comandos`, applies each delivery through the `Procesador` on its ticket's lane, replies and acknowledges.
 #[derive(Clone)]
 pub struct Consumidor {
+    /// Applies each command.
     pub procesador: Procesador,
+    /// Queue and exchange names.
     pub topologia: Topologia,
+    /// Broker address (`amqp://...`), secret.
     pub amqp_url: String,
+    /// Most unacknowledged deliveries the broker hands this consumer at once.
     pub prefetch: u16,
     /// Larger bodies are refused unread and dead-lettered.
     pub max_cuerpo: usize,
     /// Most deliveries one lane applies in one transaction (1 = no grouping).
     pub lote: usize,
+    /// Number of per-ticket lanes; commands for one ticket always share a lane.
     pub carriles: usize,
+    /// Where command counts, durations and reconnections are recorded.
     pub metricas: Arc<Metricas>,
+    /// Set while the consumer has a live broker session (readiness).
     pub conectado: Arc<AtomicBool>,
 }
 

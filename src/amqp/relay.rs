@@ -14,16 +14,24 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// The outbox relay: publishes pending events to `P.eventos` with confirms, then marks them published.
 #[derive(Clone)]
 pub struct Relay {
+    /// Database holding the outbox.
     pub pool: PgPool,
+    /// Exchange names.
     pub topologia: Topologia,
+    /// Broker address (`amqp://...`), secret.
     pub amqp_url: String,
+    /// Most events read and published per pass.
     pub lote: i64,
+    /// Longest wait between passes when nothing wakes the relay.
     pub intervalo: Duration,
     /// Woken after a commit that wrote events (the same `Notify` as `Procesador`'s).
     pub aviso_outbox: Arc<Notify>,
+    /// Where published and unroutable events and reconnections are recorded.
     pub metricas: Arc<Metricas>,
+    /// Set while the relay has a live broker session (readiness).
     pub conectado: Arc<AtomicBool>,
 }
 

@@ -10,11 +10,14 @@ use lapin::{Channel, ExchangeKind};
 /// Names of every exchange and queue, under one prefix.
 #[derive(Debug, Clone)]
 pub struct Topologia {
+    /// Prefix of every name (`P` in the contract).
     pub prefijo: String,
+    /// Deliveries of one command before the quorum queue dead-letters it.
     pub delivery_limit: u32,
 }
 
 impl Topologia {
+    /// The topology under `prefijo`.
     pub fn new(prefijo: &str, delivery_limit: u32) -> Self {
         Self { prefijo: prefijo.to_string(), delivery_limit }
     }
@@ -22,15 +25,19 @@ impl Topologia {
     pub fn comandos(&self) -> String {
         format!("{}.comandos", self.prefijo)
     }
+    /// Dead-letter exchange of the command queue.
     pub fn dlx(&self) -> String {
         format!("{}.comandos.dlx", self.prefijo)
     }
+    /// Queue that keeps dead-lettered commands.
     pub fn rechazados(&self) -> String {
         format!("{}.comandos.rechazados", self.prefijo)
     }
+    /// Exchange events are published to.
     pub fn eventos(&self) -> String {
         format!("{}.eventos", self.prefijo)
     }
+    /// Exchange SLA alerts are published to.
     pub fn alertas(&self) -> String {
         format!("{}.sla.alertas", self.prefijo)
     }

@@ -31,6 +31,7 @@ pub enum Orden {
     },
     /// Publish dead letters again to `P.comandos`, confirmed, then remove them.
     Reenviar {
+        /// Which dead letters to re-drive.
         #[command(flatten)]
         cuales: Cuales,
         /// Say what would be re-driven; change nothing.
@@ -42,6 +43,7 @@ pub enum Orden {
     },
     /// Remove dead letters for good.
     Purgar {
+        /// Which dead letters to purge.
         #[command(flatten)]
         cuales: CualesPurga,
         /// Say what would be purged; change nothing.

@@ -41,7 +41,9 @@ const LISTAS: [(&str, bool); 2] = [("auth.audience", false), ("sla.avisos", true
 /// The merged tree and the source of each of its leaves (dotted paths).
 #[derive(Debug, Clone, Default)]
 pub struct Arbol {
+    /// The merged values.
     pub valores: Table,
+    /// Source of each leaf, by dotted path.
     pub fuentes: BTreeMap<String, Fuente>,
 }
 
@@ -50,7 +52,9 @@ pub struct Arbol {
 pub struct Problema {
     /// Dotted path of the key, or the variable or file at fault.
     pub clave: String,
+    /// What is wrong, for the operator.
     pub mensaje: String,
+    /// Where the value came from; none for a missing key.
     pub fuente: Option<Fuente>,
 }
 

@@ -9,10 +9,12 @@ use std::collections::BTreeSet;
 /// (a calendar with almost no working time left would otherwise loop).
 const HORIZONTE_DIAS: u32 = 3 * 366;
 
+/// The clock SLA targets are counted on.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Calendario {
     /// Every instant counts.
     Continuo,
+    /// Only working hours count.
     Laboral(CalendarioLaboral),
 }
 
@@ -140,6 +142,7 @@ pub fn parse_ventana(s: &str) -> Result<(NaiveTime, NaiveTime), String> {
     Ok((hora(i)?, hora(f)?))
 }
 
+/// The weekday a Spanish day name (`lunes` … `domingo`, any case) names.
 pub fn dia_de_semana(nombre: &str) -> Option<Weekday> {
     Some(match nombre.to_lowercase().as_str() {
         "lunes" => Weekday::Mon,

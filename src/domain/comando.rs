@@ -11,11 +11,14 @@ use uuid::Uuid;
 /// One broken field of a command (`campos` in a VALIDACION reply).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CampoError {
+    /// Field name as sent (`ticketId`).
     pub campo: String,
+    /// What is wrong with it, in Spanish, for the client.
     pub mensaje: String,
 }
 
 impl CampoError {
+    /// An error on `campo`.
     pub fn new(campo: &str, mensaje: impl Into<String>) -> Self {
         Self { campo: campo.to_string(), mensaje: mensaje.into() }
     }
@@ -24,48 +27,79 @@ impl CampoError {
 /// A validated `crear`.
 #[derive(Debug, Clone)]
 pub struct DatosCreacion {
+    /// Requester's full name, 3 to 150 characters.
     pub nombre: String,
+    /// Requester's email.
     pub email: String,
+    /// One of `TIPOS`, upper case.
     pub tipo: String,
+    /// Category.
     pub categoria: String,
+    /// Description, 10 to `DESCRIPCION_MAX` characters.
     pub descripcion: String,
+    /// Priority of the catalog, with its target.
     pub prioridad: Prioridad,
+    /// Identity document, if given.
     pub documento: Option<String>,
+    /// Phone number, if given.
     pub telefono: Option<String>,
+    /// Whether the phone takes WhatsApp; false when absent.
     pub tiene_whatsapp: bool,
+    /// Company or department, if given.
     pub empresa_departamento: Option<String>,
+    /// Subcategory, if given.
     pub subcategoria: Option<String>,
+    /// Subject, if given.
     pub asunto: Option<String>,
+    /// Area in charge; `MESA` when absent.
     pub area_asignada: String,
 }
 
 /// A validated mutation on an existing ticket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutacion {
+    /// `asignar`.
     Asignar {
+        /// New area; none keeps the current one.
         area: Option<String>,
+        /// Agent in charge, if named.
         agente: Option<String>,
     },
+    /// `transferir`.
     Transferir {
+        /// The area to move to.
         area: String,
     },
+    /// `reclasificar`; at least one field is given.
     Reclasificar {
+        /// New type, upper case; none keeps it.
         tipo: Option<String>,
+        /// New category; none keeps it.
         categoria: Option<String>,
+        /// New subcategory; none keeps it.
         subcategoria: Option<String>,
+        /// New priority; none keeps it.
         prioridad: Option<Prioridad>,
     },
+    /// `pausar`.
     Pausar,
+    /// `reabrir`.
     Reabrir,
+    /// `actualizar`.
     Actualizar {
+        /// The note for the history, 1 to 5000 characters.
         nota: String,
+        /// A reply to the requester, if any.
         respuesta_cliente: Option<String>,
     },
+    /// `cancelar`.
     Cancelar,
+    /// `archivar`.
     Archivar,
 }
 
 impl Mutacion {
+    /// The operation this mutation belongs to.
     pub fn operacion(&self) -> Operacion {
         match self {
             Mutacion::Asignar { .. } => Operacion::Asignar,
@@ -80,23 +114,33 @@ impl Mutacion {
     }
 }
 
+/// A validated mutation and the ticket it applies to.
 #[derive(Debug, Clone)]
 pub struct ComandoTicket {
+    /// `ticketId`.
     pub ticket_id: Uuid,
+    /// `motivo`; required by `transferir`, `reclasificar`, `pausar` and `cancelar`.
     pub motivo: Option<String>,
+    /// What to do.
     pub mutacion: Mutacion,
 }
 
 /// Filters and page of `listar`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FiltroListado {
+    /// Only tickets in this state.
     pub estado: Option<Estado>,
+    /// Only tickets of this area.
     pub area: Option<String>,
+    /// Only tickets of this priority, upper case.
     pub prioridad: Option<String>,
+    /// Only tickets of this type, upper case.
     pub tipo: Option<String>,
+    /// Only tickets whose `slaEstado` is this.
     pub sla_estado: Option<SlaEstado>,
     /// `slaPrimeraRespuesta` (v1.1): tickets without a first-response target never match.
     pub sla_primera_respuesta: Option<SlaEstado>,
+    /// Page size, 1 to `LIMITE_MAXIMO`.
     pub limite: i64,
     /// Continue after this ticket number (newest first).
     pub despues_de: Option<i64>,
@@ -106,27 +150,47 @@ pub struct FiltroListado {
 /// and what a `listar` page of 200 weighs.
 pub const DESCRIPCION_MAX: usize = 10_000;
 
+/// `limite` of `listar` when absent.
 pub const LIMITE_POR_DEFECTO: i64 = 50;
+/// Largest `limite` of `listar`.
 pub const LIMITE_MAXIMO: i64 = 200;
 
 /// Window and scope of `estadisticas`; absent bounds are filled in by the
 /// caller from the current time.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FiltroEstadisticas {
+    /// Start of the window, inclusive.
     pub desde: Option<DateTime<Utc>>,
+    /// End of the window, exclusive.
     pub hasta: Option<DateTime<Utc>>,
+    /// Only tickets of this area.
     pub area: Option<String>,
 }
 
 /// A validated command of any operation.
 #[derive(Debug, Clone)]
 pub enum Peticion {
+    /// `crear`.
     Crear(Box<DatosCreacion>),
+    /// A mutation on one ticket.
     Ticket(ComandoTicket),
-    Consultar { label: String, email: String },
-    Detalle { ticket_id: Uuid },
+    /// `consultar`.
+    Consultar {
+        /// `ticketLabel`, upper case.
+        label: String,
+        /// The requester's email.
+        email: String,
+    },
+    /// `detalle`.
+    Detalle {
+        /// `ticketId`.
+        ticket_id: Uuid,
+    },
+    /// `listar`.
     Listar(FiltroListado),
+    /// `estadisticas`.
     Estadisticas(FiltroEstadisticas),
+    /// `catalogo`.
     Catalogo,
 }
 

@@ -9,17 +9,26 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Estado {
+    /// `NUEVO`: created, not assigned yet.
     Nuevo,
+    /// `ASIGNADO`: assigned to an area or agent, in progress.
     Asignado,
+    /// `PAUSADO`: on hold until `reabrir`.
     Pausado,
+    /// `TRANSFERIDO`: moved to another area, waiting for `asignar`.
     Transferido,
+    /// `RECLASIFICADO`: type, category or priority changed, waiting for `asignar`.
     Reclasificado,
+    /// `ACTUALIZADO`: in progress, with a note added.
     Actualizado,
+    /// `CANCELADO`: closed by `cancelar`; terminal.
     Cancelado,
+    /// `ARCHIVADO`: closed by `archivar`; terminal.
     Archivado,
 }
 
 impl Estado {
+    /// Every state, in catalog order.
     pub const TODOS: [Estado; 8] = [
         Estado::Nuevo,
         Estado::Asignado,
@@ -31,6 +40,7 @@ impl Estado {
         Estado::Archivado,
     ];
 
+    /// The contract's text (`NUEVO`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Estado::Nuevo => "NUEVO",
@@ -70,12 +80,16 @@ impl FromStr for Estado {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Rol {
+    /// `ADMIN`: every operation.
     Admin,
+    /// `MESA`: the help desk, over every area.
     Mesa,
+    /// `AREA`: staff of one area, over its own tickets only.
     Area,
 }
 
 impl Rol {
+    /// The contract's text (`ADMIN`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Rol::Admin => "ADMIN",
@@ -145,23 +159,38 @@ const PERSONAL: &[Rol] = &[Rol::Admin, Rol::Mesa, Rol::Area];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Operacion {
+    /// `crear`: a requester opens a ticket (public).
     Crear,
+    /// `asignar`: give the ticket an area or agent.
     Asignar,
+    /// `transferir`: move the ticket to another area.
     Transferir,
+    /// `reclasificar`: change type, category, subcategory or priority.
     Reclasificar,
+    /// `pausar`: put the ticket on hold.
     Pausar,
+    /// `reabrir`: resume a paused ticket.
     Reabrir,
+    /// `actualizar`: add a note, optionally a reply to the requester.
     Actualizar,
+    /// `cancelar`: close the ticket as CANCELADO.
     Cancelar,
+    /// `archivar`: close the ticket as ARCHIVADO.
     Archivar,
+    /// `consultar`: a requester looks up a ticket by label and email (public).
     Consultar,
+    /// `detalle`: one ticket with its requester and history.
     Detalle,
+    /// `listar`: a filtered page of tickets.
     Listar,
+    /// `estadisticas`: counts and durations over a window.
     Estadisticas,
+    /// `catalogo`: states, types, priorities and other catalogs.
     Catalogo,
 }
 
 impl Operacion {
+    /// Every operation, in contract order.
     pub const TODAS: [Operacion; 14] = [
         Operacion::Crear,
         Operacion::Asignar,
@@ -179,6 +208,7 @@ impl Operacion {
         Operacion::Catalogo,
     ];
 
+    /// The contract's name (`crear`, ...), the routing key's last part.
     pub fn as_str(self) -> &'static str {
         match self {
             Operacion::Crear => "crear",
@@ -198,6 +228,7 @@ impl Operacion {
         }
     }
 
+    /// The operation named exactly `s` (lower case), if any.
     pub fn parse(s: &str) -> Option<Operacion> {
         Operacion::TODAS.into_iter().find(|o| o.as_str() == s)
     }
@@ -219,6 +250,7 @@ impl Operacion {
         )
     }
 
+    /// Who may run this operation.
     pub fn acceso(self) -> Acceso {
         match self {
             Operacion::Crear | Operacion::Consultar => Acceso::Publico,
@@ -236,6 +268,7 @@ impl Operacion {
         }
     }
 
+    /// Whether a staff actor of role `rol` may run this operation.
     pub fn permite(self, rol: Rol) -> bool {
         match self.acceso() {
             Acceso::Publico | Acceso::CualquierToken => true,
@@ -292,22 +325,34 @@ impl Operacion {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Accion {
+    /// `CREACION`: written by `crear`.
     Creacion,
+    /// `ASIGNACION`: written by `asignar`.
     Asignacion,
+    /// `TRANSFERENCIA`: written by `transferir`.
     Transferencia,
+    /// `RECLASIFICACION`: written by `reclasificar`.
     Reclasificacion,
+    /// `PAUSA`: written by `pausar`.
     Pausa,
+    /// `REAPERTURA`: written by `reabrir`.
     Reapertura,
+    /// `ACTUALIZACION`: written by `actualizar`.
     Actualizacion,
+    /// `CANCELACION`: written by `cancelar`.
     Cancelacion,
+    /// `ARCHIVO`: written by `archivar`.
     Archivo,
+    /// `SLA_POR_VENCER`: the scheduler saw a deadline near (actor SISTEMA).
     SlaPorVencer,
+    /// `SLA_VENCIDO`: the scheduler saw a deadline pass (actor SISTEMA).
     SlaVencido,
     /// An escalation step of the ticket's SLA policy (v1.1, §6.1).
     Escalamiento,
 }
 
 impl Accion {
+    /// The contract's text (`CREACION`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Accion::Creacion => "CREACION",

@@ -11,15 +11,22 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SlaEstado {
+    /// `EN_TIEMPO`: open, before the warning window.
     EnTiempo,
+    /// `POR_VENCER`: open, inside the warning window.
     PorVencer,
+    /// `VENCIDO`: open, past the deadline.
     Vencido,
+    /// `PAUSADO`: the clock is stopped while the ticket is paused.
     Pausado,
+    /// `CUMPLIDO`: closed by the deadline.
     Cumplido,
+    /// `INCUMPLIDO`: closed after the deadline.
     Incumplido,
 }
 
 impl SlaEstado {
+    /// Every value, in catalog order.
     pub const TODOS: [SlaEstado; 6] = [
         SlaEstado::EnTiempo,
         SlaEstado::PorVencer,
@@ -29,6 +36,7 @@ impl SlaEstado {
         SlaEstado::Incumplido,
     ];
 
+    /// The contract's text (`EN_TIEMPO`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             SlaEstado::EnTiempo => "EN_TIEMPO",
@@ -40,6 +48,7 @@ impl SlaEstado {
         }
     }
 
+    /// The value `s` names, in any case.
     pub fn parse(s: &str) -> Option<SlaEstado> {
         SlaEstado::TODOS.into_iter().find(|e| e.as_str().eq_ignore_ascii_case(s))
     }
@@ -53,7 +62,9 @@ impl SlaEstado {
 /// A priority of the catalog and its SLA target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prioridad {
+    /// Name, upper case (`ALTA`).
     pub nombre: String,
+    /// Resolution target, on the SLA calendar.
     pub objetivo: TimeDelta,
 }
 
@@ -61,11 +72,14 @@ pub struct Prioridad {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NivelSla {
+    /// The deadline is near.
     PorVencer,
+    /// The deadline has passed.
     Vencido,
 }
 
 impl NivelSla {
+    /// The contract's text (`POR_VENCER`, `VENCIDO`).
     pub fn as_str(self) -> &'static str {
         match self {
             NivelSla::PorVencer => "POR_VENCER",
@@ -73,6 +87,7 @@ impl NivelSla {
         }
     }
 
+    /// The level named exactly `s`, if any.
     pub fn parse(s: &str) -> Option<NivelSla> {
         [NivelSla::PorVencer, NivelSla::Vencido].into_iter().find(|n| n.as_str() == s)
     }

@@ -10,7 +10,9 @@ use uuid::Uuid;
 /// Who did something, as written in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// The verified `sub`.
     pub id: String,
+    /// Display name.
     pub nombre: String,
     /// From the verified token: an actor is always staff.
     pub rol: Rol,
@@ -19,10 +21,12 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// A staff actor from a verified token.
     pub fn staff(id: String, nombre: String, rol: Rol, area: Option<String>) -> Self {
         Actor { id, nombre, rol, area }
     }
 
+    /// Whether the actor is AREA staff, limited to its own area.
     pub fn es_area(&self) -> bool {
         self.rol == Rol::Area
     }
@@ -46,37 +50,63 @@ impl Actor {
 /// What a query may see: one area (or all, `None`), or nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Alcance {
+    /// Tickets of this area, or of every area when none.
     Area(Option<String>),
+    /// No ticket at all.
     Nada,
 }
 
+/// Who asked for the ticket; has no account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Solicitante {
+    /// Full name.
     pub nombre: String,
+    /// Email, the second key of `consultar`.
     pub email: String,
+    /// Phone number, if given.
     pub telefono: Option<String>,
+    /// Whether the phone takes WhatsApp.
     pub tiene_whatsapp: bool,
+    /// Identity document, if given.
     pub documento: Option<String>,
+    /// Company or department, if given.
     pub empresa_departamento: Option<String>,
 }
 
+/// A help-desk ticket as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ticket {
+    /// `ticketUuid`: identity and order key.
     pub uuid: Uuid,
+    /// `ticketNum`: global number, from 1.
     pub num: i64,
+    /// `ticketLabel`: `TKT-<year>-<n>`, `n` zero-padded to 5.
     pub label: String,
+    /// Who asked for it.
     pub solicitante: Solicitante,
+    /// One of `TIPOS`, upper case.
     pub tipo: String,
+    /// Category.
     pub categoria: String,
+    /// Subcategory, if any.
     pub subcategoria: Option<String>,
+    /// Subject, if given.
     pub asunto: Option<String>,
+    /// The requester's description, at most `DESCRIPCION_MAX` characters.
     pub descripcion: String,
+    /// Last reply to the requester, from `actualizar`.
     pub respuesta_cliente: Option<String>,
+    /// Area in charge (`MESA` by default).
     pub area_asignada: String,
+    /// Agent in charge, if assigned.
     pub agente_asignado: Option<String>,
+    /// Priority name, upper case.
     pub prioridad: String,
+    /// Current state.
     pub estado: Estado,
+    /// `RESOLUCION` target, from its SLA policy or priority.
     pub sla_objetivo: TimeDelta,
+    /// `fechaLimiteSla`: the `RESOLUCION` deadline, moved forward by pauses that stop the clock.
     pub fecha_limite_sla: DateTime<Utc>,
     /// When the warning window opens (POR_VENCER from then on): the most
     /// lenient threshold of its policy.
@@ -91,14 +121,21 @@ pub struct Ticket {
     /// not sent yet of either meta; `None` when none can be due (paused,
     /// closed, every alert sent).
     pub proxima_alerta_sla: Option<DateTime<Utc>>,
+    /// Start of the current pause; none unless `PAUSADO`.
     pub pausado_desde: Option<DateTime<Utc>>,
+    /// Working time of finished pauses the SLA clocks stood still for (zero when pauses do not stop the clock).
     pub pausa_acumulada: TimeDelta,
     /// Frozen CUMPLIDO / INCUMPLIDO once closed.
     pub sla_final: Option<SlaEstado>,
+    /// Creation instant.
     pub creado_en: DateTime<Utc>,
+    /// Last change.
     pub actualizado_en: DateTime<Utc>,
+    /// First `asignar`, if any.
     pub primera_asignacion_en: Option<DateTime<Utc>>,
+    /// When it was cancelled or archived.
     pub cerrado_en: Option<DateTime<Utc>>,
+    /// Optimistic-lock version, incremented by every change.
     pub version: i64,
 }
 
@@ -135,19 +172,30 @@ pub struct Alerta {
 /// One `historial` entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Historial {
+    /// When it happened.
     pub fecha: DateTime<Utc>,
+    /// What happened.
     pub accion: Accion,
+    /// The actor's reason, if any.
     pub motivo: Option<String>,
     /// The verified `sub` of a staff actor; none for a requester (no
     /// account) or the scheduler.
     pub actor_id: Option<String>,
+    /// The actor's display name.
     pub actor_nombre: String,
+    /// Who acted: staff, requester or the system.
     pub actor_rol: RolActor,
+    /// State before; none on creation.
     pub estado_antes: Option<Estado>,
+    /// State after.
     pub estado_despues: Estado,
+    /// Priority before, if it changed.
     pub prioridad_antes: Option<String>,
+    /// Priority after, if it changed.
     pub prioridad_despues: Option<String>,
+    /// Area before, if it changed.
     pub area_antes: Option<String>,
+    /// Area after, if it changed.
     pub area_despues: Option<String>,
 }
 
@@ -155,7 +203,12 @@ pub struct Historial {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rechazo {
     /// The operation is not legal from the ticket's state.
-    Transicion { operacion: Operacion, estado: Estado },
+    Transicion {
+        /// The operation asked for.
+        operacion: Operacion,
+        /// The ticket's current state.
+        estado: Estado,
+    },
     /// A field rule that depends on the ticket (e.g. transferring to the same area).
     Campos(Vec<CampoError>),
 }

@@ -35,6 +35,7 @@ impl MessageId {
         }
     }
 
+    /// The id, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -27,10 +27,15 @@ pub struct Cambios {
 
 /// An event to put in the outbox.
 pub struct EventoNuevo {
+    /// CloudEvent `id`.
     pub evento_id: Uuid,
+    /// CloudEvent `type` (`ticket.creado`, ...).
     pub tipo: &'static str,
+    /// The ticket it is about; none for events on no ticket.
     pub ticket: Option<Uuid>,
+    /// The CloudEvent, as published.
     pub cuerpo: Value,
+    /// W3C `traceparent` of the command that caused it.
     pub traceparent: Option<String>,
 }
 
@@ -40,10 +45,12 @@ impl Cambios {
         self.tickets.iter().find(|(t, _)| t.uuid == uuid).map(|(t, _)| t)
     }
 
+    /// Stages a ticket to insert.
     pub fn ticket_nuevo(&mut self, t: Ticket) {
         self.guardar(t, true);
     }
 
+    /// Stages a changed ticket to update.
     pub fn ticket_cambiado(&mut self, t: Ticket) {
         self.guardar(t, false);
     }
@@ -56,6 +63,7 @@ impl Cambios {
         }
     }
 
+    /// Stages a history entry of `ticket`, from the command `comando_id`.
     pub fn historial(&mut self, ticket: Uuid, h: &Historial, comando_id: Option<&str>) {
         self.historial_leido(ticket, HistorialLeido::from(h), comando_id);
     }
@@ -65,6 +73,7 @@ impl Cambios {
         self.historial.push((ticket, h, comando_id.map(str::to_string)));
     }
 
+    /// Stages an event for the outbox.
     pub fn evento(&mut self, e: EventoNuevo) {
         self.eventos.push(e);
     }
@@ -75,6 +84,7 @@ impl Cambios {
         self.respuestas.push((message_id.to_string(), ticket, texto));
     }
 
+    /// Whether any event is staged (so the relay must be woken).
     pub fn hay_eventos(&self) -> bool {
         !self.eventos.is_empty()
     }

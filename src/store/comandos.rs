@@ -31,7 +31,9 @@ pub async fn reservar_comandos(conn: &mut PgConnection, reservas: &Reservas) -> 
 /// The `message_id`s a run of mutations claims, column by column.
 #[derive(Debug, Default)]
 pub struct Reservas {
+    /// The `message_id`s.
     pub ids: Vec<String>,
+    /// The operation of each.
     pub operaciones: Vec<&'static str>,
     /// The verified `sub` of each sender; `None` for public operations.
     pub subs: Vec<Option<String>>,
@@ -40,10 +42,12 @@ pub struct Reservas {
 /// A command processed before: what it was, who sent it, what it got.
 #[derive(Debug, Clone)]
 pub struct Registro {
+    /// The operation it was; none when the routing key named none.
     pub operacion: Option<Operacion>,
     /// The sender's verified `sub`; `None` for public operations and for
     /// records older than the column.
     pub sub: Option<String>,
+    /// The reply it got, sent again for a repeated `message_id`.
     pub respuesta: Value,
 }
 

@@ -26,18 +26,29 @@ struct HistorialRow {
 /// A stored history entry, as read back (accion as text).
 #[derive(Debug, Clone)]
 pub struct HistorialLeido {
+    /// When it happened.
     pub fecha: DateTime<Utc>,
+    /// What happened (`CREADO`, `ASIGNADO`, ...).
     pub accion: String,
+    /// The actor's reason, if any.
     pub motivo: Option<String>,
+    /// The actor's `sub`; none for the system.
     pub actor_id: Option<String>,
+    /// The actor's display name.
     pub actor_nombre: String,
     /// Parsed once, here, where rows are read.
     pub actor_rol: RolActor,
+    /// State before; none on creation.
     pub estado_antes: Option<String>,
+    /// State after.
     pub estado_despues: String,
+    /// Priority before, if it changed.
     pub prioridad_antes: Option<String>,
+    /// Priority after, if it changed.
     pub prioridad_despues: Option<String>,
+    /// Area before, if it changed.
     pub area_antes: Option<String>,
+    /// Area after, if it changed.
     pub area_despues: Option<String>,
 }
 

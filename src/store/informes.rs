@@ -79,26 +79,40 @@ pub type Conteo = BTreeMap<String, i64>;
 /// `estadisticas` over tickets created in `[desde, hasta)`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Estadisticas {
+    /// Tickets created in the window.
     pub total: i64,
+    /// Of those, by `estado`.
     pub por_estado: Conteo,
+    /// Of those, by `tipo`.
     pub por_tipo: Conteo,
+    /// Of those, by `prioridad`.
     pub por_prioridad: Conteo,
+    /// Of those, by `areaAsignada`.
     pub por_area: Conteo,
+    /// Open ones, by `slaEstado`.
     pub abiertos_por_sla: Conteo,
+    /// Tickets whose resolution clock stopped in the window.
     pub cerrados: i64,
+    /// Of those, the ones that met it.
     pub cumplidos: i64,
     /// Tickets whose first-response clock stopped in the window.
     pub primera_respuesta_cerrados: i64,
     /// Of those, the ones that met it.
     pub primera_respuesta_cumplidos: i64,
+    /// Time from creation to first assignment.
     pub asignacion: Percentiles,
+    /// Time from creation to closing.
     pub cierre: Percentiles,
 }
 
+/// Median and 90th percentile of a duration, in seconds.
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct Percentiles {
+    /// Number of durations measured.
     pub muestras: i64,
+    /// Median, in seconds; none without samples.
     pub mediana_s: Option<f64>,
+    /// 90th percentile, in seconds; none without samples.
     pub p90_s: Option<f64>,
 }
 

@@ -7,11 +7,15 @@ use uuid::Uuid;
 /// An event waiting in the outbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventoPendiente {
+    /// Row id, the publishing order.
     pub id: i64,
+    /// CloudEvent `id`.
     pub evento_id: Uuid,
+    /// CloudEvent `type`, the routing key.
     pub tipo: String,
     /// The CloudEvent as stored: published byte for byte.
     pub cuerpo: String,
+    /// W3C `traceparent` to publish with it.
     pub traceparent: Option<String>,
 }
 
@@ -27,6 +31,7 @@ pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Ve
     .await
 }
 
+/// Marks the events `ids` as published.
 pub async fn marcar_publicados(conn: &mut PgConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE outbox SET publicado_en = now() WHERE id = ANY($1)").bind(ids).execute(conn).await?;
     Ok(())

@@ -139,6 +139,7 @@ pub(super) fn a_ticket(row: TicketRow) -> Result<Ticket, sqlx::Error> {
     Ticket::try_from(row).map_err(|e| sqlx::Error::Decode(e.into()))
 }
 
+/// The ticket `uuid`, if it exists.
 pub async fn ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<Ticket>, sqlx::Error> {
     let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = $1");
     sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuid).fetch_optional(conn).await?.map(a_ticket).transpose()
