@@ -717,6 +717,47 @@ mod tests {
     }
 
     #[test]
+    fn each_policy_counts_on_its_named_calendar_across_a_dst_change() {
+        // Mon–Fri 09:00–17:00 in Madrid, which moves to summer time on Sunday 29 March 2026.
+        let h = |hh| NaiveTime::from_hms_opt(hh, 0, 0).unwrap();
+        let mut v: [Vec<(NaiveTime, NaiveTime)>; 7] = Default::default();
+        for d in v.iter_mut().take(5) {
+            *d = vec![(h(9), h(17))];
+        }
+        let madrid = Calendario::Laboral(CalendarioLaboral::new(chrono_tz::Europe::Madrid, v, []).unwrap());
+        let mut en_madrid = politica(
+            "Madrid",
+            Condiciones { areas: Some(vec!["ES".into()]), ..Default::default() },
+            TimeDelta::hours(2),
+        );
+        en_madrid.calendario = Some("madrid".into());
+        let mut en_bogota = politica("Bogotá", Condiciones::default(), TimeDelta::hours(2));
+        en_bogota.calendario = Some("oficina".into());
+        let r = reglas(true).con_politicas(
+            BTreeMap::from([("madrid".to_string(), madrid), ("oficina".to_string(), oficina())]),
+            vec![en_madrid, en_bogota],
+        );
+        let viernes = Utc.with_ymd_and_hms(2026, 3, 27, 15, 0, 0).unwrap(); // 16:00 CET, 10:00 Bogotá
+        let p = plazo(viernes, TimeDelta::hours(2));
+        // Madrid: one hour on Friday, one on Monday 09:00–10:00 CEST (08:00Z).
+        assert_eq!(
+            r.seleccionar(&clasificacion("QUEJA", "ALTA", "ES")).politica.map(|p| p.nombre.as_str()),
+            Some("Madrid")
+        );
+        assert_eq!(
+            p.fecha_limite(r.calendario_de(Some("Madrid"))),
+            Utc.with_ymd_and_hms(2026, 3, 30, 8, 0, 0).unwrap()
+        );
+        // Bogotá (no DST): the same Friday, 12:00 local (17:00Z).
+        assert_eq!(
+            p.fecha_limite(r.calendario_de(Some("Bogotá"))),
+            Utc.with_ymd_and_hms(2026, 3, 27, 17, 0, 0).unwrap()
+        );
+        // The default calendar is still 24x7.
+        assert_eq!(p.fecha_limite(r.calendario_de(None)), viernes + TimeDelta::hours(2));
+    }
+
+    #[test]
     fn thresholds_are_sorted_and_bounded() {
         assert_eq!(Avisos::new([20, 50, 20, 10]).unwrap().porcentajes(), [50, 20, 10]);
         assert_eq!(Avisos::new([]), None);
