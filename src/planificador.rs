@@ -115,32 +115,25 @@ impl Planificador {
                     continue; // Already sent for this deadline.
                 }
                 cambios.historial(actual.uuid, &alerta.entrada, None);
-                let tipo = alerta.umbral.nivel().tipo_evento();
                 let datos = vistas::datos_alerta(&actual, &alerta, ahora);
-                cambios.evento(store::EventoNuevo {
+                evento_del_planificador(
+                    &mut cambios,
                     evento_id,
-                    tipo,
-                    ticket: Some(actual.uuid),
-                    cuerpo: vistas::evento(evento_id, tipo, actual.uuid, ahora, None, datos),
-                    traceparent: None,
-                });
+                    alerta.umbral.nivel().tipo_evento(),
+                    &actual,
+                    ahora,
+                    datos,
+                );
                 self.metricas.alerta(alerta.meta, alerta.umbral.nivel());
                 emitidas += 1;
                 // An escalation step rides on its alert: applied once, in this transaction.
                 if let Some((escalado, entrada)) = actual.escalar(alerta.meta, alerta.umbral, ahora, &self.reglas) {
                     actual = escalado;
                     let leida = store::HistorialLeido::from(&entrada);
-                    let evento_id = Uuid::new_v4();
-                    let tipo = entrada.accion.tipo_evento();
                     let datos = vistas::datos_evento_ticket(&actual, &leida, None, ahora);
                     cambios.historial_leido(actual.uuid, leida, None);
-                    cambios.evento(store::EventoNuevo {
-                        evento_id,
-                        tipo,
-                        ticket: Some(actual.uuid),
-                        cuerpo: vistas::evento(evento_id, tipo, actual.uuid, ahora, None, datos),
-                        traceparent: None,
-                    });
+                    let tipo = entrada.accion.tipo_evento();
+                    evento_del_planificador(&mut cambios, Uuid::new_v4(), tipo, &actual, ahora, datos);
                     self.metricas.escalamiento(alerta.meta);
                 }
             }
@@ -196,6 +189,25 @@ impl Planificador {
         let _ = self.en_curso.lock().await;
         Ok(())
     }
+}
+
+/// Puts an event of the scheduler's about `ticket` in the batch's outbox
+/// (no command caused it: no trace context).
+fn evento_del_planificador(
+    cambios: &mut store::Cambios,
+    evento_id: Uuid,
+    tipo: &'static str,
+    ticket: &Ticket,
+    ahora: DateTime<Utc>,
+    datos: serde_json::Value,
+) {
+    cambios.evento(store::EventoNuevo {
+        evento_id,
+        tipo,
+        ticket: Some(ticket.uuid),
+        cuerpo: vistas::evento(evento_id, tipo, ticket.uuid, ahora, None, datos),
+        traceparent: None,
+    });
 }
 
 /// Rejects a schedule the cron parser will not take, before anything starts.
