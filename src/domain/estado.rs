@@ -6,8 +6,10 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A ticket's state (`estado`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+// The same enum describes the HTTP API's schemas (`gateway::esquemas`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = EstadoTicket)]
 pub enum Estado {
     /// `NUEVO`: created, not assigned yet.
     Nuevo,

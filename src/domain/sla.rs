@@ -8,7 +8,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// `slaEstado` values of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+// The same enum describes the HTTP API's schemas (`gateway::esquemas`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SlaEstado {
     /// `EN_TIEMPO`: open, before the warning window.

@@ -15,45 +15,9 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A ticket's state.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EstadoTicket {
-    /// Created, not assigned yet.
-    Nuevo,
-    /// Assigned to an area.
-    Asignado,
-    /// Paused (the SLA clock stops by default).
-    Pausado,
-    /// Transferred to another area.
-    Transferido,
-    /// Reclassified.
-    Reclasificado,
-    /// Assigned, with progress recorded.
-    Actualizado,
-    /// Cancelled (terminal).
-    Cancelado,
-    /// Archived (terminal).
-    Archivado,
-}
-
-/// The SLA state of a clock.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SlaEstado {
-    /// More than the warning share of the target left.
-    EnTiempo,
-    /// The warning share or less left.
-    PorVencer,
-    /// Past the deadline, still open.
-    Vencido,
-    /// Paused.
-    Pausado,
-    /// Closed (or stopped) before the deadline.
-    Cumplido,
-    /// Closed (or stopped) after the deadline.
-    Incumplido,
-}
+// A ticket's state and a clock's SLA state are the domain's own enums.
+pub use crate::domain::estado::Estado as EstadoTicket;
+pub use crate::domain::sla::SlaEstado;
 
 /// A request type (case-insensitive on input).
 #[derive(Serialize, ToSchema)]
