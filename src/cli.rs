@@ -75,6 +75,13 @@ pub enum Comando {
         #[arg(long)]
         salida: Option<PathBuf>,
     },
+    /// Write the AsyncAPI document of the messages (to stdout, or `--salida`):
+    /// its schemas come from the views that render replies and events.
+    Asyncapi {
+        /// The file to write (`docs/asyncapi.yaml` in the repository).
+        #[arg(long)]
+        salida: Option<PathBuf>,
+    },
     /// Inspect, re-drive and purge the dead letters of `P.comandos.rechazados`.
     Rechazados {
         /// What to do with the dead letters.
@@ -151,13 +158,11 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Comando::Openapi { salida } => {
-            let documento = crate::gateway::documento_json();
-            match salida {
-                Some(ruta) => tokio::fs::write(&ruta, documento)
-                    .await
-                    .with_context(|| format!("no se pudo escribir {}", ruta.display()))?,
-                None => print!("{documento}"),
-            }
+            escribir_documento(salida, crate::gateway::documento_json()).await?;
+            Ok(0)
+        }
+        Comando::Asyncapi { salida } => {
+            escribir_documento(salida, crate::vistas::asyncapi()).await?;
             Ok(0)
         }
         Comando::Migrate => {
@@ -282,4 +287,15 @@ async fn esperar_senal(shutdown: CancellationToken) {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
     shutdown.cancel();
+}
+
+/// Writes a generated document to `salida`, or to stdout.
+async fn escribir_documento(salida: Option<PathBuf>, documento: String) -> anyhow::Result<()> {
+    match salida {
+        Some(ruta) => tokio::fs::write(&ruta, documento)
+            .await
+            .with_context(|| format!("no se pudo escribir {}", ruta.display()))?,
+        None => print!("{documento}"),
+    }
+    Ok(())
 }

@@ -51,7 +51,7 @@ pub(crate) struct EstadoGateway {
 #[openapi(
     info(title = "Mesa de Ayuda HTTP API", description = "The HTTP API of contract v1.1 §8, served by `mesa-ayuda gateway`: each request is one command to the worker."),
     modifiers(&Seguridad),
-    components(schemas(esquemas::CuerpoError, esquemas::DetalleError, esquemas::CampoInvalido)),
+    components(schemas(esquemas::CuerpoError)),
     tags((name = "tickets"), (name = "informes"), (name = "operacion"))
 )]
 struct Documento;

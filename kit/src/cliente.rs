@@ -1,6 +1,8 @@
 //! A test's client of the broker: publishes commands, waits for their
-//! replies and taps every event.
+//! replies and taps every event, checking each reply and event against its
+//! published schema ([`crate::validar_respuesta`], [`crate::validar_evento`]).
 
+use crate::esquemas::{validar_evento, validar_respuesta};
 use crate::publicar::{cabeceras, cola_de_respuestas, propiedades, publicar};
 use futures_util::StreamExt;
 use lapin::options::QueueDeclareOptions;
@@ -9,6 +11,7 @@ use lapin::{BasicProperties, Channel, Connection, Consumer};
 use mesa_ayuda::amqp::{self, Topologia};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -28,6 +31,9 @@ pub struct Cliente {
     cola_respuestas: String,
     respuestas: Consumer,
     pendientes: HashMap<String, Value>,
+    /// The routing key each command awaiting a reply was published with
+    /// (by correlation id): which schema its reply must match.
+    rutas: Mutex<HashMap<String, String>>,
     eventos: Consumer,
 }
 
@@ -53,6 +59,7 @@ impl Cliente {
             cola_respuestas,
             respuestas,
             pendientes: HashMap::new(),
+            rutas: Mutex::new(HashMap::new()),
             eventos,
         }
     }
@@ -78,6 +85,7 @@ impl Cliente {
         headers: FieldTable,
     ) -> String {
         let correlacion = Uuid::new_v4().to_string();
+        self.rutas.lock().unwrap_or_else(|e| e.into_inner()).insert(correlacion.clone(), routing_key.to_string());
         let props = propiedades(message_id, Some((&self.cola_respuestas, &correlacion)), headers);
         publicar(&self.canal, &self.topo, routing_key, cuerpo, props).await.unwrap();
         correlacion
@@ -98,6 +106,10 @@ impl Cliente {
             let entrega = tokio::time::timeout_at(fin, self.respuestas.next()).await.ok()?.unwrap().unwrap();
             let c = entrega.properties.correlation_id().as_ref().unwrap().as_str().to_string();
             let v: Value = serde_json::from_slice(&entrega.data).unwrap();
+            let ruta = self.rutas.lock().unwrap_or_else(|e| e.into_inner()).remove(&c);
+            if let Some(ruta) = ruta {
+                validar_respuesta(&ruta, &v);
+            }
             if c == correlacion {
                 return Some(v);
             }
@@ -121,7 +133,9 @@ impl Cliente {
     pub async fn evento(&mut self, espera: Duration) -> Option<(BasicProperties, String, Value)> {
         let entrega = tokio::time::timeout(espera, self.eventos.next()).await.ok()??.ok()?;
         let cuerpo = serde_json::from_slice(&entrega.data).unwrap();
-        Some((entrega.properties, entrega.routing_key.as_str().to_string(), cuerpo))
+        let tipo = entrega.routing_key.as_str().to_string();
+        validar_evento(&tipo, &cuerpo);
+        Some((entrega.properties, tipo, cuerpo))
     }
 
     /// Every event that arrives until `silencio` passes without one.

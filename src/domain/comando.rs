@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// One broken field of a command (`campos` in a VALIDACION reply).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CampoError {
     /// Field name as sent (`ticketId`).
     pub campo: String,

@@ -79,7 +79,7 @@ impl FromStr for Estado {
 }
 
 /// Staff roles carried by a verified token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Rol {
     /// `ADMIN`: every operation.
@@ -91,6 +91,9 @@ pub enum Rol {
 }
 
 impl Rol {
+    /// Every staff role: who may run an operation that takes any valid token.
+    pub const TODOS: [Rol; 3] = [Rol::Admin, Rol::Mesa, Rol::Area];
+
     /// The contract's text (`ADMIN`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -114,6 +117,15 @@ pub enum RolActor {
 }
 
 impl RolActor {
+    /// Every actor kind, in the order the contract lists them.
+    pub const TODOS: [RolActor; 5] = [
+        RolActor::Staff(Rol::Admin),
+        RolActor::Staff(Rol::Mesa),
+        RolActor::Staff(Rol::Area),
+        RolActor::Usuario,
+        RolActor::Sistema,
+    ];
+
     /// The contract's text for it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -125,14 +137,7 @@ impl RolActor {
 
     /// Reads the contract's text back (a stored `actor_rol`).
     pub fn parse(s: &str) -> Option<RolActor> {
-        match s {
-            "ADMIN" => Some(RolActor::Staff(Rol::Admin)),
-            "MESA" => Some(RolActor::Staff(Rol::Mesa)),
-            "AREA" => Some(RolActor::Staff(Rol::Area)),
-            "USUARIO" => Some(RolActor::Usuario),
-            "SISTEMA" => Some(RolActor::Sistema),
-            _ => None,
-        }
+        RolActor::TODOS.into_iter().find(|r| r.as_str() == s)
     }
 }
 
@@ -140,6 +145,25 @@ impl RolActor {
 impl Serialize for RolActor {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+/// Its schema: the contract's texts.
+impl utoipa::PartialSchema for RolActor {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(RolActor::TODOS.map(RolActor::as_str)))
+            .description(Some(
+                "Who acted: a staff role (ADMIN, MESA, AREA), the requester (USUARIO) or the scheduler (SISTEMA).",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RolActor {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("RolActor")
     }
 }
 
@@ -155,10 +179,10 @@ pub enum Acceso {
 }
 
 const GESTION: &[Rol] = &[Rol::Admin, Rol::Mesa];
-const PERSONAL: &[Rol] = &[Rol::Admin, Rol::Mesa, Rol::Area];
+const PERSONAL: &[Rol] = &Rol::TODOS;
 
 /// Every operation of the contract, named by its routing key `ticket.<operacion>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Operacion {
     /// `crear`: a requester opens a ticket (public).
@@ -324,7 +348,7 @@ impl Operacion {
 }
 
 /// History `accion` values of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Accion {
     /// `CREACION`: written by `crear`.

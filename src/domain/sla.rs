@@ -70,7 +70,7 @@ pub struct Prioridad {
 }
 
 /// An SLA alert level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum NivelSla {
     /// The deadline is near.
@@ -103,7 +103,7 @@ impl NivelSla {
 }
 
 /// The two clocks a ticket runs (contract §6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Meta {
     /// From creation until the first `asignar`; only where a target is configured.

@@ -2,6 +2,7 @@
 //! through as they came): each variant has its status, its code and the §4
 //! error body `{"error": {"codigo", "http", "mensaje", "campos"}}`.
 
+use super::esquemas::{CuerpoError, DetalleError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -72,12 +73,15 @@ impl ErrorGateway {
 
     /// The body `{"error": {...}}`.
     pub fn cuerpo(&self) -> serde_json::Value {
-        json!({"error": {
-            "codigo": self.codigo(),
-            "http": self.estado().as_u16(),
-            "mensaje": self.to_string(),
-            "campos": [],
-        }})
+        let error = DetalleError {
+            codigo: self.codigo(),
+            http: self.estado().as_u16(),
+            mensaje: self.to_string(),
+            campos: &[],
+            estado: None,
+            operacion: None,
+        };
+        json!(CuerpoError { error })
     }
 }
 

@@ -342,3 +342,38 @@ async fn catalogo_describes_the_workflow() {
     let r = app.enviar("catalogo", json!({}), None).await;
     assert_eq!(r["error"]["codigo"], "NO_AUTENTICADO");
 }
+
+/// The kit checks every reply and event against the published schemas; this
+/// shows the check refuses what drifts from them (a missing field, a state
+/// the document does not list), so the suite's silence means conformance.
+#[tokio::test]
+async fn replies_and_events_that_drift_from_the_published_schemas_are_refused() {
+    let mut app = TestApp::spawn().await;
+    let r = app.enviar("crear", ana_garcia(), None).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (_, tipo, evento) = app.cliente.evento(std::time::Duration::from_secs(10)).await.expect("ticket.creado");
+    assert_eq!(tipo, "ticket.creado");
+    // What the worker sent conforms.
+    validar_respuesta("ticket.crear", &r);
+    validar_evento(&tipo, &evento);
+
+    let mut sin_label = r.clone();
+    sin_label["datos"].as_object_mut().unwrap().remove("ticketLabel");
+    let mut otro_estado = evento.clone();
+    otro_estado["data"]["ticket"]["estado"] = json!("ABIERTO");
+    let mut fecha_mala = evento.clone();
+    fecha_mala["time"] = json!("ayer");
+    let mut datos_de_otra_operacion = r.clone();
+    datos_de_otra_operacion["datos"] = json!({"items": [], "siguienteCursor": null});
+    for (que, caso) in [
+        ("a reply without ticketLabel", std::panic::catch_unwind(|| validar_respuesta("ticket.crear", &sin_label))),
+        ("an unknown state", std::panic::catch_unwind(|| validar_evento("ticket.creado", &otro_estado))),
+        ("a time that is not a date", std::panic::catch_unwind(|| validar_evento("ticket.creado", &fecha_mala))),
+        (
+            "listar's datos for crear",
+            std::panic::catch_unwind(|| validar_respuesta("ticket.crear", &datos_de_otra_operacion)),
+        ),
+    ] {
+        assert!(caso.is_err(), "{que} passed the schema check");
+    }
+}
