@@ -1,16 +1,14 @@
 //! `carga`: a realistic command mix against a worker it starts (a child
 //! process running the same `run` code) or an external one.
 
-use crate::entorno::{Entorno, sembrar, tamano_db, token};
+use crate::clientes::{Publicador, Ritmo};
+use crate::entorno::{Entorno, Hijo, lanzar, sembrar, tamano_db, terminar, token};
 use crate::medidas::{Latencias, cpu_segundos, resumen_ms, rss_pico_mib};
-use anyhow::Context;
 use clap::Args;
 use futures_util::StreamExt;
-use lapin::Channel;
-use lapin::options::ConfirmSelectOptions;
 use mesa_ayuda::amqp::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
-use mesa_kit::{SECRETO, ana_garcia, cabeceras, cola_de_respuestas, propiedades, publicar};
+use mesa_kit::ana_garcia;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -19,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, oneshot};
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
 /// `carga`'s knobs.
@@ -78,79 +76,6 @@ pub(crate) struct ResumenCarga {
     cpu_worker_us_por_comando: Option<f64>,
     db_bytes_antes: i64,
     db_bytes_despues: i64,
-}
-
-/// Replies awaited, by correlation id, with their arrival time.
-type Pendientes = Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>>;
-
-/// One publisher: its own connection, a confirm channel and a reply queue.
-struct Publicador {
-    canal: Channel,
-    cola_respuestas: String,
-    pendientes: Pendientes,
-    topo: Topologia,
-}
-
-impl Publicador {
-    async fn nuevo(url: &str, topo: &Topologia) -> anyhow::Result<Publicador> {
-        let conexion = amqp::conectar(url, "mesa-bench publicador").await?;
-        let canal = conexion.create_channel().await?;
-        canal.confirm_select(ConfirmSelectOptions::default()).await?;
-        let (cola_respuestas, mut respuestas) = cola_de_respuestas(&canal).await?;
-        let pendientes: Pendientes = Arc::default();
-        let p = pendientes.clone();
-        tokio::spawn(async move {
-            let _conexion = conexion;
-            while let Some(Ok(e)) = respuestas.next().await {
-                let Some(c) = e.properties.correlation_id().as_ref().map(|c| c.as_str().to_string()) else { continue };
-                // Stamp the arrival here: the flow may read it later.
-                let llegada = Instant::now();
-                if let Some(tx) = p.lock().await.remove(&c) {
-                    let _ = tx.send((serde_json::from_slice(&e.data).unwrap_or(Value::Null), llegada));
-                }
-            }
-        });
-        Ok(Publicador { canal, cola_respuestas, pendientes, topo: topo.clone() })
-    }
-
-    /// Publishes with confirm; the receiver yields the reply.
-    async fn publicar(
-        &self,
-        op: &str,
-        cuerpo: &Value,
-        auth: Option<&str>,
-        message_id: &str,
-    ) -> anyhow::Result<oneshot::Receiver<(Value, Instant)>> {
-        let (tx, rx) = oneshot::channel();
-        let correlacion = Uuid::new_v4().to_string();
-        self.pendientes.lock().await.insert(correlacion.clone(), tx);
-        let props = propiedades(Some(message_id), Some((&self.cola_respuestas, &correlacion)), cabeceras(auth, None));
-        publicar(&self.canal, &self.topo, &format!("ticket.{op}"), cuerpo.to_string().as_bytes(), props).await?;
-        Ok(rx)
-    }
-}
-
-/// Hands out send slots at a fixed rate (open loop); unlimited when 0.
-struct Ritmo {
-    intervalo: Option<Duration>,
-    proximo: Mutex<Instant>,
-}
-
-impl Ritmo {
-    async fn turno(&self) {
-        let Some(intervalo) = self.intervalo else { return };
-        let cuando = {
-            let mut p = self.proximo.lock().await;
-            let ahora = Instant::now();
-            if *p < ahora {
-                *p = ahora;
-            }
-            let c = *p;
-            *p += intervalo;
-            c
-        };
-        tokio::time::sleep_until(cuando.into()).await;
-    }
 }
 
 #[derive(Default)]
@@ -237,19 +162,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
 
     let mut hijos = vec![];
     for i in 0..if externo { 0 } else { replicas.max(1) } {
-        let exe = std::env::current_exe()?;
-        hijos.push(
-            tokio::process::Command::new(exe)
-                .arg("worker")
-                .env("MESA__DATABASE__URL", settings.database.url.expose_secret())
-                .env("MESA__TOPOLOGY__PREFIX", &settings.topology.prefix)
-                .env("MESA__AUTH__JWT_SECRET", SECRETO)
-                .env("MESA__HTTP__PORT", "0")
-                .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-                .kill_on_drop(true)
-                .spawn()
-                .context("no se pudo iniciar el worker")?,
-        );
+        hijos.push(lanzar(Hijo::Worker, &settings)?);
         if i == 0 {
             // The first one becomes the active consumer.
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -289,10 +202,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     anyhow::ensure!(listo, "el worker no respondió");
 
     let medidas = Arc::new(Medidas::default());
-    let ritmo = Arc::new(Ritmo {
-        intervalo: (tasa > 0).then(|| Duration::from_secs_f64(1.0 / tasa as f64)),
-        proximo: Mutex::new(Instant::now()),
-    });
+    let ritmo = Arc::new(Ritmo::new(tasa));
     let auth = format!("Bearer {}", token("MESA"));
     let fin = Instant::now() + Duration::from_secs(duracion);
     eprintln!(
@@ -398,10 +308,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     );
     drop(publicado);
     for h in hijos.iter_mut() {
-        if let Some(pid) = h.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(30), h.wait()).await;
+        terminar(h).await;
     }
     pool.close().await;
     if let Some(e) = entorno {

@@ -99,3 +99,44 @@ pub(crate) fn token(rol: &str) -> String {
 pub(crate) async fn tamano_db(pool: &PgPool) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(pool).await?)
 }
+
+/// A process a measurement starts: this very binary, re-run as the worker or
+/// the gateway (`mesa-bench worker|gateway-proceso`, exactly `mesa-ayuda
+/// run|gateway`).
+#[derive(Clone, Copy)]
+pub(crate) enum Hijo {
+    /// `run`.
+    Worker,
+    /// `gateway`, on this port of 127.0.0.1, no public rate limit.
+    Gateway(u16),
+}
+
+/// Starts `hijo` on the environment's database and topology, quiet
+/// (`RUST_LOG=warn` unless set): killed if dropped.
+pub(crate) fn lanzar(hijo: Hijo, settings: &Settings) -> anyhow::Result<tokio::process::Child> {
+    let exe = std::env::current_exe()?;
+    let mut c = tokio::process::Command::new(exe);
+    c.env("MESA__DATABASE__URL", settings.database.url.expose_secret())
+        .env("MESA__TOPOLOGY__PREFIX", &settings.topology.prefix)
+        .env("MESA__AUTH__JWT_SECRET", SECRETO)
+        .env("MESA__HTTP__PORT", "0")
+        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .kill_on_drop(true);
+    match hijo {
+        Hijo::Worker => c.arg("worker"),
+        Hijo::Gateway(puerto) => c
+            .arg("gateway-proceso")
+            .env("MESA__GATEWAY__HOST", "127.0.0.1")
+            .env("MESA__GATEWAY__PORT", puerto.to_string())
+            .env("MESA__GATEWAY__LIMITE_PUBLICO", "0"),
+    };
+    c.spawn().context("no se pudo iniciar el proceso")
+}
+
+/// SIGTERM, then up to 30 s for it to drain and exit.
+pub(crate) async fn terminar(h: &mut tokio::process::Child) {
+    if let Some(pid) = h.id() {
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), h.wait()).await;
+}

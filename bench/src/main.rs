@@ -4,6 +4,9 @@
 //!   process running the same `run` code) or an external one; reports
 //!   throughput, publish→reply and publish→event latency percentiles, the
 //!   worker's peak RSS and CPU and the database size.
+//! - `gateway`: one ticket's life (crear, consultar, asignar, actualizar,
+//!   detalle, archivar) through `mesa-ayuda gateway` and over AMQP at the same
+//!   pace, interleaved rounds, then the gateway's ceiling; its RSS and CPU.
 //! - `listar`: `listar` page latency over N stored tickets.
 //! - `sla`: one SLA scan over N stored tickets of which M are due.
 //! - `procesador`: the processor alone, no broker.
@@ -12,7 +15,9 @@
 //! its `Serialize` summary as JSON (keys in docs/performance.md).
 
 mod carga;
+mod clientes;
 mod entorno;
+mod gateway;
 mod listar;
 mod medidas;
 mod procesador;
@@ -34,9 +39,12 @@ struct Cli {
 enum Comando {
     #[command(flatten)]
     Medicion(Medicion),
-    /// Internal: the worker process `carga` starts.
+    /// Internal: the worker process a measurement starts.
     #[command(hide = true)]
     Worker,
+    /// Internal: the gateway process `gateway` starts.
+    #[command(hide = true)]
+    GatewayProceso,
 }
 
 /// The measurements, one subcommand each.
@@ -46,6 +54,9 @@ enum Medicion {
     Carga(carga::ArgsCarga),
     /// `listar` latency over many stored tickets.
     Listar(listar::ArgsListar),
+    /// The same command mix through `mesa-ayuda gateway` (HTTP) and straight
+    /// over AMQP, interleaved, then the gateway's ceiling.
+    Gateway(gateway::ArgsGateway),
     /// One SLA scan over many stored tickets, few of them due.
     Sla(sla::ArgsSla),
     /// The processor alone, no broker: the database-bound ceiling of the
@@ -56,19 +67,22 @@ enum Medicion {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.comando {
-        Comando::Worker => {
-            // Exactly `mesa-ayuda run`, on the worker's own runtime.
-            let run = mesa_ayuda::cli::Cli { comando: mesa_ayuda::cli::Comando::Run };
-            let code = mesa_ayuda::cli::runtime()?.block_on(mesa_ayuda::cli::ejecutar(run))?;
-            std::process::exit(code);
-        }
+        Comando::Worker => ejecutar(mesa_ayuda::cli::Comando::Run),
+        Comando::GatewayProceso => ejecutar(mesa_ayuda::cli::Comando::Gateway),
         Comando::Medicion(m) => tokio::runtime::Runtime::new()?.block_on(medir(m, cli.json)),
     }
+}
+
+/// Exactly `mesa-ayuda <comando>`, on the worker's own runtime.
+fn ejecutar(comando: mesa_ayuda::cli::Comando) -> anyhow::Result<()> {
+    let code = mesa_ayuda::cli::runtime()?.block_on(mesa_ayuda::cli::ejecutar(mesa_ayuda::cli::Cli { comando }))?;
+    std::process::exit(code);
 }
 
 async fn medir(medicion: Medicion, json: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     let resultado = match medicion {
         Medicion::Carga(args) => serde_json::to_value(carga::medir(args).await?)?,
+        Medicion::Gateway(args) => serde_json::to_value(gateway::medir(args).await?)?,
         Medicion::Listar(args) => serde_json::to_value(listar::medir(args).await?)?,
         Medicion::Sla(args) => serde_json::to_value(sla::medir(args).await?)?,
         Medicion::Procesador(args) => serde_json::to_value(procesador::medir(args).await?)?,
