@@ -95,9 +95,8 @@ fn proveedor(destino: &Destino, servicio: &'static str) -> Result<SdkTracerProvi
     // An https collector: reqwest is built without a crypto provider of its
     // own; ring is the one lapin and the JWKS client already use.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut exportador = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+    let mut exportador =
+        opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
     if let Destino::Configurado(base) = destino {
         exportador = exportador.with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')));
     }
@@ -107,11 +106,8 @@ fn proveedor(destino: &Destino, servicio: &'static str) -> Result<SdkTracerProvi
     let nombrado = recurso
         .get(&opentelemetry::Key::from_static_str("service.name"))
         .is_some_and(|v| !v.as_str().starts_with("unknown_service"));
-    let recurso = if nombrado {
-        recurso
-    } else {
-        opentelemetry_sdk::Resource::builder().with_service_name(servicio).build()
-    };
+    let recurso =
+        if nombrado { recurso } else { opentelemetry_sdk::Resource::builder().with_service_name(servicio).build() };
     Ok(SdkTracerProvider::builder().with_batch_exporter(exportador).with_resource(recurso).build())
 }
 
@@ -166,7 +162,9 @@ where
             .with_tracked_inactivity(false)
             .with_filter(filter_fn(exportable))
     });
-    tracing_subscriber::registry().with(trazas).with(formato(format, salida).with_filter(filtro.and(filter_fn(permitido))))
+    tracing_subscriber::registry()
+        .with(trazas)
+        .with(formato(format, salida).with_filter(filtro.and(filter_fn(permitido))))
 }
 
 /// What becomes a span of a trace: the crate's own spans, never a library's
@@ -176,9 +174,7 @@ where
 /// else reaches a collector.
 fn exportable(meta: &Metadata<'_>) -> bool {
     let target = meta.target();
-    meta.is_span()
-        && *meta.level() <= Level::INFO
-        && (target == "mesa_ayuda" || target.starts_with("mesa_ayuda::"))
+    meta.is_span() && *meta.level() <= Level::INFO && (target == "mesa_ayuda" || target.starts_with("mesa_ayuda::"))
 }
 
 /// A command's or an event's `traceparent` as the parent of `span`: the
@@ -198,7 +194,8 @@ fn contexto_remoto(traceparent: &str) -> Option<SpanContext> {
     let padre = SpanId::from_hex(partes.next()?).ok()?;
     let banderas = u8::from_str_radix(partes.next()?, 16).ok()?;
     // Only the sampled bit is defined (W3C level 1); the rest is not passed on.
-    let contexto = SpanContext::new(traza, padre, TraceFlags::new(banderas) & TraceFlags::SAMPLED, true, TraceState::NONE);
+    let contexto =
+        SpanContext::new(traza, padre, TraceFlags::new(banderas) & TraceFlags::SAMPLED, true, TraceState::NONE);
     contexto.is_valid().then_some(contexto)
 }
 

@@ -32,7 +32,10 @@ async fn receptor() -> (String, Recibidos) {
     (url, recibidos)
 }
 
-async fn recibir(State(recibidos): State<Recibidos>, cuerpo: Bytes) -> (StatusCode, [(header::HeaderName, &'static str); 1], Vec<u8>) {
+async fn recibir(
+    State(recibidos): State<Recibidos>,
+    cuerpo: Bytes,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], Vec<u8>) {
     let tipo = [(header::CONTENT_TYPE, "application/x-protobuf")];
     let Ok(peticion) = ExportTraceServiceRequest::decode(cuerpo) else {
         return (StatusCode::BAD_REQUEST, tipo, vec![]);
@@ -96,7 +99,9 @@ async fn entorno() -> (Settings, Cliente, Limpieza) {
 const PERSONALES: [&str; 7] =
     ["ana.garcia@empresa", "+573001234567", "12345678", "Ana Garc", "Outlook", "No puedo acceder", "Recursos Humanos"];
 
-#[tokio::test]
+// Multi-threaded: the receiver keeps serving while the test blocks on the
+// child process's exit (the flush at shutdown goes to it then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_with_a_traceparent_yields_spans_of_its_trace_and_its_event_carries_it() {
     let (settings, mut cliente, _limpieza) = entorno().await;
     let (url, recibidos) = receptor().await;
@@ -202,7 +207,7 @@ async fn creaciones(cliente: &mut Cliente, n: usize, proceso: &Proceso) -> (Dura
     (peor, inicio.elapsed())
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_collector_away_or_hanging_commands_are_answered_as_usual() {
     // A port nobody listens on, and a collector that takes the connection
     // and never answers.
@@ -215,7 +220,12 @@ async fn with_the_collector_away_or_hanging_commands_are_answered_as_usual() {
             retenidas.push(c);
         }
     });
-    for url in [format!("http://{cerrado}"), url_colgado] {
+    // And one that answers every export 500 (the exporter retries, within its timeout).
+    let fallido = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url_fallido = format!("http://{}", fallido.local_addr().unwrap());
+    let app = Router::new().route("/v1/traces", post(|| async { StatusCode::INTERNAL_SERVER_ERROR }));
+    tokio::spawn(async move { axum::serve(fallido, app).await });
+    for url in [format!("http://{cerrado}"), url_colgado, url_fallido] {
         let (settings, mut cliente, _limpieza) = entorno().await;
         let mut proceso = Proceso::iniciar_con(
             &settings,
@@ -234,5 +244,107 @@ async fn with_the_collector_away_or_hanging_commands_are_answered_as_usual() {
         assert!(proceso.terminar().success(), "{}", proceso.log());
         assert!(parada.elapsed() < Duration::from_secs(10), "stopping took {:?}", parada.elapsed());
         assert!(proceso.log().contains("trazas OTLP/HTTP activas"), "{}", proceso.log());
+    }
+}
+
+/// `mesa-ayuda gateway` as a child process exporting to `otlp`; its base URL.
+fn gateway(settings: &Settings, otlp: &str) -> (std::process::Child, String) {
+    let puerto = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let hijo = std::process::Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
+        .arg("gateway")
+        .env("MESA__AMQP__URL", settings.amqp.url.expose_secret())
+        .env("MESA__TOPOLOGY__PREFIX", &settings.topology.prefix)
+        .env("MESA__GATEWAY__HOST", "127.0.0.1")
+        .env("MESA__GATEWAY__PORT", puerto.to_string())
+        .env("MESA__GATEWAY__LIMITE_PUBLICO", "0")
+        .env("MESA__TELEMETRIA__OTLP_ENDPOINT", otlp)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    (hijo, format!("http://127.0.0.1:{puerto}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_runs_from_the_gateway_request_to_the_worker_and_hostile_traceparents_start_a_new_one() {
+    let (settings, _cliente, _limpieza) = entorno().await;
+    let (url, recibidos) = receptor().await;
+    let mut proceso = Proceso::iniciar_con(
+        &settings,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "100")],
+    );
+    let (mut hijo, base) = gateway(&settings, &url);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let mut listo = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == reqwest::StatusCode::OK) {
+            listo = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listo, "the gateway process never got ready");
+    let traza = uuid::Uuid::new_v4().simple().to_string();
+    let padre = &uuid::Uuid::new_v4().simple().to_string()[..16];
+    let hostiles = [
+        "00-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-00f067aa0ba902b7-01".to_string(),
+        format!("00-{}-{}-01", "0".repeat(32), padre),
+        format!("00-{traza}-{padre}-01{}", "-x".repeat(4000)),
+        "ana.garcia@empresa.com".to_string(),
+    ];
+    let mut claves = vec![("gw-1".to_string(), format!("00-{traza}-{padre}-01"))];
+    claves.extend(hostiles.iter().enumerate().map(|(i, h)| (format!("gw-hostil-{i}"), h.clone())));
+    for (clave, tp) in &claves {
+        let r = http
+            .post(format!("{base}/api/tickets/crear"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", clave)
+            .header("traceparent", tp)
+            .body(ana_garcia().to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{clave}: {}", r.text().await.unwrap());
+    }
+    // Both processes stop cleanly, sending what they still hold.
+    let _ = std::process::Command::new("kill").args(["-TERM", &hijo.id().to_string()]).status();
+    assert!(hijo.wait().unwrap().success());
+    assert!(proceso.terminar().success(), "{}", proceso.log());
+    let todos = recibidos.lock().unwrap().clone();
+    let span_de = |servicio: &str, nombre: &str, clave: &str| {
+        let v: Vec<&Span> = todos
+            .iter()
+            .filter(|(s, sp)| {
+                s == servicio && sp.name == nombre && atributo(sp, "message_id").as_deref() == Some(clave)
+            })
+            .map(|(_, sp)| sp)
+            .collect();
+        assert_eq!(v.len(), 1, "one {nombre} of {servicio} for {clave}: {todos:#?}");
+        v[0].clone()
+    };
+    for (clave, tp) in &claves {
+        let peticion = span_de("mesa-ayuda-gateway", "POST /api/tickets/crear", clave);
+        let comando = span_de("mesa-ayuda", "comando", clave);
+        assert_eq!(atributo(&peticion, "http.response.status_code").as_deref(), Some("200"));
+        assert_eq!(atributo(&peticion, "http.route").as_deref(), Some("/api/tickets/crear"));
+        // The worker's span continues the gateway's: same trace, its child.
+        assert_eq!(comando.trace_id, peticion.trace_id, "{clave}");
+        assert_eq!(comando.parent_span_id, peticion.span_id, "{clave}");
+        if clave == "gw-1" {
+            assert_eq!(hex(&peticion.trace_id), traza);
+            assert_eq!(hex(&peticion.parent_span_id), *padre);
+        } else {
+            // A malformed one is not continued: a new trace, a root.
+            assert!(peticion.parent_span_id.is_empty(), "{clave}: {tp:.80} was continued");
+            assert_ne!(hex(&peticion.trace_id), traza, "{clave}");
+        }
+    }
+    for (_, s) in &todos {
+        let textos: Vec<String> = s.attributes.iter().map(|a| format!("{}={:?}", a.key, a.value)).collect();
+        for dato in PERSONALES.iter().chain(&["-x-x-x"]) {
+            assert!(!textos.iter().any(|t| t.contains(dato)), "{dato} in a span: {s:#?}");
+        }
     }
 }
