@@ -272,6 +272,30 @@ mod tests {
     }
 
     #[test]
+    fn only_a_w3c_traceparent_becomes_a_remote_parent() {
+        let sc = contexto_remoto("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03").unwrap();
+        assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(sc.is_remote() && sc.is_sampled());
+        assert_eq!(sc.trace_flags(), TraceFlags::SAMPLED, "undefined flag bits are not passed on");
+        let no_muestreada = contexto_remoto("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
+        assert!(!no_muestreada.is_sampled());
+        for malo in [
+            "",
+            "ana.garcia@empresa.com",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "00-zzf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert!(contexto_remoto(malo).is_none(), "{malo}");
+        }
+        // Without the traces layer a span has no context to pass on.
+        assert_eq!(traceparent(&tracing::info_span!("comando")), None);
+    }
+
+    #[test]
     fn no_rust_log_lifts_the_ceiling_on_library_logs() {
         for format in [FormatoLog::Pretty, FormatoLog::Json] {
             let memoria = Memoria::default();

@@ -166,10 +166,32 @@ async fn a_command_with_a_traceparent_yields_spans_of_its_trace_and_its_event_ca
     assert!(respuesta.end_time_unix_nano <= comando.end_time_unix_nano);
     assert!(de_la_traza.iter().all(|(servicio, _)| servicio == "mesa-ayuda"), "{de_la_traza:#?}");
 
+    // A command without a traceparent starts a trace at its span, and its
+    // event carries that span's context.
+    let c = cliente
+        .publicar_con_headers(
+            "ticket.crear",
+            ana_garcia().to_string().as_bytes(),
+            Some("traza-2"),
+            cabeceras(None, None),
+        )
+        .await;
+    assert_eq!(cliente.respuesta(&c).await["ok"], true);
+    let (_, _, evento) = cliente.evento(Duration::from_secs(10)).await.expect("the second creation's event");
+    let propio = evento["traceparent"].as_str().expect("the event carries the command's own trace").to_string();
+
     // A clean stop sends what is still queued, and no span anywhere carries
     // the requester's data.
     assert!(proceso.terminar().success(), "{}", proceso.log());
     let todos = recibidos.lock().unwrap().clone();
+    let raiz: Vec<&Span> = todos
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| s.name == "comando" && atributo(s, "message_id").as_deref() == Some("traza-2"))
+        .collect();
+    assert_eq!(raiz.len(), 1, "{todos:#?}");
+    assert!(raiz[0].parent_span_id.is_empty(), "a root");
+    assert_eq!(propio, format!("00-{}-{}-01", hex(&raiz[0].trace_id), hex(&raiz[0].span_id)));
     for (_, s) in &todos {
         let mut textos = vec![s.name.clone()];
         textos.extend(s.attributes.iter().map(|a| format!("{}={:?}", a.key, a.value)));
