@@ -134,7 +134,7 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Comando::Run => {
-            telemetry::init(settings.log.format);
+            let trazas = telemetry::init_con_trazas(settings.log.format, &settings.telemetria, "mesa-ayuda");
             if settings.uses_dev_secret() {
                 tracing::warn!(
                     "⚠ MESA__AUTH__JWT_SECRET no está configurado: se usa el secreto de desarrollo. NO usar en producción."
@@ -142,19 +142,27 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             }
             let shutdown = CancellationToken::new();
             tokio::spawn(esperar_senal(shutdown.clone()));
-            Ok(match Aplicacion::build(settings).await?.run(shutdown).await? {
+            let cierre = match Aplicacion::build(settings).await {
+                Ok(app) => app.run(shutdown).await,
+                Err(e) => Err(e),
+            };
+            // The spans of the drain itself go out too, whatever the end.
+            trazas.cerrar().await;
+            Ok(match cierre? {
                 Cierre::Completo => 0,
                 Cierre::GraciaAgotada => SALIDA_FALLO,
             })
         }
         Comando::Gateway => {
-            telemetry::init(settings.log.format);
+            let trazas = telemetry::init_con_trazas(settings.log.format, &settings.telemetria, "mesa-ayuda-gateway");
             let shutdown = CancellationToken::new();
             tokio::spawn(esperar_senal(shutdown.clone()));
             let gateway = crate::gateway::Gateway::build(&settings)
                 .await
                 .with_context(|| format!("no se pudo abrir {}:{}", settings.gateway.host, settings.gateway.port))?;
-            gateway.run(shutdown).await?;
+            let fin = gateway.run(shutdown).await;
+            trazas.cerrar().await;
+            fin?;
             Ok(0)
         }
         Comando::Openapi { salida } => {

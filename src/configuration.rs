@@ -50,6 +50,18 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[gateway]`: the HTTP API (`mesa-ayuda gateway`, contract §8).
     pub gateway: GatewaySettings,
+    /// `[telemetria]`: OpenTelemetry traces (contract §9).
+    pub telemetria: TelemetriaSettings,
+}
+
+/// `[telemetria]` settings: where traces go. Unset, the standard
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` decides; neither set, traces are off.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TelemetriaSettings {
+    /// OTLP/HTTP base URL (`http://jaeger:4318`); spans go to `/v1/traces`
+    /// under it. Wins over `OTEL_EXPORTER_OTLP_ENDPOINT`. May hold
+    /// credentials: shown masked.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How long rows that grow with traffic are kept.
@@ -385,7 +397,7 @@ const RETENCION_MAX: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// RabbitMQ's own ceiling on a message (`max_message_size`, 128 MiB).
 const CUERPO_MAX_BYTES: usize = 128 * 1024 * 1024;
 /// The sections of the configuration; any other top-level key is unknown.
-const SECCIONES: [&str; 12] = [
+const SECCIONES: [&str; 13] = [
     "database",
     "amqp",
     "topology",
@@ -398,6 +410,7 @@ const SECCIONES: [&str; 12] = [
     "retencion",
     "log",
     "gateway",
+    "telemetria",
 ];
 
 impl Settings {
@@ -554,6 +567,15 @@ impl Settings {
             si(ruta.split('.').any(str::is_empty), clave, "ruta de claim vacía o con un segmento vacío");
         }
         si(self.http.host.trim().is_empty(), "http.host", "no puede estar vacío");
+        si(
+            self.telemetria.otlp_endpoint.as_ref().is_some_and(|u| {
+                let u = u.trim();
+                let resto = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+                resto.is_none_or(|r| r.is_empty() || r.chars().any(|c| c.is_whitespace() || c.is_control()))
+            }),
+            "telemetria.otlp_endpoint",
+            "se espera una URL http:// o https:// (p. ej. http://jaeger:4318)",
+        );
         si(!(1..=100_000).contains(&self.scheduler.lote), "scheduler.lote", "entre 1 y 100000");
         for (clave, cron) in [("scheduler.cron", &self.scheduler.cron), ("retencion.cron", &self.retencion.cron)] {
             if let Err(e) = crate::planificador::validar_cron(cron) {
@@ -843,6 +865,7 @@ fn leer(arbol: &Arbol, problemas: &mut Vec<Problema>) -> Option<Settings> {
         retencion: s.leer("retencion")?,
         log: s.leer("log")?,
         gateway: s.leer("gateway")?,
+        telemetria: s.leer("telemetria")?,
     })
 }
 

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -159,16 +160,41 @@ async fn registrar(State(metricas): State<Arc<MetricasGateway>>, req: Request, n
     // one is whatever a client typed.
     let ruta = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
     let metodo = req.method().clone();
-    let respuesta = next.run(req).await;
-    let segundos = inicio.elapsed().as_secs_f64();
-    let estado = respuesta.status().as_u16();
-    let ruta = ruta.unwrap_or_else(|| "desconocida".to_string());
     let conocido =
         [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::HEAD, Method::OPTIONS]
             .contains(&metodo);
+    let metodo = if conocido { metodo.as_str() } else { "OTRO" };
+    let plantilla = ruta.as_deref().unwrap_or("desconocida");
+    // The request's span, a child of its `traceparent` when it has a valid
+    // one; the command it publishes carries this span's context, so the
+    // worker's spans continue the trace under it. Attributes: the method,
+    // the route template, the status and the `message_id` — as in the log.
+    let span = tracing::info_span!(
+        "peticion",
+        otel.name = %format!("{metodo} {plantilla}"),
+        otel.kind = "server",
+        http.request.method = metodo,
+        http.route = plantilla,
+        http.response.status_code = tracing::field::Empty,
+        message_id = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let recibida = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    crate::telemetry::continuar(&span, crate::procesador::traceparent_valido(recibida));
+    let respuesta = next.run(req).instrument(span.clone()).await;
+    let segundos = inicio.elapsed().as_secs_f64();
+    let estado = respuesta.status().as_u16();
+    let ruta = ruta.unwrap_or_else(|| "desconocida".to_string());
     let message_id = respuesta.extensions().get::<rutas::IdDelComando>().map(|m| m.0.as_str()).unwrap_or("");
+    span.record("http.response.status_code", estado);
+    if !message_id.is_empty() {
+        span.record("message_id", message_id);
+    }
+    if estado >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     tracing::info!(
-        metodo = if conocido { metodo.as_str() } else { "OTRO" },
+        metodo,
         ruta = %ruta,
         estado,
         latencia_ms = segundos * 1000.0,

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, Notify};
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// The SLA scheduler of one process; clones share the scan lock.
@@ -163,8 +164,22 @@ impl Planificador {
         let trabajo = Job::new_async(cron, move |_, _| {
             let p = p.clone();
             Box::pin(async move {
-                if let Err(e) = p.escanear_ahora().await {
-                    tracing::warn!(error = %e, "SLA: barrido fallido; se reintenta en el próximo");
+                // Each scheduled scan is a trace of its own; the events it
+                // records carry no command's trace.
+                let span = tracing::info_span!(
+                    parent: None,
+                    "escanear",
+                    alertas = tracing::field::Empty,
+                    otel.status_code = tracing::field::Empty,
+                );
+                match p.escanear_ahora().instrument(span.clone()).await {
+                    Ok(n) => {
+                        span.record("alertas", n);
+                    }
+                    Err(e) => {
+                        span.record("otel.status_code", "ERROR");
+                        tracing::warn!(error = %e, "SLA: barrido fallido; se reintenta en el próximo");
+                    }
                 }
             })
         })?;

@@ -1,8 +1,15 @@
 //! Logging setup: human-readable by default, JSON lines when asked, and a
 //! ceiling on the libraries' own logs that no `RUST_LOG` filter can lift.
+//! With an OTLP endpoint configured, also OpenTelemetry traces (contract §9):
+//! the crate's own spans, bridged from `tracing`, exported over OTLP/HTTP.
 
-use crate::configuration::FormatoLog;
+use crate::configuration::{FormatoLog, TelemetriaSettings, redact_url};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, TracerProvider};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use std::time::Duration;
 use tracing::{Level, Metadata, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, fmt, prelude::*};
@@ -10,10 +17,118 @@ use tracing_subscriber::{EnvFilter, Layer, filter::filter_fn, fmt, prelude::*};
 /// The filter when `RUST_LOG` is unset.
 const FILTRO_POR_DEFECTO: &str = "info,sqlx=warn";
 
-/// Installs the global subscriber once; later calls are ignored (tests).
+/// Longest wait at exit for the spans still queued to go out: a collector
+/// that is away or hangs must not hold a stopping process.
+const CIERRE_TRAZAS: Duration = Duration::from_secs(3);
+
+/// Installs the global subscriber once, logs only; later calls are ignored (tests).
 pub fn init(format: FormatoLog) {
     let filtro = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(FILTRO_POR_DEFECTO));
     let _ = tracing::subscriber::set_global_default(suscriptor(format, filtro, std::io::stderr));
+}
+
+/// As [`init`], plus traces when an OTLP endpoint is configured
+/// (`telemetria.otlp_endpoint`, else the standard `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`); `servicio` is the service name
+/// unless `OTEL_SERVICE_NAME` (or `OTEL_RESOURCE_ATTRIBUTES`) names one.
+/// Traces never stop the process: an exporter that cannot be built is
+/// warned about and the process runs without them.
+pub fn init_con_trazas(format: FormatoLog, telemetria: &TelemetriaSettings, servicio: &'static str) -> Trazas {
+    let entorno = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let filtro = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(FILTRO_POR_DEFECTO));
+    let destino = telemetria
+        .otlp_endpoint
+        .clone()
+        .map(Destino::Configurado)
+        .or_else(|| entorno("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").map(Destino::Entorno))
+        .or_else(|| entorno("OTEL_EXPORTER_OTLP_ENDPOINT").map(Destino::Entorno));
+    // The SDK's own switches, honoured as the specification names them.
+    let apagadas = entorno("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || entorno("OTEL_TRACES_EXPORTER").is_some_and(|v| v.eq_ignore_ascii_case("none"));
+    let (proveedor, aviso) = match destino {
+        Some(destino) if !apagadas => match proveedor(&destino, servicio) {
+            Ok(p) => (Some(p), Ok(destino)),
+            Err(e) => (None, Err((destino, e))),
+        },
+        _ => (None, Err((Destino::Ninguno, String::new()))),
+    };
+    let tracer = proveedor.as_ref().map(|p| p.tracer("mesa-ayuda"));
+    let _ = tracing::subscriber::set_global_default(suscriptor_con(format, filtro, std::io::stderr, tracer));
+    // Only the endpoint, its password masked: never the headers
+    // (OTEL_EXPORTER_OTLP_HEADERS carries credentials).
+    match aviso {
+        Ok(destino) => tracing::info!(destino = %destino.mostrar(), servicio, "trazas OTLP/HTTP activas"),
+        Err((Destino::Ninguno, _)) => {}
+        Err((destino, e)) => {
+            tracing::warn!(destino = %destino.mostrar(), error = %e, "trazas OTLP desactivadas: no se pudo crear el exportador")
+        }
+    }
+    Trazas(proveedor)
+}
+
+/// Where spans go.
+enum Destino {
+    /// `telemetria.otlp_endpoint`: a base URL, as `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    Configurado(String),
+    /// One of the standard variables, which the exporter reads itself.
+    Entorno(String),
+    /// Nowhere: traces are off.
+    Ninguno,
+}
+
+impl Destino {
+    fn mostrar(&self) -> String {
+        match self {
+            Destino::Configurado(u) | Destino::Entorno(u) => redact_url(u),
+            Destino::Ninguno => String::new(),
+        }
+    }
+}
+
+/// The tracer provider: the OTLP/HTTP protobuf exporter behind the SDK's
+/// batch processor. That processor runs on its own thread and takes spans
+/// through a bounded queue (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048), dropping them
+/// when it is full; every export is bounded by `OTEL_EXPORTER_OTLP_TIMEOUT`
+/// (10 s), retries included. A command never waits for a collector.
+fn proveedor(destino: &Destino, servicio: &'static str) -> Result<SdkTracerProvider, String> {
+    use opentelemetry_otlp::WithExportConfig;
+    // An https collector: reqwest is built without a crypto provider of its
+    // own; ring is the one lapin and the JWKS client already use.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut exportador =
+        opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+    if let Destino::Configurado(base) = destino {
+        exportador = exportador.with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')));
+    }
+    // The exporter's own message may quote the endpoint whole: not shown.
+    let exportador = exportador.build().map_err(|_| "configuración del exportador inválida".to_string())?;
+    let recurso = opentelemetry_sdk::Resource::builder().build();
+    let nombrado = recurso
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|v| !v.as_str().starts_with("unknown_service"));
+    let recurso =
+        if nombrado { recurso } else { opentelemetry_sdk::Resource::builder().with_service_name(servicio).build() };
+    Ok(SdkTracerProvider::builder().with_batch_exporter(exportador).with_resource(recurso).build())
+}
+
+/// The traces pipeline [`init_con_trazas`] installed, if any.
+#[must_use = "cerrar() sends the spans still queued"]
+pub struct Trazas(Option<SdkTracerProvider>);
+
+impl Trazas {
+    /// Whether spans are being exported.
+    pub fn activas(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Sends what is still queued and stops the exporter, waiting at most a
+    /// few seconds (off the async workers: the SDK's shutdown blocks).
+    pub async fn cerrar(self) {
+        if let Some(proveedor) = self.0 {
+            let cierre = tokio::task::spawn_blocking(move || proveedor.shutdown_with_timeout(CIERRE_TRAZAS));
+            let _ = tokio::time::timeout(CIERRE_TRAZAS + Duration::from_secs(1), cierre).await;
+        }
+    }
 }
 
 /// The subscriber `init` installs, writing to `salida`: the user's filter,
@@ -22,7 +137,73 @@ pub fn suscriptor<W>(format: FormatoLog, filtro: EnvFilter, salida: W) -> impl S
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    tracing_subscriber::registry().with(filtro).with(filter_fn(permitido)).with(formato(format, salida))
+    suscriptor_con(format, filtro, salida, None)
+}
+
+/// The logs as [`suscriptor`] writes them and, with a tracer, the crate's
+/// spans to it. The log filters apply to the log alone, so `RUST_LOG=warn`
+/// does not turn traces off.
+fn suscriptor_con<W>(
+    format: FormatoLog,
+    filtro: EnvFilter,
+    salida: W,
+    tracer: Option<SdkTracer>,
+) -> impl Subscriber + Send + Sync
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let trazas = tracer.map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            // Only the fields each span declares become attributes.
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(filter_fn(exportable))
+    });
+    tracing_subscriber::registry()
+        .with(trazas)
+        .with(formato(format, salida).with_filter(filtro.and(filter_fn(permitido))))
+}
+
+/// What becomes a span of a trace: the crate's own spans, never a library's
+/// (the exporter's HTTP client would otherwise trace its own exports) and
+/// never a log event. Every field of these spans is an id, an operation, a
+/// result or a count (contract §4: no body, no personal data), so nothing
+/// else reaches a collector.
+fn exportable(meta: &Metadata<'_>) -> bool {
+    let target = meta.target();
+    meta.is_span() && *meta.level() <= Level::INFO && (target == "mesa_ayuda" || target.starts_with("mesa_ayuda::"))
+}
+
+/// A command's or an event's `traceparent` as the parent of `span`: the
+/// span joins that trace. Call it before the span is first entered. Only a
+/// W3C value ([`crate::procesador::traceparent_valido`]) is taken; anything
+/// else leaves the span a root of its own.
+pub fn continuar(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(contexto) = traceparent.and_then(contexto_remoto) {
+        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(contexto));
+    }
+}
+
+fn contexto_remoto(traceparent: &str) -> Option<SpanContext> {
+    let valor = crate::procesador::traceparent_valido(Some(traceparent))?;
+    let mut partes = valor.split('-').skip(1);
+    let traza = TraceId::from_hex(partes.next()?).ok()?;
+    let padre = SpanId::from_hex(partes.next()?).ok()?;
+    let banderas = u8::from_str_radix(partes.next()?, 16).ok()?;
+    // Only the sampled bit is defined (W3C level 1); the rest is not passed on.
+    let contexto =
+        SpanContext::new(traza, padre, TraceFlags::new(banderas) & TraceFlags::SAMPLED, true, TraceState::NONE);
+    contexto.is_valid().then_some(contexto)
+}
+
+/// The W3C `traceparent` of `span`, when traces are on and it is part of one.
+pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    let contexto = span.context();
+    let sc = contexto.span().span_context().clone();
+    sc.is_valid().then(|| format!("00-{}-{}-{:02x}", sc.trace_id(), sc.span_id(), sc.trace_flags().to_u8()))
 }
 
 fn formato<S, W>(format: FormatoLog, salida: W) -> Box<dyn Layer<S> + Send + Sync>
@@ -88,6 +269,30 @@ mod tests {
         fn make_writer(&'a self) -> Memoria {
             self.clone()
         }
+    }
+
+    #[test]
+    fn only_a_w3c_traceparent_becomes_a_remote_parent() {
+        let sc = contexto_remoto("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03").unwrap();
+        assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(sc.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(sc.is_remote() && sc.is_sampled());
+        assert_eq!(sc.trace_flags(), TraceFlags::SAMPLED, "undefined flag bits are not passed on");
+        let no_muestreada = contexto_remoto("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00").unwrap();
+        assert!(!no_muestreada.is_sampled());
+        for malo in [
+            "",
+            "ana.garcia@empresa.com",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "00-zzf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert!(contexto_remoto(malo).is_none(), "{malo}");
+        }
+        // Without the traces layer a span has no context to pass on.
+        assert_eq!(traceparent(&tracing::info_span!("comando")), None);
     }
 
     #[test]

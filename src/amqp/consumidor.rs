@@ -103,10 +103,11 @@ impl Consumidor {
                 entrega = entregas.next() => match entrega {
                     Some(Ok(mut delivery)) => {
                         // Size first: an oversized body is neither copied nor parsed.
-                        let mensaje = amqp::mensaje(&mut delivery, self.max_cuerpo);
+                        let mut mensaje = amqp::mensaje(&mut delivery, self.max_cuerpo);
                         let ticket = mensaje.as_ref().and_then(Mensaje::clave_de_orden);
+                        let span = span_de_comando(&delivery, mensaje.as_mut(), ticket);
                         let i = indice_de_carril(ticket, mensaje.as_ref(), delivery.delivery_tag, carriles.len());
-                        if carriles[i].send((delivery, mensaje, ticket)).await.is_err() {
+                        if carriles[i].send((delivery, mensaje, ticket, span)).await.is_err() {
                             // A lane stops early only when told to stop mid-outage.
                             if shutdown.is_cancelled() {
                                 break Ok(());
@@ -154,8 +155,42 @@ async fn esperar_acks(canal: &Channel, cola: &str) -> Option<lapin::Consumer> {
 }
 
 /// A delivery on its way to a lane: its command (`None` when the body is
-/// over the size limit) and the ticket it names (if any).
-type Entrega = (Delivery, Option<Mensaje>, Option<Uuid>);
+/// over the size limit), the ticket it names (if any) and its span.
+type Entrega = (Delivery, Option<Mensaje>, Option<Uuid>, tracing::Span);
+
+/// The span of one command, from the moment it arrives until it is
+/// answered and settled: a child of the publisher's `traceparent` (same
+/// trace), or a root when it came without a valid one — then, with traces
+/// on, the command takes the span's own `traceparent`, so the events it
+/// causes still join its trace. Its attributes are ids, the operation and
+/// the result: never a body.
+fn span_de_comando(delivery: &Delivery, mensaje: Option<&mut Mensaje>, ticket: Option<Uuid>) -> tracing::Span {
+    let traceparent = mensaje.as_ref().and_then(|m| m.traceparent.clone());
+    let span = tracing::info_span!(
+        "comando",
+        message_id = tracing::field::Empty,
+        routing_key = %rotulo(delivery.routing_key.as_str()),
+        ticket = ticket.map(|t| t.to_string()).unwrap_or_default(),
+        traceparent = traceparent.as_deref().unwrap_or(""),
+        operacion = tracing::field::Empty,
+        resultado = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continuar(&span, traceparent.as_deref());
+    // Only a message_id that could be recorded is logged: printable, bounded.
+    if let Some(id) = delivery.properties.message_id().as_ref().map(|s| s.as_str())
+        && id.chars().count() <= crate::procesador::MESSAGE_ID_MAX
+        && crate::domain::texto::es_imprimible(id)
+    {
+        span.record("message_id", id);
+    }
+    if let Some(m) = mensaje
+        && m.traceparent.is_none()
+    {
+        m.traceparent = crate::telemetry::traceparent(&span);
+    }
+    span
+}
 
 /// Commands on one ticket always land in the same lane; others spread out.
 fn indice_de_carril(ticket: Option<Uuid>, m: Option<&Mensaje>, delivery_tag: u64, carriles: usize) -> usize {
@@ -250,8 +285,17 @@ async fn atender_lote(
     shutdown: &CancellationToken,
 ) -> bool {
     let inicio = Instant::now();
-    let aptos: Vec<&Mensaje> = lote.iter().filter_map(|(_, m, _)| m.as_ref()).collect();
-    let Some(resultado) = con_reintentos(procesador, &aptos, salida, shutdown).await else {
+    let aptos: Vec<&Mensaje> = lote.iter().filter_map(|(_, m, _, _)| m.as_ref()).collect();
+    // The batch's one transaction, seen from each command in it: a child of
+    // every command's span (all spanning the same time), so each command's
+    // trace shows it; `comandos` tells how many shared it.
+    let transacciones: Vec<tracing::Span> = lote
+        .iter()
+        .filter(|(_, m, _, _)| m.is_some())
+        .map(|(_, _, _, span)| tracing::info_span!(parent: span, "transaction", comandos = aptos.len()))
+        .collect();
+    let resultado = con_reintentos(procesador, &aptos, salida, shutdown).await;
+    let Some(resultado) = resultado else {
         return false;
     };
     let mut completo = true;
@@ -277,32 +321,19 @@ async fn atender_lote(
     .into_iter()
     .rev()
     .collect();
+    drop(transacciones);
     // Replies and acks of the whole batch go out together: their frames are
     // queued in delivery order and the connection's I/O loop writes them in
     // one go, instead of one hand-off to it (and back) per reply and per ack.
     // Outcomes run out only where the batch was left unfinished.
-    let finales = lote.iter().map_while(|(delivery, mensaje, ticket)| {
+    let finales = lote.iter().map_while(|(delivery, mensaje, _, span)| {
         let desenlace = match mensaje {
             None => Ok(Desenlace::demasiado_grande(limites.max_cuerpo)),
             Some(_) => desenlaces.pop()?,
         };
-        let span = tracing::info_span!(
-            "comando",
-            message_id = tracing::field::Empty,
-            routing_key = %rotulo(delivery.routing_key.as_str()),
-            ticket = ticket.map(|t| t.to_string()).unwrap_or_default(),
-            traceparent = mensaje.as_ref().and_then(|m| m.traceparent.as_deref()).unwrap_or(""),
-        );
-        // Only a message_id that could be recorded is logged: printable, bounded.
-        if let Some(id) = delivery.properties.message_id().as_ref().map(|s| s.as_str())
-            && id.chars().count() <= crate::procesador::MESSAGE_ID_MAX
-            && crate::domain::texto::es_imprimible(id)
-        {
-            span.record("message_id", id);
-        }
         // The body lives in the message, or (oversized) still in the delivery.
         let cuerpo = mensaje.as_ref().map_or(&delivery.data[..], |m| &m.body[..]);
-        Some(finalizar(delivery, cuerpo, desenlace, salida, inicio).instrument(span))
+        Some(finalizar(delivery, cuerpo, desenlace, salida, inicio).instrument(span.clone()))
     });
     futures_util::future::join_all(finales).await;
     completo
@@ -378,9 +409,16 @@ async fn finalizar(
         .get_or_create(&EtiquetasComando { operacion: operacion.to_string(), resultado: resultado.to_string() })
         .inc();
     metricas.duracion.observe(inicio.elapsed().as_secs_f64());
+    let span = tracing::Span::current();
+    span.record("operacion", operacion);
+    span.record("resultado", resultado);
+    if resultado == Resultado::ErrorInterno.as_str() {
+        span.record("otel.status_code", "ERROR");
+    }
     if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
         let correlation = delivery.properties.correlation_id().as_ref();
-        if let Err(e) = amqp::responder(&salida.respuestas, reply_to, correlation, respuesta.as_bytes()).await {
+        let publicar = amqp::responder(&salida.respuestas, reply_to, correlation, respuesta.as_bytes());
+        if let Err(e) = publicar.instrument(tracing::info_span!("respuesta")).await {
             tracing::warn!(error = %e, "no se pudo publicar la respuesta");
         }
     }

@@ -93,8 +93,46 @@ pub async fn publicar_lote(
     if pendientes.is_empty() {
         return Ok(0);
     }
+    // One span per event publish, in the trace of the command that caused
+    // it (its stored `traceparent`); an event of the scheduler's starts its
+    // own. Each ends once the batch is confirmed and marked, or failed.
+    let spans: Vec<tracing::Span> = pendientes
+        .iter()
+        .map(|ev| {
+            let span = tracing::info_span!(
+                "evento",
+                tipo = %ev.tipo,
+                evento_id = %ev.evento_id,
+                resultado = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            crate::telemetry::continuar(&span, ev.traceparent.as_deref());
+            span
+        })
+        .collect();
+    let resultado = publicar_pendientes(&mut tx, &pendientes, canal, topologia, metricas).await;
+    for span in &spans {
+        match &resultado {
+            Ok(()) => span.record("resultado", "publicado"),
+            Err(_) => span.record("resultado", "fallido").record("otel.status_code", "ERROR"),
+        };
+    }
+    resultado?;
+    tx.commit().await?;
+    metricas.eventos_publicados.inc_by(pendientes.len() as u64);
+    Ok(pendientes.len())
+}
+
+/// Publishes `pendientes` with confirms and marks them sent in `tx`.
+async fn publicar_pendientes(
+    tx: &mut sqlx::PgConnection,
+    pendientes: &[store::EventoPendiente],
+    canal: &Channel,
+    topologia: &Topologia,
+    metricas: &Metricas,
+) -> Result<(), ErrorAmqp> {
     let mut envios = Vec::with_capacity(pendientes.len());
-    for ev in &pendientes {
+    for ev in pendientes {
         let mut props = BasicProperties::default()
             .with_message_id(ev.evento_id.to_string().into())
             .with_content_type("application/cloudevents+json".into())
@@ -138,8 +176,6 @@ pub async fn publicar_lote(
             }
         }
     }
-    store::marcar_publicados(&mut tx, &ids).await?;
-    tx.commit().await?;
-    metricas.eventos_publicados.inc_by(ids.len() as u64);
-    Ok(ids.len())
+    store::marcar_publicados(tx, &ids).await?;
+    Ok(())
 }

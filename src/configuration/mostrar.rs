@@ -44,7 +44,9 @@ impl Cargada {
             _ => {
                 let texto = match (ruta, valor) {
                     ("auth.jwt_secret", _) => OCULTO.to_string(),
-                    ("database.url" | "amqp.url", Value::String(url)) => Value::String(redact_url(url)).to_string(),
+                    ("database.url" | "amqp.url" | "telemetria.otlp_endpoint", Value::String(url)) => {
+                        Value::String(redact_url(url)).to_string()
+                    }
                     _ => valor.to_string(),
                 };
                 let fuente = self.arbol.fuente(ruta).map(|f| f.to_string()).unwrap_or_default();

@@ -128,8 +128,13 @@ fn clave(cabeceras: &HeaderMap) -> Result<String, ErrorGateway> {
     Ok(texto.to_string())
 }
 
-/// The request's `traceparent` when valid, else a new trace.
+/// The context of the request's span when traces are on (a child of the
+/// request's `traceparent`, or a new trace); else the request's
+/// `traceparent` when valid, else a new trace.
 fn traza(cabeceras: &HeaderMap) -> String {
+    if let Some(propia) = crate::telemetry::traceparent(&tracing::Span::current()) {
+        return propia;
+    }
     let recibida = cabeceras.get("traceparent").and_then(|v| v.to_str().ok());
     match traceparent_valido(recibida) {
         Some(tp) => tp.to_string(),

@@ -15,3 +15,4 @@ mod rendimiento;
 mod replicas;
 mod seguridad;
 mod sla;
+mod trazas;
