@@ -159,11 +159,8 @@ impl Verificador {
         }
         let origen = match (&settings.jwks_url, &settings.jwks_file) {
             (Some(url), _) => {
-                // reqwest is built without a default TLS provider: use ring,
-                // as lapin does. Installing twice is harmless.
-                let _ = rustls::crypto::ring::default_provider().install_default();
                 let cliente =
-                    reqwest::Client::builder().timeout(TIEMPO_DE_DESCARGA).build().map_err(ErrorAuth::Cliente)?;
+                    crate::tls::cliente_http().timeout(TIEMPO_DE_DESCARGA).build().map_err(ErrorAuth::Cliente)?;
                 Some(OrigenJwks::Url { url: url.clone(), cliente })
             }
             (None, Some(ruta)) => Some(OrigenJwks::Archivo(ruta.clone())),

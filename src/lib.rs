@@ -43,5 +43,7 @@ pub mod startup;
 pub mod store;
 /// Logging setup.
 pub mod telemetry;
+/// The one TLS provider and HTTP client builder.
+pub mod tls;
 /// JSON shapes of replies and events.
 pub mod vistas;

@@ -92,9 +92,8 @@ impl Destino {
 /// (10 s), retries included. A command never waits for a collector.
 fn proveedor(destino: &Destino, servicio: &'static str) -> Result<SdkTracerProvider, String> {
     use opentelemetry_otlp::WithExportConfig;
-    // An https collector: reqwest is built without a crypto provider of its
-    // own; ring is the one lapin and the JWKS client already use.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // An https collector needs the process's TLS provider.
+    crate::tls::instalar_proveedor();
     let mut exportador =
         opentelemetry_otlp::SpanExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
     if let Destino::Configurado(base) = destino {

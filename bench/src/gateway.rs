@@ -307,7 +307,7 @@ pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
     for _ in 0..4 {
         amqp.push(Arc::new(Publicador::nuevo(&url, &topo).await?));
     }
-    let http = reqwest::Client::builder().pool_max_idle_per_host(flujos_maximos).build()?;
+    let http = mesa_ayuda::tls::cliente_http().pool_max_idle_per_host(flujos_maximos).build()?;
     let clientes = Arc::new(Clientes {
         amqp,
         http,

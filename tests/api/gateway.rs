@@ -38,8 +38,7 @@ impl GatewayDePrueba {
         let metricas = g.metricas.clone();
         let stop = CancellationToken::new();
         let handle = Some(tokio::spawn(g.run(stop.clone())));
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let http = mesa_ayuda::tls::cliente_http().timeout(Duration::from_secs(30)).build().unwrap();
         GatewayDePrueba { base, http, metricas, stop, handle }
     }
 
@@ -515,8 +514,7 @@ async fn the_access_log_holds_routes_and_ids_never_bodies_tokens_or_query_values
         .stderr(log)
         .spawn()
         .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    let http = mesa_ayuda::tls::cliente_http().build().unwrap();
     let base = format!("http://127.0.0.1:{puerto}");
     let mut listo = false;
     for _ in 0..100 {

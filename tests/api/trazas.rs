@@ -297,8 +297,7 @@ async fn one_trace_runs_from_the_gateway_request_to_the_worker_and_hostile_trace
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()), ("OTEL_BSP_SCHEDULE_DELAY", "100")],
     );
     let (mut hijo, base) = gateway(&settings, &url);
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let http = mesa_ayuda::tls::cliente_http().timeout(Duration::from_secs(30)).build().unwrap();
     let mut listo = false;
     for _ in 0..100 {
         if http.get(format!("{base}/ready")).send().await.is_ok_and(|r| r.status() == reqwest::StatusCode::OK) {
