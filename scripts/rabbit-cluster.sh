@@ -11,6 +11,7 @@
 #   scripts/rabbit-cluster.sh status         each node: up or down, pid, port; the cluster
 #   scripts/rabbit-cluster.sh urls           the AMQP URLs, comma-separated (MESA__AMQP__URL)
 #   scripts/rabbit-cluster.sh leader <queue> the number of the node leading a quorum queue
+#   scripts/rabbit-cluster.sh consumer <queue> the node the queue's active consumer is connected to
 #   scripts/rabbit-cluster.sh ctl <n> ...    rabbitmqctl against node n
 #
 # Node n is mesa<n>@localhost, AMQP on 127.0.0.1:$((MESA_CLUSTER_PORT + n))
@@ -238,6 +239,22 @@ case "$accion" in
       fi
     done
     echo "no leader known for $cola" >&2
+    exit 1
+    ;;
+  consumer)
+    # The node holding the channel of the queue's active consumer (with single
+    # active consumer, the replica that consumes): the pid names its node.
+    cola="${1:?queue name expected}"
+    for n in "${NODOS[@]}"; do
+      if vivo "$n" && responde "$n"; then
+        canal="$(ctl "$n" list_consumers queue_name channel_pid active 2>/dev/null |
+          awk -v q="$cola" '$1 == q && $3 == "true" {print $2; exit}')"
+        case "$canal" in
+          "<mesa"[123]"@localhost."*) echo "${canal:5:1}"; exit 0 ;;
+        esac
+      fi
+    done
+    echo "no active consumer known for $cola" >&2
     exit 1
     ;;
   ctl)
