@@ -186,6 +186,8 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     let pool = PgPool::connect(settings.database.url.expose_secret()).await.unwrap();
     mesa_ayuda::store::migrate(&pool).await.unwrap();
     let libro = Libro::declarar(urls, &topo).await;
+    // reqwest is built without a default TLS provider; plain HTTP still asks for one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
 
     let replicas: Vec<Replica> = (0..2)
@@ -292,10 +294,7 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let despues = contar(&pool, sql).await;
     assert_eq!(antes, despues, "commands applied without a quorum");
-    assert!(
-        replicas.iter().all(|r| !r.proceso.log().contains("panicked")),
-        "a replica panicked during the minority"
-    );
+    assert!(replicas.iter().all(|r| !r.proceso.log().contains("panicked")), "a replica panicked during the minority");
     for r in &replicas {
         assert!(!listo(&http, r.puerto).await, "/ready said 200 without a quorum");
     }
@@ -319,13 +318,12 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     let total = ids.len() as i64;
     let fin = Instant::now() + Duration::from_secs(180);
     loop {
-        let aplicados: i64 = sqlx::query_scalar(
-            "SELECT count(DISTINCT comando_id) FROM historial WHERE comando_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+        let aplicados: i64 =
+            sqlx::query_scalar("SELECT count(DISTINCT comando_id) FROM historial WHERE comando_id = ANY($1)")
+                .bind(&ids)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
         if aplicados >= total {
             break;
         }
@@ -376,11 +374,14 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
             alertas.entry(clave).or_default().insert(id);
         }
     }
-    let sin_evento: Vec<&String> =
-        ids.iter().filter(|id| por_comando.get(*id).map(HashSet::len) != Some(1)).collect();
+    let sin_evento: Vec<&String> = ids.iter().filter(|id| por_comando.get(*id).map(HashSet::len) != Some(1)).collect();
     assert!(sin_evento.is_empty(), "vuelta {vuelta}: {} commands without exactly one event", sin_evento.len());
-    let registradas: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT evento_id::text FROM sla_alertas").fetch_all(&pool).await.unwrap().into_iter().collect();
+    let registradas: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT evento_id::text FROM sla_alertas")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     let publicadas: HashSet<String> = alertas.values().flatten().cloned().collect();
     assert!(alertas.values().all(|ids| ids.len() == 1), "vuelta {vuelta}: an SLA alert published under two ids");
     assert_eq!(publicadas, registradas, "vuelta {vuelta}: SLA alerts published vs recorded");

@@ -59,8 +59,7 @@ impl Consumidor {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion =
-            Arc::new(amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en("conectar"))?);
+        let conexion = Arc::new(amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en("conectar"))?);
         let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
         let respuestas = conexion.create_channel().await.map_err(en("abrir el canal de respuestas"))?;
         // Dead letters are republished with their reason, confirmed before the ack.
