@@ -1197,5 +1197,10 @@ categorias = []
             redact_url("postgres://h/mesa?sslmode=require&PASSWORD=x"),
             "postgres://h/mesa?sslmode=require&PASSWORD=***"
         );
+        // Every node of a cluster's list (startup log, `config`).
+        assert_eq!(
+            redact_url("amqp://a:pa@n1/%2f,amqp://b:pb@n2:5672/%2f, amqps://n3/%2f?password=pc"),
+            "amqp://a:***@n1/%2f,amqp://b:***@n2:5672/%2f, amqps://n3/%2f?password=***"
+        );
     }
 }

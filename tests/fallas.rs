@@ -9,15 +9,14 @@
 //! Postgres, so it runs alone:
 //! `cargo test --release --test fallas -- --ignored --nocapture --test-threads=1`
 
-use lapin::options::{BasicGetOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection};
+use lapin::BasicProperties;
+use lapin::options::BasicGetOptions;
 use mesa_ayuda::amqp::{self, Topologia};
 use mesa_ayuda::configuration::Settings;
 use mesa_kit::*;
 use rand::Rng;
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -45,50 +44,6 @@ struct Fila {
     matados: usize,
     /// Processes that died on their own: must be zero.
     caidas: usize,
-}
-
-/// A publisher that survives broker restarts: every publish is retried, on a
-/// fresh connection if needed, until the broker confirms it.
-struct Publicador {
-    url: String,
-    topo: Topologia,
-    conexion: Option<(Connection, Channel)>,
-}
-
-impl Publicador {
-    async fn canal(&mut self) -> Channel {
-        loop {
-            if let Some((c, ch)) = &self.conexion
-                && c.status().connected()
-                && ch.status().connected()
-            {
-                return ch.clone();
-            }
-            match amqp::conectar(&self.url, "mesa fallas").await {
-                Ok(c) => match c.create_channel().await {
-                    Ok(ch) if ch.confirm_select(ConfirmSelectOptions::default()).await.is_ok() => {
-                        self.conexion = Some((c, ch));
-                    }
-                    _ => tokio::time::sleep(Duration::from_millis(300)).await,
-                },
-                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
-            }
-        }
-    }
-
-    async fn publicar(&mut self, rk: &str, cuerpo: &[u8], props: BasicProperties) {
-        for _ in 0..200 {
-            let ch = self.canal().await;
-            match publicar(&ch, &self.topo, rk, cuerpo, props.clone()).await {
-                Ok(c) if c.is_ack() => return,
-                _ => {
-                    self.conexion = None;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }
-        panic!("could not publish for a long while");
-    }
 }
 
 /// A command with its id and, when given, its token; no reply wanted.
@@ -127,33 +82,14 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     mesa_ayuda::store::migrate(&pool).await.unwrap();
 
     // The ledger's own view of events: a durable queue that outlives broker restarts.
-    let libro = format!("{}.libro", topo.prefijo);
-    {
-        let c = amqp::conectar(&url, "mesa fallas libro").await.unwrap();
-        let ch = c.create_channel().await.unwrap();
-        amqp::declarar(&ch, &topo).await.unwrap();
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        ch.queue_declare(libro.clone().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
-            .await
-            .unwrap();
-        ch.queue_bind(
-            libro.clone().into(),
-            topo.eventos().into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    }
+    let libro = Libro::declarar(&url, &topo).await;
     let replicas = if falla == Falla::MatarRepetidamente { 3 } else { 1 };
     let mut procesos: Vec<Proceso> = (0..replicas).map(|_| Proceso::iniciar(&settings)).collect();
     let mut matados = 0;
 
     // Replies to hostile messages come to a private queue of the test.
     let mut cliente = Cliente::new(&url, &topo).await;
-    let mut publicador = Publicador { url: url.clone(), topo: topo.clone(), conexion: None };
+    let mut publicador = Publicador::new(&url, &topo);
     let mut ids = vec![];
     let mut hostiles = vec![];
     let mut rng = rand::rng();
@@ -217,22 +153,9 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     // Events: the relay may legitimately re-send after a crash; de-duplicate by event id.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut por_comando: HashMap<String, HashSet<String>> = HashMap::new();
-    let c = amqp::conectar(&url, "mesa fallas libro").await.unwrap();
-    let ch = c.create_channel().await.unwrap();
-    let mut vacio = 0;
-    while vacio < 10 {
-        match ch.basic_get(libro.clone().into(), BasicGetOptions { no_ack: true }).await.unwrap() {
-            Some(m) => {
-                vacio = 0;
-                let e: Value = serde_json::from_slice(&m.delivery.data).unwrap();
-                if let Some(cid) = e["data"]["comandoId"].as_str() {
-                    por_comando.entry(cid.to_string()).or_default().insert(e["id"].as_str().unwrap().to_string());
-                }
-            }
-            None => {
-                vacio += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    for e in libro.vaciar().await {
+        if let Some(cid) = e["data"]["comandoId"].as_str() {
+            por_comando.entry(cid.to_string()).or_default().insert(e["id"].as_str().unwrap().to_string());
         }
     }
     let eventos = ids.iter().filter(|id| por_comando.get(*id).map(HashSet::len) == Some(1)).count();
@@ -244,6 +167,8 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
             respondidos += 1;
         }
     }
+    let c = amqp::conectar(&url, "mesa fallas rechazados").await.unwrap();
+    let ch = c.create_channel().await.unwrap();
     let mut en_rechazados = 0;
     while ch.basic_get(topo.rechazados().into(), BasicGetOptions { no_ack: true }).await.unwrap().is_some() {
         en_rechazados += 1;
@@ -252,7 +177,6 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     assert_eq!(en_rechazados, deben_rechazarse, "{falla:?}: dead-lettered");
 
     let caidas = procesos.iter_mut().map(|p| !p.vivo()).filter(|caido| *caido).count();
-    let _ = ch.queue_delete(libro.into(), Default::default()).await;
     let _ = c.close(200, "".into()).await;
     drop(procesos);
     pool.close().await;

@@ -59,7 +59,7 @@ impl Consumidor {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en("conectar"))?;
+        let conexion = Arc::new(amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en("conectar"))?);
         let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
         let respuestas = conexion.create_channel().await.map_err(en("abrir el canal de respuestas"))?;
         // Dead letters are republished with their reason, confirmed before the ack.
@@ -79,6 +79,13 @@ impl Consumidor {
             .map_err(en("consumir"))?;
         self.conectado.store(true, Ordering::SeqCst);
         tracing::info!(cola = %self.topologia.comandos(), prefetch = self.prefetch, carriles = self.carriles, "consumiendo comandos");
+        // Aborted when the session ends, whichever way, so it never marks a
+        // finished session ready again.
+        let sonda = AbortarAlSoltar(tokio::spawn(vigilar_quorum(
+            conexion.clone(),
+            self.topologia.comandos(),
+            self.conectado.clone(),
+        )));
 
         let mut carriles = Vec::with_capacity(self.carriles);
         let mut tareas = Vec::with_capacity(self.carriles);
@@ -120,6 +127,7 @@ impl Consumidor {
                 }
             }
         };
+        drop(sonda);
         drop(carriles);
         for tarea in tareas {
             let _ = tarea.await;
@@ -135,6 +143,75 @@ impl Consumidor {
         // Dropping the consumer cancels it, so only now (see above).
         drop(entregas);
         resultado
+    }
+}
+
+/// How often the command queue's quorum is probed, and how long a probe may
+/// take before the consumer counts as not ready.
+const SONDA_INTERVALO: Duration = Duration::from_secs(2);
+const SONDA_PLAZO: Duration = Duration::from_secs(3);
+
+/// Readiness beyond "connected": a node cut off from its cluster's majority
+/// keeps the connection and the consumer and simply delivers nothing, which
+/// looks like an idle queue. Registering a consumer on a quorum queue is a
+/// command its replicas must commit, so a probe that does not come back
+/// within `SONDA_PLAZO` means the queue has no quorum from here: `conectado`
+/// (what `/ready` reads) goes false until a probe completes again. The
+/// session itself stays: when the majority is back the consumer resumes
+/// where it was, without a reconnect.
+async fn vigilar_quorum(conexion: Arc<lapin::Connection>, cola: String, conectado: Arc<AtomicBool>) {
+    loop {
+        tokio::time::sleep(SONDA_INTERVALO).await;
+        let inicio = Instant::now();
+        let sonda = sondear(&conexion, &cola);
+        tokio::pin!(sonda);
+        let resultado = match tokio::time::timeout(SONDA_PLAZO, &mut sonda).await {
+            Ok(r) => r,
+            Err(_) => {
+                if conectado.swap(false, Ordering::SeqCst) {
+                    tracing::warn!(cola = %cola, "la cola de comandos no responde (¿sin quórum?): no listo");
+                }
+                sonda.await
+            }
+        };
+        match resultado {
+            Ok(()) => {
+                if !conectado.swap(true, Ordering::SeqCst) {
+                    tracing::info!(cola = %cola, espera_ms = inicio.elapsed().as_millis() as u64, "la cola de comandos responde de nuevo: listo");
+                }
+            }
+            Err(e) => {
+                if conectado.swap(false, Ordering::SeqCst) {
+                    tracing::warn!(cola = %cola, error = %e, "la sonda de quórum falló: no listo");
+                }
+            }
+        }
+    }
+}
+
+/// One round trip through the queue's log: a consumer registered on a
+/// channel of its own, then the channel closed. Closed, not cancelled: with
+/// single active consumer, a probe that ever became the active one hands
+/// its delivery (prefetch 1) back and the queue over in one step, as a
+/// stopping worker does (see `esperar_acks`).
+async fn sondear(conexion: &lapin::Connection, cola: &str) -> Result<(), lapin::Error> {
+    let canal = conexion.create_channel().await?;
+    canal.basic_qos(1, BasicQosOptions::default()).await?;
+    let etiqueta = format!("mesa-ayuda-sonda-{}", uuid::Uuid::new_v4());
+    let consumidor =
+        canal.basic_consume(cola.into(), etiqueta.into(), BasicConsumeOptions::default(), FieldTable::default()).await;
+    let cerrar = canal.close(200, "sonda".into()).await;
+    // Only now: dropping a consumer cancels it.
+    drop(consumidor?);
+    cerrar
+}
+
+/// A task aborted when this goes out of scope.
+struct AbortarAlSoltar(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortarAlSoltar {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -56,7 +56,8 @@ impl Relay {
         canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
         self.conectado.store(true, Ordering::SeqCst);
         loop {
-            match publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas).await {
+            let lote = publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas);
+            match self.esperando_confirmaciones(lote).await {
                 Ok(n) if n as i64 >= self.lote => continue,
                 Ok(_) => {}
                 Err(ErrorAmqp::BaseDeDatos(e)) => {
@@ -73,6 +74,39 @@ impl Relay {
                 }
                 _ = self.aviso_outbox.notified() => {}
                 _ = tokio::time::sleep(self.intervalo) => {}
+            }
+        }
+    }
+}
+
+/// How long a batch may wait for its confirms before the relay counts as not
+/// ready.
+const PLAZO_CONFIRMACION: Duration = Duration::from_secs(5);
+
+impl Relay {
+    /// Awaits one batch. Confirms that do not come within
+    /// `PLAZO_CONFIRMACION` mean the broker cannot store the events (a quorum
+    /// queue bound to `P.eventos` without its majority, a memory alarm):
+    /// `/ready` says so while the relay keeps waiting on the same channel —
+    /// giving up would only publish the batch again and wait the same. The
+    /// events stay unsent until confirmed, so nothing is lost either way.
+    async fn esperando_confirmaciones(
+        &self,
+        lote: impl std::future::Future<Output = Result<usize, ErrorAmqp>>,
+    ) -> Result<usize, ErrorAmqp> {
+        tokio::pin!(lote);
+        match tokio::time::timeout(PLAZO_CONFIRMACION, &mut lote).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.conectado.store(false, Ordering::SeqCst);
+                tracing::warn!("el broker no confirma los eventos (¿sin quórum?): relay no listo");
+                let r = lote.await;
+                // A broker error ends the session, which is not ready either.
+                if matches!(r, Ok(_) | Err(ErrorAmqp::BaseDeDatos(_))) {
+                    self.conectado.store(true, Ordering::SeqCst);
+                    tracing::info!("el broker confirma de nuevo: relay listo");
+                }
+                r
             }
         }
     }
