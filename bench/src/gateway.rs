@@ -38,6 +38,20 @@ pub(crate) struct ArgsGateway {
     /// Ticket lives in flight in the unpaced phases.
     #[arg(long, default_value_t = 128)]
     flujos_maximos: usize,
+    /// What each flow sends.
+    #[arg(long, value_enum, default_value_t = Mezcla::Vida)]
+    mezcla: Mezcla,
+}
+
+/// The request mix.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Mezcla {
+    /// A ticket's life: crear, consultar, asignar, actualizar, detalle, archivar.
+    Vida,
+    /// `catalogo` only: answered without the database, so the ceiling is
+    /// the gateway's and the broker's, not Postgres's.
+    Catalogo,
 }
 
 /// How a request travels.
@@ -58,6 +72,7 @@ enum Paso<'a> {
     Actualizar { id: &'a str },
     Detalle { id: &'a str },
     Archivar { id: &'a str },
+    Catalogo,
 }
 
 impl Paso<'_> {
@@ -70,6 +85,7 @@ impl Paso<'_> {
             Paso::Actualizar { id } => ("actualizar", json!({"ticketId": id, "nota": "Revisando el caso"})),
             Paso::Detalle { id } => ("detalle", json!({"ticketId": id})),
             Paso::Archivar { id } => ("archivar", json!({"ticketId": id, "motivo": "Resuelto"})),
+            Paso::Catalogo => ("catalogo", json!({})),
         }
     }
 
@@ -81,6 +97,7 @@ impl Paso<'_> {
             Paso::Crear => (Method::POST, "/api/tickets/crear".into(), Some(cuerpo)),
             Paso::Consultar { .. } => (Method::POST, "/api/tickets/consultar".into(), Some(cuerpo)),
             Paso::Detalle { id } => (Method::GET, format!("/api/tickets/{id}"), None),
+            Paso::Catalogo => (Method::GET, "/api/catalogo".into(), None),
             Paso::Asignar { id } | Paso::Actualizar { id } | Paso::Archivar { id } => {
                 // The path carries the ticket.
                 cuerpo.as_object_mut().map(|c| c.remove("ticketId"));
@@ -174,6 +191,7 @@ pub(crate) struct Sobrecoste {
 #[derive(Serialize)]
 pub(crate) struct ResumenGateway {
     benchmark: &'static str,
+    mezcla: Mezcla,
     duracion_fase_s: u64,
     fases: Vec<Fase>,
     /// HTTP p50 − AMQP p50, round by round.
@@ -189,15 +207,22 @@ pub(crate) struct ResumenGateway {
     rss_pico_worker_mib: Option<f64>,
 }
 
-/// Runs one phase: `flujos` ticket lives until `duracion` passes.
-async fn fase(
-    clientes: &Arc<Clientes>,
+/// What one phase runs.
+#[derive(Clone, Copy)]
+struct Plan {
+    mezcla: Mezcla,
     camino: Camino,
+    /// Requests per second; 0 = unpaced.
     tasa: u64,
     flujos: usize,
     duracion: Duration,
+    /// The gateway's and the worker's process ids, for their CPU time.
     pids: (Option<u32>, Option<u32>),
-) -> anyhow::Result<Fase> {
+}
+
+/// Runs one phase: `flujos` flows until `duracion` passes.
+async fn fase(clientes: &Arc<Clientes>, plan: Plan) -> anyhow::Result<Fase> {
+    let Plan { mezcla, camino, tasa, flujos, duracion, pids } = plan;
     let ritmo = Arc::new(Ritmo::new(tasa));
     let registro = Arc::new(Mutex::new(Registro::default()));
     let (pid_gateway, pid_worker) = pids;
@@ -210,7 +235,7 @@ async fn fase(
         let (clientes, ritmo, registro) = (clientes.clone(), ritmo.clone(), registro.clone());
         tareas.push(tokio::spawn(async move {
             while Instant::now() < fin {
-                let vida = Vida { clientes: &clientes, camino, flujo: f, ritmo: &ritmo, registro: &registro };
+                let vida = Vida { clientes: &clientes, mezcla, camino, flujo: f, ritmo: &ritmo, registro: &registro };
                 if let Err(e) = vida.completa().await {
                     eprintln!("flujo fallido: {e:#}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -245,6 +270,7 @@ async fn fase(
 /// One flow's context: its path, its client slot, the shared pace and log.
 struct Vida<'a> {
     clientes: &'a Clientes,
+    mezcla: Mezcla,
     camino: Camino,
     flujo: usize,
     ritmo: &'a Ritmo,
@@ -269,8 +295,14 @@ impl Vida<'_> {
         Ok(r)
     }
 
-    /// One ticket's life.
+    /// One ticket's life (or six `catalogo`).
     async fn completa(&self) -> anyhow::Result<()> {
+        if self.mezcla == Mezcla::Catalogo {
+            for _ in 0..6 {
+                self.paso(Paso::Catalogo).await?;
+            }
+            return Ok(());
+        }
         let creado = self.paso(Paso::Crear).await?;
         let d = &creado["datos"];
         let (Some(id), Some(label)) = (d["ticketUuid"].as_str(), d["ticketLabel"].as_str()) else {
@@ -292,7 +324,7 @@ fn puerto_libre() -> anyhow::Result<u16> {
 
 /// Runs the rounds and reports them.
 pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
-    let ArgsGateway { duracion, tasa, rondas, flujos, flujos_maximos } = args;
+    let ArgsGateway { duracion, tasa, rondas, flujos, flujos_maximos, mezcla } = args;
     let entorno = Entorno::nuevo().await?;
     let settings = entorno.settings.clone();
     let pool = entorno.pool().await?;
@@ -337,12 +369,12 @@ pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
     for ronda in 1..=rondas {
         for camino in [Camino::Amqp, Camino::Http] {
             eprintln!("ronda {ronda}/{rondas}: {camino:?} a {tasa}/s, {flujos} flujos");
-            fases.push(fase(&clientes, camino, tasa, flujos, duracion, pids).await?);
+            fases.push(fase(&clientes, Plan { mezcla, camino, tasa, flujos, duracion, pids }).await?);
         }
     }
     for camino in [Camino::Amqp, Camino::Http] {
         eprintln!("sin ritmo: {camino:?}, {flujos_maximos} flujos");
-        fases.push(fase(&clientes, camino, 0, flujos_maximos, duracion, pids).await?);
+        fases.push(fase(&clientes, Plan { mezcla, camino, tasa: 0, flujos: flujos_maximos, duracion, pids }).await?);
     }
     let rss = |pid: Option<u32>| pid.and_then(rss_pico_mib);
     let (rss_gateway, rss_worker) = (rss(pids.0), rss(pids.1));
@@ -359,6 +391,7 @@ pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
     };
     let resumen = ResumenGateway {
         benchmark: "gateway",
+        mezcla,
         duracion_fase_s: duracion.as_secs(),
         sobrecoste_p50: sobrecoste(|l| l.p50_ms),
         sobrecoste_p99: sobrecoste(|l| l.p99_ms),
