@@ -171,9 +171,14 @@ where
 /// never a log event. Every field of these spans is an id, an operation, a
 /// result or a count (contract §4: no body, no personal data), so nothing
 /// else reaches a collector.
+///
+/// The spans only traces need (a command's `transaction` and `respuesta`,
+/// the relay's `evento`) are DEBUG: the log (INFO by default) has no use for
+/// them, so with traces off they are never built — a command costs what it
+/// cost before traces existed (docs/performance.md).
 fn exportable(meta: &Metadata<'_>) -> bool {
     let target = meta.target();
-    meta.is_span() && *meta.level() <= Level::INFO && (target == "mesa_ayuda" || target.starts_with("mesa_ayuda::"))
+    meta.is_span() && *meta.level() <= Level::DEBUG && (target == "mesa_ayuda" || target.starts_with("mesa_ayuda::"))
 }
 
 /// A command's or an event's `traceparent` as the parent of `span`: the

@@ -369,7 +369,7 @@ async fn atender_lote(
     let transacciones: Vec<tracing::Span> = lote
         .iter()
         .filter(|(_, m, _, _)| m.is_some())
-        .map(|(_, _, _, span)| tracing::info_span!(parent: span, "transaction", comandos = aptos.len()))
+        .map(|(_, _, _, span)| tracing::debug_span!(parent: span, "transaction", comandos = aptos.len()))
         .collect();
     let resultado = con_reintentos(procesador, &aptos, salida, shutdown).await;
     let Some(resultado) = resultado else {
@@ -495,7 +495,7 @@ async fn finalizar(
     if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
         let correlation = delivery.properties.correlation_id().as_ref();
         let publicar = amqp::responder(&salida.respuestas, reply_to, correlation, respuesta.as_bytes());
-        if let Err(e) = publicar.instrument(tracing::info_span!("respuesta")).await {
+        if let Err(e) = publicar.instrument(tracing::debug_span!("respuesta")).await {
             tracing::warn!(error = %e, "no se pudo publicar la respuesta");
         }
     }

@@ -133,7 +133,8 @@ pub async fn publicar_lote(
     let spans: Vec<tracing::Span> = pendientes
         .iter()
         .map(|ev| {
-            let span = tracing::info_span!(
+            // DEBUG: a span for traces only, never built when they are off (telemetry::exportable).
+            let span = tracing::debug_span!(
                 "evento",
                 tipo = %ev.tipo,
                 evento_id = %ev.evento_id,
