@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// How long the relay lets events gather after a commit woke it.
+const JUNTAR: Duration = Duration::from_millis(3);
+
 /// The outbox relay: publishes pending events to `P.eventos` with confirms, then marks them published.
 #[derive(Clone)]
 pub struct Relay {
@@ -72,7 +75,13 @@ impl Relay {
                     let _ = conexion.close(200, "apagando".into()).await;
                     return Ok(());
                 }
-                _ = self.aviso_outbox.notified() => {}
+                _ = self.aviso_outbox.notified() => {
+                    // A commit just wrote events, and at a trickle more
+                    // commits are right behind it: gathering them costs each
+                    // event at most JUNTAR of latency and saves a read, a
+                    // confirm wait and an update per commit (#12).
+                    tokio::time::sleep(JUNTAR).await;
+                }
                 _ = tokio::time::sleep(self.intervalo) => {}
             }
         }
