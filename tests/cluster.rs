@@ -84,10 +84,6 @@ fn props(id: &str, auth: Option<&str>) -> BasicProperties {
     propiedades(Some(id), None, cabeceras(auth, None))
 }
 
-fn puerto_libre() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A replica and the port of its `/ready`.
 struct Replica {
     proceso: Proceso,
@@ -119,19 +115,6 @@ async fn esperar_listos(http: &reqwest::Client, replicas: &[Replica], ok: bool, 
 
 async fn contar(pool: &PgPool, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
-}
-
-async fn esperar(pool: &PgPool, sql: &'static str, n: i64, limite: Duration) {
-    let fin = Instant::now() + limite;
-    loop {
-        if let Ok(c) = sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
-            && c >= n
-        {
-            return;
-        }
-        assert!(Instant::now() < fin, "timed out waiting for `{sql}` to reach {n}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// A probe: one `actualizar` of the probe ticket, published through its own
@@ -215,7 +198,7 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
         publicador.publicar("ticket.crear", ana_garcia().to_string().as_bytes(), props(&id, None)).await;
         ids.push(id);
     }
-    esperar(&pool, "SELECT count(*) FROM tickets", TICKETS as i64 + 1, Duration::from_secs(60)).await;
+    esperar_conteo(&pool, "SELECT count(*) FROM tickets", TICKETS as i64 + 1, Duration::from_secs(60)).await;
     let tickets: Vec<String> =
         sqlx::query_scalar("SELECT uuid::text FROM tickets ORDER BY num").fetch_all(&pool).await.unwrap();
     for (i, t) in tickets.iter().enumerate() {
@@ -331,8 +314,8 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // Every ticket's two alerts (POR_VENCER, VENCIDO), then the outbox empty.
-    esperar(&pool, "SELECT count(*) FROM sla_alertas", 2 * (TICKETS as i64 + 1), Duration::from_secs(120)).await;
-    esperar(&pool, "SELECT -count(*) FROM outbox WHERE publicado_en IS NULL", 0, Duration::from_secs(120)).await;
+    esperar_conteo(&pool, "SELECT count(*) FROM sla_alertas", 2 * (TICKETS as i64 + 1), Duration::from_secs(120)).await;
+    esperar_conteo(&pool, "SELECT -count(*) FROM outbox WHERE publicado_en IS NULL", 0, Duration::from_secs(120)).await;
 
     let efectos: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "SELECT comando_id, count(*) FROM historial WHERE comando_id IS NOT NULL GROUP BY 1",

@@ -120,7 +120,7 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    esperar(&pool, "SELECT count(*) FROM tickets", n as i64, Duration::from_secs(180)).await;
+    esperar_conteo(&pool, "SELECT count(*) FROM tickets", n as i64, Duration::from_secs(180)).await;
     let tickets: Vec<String> =
         sqlx::query_scalar("SELECT uuid::text FROM tickets ORDER BY num").fetch_all(&pool).await.unwrap();
     let auth = format!("Bearer {}", token("MESA", None));
@@ -133,8 +133,13 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
             inyectar(falla, &mut procesos, &settings, &mut matados).await;
         }
     }
-    esperar(&pool, "SELECT count(*) FROM historial WHERE accion = 'ASIGNACION'", n as i64, Duration::from_secs(180))
-        .await;
+    esperar_conteo(
+        &pool,
+        "SELECT count(*) FROM historial WHERE accion = 'ASIGNACION'",
+        n as i64,
+        Duration::from_secs(180),
+    )
+    .await;
     eprintln!("{falla:?}: {} commands applied in {:.1} s", ids.len(), inicio.elapsed().as_secs_f64());
 
     // The ledger.
@@ -219,19 +224,6 @@ async fn inyectar(falla: Falla, procesos: &mut Vec<Proceso>, settings: &Settings
             assert!(ok, "pg_ctlcluster restart");
         }
         Falla::Hostiles => {}
-    }
-}
-
-async fn esperar(pool: &PgPool, sql: &'static str, n: i64, limite: Duration) {
-    let fin = Instant::now() + limite;
-    loop {
-        if let Ok(c) = sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
-            && c >= n
-        {
-            return;
-        }
-        assert!(Instant::now() < fin, "timed out waiting for `{sql}` to reach {n}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

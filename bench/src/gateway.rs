@@ -317,11 +317,6 @@ impl Vida<'_> {
     }
 }
 
-/// A free port on 127.0.0.1 (taken back by the gateway right after).
-fn puerto_libre() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Runs the rounds and reports them.
 pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
     let ArgsGateway { duracion, tasa, rondas, flujos, flujos_maximos, mezcla } = args;
@@ -330,7 +325,7 @@ pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
     let pool = entorno.pool().await?;
     let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
     let url = settings.amqp.url.expose_secret().to_string();
-    let puerto = puerto_libre()?;
+    let puerto = mesa_kit::puerto_libre();
     let mut worker = lanzar(Hijo::Worker, &settings)?;
     let mut gateway = lanzar(Hijo::Gateway(puerto), &settings)?;
     let pids = (gateway.id(), worker.id());

@@ -94,3 +94,24 @@ pub fn limpiar(db: String, topo: Topologia, amqp: String) {
     })
     .join();
 }
+
+/// A free port on 127.0.0.1, for a process's HTTP endpoint (taken back by
+/// that process right after).
+pub fn puerto_libre() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until the single count `sql` returns reaches `n`; panics after `limite`.
+/// A failing query (the database restarting under a fault) counts as not yet.
+pub async fn esperar_conteo(pool: &sqlx::PgPool, sql: &'static str, n: i64, limite: Duration) {
+    let fin = std::time::Instant::now() + limite;
+    loop {
+        if let Ok(c) = sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await
+            && c >= n
+        {
+            return;
+        }
+        assert!(std::time::Instant::now() < fin, "timed out waiting for `{sql}` to reach {n}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

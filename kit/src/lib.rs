@@ -28,7 +28,10 @@ pub use app::{TestApp, esperar_worker};
 pub use cliente::Cliente;
 pub use corte::Corte;
 pub use datos::{ana_garcia, fecha, mensaje, motivos, publicar_pasos, publicar_rafaga};
-pub use entorno::{Nombres, SECRETO, base_url, borrar_entorno, crear_base, crear_base_en, limpiar, settings_de_prueba};
+pub use entorno::{
+    Nombres, SECRETO, base_url, borrar_entorno, crear_base, crear_base_en, esperar_conteo, limpiar, puerto_libre,
+    settings_de_prueba,
+};
 pub use esquemas::{validar_evento, validar_respuesta};
 pub use libro::{Libro, Publicador};
 pub use proceso::Proceso;

@@ -5,11 +5,6 @@ use serde_json::json;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A free local port for the HTTP endpoint.
-fn puerto_libre() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// `GET path` → (status, body), with a plain HTTP/1.0 request.
 async fn get(puerto: u16, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", puerto)).await.unwrap();

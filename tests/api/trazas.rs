@@ -3,7 +3,7 @@
 //! the same worker with its collector away, closed or hanging: commands are
 //! answered as usual.
 
-use crate::helpers::{Cliente, Proceso, ana_garcia, cabeceras, crear_base, limpiar, settings_de_prueba};
+use crate::helpers::{Cliente, Proceso, ana_garcia, cabeceras, crear_base, limpiar, puerto_libre, settings_de_prueba};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -271,7 +271,7 @@ async fn with_the_collector_away_or_hanging_commands_are_answered_as_usual() {
 
 /// `mesa-ayuda gateway` as a child process exporting to `otlp`; its base URL.
 fn gateway(settings: &Settings, otlp: &str) -> (std::process::Child, String) {
-    let puerto = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let puerto = puerto_libre();
     let hijo = std::process::Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
         .arg("gateway")
         .env("MESA__AMQP__URL", settings.amqp.url.expose_secret())
