@@ -131,10 +131,10 @@ impl Planificador {
                 if let Some((escalado, entrada)) = actual.escalar(alerta.meta, alerta.umbral, ahora, &self.reglas) {
                     actual = escalado;
                     let leida = store::HistorialLeido::from(&entrada);
-                    let datos = vistas::datos_evento_ticket(&actual, &leida, None, ahora);
-                    cambios.historial_leido(actual.uuid, leida, None);
                     let tipo = entrada.accion.tipo_evento();
+                    let datos = vistas::datos_evento_ticket(&actual, &leida, None, ahora);
                     evento_del_planificador(&mut cambios, Uuid::new_v4(), tipo, &actual, ahora, datos);
+                    cambios.historial_leido(actual.uuid, leida, None);
                     self.metricas.escalamiento(alerta.meta);
                 }
             }
@@ -214,7 +214,7 @@ fn evento_del_planificador(
     tipo: &'static str,
     ticket: &Ticket,
     ahora: DateTime<Utc>,
-    datos: serde_json::Value,
+    datos: impl serde::Serialize,
 ) {
     cambios.evento(store::EventoNuevo {
         evento_id,

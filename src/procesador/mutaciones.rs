@@ -288,8 +288,8 @@ fn registrar(cambios: &mut store::Cambios, ticket: &Ticket, entrada: &Historial,
     let evento_id = Uuid::new_v4();
     let entrada = HistorialLeido::from(entrada);
     let data = vistas::datos_evento_ticket(ticket, &entrada, Some(ctx.message_id.as_str()), ctx.ahora);
-    cambios.historial_leido(ticket.uuid, entrada, Some(ctx.message_id.as_str()));
     let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ctx.ahora, ctx.traceparent, data);
+    cambios.historial_leido(ticket.uuid, entrada, Some(ctx.message_id.as_str()));
     cambios.evento(store::EventoNuevo {
         evento_id,
         tipo,

@@ -62,14 +62,15 @@ pub struct Evento<'a, D> {
     pub data: D,
 }
 
-/// A CloudEvents 1.0 envelope.
+/// A CloudEvents 1.0 envelope around `data` (a view: serialised once, into
+/// the envelope's tree).
 pub fn evento(
     id: Uuid,
     tipo: &str,
     sujeto: Uuid,
     ahora: DateTime<Utc>,
     traceparent: Option<&str>,
-    data: Value,
+    data: impl Serialize,
 ) -> Value {
     json!(Evento {
         specversion: VersionCloudEvents::V1,
@@ -113,18 +114,18 @@ pub struct DatosEventoTicket<'a> {
 
 /// `data` of a ticket event; its actor is the history entry's (none has an
 /// id but staff). `comando_id` is none for the scheduler's changes (escalations).
-pub fn datos_evento_ticket(
-    t: &Ticket,
-    entrada: &HistorialLeido,
-    comando_id: Option<&str>,
+pub fn datos_evento_ticket<'a>(
+    t: &'a Ticket,
+    entrada: &'a HistorialLeido,
+    comando_id: Option<&'a str>,
     ahora: DateTime<Utc>,
-) -> Value {
-    json!(DatosEventoTicket {
+) -> DatosEventoTicket<'a> {
+    DatosEventoTicket {
         ticket: TicketVista::de(t, ahora),
         historial: HistorialVista::de(entrada),
         comando_id,
         actor: ActorEvento { id: entrada.actor_id.as_deref(), nombre: &entrada.actor_nombre, rol: entrada.actor_rol },
-    })
+    }
 }
 
 /// `data` of an SLA alert (`sla.por_vencer`, `sla.vencido`): the v1 fields,
@@ -163,8 +164,8 @@ pub struct DatosAlerta<'a> {
 }
 
 /// `data` of an SLA event.
-pub fn datos_alerta(t: &Ticket, alerta: &Alerta, ahora: DateTime<Utc>) -> Value {
-    json!(DatosAlerta {
+pub fn datos_alerta<'a>(t: &'a Ticket, alerta: &Alerta, ahora: DateTime<Utc>) -> DatosAlerta<'a> {
+    DatosAlerta {
         ticket_uuid: t.uuid,
         ticket_label: &t.label,
         nivel: alerta.umbral.nivel(),
@@ -177,5 +178,5 @@ pub fn datos_alerta(t: &Ticket, alerta: &Alerta, ahora: DateTime<Utc>) -> Value 
         area_asignada: &t.area_asignada,
         estado: t.estado,
         asunto: t.asunto.as_deref(),
-    })
+    }
 }
