@@ -88,9 +88,10 @@ impl ToSchema for TipoSolicitud {
     }
 }
 
-/// A success reply: `{"ok": true, "datos": datos}`.
+/// A success reply: `{"ok": true, "datos": datos}`. `datos` is moved in:
+/// `json!` would serialise it a second time into a copy.
 pub fn ok(datos: Value) -> Value {
-    json!({"ok": true, "datos": datos})
+    Value::Object(serde_json::Map::from_iter([("ok".to_string(), Value::Bool(true)), ("datos".to_string(), datos)]))
 }
 
 /// The error of a refusal (contract §4), or of one the gateway decided (§8).
