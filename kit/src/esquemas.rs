@@ -7,6 +7,7 @@ use jsonschema::Validator;
 use mesa_ayuda::domain::estado::Operacion;
 use mesa_ayuda::vistas;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// The views' schemas, as the document's `components.schemas`.
@@ -18,7 +19,7 @@ static COMPONENTES: LazyLock<Value> = LazyLock::new(|| {
 /// One validator per reply shape (by operation) and per event schema.
 struct Validadores {
     /// The reply to each operation: its `datos`, or a refusal.
-    respuestas: Vec<(Operacion, Validator)>,
+    respuestas: HashMap<Operacion, Validator>,
     /// The reply to a routing key that names no operation: a refusal.
     rechazo: Validator,
     /// `EventoTicket` and `EventoSla`.
@@ -65,13 +66,8 @@ fn comprobar(validador: &Validator, que: &str, valor: &Value) {
 /// `routing_key`, matches its schema.
 pub fn validar_respuesta(routing_key: &str, respuesta: &Value) {
     let v = &*VALIDADORES;
-    match Operacion::from_routing_key(routing_key) {
-        Some(op) => {
-            let validador = v.respuestas.iter().find(|(o, _)| *o == op).map(|(_, val)| val).unwrap_or(&v.rechazo);
-            comprobar(validador, &format!("the reply to {routing_key}"), respuesta);
-        }
-        None => comprobar(&v.rechazo, &format!("the reply to {routing_key:?}"), respuesta),
-    }
+    let validador = Operacion::from_routing_key(routing_key).and_then(|op| v.respuestas.get(&op)).unwrap_or(&v.rechazo);
+    comprobar(validador, &format!("the reply to {routing_key:?}"), respuesta);
 }
 
 /// Panics unless `evento`, published with routing key `tipo`, matches its schema.
