@@ -81,7 +81,7 @@ impl Consumidor {
         tracing::info!(cola = %self.topologia.comandos(), prefetch = self.prefetch, carriles = self.carriles, "consumiendo comandos");
         // Aborted when the session ends, whichever way, so it never marks a
         // finished session ready again.
-        let sonda = AbortarAlSoltar(tokio::spawn(vigilar_quorum(
+        let sonda = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(vigilar_quorum(
             conexion.clone(),
             self.topologia.comandos(),
             self.conectado.clone(),
@@ -204,15 +204,6 @@ async fn sondear(conexion: &lapin::Connection, cola: &str) -> Result<(), lapin::
     // Only now: dropping a consumer cancels it.
     drop(consumidor?);
     cerrar
-}
-
-/// A task aborted when this goes out of scope.
-struct AbortarAlSoltar(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortarAlSoltar {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Returns once RabbitMQ has applied every ack sent before it on `canal`.
