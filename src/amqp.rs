@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 /// Queue depths for `/metrics`, read on a timer.
 pub mod colas;
 pub mod consumidor;
+mod llegadas;
 mod mensajes;
 pub mod relay;
 mod topologia;

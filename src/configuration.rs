@@ -326,6 +326,10 @@ pub struct WorkerSettings {
     pub lanes: usize,
     /// Most deliveries a lane applies in one transaction (group commit).
     pub lote: usize,
+    /// How long a lane waits, after taking a delivery, for more to join the
+    /// same transaction (zero: only what it already holds).
+    #[serde(with = "humantime_serde_str")]
+    pub juntar: Duration,
     /// How long in-flight work may take to finish after SIGINT/SIGTERM.
     #[serde(with = "humantime_serde_str")]
     pub shutdown_grace: Duration,
@@ -339,6 +343,10 @@ pub struct OutboxSettings {
     /// Longest wait between relay passes.
     #[serde(with = "humantime_serde_str")]
     pub poll_interval: Duration,
+    /// How long the relay, woken by a commit, lets more events gather
+    /// before a pass (zero: none).
+    #[serde(with = "humantime_serde_str")]
+    pub juntar: Duration,
 }
 
 /// `[log]` settings.
@@ -392,6 +400,8 @@ fn lista(problemas: &[Problema]) -> String {
 /// business-hours calendar walks it day by day.
 pub const SLA_OBJETIVO_MAX: Duration = Duration::from_secs(366 * 24 * 3600);
 const MINUTO: Duration = Duration::from_secs(60);
+/// The longest `worker.juntar`: a wait for company, never a latency of its own.
+const JUNTAR_MAX: Duration = Duration::from_millis(100);
 const HORA: Duration = Duration::from_secs(3600);
 const RETENCION_MAX: Duration = Duration::from_secs(3650 * 24 * 3600);
 /// RabbitMQ's own ceiling on a message (`max_message_size`, 128 MiB).
@@ -590,6 +600,8 @@ impl Settings {
         si(!(1..=256).contains(&self.worker.lanes), "worker.lanes", "entre 1 y 256");
         si(!(1..=10_000).contains(&self.worker.lote), "worker.lote", "entre 1 y 10000");
         si(self.worker.shutdown_grace > HORA, "worker.shutdown_grace", "una hora como mucho");
+        si(self.worker.juntar > JUNTAR_MAX, "worker.juntar", "100ms como mucho");
+        si(self.outbox.juntar > JUNTAR_MAX, "outbox.juntar", "100ms como mucho");
         si(!(1..=10_000).contains(&self.outbox.batch), "outbox.batch", "entre 1 y 10000");
         si(
             self.outbox.poll_interval.is_zero() || self.outbox.poll_interval > HORA,

@@ -55,6 +55,9 @@ pub struct Metricas {
     pub comandos: Family<EtiquetasComando, Counter>,
     /// Seconds spent handling each command.
     pub duracion: Histogram,
+    /// Deliveries per lane transaction (group commit): how well commands
+    /// share their transactions, which is what a command costs at a trickle.
+    pub comandos_por_transaccion: Histogram,
     /// Commands retried after a transient failure.
     pub reintentos_transitorios: Counter,
     /// Events published by the relay and confirmed by the broker.
@@ -86,6 +89,12 @@ impl Default for Metricas {
         registry.register("comandos", "Comandos atendidos por operación y resultado", comandos.clone());
         let duracion = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register("comando_duracion_segundos", "Tiempo de atención de un comando", duracion.clone());
+        let comandos_por_transaccion = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        registry.register(
+            "comandos_por_transaccion",
+            "Entregas que un carril aplica en una transacción",
+            comandos_por_transaccion.clone(),
+        );
         let reintentos_transitorios = Counter::default();
         registry.register(
             "reintentos_transitorios",
@@ -135,6 +144,7 @@ impl Default for Metricas {
             registry,
             comandos,
             duracion,
+            comandos_por_transaccion,
             reintentos_transitorios,
             eventos_publicados,
             eventos_sin_ruta,

@@ -2,6 +2,7 @@
 //! each lane applying what it holds, in delivery order, one batch (one
 //! transaction) at a time. A delivery is acked only after its batch committed.
 
+use crate::amqp::llegadas::Llegadas;
 use crate::amqp::{self, ErrorAmqp, Topologia, en};
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
@@ -36,6 +37,9 @@ pub struct Consumidor {
     pub max_cuerpo: usize,
     /// Most deliveries one lane applies in one transaction (1 = no grouping).
     pub lote: usize,
+    /// How long a lane that just took a delivery may wait for more to join
+    /// its transaction, when its pace says more are due (zero: never).
+    pub juntar: Duration,
     /// Number of per-ticket lanes; commands for one ticket always share a lane.
     pub carriles: usize,
     /// Where command counts, durations and reconnections are recorded.
@@ -98,7 +102,7 @@ impl Consumidor {
                 dlx: self.topologia.dlx(),
                 metricas: self.metricas.clone(),
             };
-            let limites = Limites { max_cuerpo: self.max_cuerpo, lote: self.lote };
+            let limites = Limites { max_cuerpo: self.max_cuerpo, lote: self.lote, juntar: self.juntar };
             tareas.push(tokio::spawn(carril(rx, self.procesador.clone(), salida, limites, shutdown.clone())));
         }
         let resultado = loop {
@@ -298,15 +302,26 @@ async fn carril(
     limites: Limites,
     shutdown: CancellationToken,
 ) {
+    let mut llegadas = Llegadas::new(limites.juntar);
     while let Some(primera) = rx.recv().await {
         // Group commit: whatever this lane already holds goes in one
-        // transaction. Nothing waits for a batch to fill.
+        // transaction, with what arrives meanwhile when the pace says more
+        // is due within `juntar` (see `Llegadas`).
+        let inicio = tokio::time::Instant::now();
+        llegadas.llega(inicio);
+        let hasta = inicio + llegadas.espera();
         let mut lote = vec![primera];
         while lote.len() < limites.lote {
-            match rx.try_recv() {
-                Ok(e) => lote.push(e),
-                Err(_) => break,
-            }
+            let siguiente = match rx.try_recv() {
+                Ok(e) => Some(e),
+                Err(mpsc::error::TryRecvError::Empty) if tokio::time::Instant::now() < hasta => {
+                    tokio::time::timeout_at(hasta, rx.recv()).await.ok().flatten()
+                }
+                Err(_) => None,
+            };
+            let Some(e) = siguiente else { break };
+            llegadas.llega(tokio::time::Instant::now());
+            lote.push(e);
         }
         if !atender_lote(lote, &procesador, &salida, limites, &shutdown).await {
             // Stopping in the middle of an outage: nothing behind an unapplied
@@ -323,6 +338,8 @@ struct Limites {
     max_cuerpo: usize,
     /// Most deliveries applied in one transaction.
     lote: usize,
+    /// The longest a batch's first delivery waits for others (`Llegadas`).
+    juntar: Duration,
 }
 
 /// Turns a panic into a permanent failure, so one bad command can never take
@@ -362,6 +379,9 @@ async fn atender_lote(
         .filter(|(_, m, _, _)| m.is_some())
         .map(|(_, _, _, span)| tracing::debug_span!(parent: span, "transaction", comandos = aptos.len()))
         .collect();
+    if !aptos.is_empty() {
+        salida.metricas.comandos_por_transaccion.observe(aptos.len() as f64);
+    }
     let resultado = con_reintentos(procesador, &aptos, salida, shutdown).await;
     let Some(resultado) = resultado else {
         return false;

@@ -14,9 +14,6 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// How long the relay lets events gather after a commit woke it.
-const JUNTAR: Duration = Duration::from_millis(3);
-
 /// The outbox relay: publishes pending events to `P.eventos` with confirms, then marks them published.
 #[derive(Clone)]
 pub struct Relay {
@@ -30,6 +27,9 @@ pub struct Relay {
     pub lote: i64,
     /// Longest wait between passes when nothing wakes the relay.
     pub intervalo: Duration,
+    /// How long the relay lets events gather after a commit woke it
+    /// (`outbox.juntar`).
+    pub juntar: Duration,
     /// Woken after a commit that wrote events (the same `Notify` as `Procesador`'s).
     pub aviso_outbox: Arc<Notify>,
     /// Where published and unroutable events and reconnections are recorded.
@@ -78,9 +78,9 @@ impl Relay {
                 _ = self.aviso_outbox.notified() => {
                     // A commit just wrote events, and at a trickle more
                     // commits are right behind it: gathering them costs each
-                    // event at most JUNTAR of latency and saves a read, a
-                    // confirm wait and an update per commit (#12).
-                    tokio::time::sleep(JUNTAR).await;
+                    // event at most `juntar` of latency and saves a
+                    // transaction and a confirm wait per commit (#12).
+                    tokio::time::sleep(self.juntar).await;
                 }
                 _ = tokio::time::sleep(self.intervalo) => {}
             }
@@ -122,8 +122,9 @@ impl Relay {
 }
 
 /// Publishes one batch of pending events; returns how many were confirmed.
-/// Rows stay locked (SKIP LOCKED for other replicas) until marked sent, and
-/// nothing is marked unless every publish in the batch was confirmed.
+/// Rows are claimed and marked sent in one statement and stay locked (SKIP
+/// LOCKED for other replicas) until the commit, which comes only once every
+/// publish in the batch was confirmed; any failure rolls the mark back.
 pub async fn publicar_lote(
     pool: &PgPool,
     canal: &Channel,
@@ -154,7 +155,7 @@ pub async fn publicar_lote(
             span
         })
         .collect();
-    let resultado = publicar_pendientes(&mut tx, &pendientes, canal, topologia, metricas).await;
+    let resultado = publicar_pendientes(&pendientes, canal, topologia, metricas).await;
     for span in &spans {
         match &resultado {
             Ok(()) => span.record("resultado", "publicado"),
@@ -167,9 +168,8 @@ pub async fn publicar_lote(
     Ok(pendientes.len())
 }
 
-/// Publishes `pendientes` with confirms and marks them sent in `tx`.
+/// Publishes `pendientes` and waits for every confirm.
 async fn publicar_pendientes(
-    tx: &mut sqlx::PgConnection,
     pendientes: &[store::EventoPendiente],
     canal: &Channel,
     topologia: &Topologia,
@@ -202,7 +202,6 @@ async fn publicar_pendientes(
     // Polled in order, so the frames go out in outbox order; the I/O loop
     // writes the whole batch in one hand-off.
     let confirmaciones = futures_util::future::try_join_all(envios).await.map_err(en("publicar el lote"))?;
-    let mut ids = Vec::with_capacity(pendientes.len());
     for (ev, confirmacion) in pendientes.iter().zip(confirmaciones) {
         match confirmacion.await.map_err(en("confirmar el lote"))? {
             Confirmation::Ack(devuelto) => {
@@ -212,7 +211,6 @@ async fn publicar_pendientes(
                     metricas.eventos_sin_ruta.inc();
                     tracing::debug!(tipo = %ev.tipo, "evento sin cola suscrita");
                 }
-                ids.push(ev.id);
             }
             Confirmation::Nack(_) => return Err(ErrorAmqp::SinConfirmar(format!("el evento {}", ev.evento_id))),
             Confirmation::NotRequested => {
@@ -220,6 +218,5 @@ async fn publicar_pendientes(
             }
         }
     }
-    store::marcar_publicados(tx, &ids).await?;
     Ok(())
 }

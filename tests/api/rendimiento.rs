@@ -5,6 +5,8 @@ use crate::helpers::*;
 use mesa_ayuda::store;
 use secrecy::ExposeSecret;
 use sqlx::PgConnection;
+use std::time::Duration;
+use uuid::Uuid;
 
 /// Sequential scans of `tabla` in the current transaction of this connection.
 async fn escaneos_secuenciales(conn: &mut PgConnection, tabla: &str) -> i64 {
@@ -62,4 +64,60 @@ async fn batch_statements_stay_on_indexes_after_the_tables_grow() {
     .await
     .unwrap();
     assert_eq!(ciclo(&mut conn, 100).await, (0, 0), "a batch must not scan tickets or comandos whole");
+}
+
+/// Deliveries per lane transaction as `/metrics` counts them: (transactions, deliveries).
+fn transacciones(app: &TestApp) -> (f64, f64) {
+    let texto = app.metricas.texto();
+    let valor = |nombre: &str| -> f64 {
+        texto
+            .lines()
+            .find_map(|l| l.strip_prefix(nombre)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {nombre} in\n{texto}"))
+    };
+    (valor("mesa_comandos_por_transaccion_count"), valor("mesa_comandos_por_transaccion_sum"))
+}
+
+/// Publishes `n` creations `hueco` apart without waiting for replies, then
+/// collects every reply; returns (transactions, deliveries) they took.
+async fn a_ritmo(app: &mut TestApp, n: usize, hueco: Duration) -> (f64, f64) {
+    let mut correlaciones = Vec::with_capacity(n);
+    let mut pulso = tokio::time::interval(hueco);
+    for _ in 0..n {
+        pulso.tick().await;
+        let cuerpo = ana_garcia().to_string();
+        correlaciones.push(
+            app.cliente.publicar("ticket.crear", cuerpo.as_bytes(), Some(&Uuid::new_v4().to_string()), None).await,
+        );
+    }
+    for c in correlaciones {
+        assert_eq!(app.cliente.respuesta(&c).await["ok"], true);
+    }
+    transacciones(app)
+}
+
+/// At a steady pace, commands too far apart to meet in a lane (20 ms, each
+/// transaction takes a few) still share transactions when `worker.juntar`
+/// lets the first wait for the next: the wake-ups and round trips of a
+/// transaction are paid once for several commands. Without it, every
+/// command is a transaction of its own.
+#[tokio::test]
+async fn commands_at_a_steady_pace_share_transactions_only_when_the_lane_waits() {
+    let ajustes = |juntar: Duration| {
+        move |s: &mut mesa_ayuda::configuration::Settings| {
+            s.worker.lanes = 1;
+            s.worker.juntar = juntar;
+        }
+    };
+    let mut sin = TestApp::spawn_with(ajustes(Duration::ZERO)).await;
+    let (transacciones, entregas) = a_ritmo(&mut sin, 100, Duration::from_millis(20)).await;
+    assert_eq!(entregas, 100.0);
+    assert!(transacciones >= 80.0, "without juntar: {transacciones} transactions for {entregas} commands");
+
+    let mut con = TestApp::spawn_with(ajustes(Duration::from_millis(100))).await;
+    let (transacciones, entregas) = a_ritmo(&mut con, 100, Duration::from_millis(20)).await;
+    assert_eq!(entregas, 100.0);
+    // The lane learns the pace over the first ~23 (`Llegadas`); from then on
+    // about five share each transaction: ~40 in all.
+    assert!(transacciones <= 60.0, "with juntar 100ms: {transacciones} transactions for {entregas} commands");
 }

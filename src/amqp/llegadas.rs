@@ -1,0 +1,111 @@
+//! The pace deliveries reach a lane at, which decides whether the first
+//! delivery of a batch waits a moment for others to share its transaction.
+
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The mean gap between a lane's deliveries (an exponential moving average,
+/// weight 1/8), kept so a lane waits for company only when company is due:
+/// at a trickle of a few commands a second a wait would only add latency,
+/// while at hundreds a second it turns one-command transactions (each a
+/// handful of round trips and wake-ups) into shared ones.
+#[derive(Debug, Clone)]
+pub(crate) struct Llegadas {
+    /// When the previous delivery came; `None` before the first.
+    ultima: Option<Instant>,
+    /// The mean gap. Starts at the cap, so a lane never waits until it has
+    /// seen a run of close deliveries.
+    intervalo: Duration,
+    /// The longest wait, `worker.juntar`; zero turns waiting off.
+    juntar: Duration,
+}
+
+impl Llegadas {
+    /// No deliveries seen yet.
+    pub(crate) fn new(juntar: Duration) -> Self {
+        Self { ultima: None, intervalo: Self::tope(juntar), juntar }
+    }
+
+    /// A gap longer than this counts as this much: one pause after a busy
+    /// spell must not make the lane forget its pace for minutes, nor a
+    /// first delivery after an idle hour wait.
+    fn tope(juntar: Duration) -> Duration {
+        juntar.saturating_mul(16).max(Duration::from_millis(1))
+    }
+
+    /// A delivery came at `ahora`.
+    pub(crate) fn llega(&mut self, ahora: Instant) {
+        if let Some(ultima) = self.ultima {
+            let hueco = ahora.saturating_duration_since(ultima).min(Self::tope(self.juntar));
+            self.intervalo = (self.intervalo * 7 + hueco) / 8;
+        }
+        self.ultima = Some(ahora);
+    }
+
+    /// How long the first delivery of a batch waits for others: `juntar`
+    /// when, at the pace seen, another is due within it; else nothing.
+    pub(crate) fn espera(&self) -> Duration {
+        if self.intervalo < self.juntar { self.juntar } else { Duration::ZERO }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JUNTAR: Duration = Duration::from_millis(5);
+
+    fn a_intervalos(llegadas: &mut Llegadas, desde: Instant, hueco: Duration, n: u32) -> Instant {
+        let mut t = desde;
+        for _ in 0..n {
+            llegadas.llega(t);
+            t += hueco;
+        }
+        t
+    }
+
+    #[test]
+    fn a_lane_never_waits_before_it_has_seen_close_deliveries() {
+        let mut l = Llegadas::new(JUNTAR);
+        assert_eq!(l.espera(), Duration::ZERO);
+        l.llega(Instant::now());
+        assert_eq!(l.espera(), Duration::ZERO);
+    }
+
+    #[test]
+    fn close_deliveries_make_the_lane_wait_and_a_trickle_does_not() {
+        let t0 = Instant::now();
+        let mut l = Llegadas::new(JUNTAR);
+        a_intervalos(&mut l, t0, Duration::from_millis(1), 40);
+        assert_eq!(l.espera(), JUNTAR, "1,000 a second: {l:?}");
+
+        let mut l = Llegadas::new(JUNTAR);
+        a_intervalos(&mut l, t0, Duration::from_millis(200), 40);
+        assert_eq!(l.espera(), Duration::ZERO, "5 a second: {l:?}");
+    }
+
+    #[test]
+    fn a_lane_stops_waiting_soon_after_the_pace_drops() {
+        let mut l = Llegadas::new(JUNTAR);
+        let t = a_intervalos(&mut l, Instant::now(), Duration::from_millis(1), 100);
+        assert_eq!(l.espera(), JUNTAR);
+        // Two slow deliveries (50 ms apart) are enough to stop the waits.
+        a_intervalos(&mut l, t + Duration::from_millis(50), Duration::from_millis(50), 2);
+        assert_eq!(l.espera(), Duration::ZERO, "{l:?}");
+    }
+
+    #[test]
+    fn one_idle_hour_is_forgotten_after_a_short_busy_spell() {
+        let mut l = Llegadas::new(JUNTAR);
+        let t = a_intervalos(&mut l, Instant::now(), Duration::from_millis(1), 100);
+        let t = a_intervalos(&mut l, t + Duration::from_secs(3600), Duration::from_millis(1), 30);
+        assert_eq!(l.espera(), JUNTAR, "{l:?} at {t:?}");
+    }
+
+    #[test]
+    fn zero_turns_waiting_off() {
+        let mut l = Llegadas::new(Duration::ZERO);
+        a_intervalos(&mut l, Instant::now(), Duration::ZERO, 100);
+        assert_eq!(l.espera(), Duration::ZERO);
+    }
+}
