@@ -336,7 +336,7 @@ async fn sin_panico<T>(trabajo: impl Future<Output = Result<T, ErrorProceso>>) -
                 .map(|s| s.to_string())
                 .or_else(|| panico.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "pánico sin mensaje".into());
-            Err(ErrorProceso::Permanente(anyhow::anyhow!("pánico al procesar: {texto}")))
+            Err(ErrorProceso::Panico(texto))
         }
     }
 }
@@ -518,7 +518,10 @@ mod tests {
     async fn a_panicking_handler_becomes_a_permanent_failure() {
         let r: Result<(), _> = sin_panico(async { panic!("cuerpo inesperado") }).await;
         match r {
-            Err(ErrorProceso::Permanente(e)) => assert!(e.to_string().contains("cuerpo inesperado")),
+            Err(e @ ErrorProceso::Panico(_)) => {
+                assert!(!e.es_transitorio());
+                assert_eq!(e.to_string(), "fallo permanente: pánico al procesar: cuerpo inesperado");
+            }
             otro => panic!("{otro:?}"),
         }
         assert!(sin_panico(async { Ok::<_, ErrorProceso>(7) }).await.is_ok());
