@@ -367,7 +367,7 @@ async fn atender_lote(
         return false;
     };
     let mut completo = true;
-    let mut desenlaces: Vec<Result<Desenlace, String>> = match resultado {
+    let mut desenlaces: Vec<Result<Desenlace, ErrorProceso>> = match resultado {
         Ok(ds) => ds.into_iter().map(Ok).collect(),
         // One bad command must not sink the others: apply them one by one.
         Err(_) if aptos.len() > 1 => {
@@ -416,7 +416,7 @@ async fn con_reintentos(
     mensajes: &[&Mensaje],
     salida: &Salida,
     shutdown: &CancellationToken,
-) -> Option<Result<Vec<Desenlace>, String>> {
+) -> Option<Result<Vec<Desenlace>, ErrorProceso>> {
     if mensajes.is_empty() {
         return Some(Ok(vec![]));
     }
@@ -446,7 +446,7 @@ async fn con_reintentos(
             }
             Err(e) => {
                 tracing::error!(error = %e, comandos = mensajes.len(), "fallo permanente");
-                return Some(Err(e.to_string()));
+                return Some(Err(e));
             }
         }
     }
@@ -456,7 +456,7 @@ async fn con_reintentos(
 async fn finalizar(
     delivery: &Delivery,
     cuerpo: &[u8],
-    desenlace: Result<Desenlace, String>,
+    desenlace: Result<Desenlace, ErrorProceso>,
     salida: &Salida,
     inicio: Instant,
 ) {
@@ -466,7 +466,9 @@ async fn finalizar(
             let texto = texto.unwrap_or_else(|| respuesta.to_string().into());
             (Some(texto), disposicion, resultado, operacion)
         }
-        Err(motivo) => (None, Disposicion::DeadLetter { motivo }, Resultado::ErrorInterno, None),
+        // The reason names the cause (the statement, for a database error),
+        // never a body: see `ErrorProceso`.
+        Err(e) => (None, Disposicion::DeadLetter { motivo: e.to_string() }, Resultado::ErrorInterno, None),
     };
     let resultado = resultado.as_str();
     // Counted before the reply leaves: whoever saw the reply sees the count.
