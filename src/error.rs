@@ -118,27 +118,79 @@ pub enum Disposicion {
     },
 }
 
-/// A failure that is not the command's fault.
+/// A failure that is not the command's fault, by cause; the cause says
+/// whether retrying may help ([`ErrorProceso::es_transitorio`]): transient →
+/// retry in place, permanent → dead-letter, this error's text the reason.
+///
+/// There is no `From<sqlx::Error>`: a database error enters the message path
+/// only through [`EnSentencia::en`], which names the statement.
 #[derive(Debug, thiserror::Error)]
 pub enum ErrorProceso {
-    /// Database or broker away, serialization conflict: retry, never answer.
-    #[error("fallo transitorio: {0:#}")]
-    Transitorio(anyhow::Error),
-    /// A bug or a corrupt row: retrying will not help. Dead-letter it.
-    #[error("fallo permanente: {0:#}")]
-    Permanente(anyhow::Error),
+    /// A statement the database refused or could not run. Transient when the
+    /// database or the connection is away or the transaction lost a conflict
+    /// ([`es_error_transitorio`]); permanent otherwise (a constraint, a row
+    /// the domain cannot read).
+    Sql {
+        /// The store function that ran it (`reservar_comandos`, ...), or
+        /// `begin` / `commit`.
+        sentencia: &'static str,
+        /// sqlx's error. Its `Display`, all the reason shows, is Postgres's
+        /// message alone: the DETAIL, which may quote a row's values, is left
+        /// out (only the `Debug` has it).
+        #[source]
+        fuente: sqlx::Error,
+    },
+    /// A panic while processing, caught so it cannot take the lane down, with
+    /// its message: permanent.
+    Panico(String),
+    /// A `message_id` another transaction claimed, yet with no record to read
+    /// by the time it was looked up (pruned in between): transient, the next
+    /// attempt claims it afresh.
+    RegistroDesaparecido,
+    /// Fewer ticket numbers drawn than the run has claimed creations: a bug,
+    /// permanent.
+    FaltanNumeros,
+    /// A batch of one came back without its outcome: a bug, permanent.
+    SinDesenlace,
 }
 
 impl ErrorProceso {
     /// Whether retrying may succeed.
     pub fn es_transitorio(&self) -> bool {
-        matches!(self, ErrorProceso::Transitorio(_))
+        match self {
+            ErrorProceso::Sql { fuente, .. } => es_error_transitorio(fuente),
+            ErrorProceso::RegistroDesaparecido => true,
+            ErrorProceso::Panico(_) | ErrorProceso::FaltanNumeros | ErrorProceso::SinDesenlace => false,
+        }
     }
 }
 
-impl From<sqlx::Error> for ErrorProceso {
-    fn from(e: sqlx::Error) -> Self {
-        if es_error_transitorio(&e) { ErrorProceso::Transitorio(e.into()) } else { ErrorProceso::Permanente(e.into()) }
+/// Names the statement a database result came from, the one way an
+/// `sqlx::Error` becomes an [`ErrorProceso`]:
+/// `store::reservar_comandos(tx, &r).await.en("reservar_comandos")?`.
+pub trait EnSentencia<T> {
+    /// The error, if any, as a failure of `sentencia`.
+    fn en(self, sentencia: &'static str) -> Result<T, ErrorProceso>;
+}
+
+impl<T> EnSentencia<T> for Result<T, sqlx::Error> {
+    fn en(self, sentencia: &'static str) -> Result<T, ErrorProceso> {
+        self.map_err(|fuente| ErrorProceso::Sql { sentencia, fuente })
+    }
+}
+
+/// `fallo transitorio` or `fallo permanente`, then the cause: a failed
+/// statement by name (`fallo permanente en reservar_comandos: ...`).
+impl std::fmt::Display for ErrorProceso {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let clase = if self.es_transitorio() { "fallo transitorio" } else { "fallo permanente" };
+        match self {
+            ErrorProceso::Sql { sentencia, fuente } => write!(f, "{clase} en {sentencia}: {fuente}"),
+            ErrorProceso::Panico(texto) => write!(f, "{clase}: pánico al procesar: {texto}"),
+            ErrorProceso::RegistroDesaparecido => write!(f, "{clase}: el registro de idempotencia desapareció"),
+            ErrorProceso::FaltanNumeros => write!(f, "{clase}: faltan números de ticket"),
+            ErrorProceso::SinDesenlace => write!(f, "{clase}: un lote de uno sin desenlace"),
+        }
     }
 }
 
@@ -202,5 +254,33 @@ mod tests {
     fn pool_timeouts_are_transient_and_decode_errors_are_not() {
         assert!(es_error_transitorio(&sqlx::Error::PoolTimedOut));
         assert!(!es_error_transitorio(&sqlx::Error::RowNotFound));
+    }
+
+    #[test]
+    fn a_processing_failure_is_classified_by_its_cause_and_names_its_statement() {
+        let fallo = |e: sqlx::Error, sentencia| Err::<(), _>(e).en(sentencia).unwrap_err();
+        let transitorio = fallo(sqlx::Error::PoolTimedOut, "commit");
+        assert!(transitorio.es_transitorio());
+        assert_eq!(
+            transitorio.to_string(),
+            "fallo transitorio en commit: pool timed out while waiting for an open connection"
+        );
+        let permanente = fallo(sqlx::Error::RowNotFound, "reservar_comandos");
+        assert!(!permanente.es_transitorio());
+        assert_eq!(
+            permanente.to_string(),
+            "fallo permanente en reservar_comandos: no rows returned by a query that expected to return at least one row"
+        );
+        assert!(std::error::Error::source(&permanente).is_some(), "sqlx's error is its source");
+
+        assert!(ErrorProceso::RegistroDesaparecido.es_transitorio());
+        for e in [ErrorProceso::Panico("x".into()), ErrorProceso::FaltanNumeros, ErrorProceso::SinDesenlace] {
+            assert!(!e.es_transitorio(), "{e}");
+            assert!(e.to_string().starts_with("fallo permanente: "), "{e}");
+        }
+        assert_eq!(
+            ErrorProceso::RegistroDesaparecido.to_string(),
+            "fallo transitorio: el registro de idempotencia desapareció"
+        );
     }
 }

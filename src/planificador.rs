@@ -6,7 +6,7 @@
 use crate::configuration::RetencionSettings;
 use crate::domain::sla::{Meta, NivelSla, ReglasSla};
 use crate::domain::ticket::{Alerta, Ticket};
-use crate::error::ErrorProceso;
+use crate::error::{EnSentencia, ErrorProceso};
 use crate::metrics::Metricas;
 use crate::procesador::Reloj;
 use crate::{store, vistas};
@@ -82,8 +82,9 @@ impl Planificador {
     }
 
     async fn lote(&self, ahora: DateTime<Utc>) -> Result<(usize, usize), ErrorProceso> {
-        let mut tx = self.pool.begin().await?;
-        let debidos = store::reclamar_alertas_debidas(&mut tx, ahora, self.lote).await?;
+        let mut tx = self.pool.begin().await.en("begin")?;
+        let debidos =
+            store::reclamar_alertas_debidas(&mut tx, ahora, self.lote).await.en("reclamar_alertas_debidas")?;
         // Every alert due is decided in memory, then all are recorded in one
         // statement: the scan costs a fixed number of round trips per batch.
         // Escalation changes neither deadlines nor progress, so it cannot change
@@ -107,7 +108,7 @@ impl Planificador {
                 })
             })
             .collect();
-        let registradas = store::registrar_alertas(&mut tx, &nuevas).await?;
+        let registradas = store::registrar_alertas(&mut tx, &nuevas).await.en("registrar_alertas")?;
         let mut emitidas = 0;
         let mut cambios = store::Cambios::default();
         for (mut actual, alertas) in decididos {
@@ -140,8 +141,8 @@ impl Planificador {
             }
             cambios.ticket_cambiado(actual);
         }
-        cambios.escribir(&mut tx).await?;
-        tx.commit().await?;
+        cambios.escribir(&mut tx).await.en("escribir_cambios")?;
+        tx.commit().await.en("commit")?;
         Ok((debidos.len(), emitidas))
     }
 

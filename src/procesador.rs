@@ -17,7 +17,7 @@ mod preparar;
 use crate::auth::Verificador;
 use crate::domain::estado::Operacion;
 use crate::domain::sla::ReglasSla;
-use crate::error::{Codigo, Disposicion, ErrorContrato, ErrorProceso};
+use crate::error::{Codigo, Disposicion, EnSentencia, ErrorContrato, ErrorProceso};
 use crate::{store, vistas};
 use chrono::{DateTime, SubsecRound, Utc};
 use preparar::Preparado;
@@ -184,7 +184,7 @@ impl Procesador {
     /// command's fault: the caller retries transient ones.
     pub async fn procesar(&self, m: &Mensaje) -> Result<Desenlace, ErrorProceso> {
         let mut desenlaces = self.procesar_lote(&[m]).await?;
-        desenlaces.pop().ok_or_else(|| ErrorProceso::Permanente(anyhow::anyhow!("un lote de uno sin desenlace")))
+        desenlaces.pop().ok_or(ErrorProceso::SinDesenlace)
     }
 
     /// Handles commands in order in ONE transaction (group commit): one
@@ -200,7 +200,7 @@ impl Procesador {
             return Ok(preparados.into_iter().filter_map(Preparado::listo).collect());
         }
         let ahora = ahora(&self.reloj);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin().await.en("begin")?;
         let mut desenlaces = Vec::with_capacity(mensajes.len());
         let mut eventos = false;
         // Runs of mutations are applied set-wise; a query in between first
@@ -216,7 +216,7 @@ impl Procesador {
             }
         }
         eventos |= self.aplicar_tramo(&mut tx, tramo, ahora, &mut desenlaces).await?;
-        tx.commit().await?;
+        tx.commit().await.en("commit")?;
         if eventos {
             self.aviso_outbox.notify_one();
         }
@@ -239,7 +239,7 @@ impl Procesador {
         let mut cambios = store::Cambios::default();
         salida.extend(mutaciones::decidir(tramo, reserva, &mut cambios, &self.reglas, ahora)?);
         let eventos = cambios.hay_eventos();
-        cambios.escribir(tx).await?;
+        cambios.escribir(tx).await.en("escribir_cambios")?;
         Ok(eventos)
     }
 }

@@ -353,7 +353,7 @@ async fn sin_panico<T>(trabajo: impl Future<Output = Result<T, ErrorProceso>>) -
                 .map(|s| s.to_string())
                 .or_else(|| panico.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "pánico sin mensaje".into());
-            Err(ErrorProceso::Permanente(anyhow::anyhow!("pánico al procesar: {texto}")))
+            Err(ErrorProceso::Panico(texto))
         }
     }
 }
@@ -387,7 +387,7 @@ async fn atender_lote(
         return false;
     };
     let mut completo = true;
-    let mut desenlaces: Vec<Result<Desenlace, String>> = match resultado {
+    let mut desenlaces: Vec<Result<Desenlace, ErrorProceso>> = match resultado {
         Ok(ds) => ds.into_iter().map(Ok).collect(),
         // One bad command must not sink the others: apply them one by one.
         Err(_) if aptos.len() > 1 => {
@@ -436,7 +436,7 @@ async fn con_reintentos(
     mensajes: &[&Mensaje],
     salida: &Salida,
     shutdown: &CancellationToken,
-) -> Option<Result<Vec<Desenlace>, String>> {
+) -> Option<Result<Vec<Desenlace>, ErrorProceso>> {
     if mensajes.is_empty() {
         return Some(Ok(vec![]));
     }
@@ -466,7 +466,7 @@ async fn con_reintentos(
             }
             Err(e) => {
                 tracing::error!(error = %e, comandos = mensajes.len(), "fallo permanente");
-                return Some(Err(e.to_string()));
+                return Some(Err(e));
             }
         }
     }
@@ -476,7 +476,7 @@ async fn con_reintentos(
 async fn finalizar(
     delivery: &Delivery,
     cuerpo: &[u8],
-    desenlace: Result<Desenlace, String>,
+    desenlace: Result<Desenlace, ErrorProceso>,
     salida: &Salida,
     inicio: Instant,
 ) {
@@ -486,7 +486,9 @@ async fn finalizar(
             let texto = texto.unwrap_or_else(|| respuesta.to_string().into());
             (Some(texto), disposicion, resultado, operacion)
         }
-        Err(motivo) => (None, Disposicion::DeadLetter { motivo }, Resultado::ErrorInterno, None),
+        // The reason names the cause (the statement, for a database error),
+        // never a body: see `ErrorProceso`.
+        Err(e) => (None, Disposicion::DeadLetter { motivo: e.to_string() }, Resultado::ErrorInterno, None),
     };
     let resultado = resultado.as_str();
     // Counted before the reply leaves: whoever saw the reply sees the count.
@@ -538,7 +540,10 @@ mod tests {
     async fn a_panicking_handler_becomes_a_permanent_failure() {
         let r: Result<(), _> = sin_panico(async { panic!("cuerpo inesperado") }).await;
         match r {
-            Err(ErrorProceso::Permanente(e)) => assert!(e.to_string().contains("cuerpo inesperado")),
+            Err(e @ ErrorProceso::Panico(_)) => {
+                assert!(!e.es_transitorio());
+                assert_eq!(e.to_string(), "fallo permanente: pánico al procesar: cuerpo inesperado");
+            }
             otro => panic!("{otro:?}"),
         }
         assert!(sin_panico(async { Ok::<_, ErrorProceso>(7) }).await.is_ok());

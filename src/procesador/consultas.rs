@@ -5,7 +5,7 @@ use super::{Desenlace, Procesador, fuera_de_area};
 use crate::domain::comando::{FiltroEstadisticas, FiltroListado, cursor};
 use crate::domain::estado::Operacion;
 use crate::domain::ticket::{Actor, Alcance};
-use crate::error::{ErrorContrato, ErrorProceso};
+use crate::error::{EnSentencia, ErrorContrato, ErrorProceso};
 use crate::{store, vistas};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
@@ -48,28 +48,32 @@ impl Procesador {
         };
         Ok(match consulta {
             Consulta::Consultar { label, email } => {
-                respuesta(match store::ticket_por_label_y_email(tx, &label, &email).await? {
+                let ticket =
+                    store::ticket_por_label_y_email(tx, &label, &email).await.en("ticket_por_label_y_email")?;
+                respuesta(match ticket {
                     None => Err(ErrorContrato::NoEncontrado("no hay un ticket con esa etiqueta y ese correo".into())),
                     Some(t) => {
-                        let ultimo = store::ultimo_historial(tx, t.uuid).await?;
+                        let ultimo = store::ultimo_historial(tx, t.uuid).await.en("ultimo_historial")?;
                         Ok(vistas::consulta(&t, ultimo.as_ref(), ahora))
                     }
                 })
             }
-            Consulta::Detalle { ticket_id, actor } => respuesta(match store::ticket(tx, ticket_id).await? {
-                None => Err(ErrorContrato::ticket_no_encontrado()),
-                Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
-                Some(t) => {
-                    let entradas = store::historial(tx, t.uuid).await?;
-                    Ok(vistas::detalle(&t, &entradas, ahora))
-                }
-            }),
+            Consulta::Detalle { ticket_id, actor } => {
+                respuesta(match store::ticket(tx, ticket_id).await.en("ticket")? {
+                    None => Err(ErrorContrato::ticket_no_encontrado()),
+                    Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
+                    Some(t) => {
+                        let entradas = store::historial(tx, t.uuid).await.en("historial")?;
+                        Ok(vistas::detalle(&t, &entradas, ahora))
+                    }
+                })
+            }
             Consulta::Listar { mut filtro, actor } => {
                 let Alcance::Area(area) = actor.alcance(filtro.area.as_deref()) else {
                     return Ok(Desenlace::ok(op, vistas::listado(&[], None, ahora)));
                 };
                 filtro.area = area;
-                let mut tickets = store::listar(tx, &filtro, ahora).await?;
+                let mut tickets = store::listar(tx, &filtro, ahora).await.en("listar")?;
                 // One row more than the page says whether another follows.
                 let siguiente = if tickets.len() as i64 > filtro.limite {
                     tickets.truncate(filtro.limite as usize);
@@ -84,7 +88,9 @@ impl Procesador {
                 let desde = filtro.desde.unwrap_or(hasta - TimeDelta::days(30));
                 let (e, area) = match actor.alcance(filtro.area.as_deref()) {
                     Alcance::Nada => (store::Estadisticas::default(), filtro.area.clone()),
-                    Alcance::Area(area) => (store::estadisticas(tx, desde, hasta, area.as_deref(), ahora).await?, area),
+                    Alcance::Area(area) => {
+                        (store::estadisticas(tx, desde, hasta, area.as_deref(), ahora).await.en("estadisticas")?, area)
+                    }
                 };
                 Desenlace::ok(op, vistas::estadisticas(&e, desde, hasta, area.as_deref()))
             }

@@ -9,7 +9,7 @@ use crate::domain::comando::{ComandoTicket, DatosCreacion};
 use crate::domain::estado::{Acceso, Operacion};
 use crate::domain::sla::ReglasSla;
 use crate::domain::ticket::{Actor, Historial, Rechazo, Ticket};
-use crate::error::{ErrorContrato, ErrorProceso};
+use crate::error::{EnSentencia, ErrorContrato, ErrorProceso};
 use crate::store::{self, HistorialLeido};
 use crate::vistas;
 use chrono::{DateTime, Utc};
@@ -90,7 +90,7 @@ pub(super) struct Reserva {
 }
 
 /// Reads and locks what a run needs, in a fixed number of statements.
-pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Reserva, sqlx::Error> {
+pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Reserva, ErrorProceso> {
     // The first command with a message_id owns it; later copies in the run
     // get its reply.
     let mut reservas = store::Reservas::default();
@@ -104,7 +104,7 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
             reservas.subs.push(m.cambio.firmante().map(str::to_string));
         }
     }
-    let reclamados = store::reservar_comandos(tx, &reservas).await?;
+    let reclamados = store::reservar_comandos(tx, &reservas).await.en("reservar_comandos")?;
     let anteriores: Vec<String> = tramo
         .iter()
         .filter_map(|paso| match paso {
@@ -115,7 +115,7 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .filter(|id| !reclamados.contains(id.as_str()))
         .map(|id| id.as_str().to_string())
         .collect();
-    let previas = store::respuestas_registradas(tx, &anteriores).await?;
+    let previas = store::respuestas_registradas(tx, &anteriores).await.en("respuestas_registradas")?;
     let reclamada = |m: &MutacionPreparada| reclamados.contains(m.message_id.as_str());
     let uuids: Vec<Uuid> = tramo
         .iter()
@@ -128,12 +128,12 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let bloqueados = store::bloquear_tickets(tx, &uuids).await?;
+    let bloqueados = store::bloquear_tickets(tx, &uuids).await.en("bloquear_tickets")?;
     let creaciones = tramo
         .iter()
         .filter(|paso| matches!(paso, Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Crear(_), .. }) if reclamada(m)))
         .count();
-    let nums = store::siguientes_nums(tx, creaciones).await?;
+    let nums = store::siguientes_nums(tx, creaciones).await.en("siguientes_nums")?;
     Ok(Reserva { reclamados, previas, bloqueados, nums })
 }
 
@@ -201,13 +201,13 @@ pub(super) fn decidir(
                     }
                 } else if !reclamados.contains(message_id.as_str()) {
                     // Claimed by someone else, yet no reply to read.
-                    return Err(ErrorProceso::Transitorio(anyhow::anyhow!("idempotency record vanished")));
+                    return Err(ErrorProceso::RegistroDesaparecido);
                 } else {
                     let ctx = Contexto { message_id: &message_id, ahora, traceparent: traceparent.as_deref() };
                     let (mut d, ticket) = match cambio {
                         Cambio::Crear(datos) => {
                             let Some(num) = nums.next() else {
-                                return Err(ErrorProceso::Permanente(anyhow::anyhow!("faltan números de ticket")));
+                                return Err(ErrorProceso::FaltanNumeros);
                             };
                             crear(cambios, *datos, num, reglas, &ctx)
                         }
@@ -416,6 +416,6 @@ mod tests {
         // "c" was neither claimed here nor recorded: someone else holds it.
         let tramo = vec![creacion("a"), creacion("c")];
         let d = decidir(tramo, reserva(), &mut store::Cambios::default(), &reglas(), ahora);
-        assert!(matches!(d, Err(ErrorProceso::Transitorio(_))));
+        assert!(matches!(d, Err(ErrorProceso::RegistroDesaparecido)));
     }
 }

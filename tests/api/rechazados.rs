@@ -196,6 +196,34 @@ async fn a_command_parked_by_a_permanent_failure_is_applied_once_when_re_driven_
     rechazados.cerrar().await;
 }
 
+#[tokio::test]
+async fn a_permanent_database_failure_is_parked_naming_the_statement_and_no_personal_data() {
+    let mut app = TestApp::spawn().await;
+    // A constraint Ana García's row breaks: the batch's write is refused, and
+    // Postgres's DETAIL ("Failing row contains (...)") quotes the whole row.
+    sqlx::raw_sql("ALTER TABLE tickets ADD CONSTRAINT sin_ana CHECK (solicitante_email <> 'ana.garcia@empresa.com')")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let cuerpo = ana_garcia();
+    let c = app.cliente.publicar("ticket.crear", cuerpo.to_string().as_bytes(), Some("pii-1"), None).await;
+    let cola = app.topologia().rechazados();
+    esperar_en_cola(&app, cola, 1).await;
+    assert!(app.cliente.respuesta_en(&c, Duration::from_millis(300)).await.is_none(), "a failure is not answered");
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 0);
+    let rechazados = abrir(&app).await;
+    let lista = rechazados.listar(10).await.unwrap();
+    assert_eq!(ids(&lista), [Some("pii-1".to_string())]);
+    let motivo = lista[0].motivo.clone().unwrap_or_default();
+    assert!(motivo.starts_with("fallo permanente en escribir_cambios: "), "names the statement: {motivo}");
+    assert!(motivo.contains("sin_ana"), "Postgres's message names the constraint: {motivo}");
+    for campo in ["nombre", "email", "telefono", "documento", "asunto", "descripcion"] {
+        let valor = cuerpo[campo].as_str().unwrap();
+        assert!(!motivo.contains(valor), "the reason quotes the {campo}: {motivo}");
+    }
+    rechazados.cerrar().await;
+}
+
 /// A private tap on the command exchange: what a re-drive publishes.
 async fn escuchar_comandos(app: &TestApp) -> (lapin::Connection, lapin::Consumer) {
     let conexion = amqp::conectar(app.settings.amqp.url.expose_secret(), "tap").await.unwrap();
