@@ -36,8 +36,27 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
+        // sqlx pings every connection it hands out: one more round trip
+        // (and wake-up) per transaction, a sixth of a one-command lane
+        // transaction's. A connection that came back within
+        // `VIVA_SIN_COMPROBAR` is taken as alive (HikariCP's alive-bypass
+        // window); one that went stale meanwhile (Postgres restarted) fails
+        // its first statement, a transient failure the caller retries.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= VIVA_SIN_COMPROBAR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(opciones))
 }
+
+/// How recently a pooled connection must have been used to be handed out
+/// without a ping first.
+const VIVA_SIN_COMPROBAR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// One round trip to the database, for `/ready`.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
