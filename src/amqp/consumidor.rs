@@ -306,7 +306,8 @@ async fn carril(
     while let Some(primera) = rx.recv().await {
         // Group commit: whatever this lane already holds goes in one
         // transaction, with what arrives meanwhile when the pace says more
-        // is due within `juntar` (see `Llegadas`).
+        // is due within `juntar`, for as long as it keeps coming at that
+        // pace (see `Llegadas`).
         let inicio = tokio::time::Instant::now();
         llegadas.llega(inicio);
         let hasta = inicio + llegadas.espera();
@@ -315,7 +316,8 @@ async fn carril(
             let siguiente = match rx.try_recv() {
                 Ok(e) => Some(e),
                 Err(mpsc::error::TryRecvError::Empty) if tokio::time::Instant::now() < hasta => {
-                    tokio::time::timeout_at(hasta, rx.recv()).await.ok().flatten()
+                    let limite = hasta.min(tokio::time::Instant::now() + llegadas.paciencia());
+                    tokio::time::timeout_at(limite, rx.recv()).await.ok().flatten()
                 }
                 Err(_) => None,
             };

@@ -47,6 +47,15 @@ impl Llegadas {
     pub(crate) fn espera(&self) -> Duration {
         if self.intervalo < self.juntar { self.juntar } else { Duration::ZERO }
     }
+
+    /// How long to wait for the next delivery within that window: twice the
+    /// mean gap. When the consumer is saturated, deliveries come in bursts
+    /// (gaps of microseconds) and then stop while the broker waits for acks
+    /// (prefetch spent): a lane waiting out the whole window would hold its
+    /// batch for nothing, so it stops as soon as the pace breaks.
+    pub(crate) fn paciencia(&self) -> Duration {
+        self.intervalo * 2
+    }
 }
 
 #[cfg(test)]
@@ -100,6 +109,19 @@ mod tests {
         let t = a_intervalos(&mut l, Instant::now(), Duration::from_millis(1), 100);
         let t = a_intervalos(&mut l, t + Duration::from_secs(3600), Duration::from_millis(1), 30);
         assert_eq!(l.espera(), JUNTAR, "{l:?} at {t:?}");
+    }
+
+    #[test]
+    fn in_a_burst_the_wait_for_the_next_delivery_is_short() {
+        let mut l = Llegadas::new(JUNTAR);
+        a_intervalos(&mut l, Instant::now(), Duration::from_micros(20), 100);
+        assert_eq!(l.espera(), JUNTAR);
+        assert!(l.paciencia() < Duration::from_micros(100), "{l:?}");
+
+        let mut l = Llegadas::new(JUNTAR);
+        a_intervalos(&mut l, Instant::now(), Duration::from_millis(2), 100);
+        let p = l.paciencia();
+        assert!(p > Duration::from_millis(3) && p < Duration::from_millis(5), "{p:?}");
     }
 
     #[test]
