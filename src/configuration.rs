@@ -979,6 +979,18 @@ mod tests {
     }
 
     #[test]
+    fn the_waits_for_company_default_small_turn_off_at_zero_and_are_bounded() {
+        let s = cargar(&[]).unwrap().settings;
+        assert_eq!((s.worker.juntar, s.outbox.juntar), (Duration::from_millis(5), Duration::from_millis(10)));
+        let s = cargar(&[("MESA__WORKER__JUNTAR", "0ms"), ("MESA__OUTBOX__JUNTAR", "0s")]).unwrap().settings;
+        assert_eq!((s.worker.juntar, s.outbox.juntar), (Duration::ZERO, Duration::ZERO));
+        let e = cargar(&[("MESA__WORKER__JUNTAR", "101ms"), ("MESA__OUTBOX__JUNTAR", "-1ms")]).unwrap_err();
+        let claves: Vec<&str> = e.0.iter().map(|p| p.clave.as_str()).collect();
+        assert_eq!(claves, ["outbox.juntar", "worker.juntar"], "{e}");
+        assert!(cargar(&[("MESA__WORKER__JUNTAR", "100ms")]).is_ok());
+    }
+
+    #[test]
     fn every_problem_is_listed_at_once() {
         let e = cargar(&[
             ("MESA__SLA__PRIORIDADES__alta", "8x"),
