@@ -140,9 +140,9 @@ pub enum ErrorProceso {
         #[source]
         fuente: sqlx::Error,
     },
-    /// A panic while processing, caught so it cannot take the lane down, with
-    /// its message: permanent.
-    Panico(String),
+    /// A panic while processing, caught so it cannot take the lane down:
+    /// permanent. Without its message, which may quote the command's data.
+    Panico,
     /// A `message_id` another transaction claimed, yet with no record to read
     /// by the time it was looked up (pruned in between): transient, the next
     /// attempt claims it afresh.
@@ -160,7 +160,7 @@ impl ErrorProceso {
         match self {
             ErrorProceso::Sql { fuente, .. } => es_error_transitorio(fuente),
             ErrorProceso::RegistroDesaparecido => true,
-            ErrorProceso::Panico(_) | ErrorProceso::FaltanNumeros | ErrorProceso::SinDesenlace => false,
+            ErrorProceso::Panico | ErrorProceso::FaltanNumeros | ErrorProceso::SinDesenlace => false,
         }
     }
 }
@@ -186,7 +186,7 @@ impl std::fmt::Display for ErrorProceso {
         let clase = if self.es_transitorio() { "fallo transitorio" } else { "fallo permanente" };
         match self {
             ErrorProceso::Sql { sentencia, fuente } => write!(f, "{clase} en {sentencia}: {fuente}"),
-            ErrorProceso::Panico(texto) => write!(f, "{clase}: pánico al procesar: {texto}"),
+            ErrorProceso::Panico => write!(f, "{clase}: pánico al procesar"),
             ErrorProceso::RegistroDesaparecido => write!(f, "{clase}: el registro de idempotencia desapareció"),
             ErrorProceso::FaltanNumeros => write!(f, "{clase}: faltan números de ticket"),
             ErrorProceso::SinDesenlace => write!(f, "{clase}: un lote de uno sin desenlace"),
@@ -274,7 +274,7 @@ mod tests {
         assert!(std::error::Error::source(&permanente).is_some(), "sqlx's error is its source");
 
         assert!(ErrorProceso::RegistroDesaparecido.es_transitorio());
-        for e in [ErrorProceso::Panico("x".into()), ErrorProceso::FaltanNumeros, ErrorProceso::SinDesenlace] {
+        for e in [ErrorProceso::Panico, ErrorProceso::FaltanNumeros, ErrorProceso::SinDesenlace] {
             assert!(!e.es_transitorio(), "{e}");
             assert!(e.to_string().starts_with("fallo permanente: "), "{e}");
         }

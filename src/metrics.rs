@@ -55,9 +55,10 @@ pub struct Metricas {
     pub comandos: Family<EtiquetasComando, Counter>,
     /// Seconds spent handling each command.
     pub duracion: Histogram,
-    /// Deliveries per lane transaction (group commit): how well commands
-    /// share their transactions, which is what a command costs at a trickle.
-    pub comandos_por_transaccion: Histogram,
+    /// Deliveries per lane batch (`lote`, one transaction; group commit): how
+    /// well commands share their transactions, which is what a command costs
+    /// at a trickle. Counted once per batch, retries not again.
+    pub comandos_por_lote: Histogram,
     /// Commands retried after a transient failure.
     pub reintentos_transitorios: Counter,
     /// Events published by the relay and confirmed by the broker.
@@ -89,11 +90,11 @@ impl Default for Metricas {
         registry.register("comandos", "Comandos atendidos por operación y resultado", comandos.clone());
         let duracion = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
         registry.register("comando_duracion_segundos", "Tiempo de atención de un comando", duracion.clone());
-        let comandos_por_transaccion = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        let comandos_por_lote = Histogram::new(exponential_buckets(1.0, 2.0, 9));
         registry.register(
-            "comandos_por_transaccion",
-            "Entregas que un carril aplica en una transacción",
-            comandos_por_transaccion.clone(),
+            "comandos_por_lote",
+            "Comandos que un carril atiende juntos en un lote (una transacción)",
+            comandos_por_lote.clone(),
         );
         let reintentos_transitorios = Counter::default();
         registry.register(
@@ -144,7 +145,7 @@ impl Default for Metricas {
             registry,
             comandos,
             duracion,
-            comandos_por_transaccion,
+            comandos_por_lote,
             reintentos_transitorios,
             eventos_publicados,
             eventos_sin_ruta,

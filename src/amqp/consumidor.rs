@@ -118,7 +118,8 @@ impl Consumidor {
                         let ticket = mensaje.as_ref().and_then(Mensaje::clave_de_orden);
                         let span = span_de_comando(&delivery, mensaje.as_mut(), ticket);
                         let i = indice_de_carril(ticket, mensaje.as_ref(), delivery.delivery_tag, carriles.len());
-                        if carriles[i].send((delivery, mensaje, ticket, span)).await.is_err() {
+                        let llegada = tokio::time::Instant::now();
+                        if carriles[i].send(Entrega { delivery, mensaje, span, llegada }).await.is_err() {
                             // A lane stops early only when told to stop mid-outage.
                             if shutdown.is_cancelled() {
                                 break Ok(());
@@ -226,9 +227,18 @@ async fn esperar_acks(canal: &Channel, cola: &str) -> Option<lapin::Consumer> {
         .ok()
 }
 
-/// A delivery on its way to a lane: its command (`None` when the body is
-/// over the size limit), the ticket it names (if any) and its span.
-type Entrega = (Delivery, Option<Mensaje>, Option<Uuid>, tracing::Span);
+/// A delivery on its way to a lane.
+struct Entrega {
+    delivery: Delivery,
+    /// Its command; `None` when the body is over the size limit.
+    mensaje: Option<Mensaje>,
+    /// The command's span, from arrival to settlement.
+    span: tracing::Span,
+    /// When the consumer took it from the broker: the lane's pace is the
+    /// deliveries' (`Llegadas`), not how fast the lane drains what queued
+    /// while it was busy.
+    llegada: tokio::time::Instant,
+}
 
 /// The span of one command, from the moment it arrives until it is
 /// answered and settled: a child of the publisher's `traceparent` (same
@@ -308,21 +318,24 @@ async fn carril(
         // transaction, with what arrives meanwhile when the pace says more
         // is due within `juntar`, for as long as it keeps coming at that
         // pace (see `Llegadas`).
-        let inicio = tokio::time::Instant::now();
-        llegadas.llega(inicio);
-        let hasta = inicio + llegadas.espera();
+        llegadas.llega(primera.llegada);
+        let hasta = tokio::time::Instant::now() + llegadas.espera();
         let mut lote = vec![primera];
         while lote.len() < limites.lote {
             let siguiente = match rx.try_recv() {
                 Ok(e) => Some(e),
-                Err(mpsc::error::TryRecvError::Empty) if tokio::time::Instant::now() < hasta => {
+                // The timer counts whole milliseconds: a patience below one
+                // (a burst, a saturated consumer) is no reason to wait.
+                Err(mpsc::error::TryRecvError::Empty)
+                    if llegadas.paciencia() >= Duration::from_millis(1) && tokio::time::Instant::now() < hasta =>
+                {
                     let limite = hasta.min(tokio::time::Instant::now() + llegadas.paciencia());
                     tokio::time::timeout_at(limite, rx.recv()).await.ok().flatten()
                 }
                 Err(_) => None,
             };
             let Some(e) = siguiente else { break };
-            llegadas.llega(tokio::time::Instant::now());
+            llegadas.llega(e.llegada);
             lote.push(e);
         }
         if !atender_lote(lote, &procesador, &salida, limites, &shutdown).await {
@@ -350,12 +363,10 @@ async fn sin_panico<T>(trabajo: impl Future<Output = Result<T, ErrorProceso>>) -
     match AssertUnwindSafe(trabajo).catch_unwind().await {
         Ok(r) => r,
         Err(panico) => {
-            let texto = panico
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panico.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "pánico sin mensaje".into());
-            Err(ErrorProceso::Panico(texto))
+            // Its message is dropped: a panic's text may quote the
+            // command's data (a slice of a name, a value unwrapped).
+            drop(panico);
+            Err(ErrorProceso::Panico)
         }
     }
 }
@@ -372,17 +383,17 @@ async fn atender_lote(
     shutdown: &CancellationToken,
 ) -> bool {
     let inicio = Instant::now();
-    let aptos: Vec<&Mensaje> = lote.iter().filter_map(|(_, m, _, _)| m.as_ref()).collect();
+    let aptos: Vec<&Mensaje> = lote.iter().filter_map(|e| e.mensaje.as_ref()).collect();
     // The batch's one transaction, seen from each command in it: a child of
     // every command's span (all spanning the same time), so each command's
     // trace shows it; `comandos` tells how many shared it.
     let transacciones: Vec<tracing::Span> = lote
         .iter()
-        .filter(|(_, m, _, _)| m.is_some())
-        .map(|(_, _, _, span)| tracing::debug_span!(parent: span, "transaction", comandos = aptos.len()))
+        .filter(|e| e.mensaje.is_some())
+        .map(|e| tracing::debug_span!(parent: &e.span, "transaction", comandos = aptos.len()))
         .collect();
     if !aptos.is_empty() {
-        salida.metricas.comandos_por_transaccion.observe(aptos.len() as f64);
+        salida.metricas.comandos_por_lote.observe(aptos.len() as f64);
     }
     let resultado = con_reintentos(procesador, &aptos, salida, shutdown).await;
     let Some(resultado) = resultado else {
@@ -416,7 +427,7 @@ async fn atender_lote(
     // queued in delivery order and the connection's I/O loop writes them in
     // one go, instead of one hand-off to it (and back) per reply and per ack.
     // Outcomes run out only where the batch was left unfinished.
-    let finales = lote.iter().map_while(|(delivery, mensaje, _, span)| {
+    let finales = lote.iter().map_while(|Entrega { delivery, mensaje, span, .. }| {
         let desenlace = match mensaje {
             None => Ok(Desenlace::demasiado_grande(limites.max_cuerpo)),
             Some(_) => desenlaces.pop()?,
@@ -540,11 +551,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_permanent_failure() {
-        let r: Result<(), _> = sin_panico(async { panic!("cuerpo inesperado") }).await;
+        let r: Result<(), _> = sin_panico(async { panic!("Ana García ana.garcia@empresa.com") }).await;
         match r {
-            Err(e @ ErrorProceso::Panico(_)) => {
+            Err(e @ ErrorProceso::Panico) => {
                 assert!(!e.es_transitorio());
-                assert_eq!(e.to_string(), "fallo permanente: pánico al procesar: cuerpo inesperado");
+                // Never the panic's own text: it may quote the command.
+                assert_eq!(e.to_string(), "fallo permanente: pánico al procesar");
             }
             otro => panic!("{otro:?}"),
         }

@@ -1,5 +1,6 @@
 //! The outbox relay: publishes committed events to `P.eventos` with publisher
-//! confirms and marks them sent only once the broker confirmed them.
+//! confirms; the mark "sent", written as it claims them, commits only once
+//! the broker confirmed them.
 
 use crate::amqp::{self, ErrorAmqp, Topologia, en};
 use crate::metrics::Metricas;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// The outbox relay: publishes pending events to `P.eventos` with confirms, then marks them published.
+/// The outbox relay: claims pending events (marking them sent, uncommitted), publishes them to `P.eventos` with confirms, then commits the mark.
 #[derive(Clone)]
 pub struct Relay {
     /// Database holding the outbox.
@@ -139,7 +140,7 @@ pub async fn publicar_lote(
     }
     // One span per event publish, in the trace of the command that caused
     // it (its stored `traceparent`); an event of the scheduler's starts its
-    // own. Each ends once the batch is confirmed and marked, or failed.
+    // own. Each ends once the batch is confirmed, or failed.
     let spans: Vec<tracing::Span> = pendientes
         .iter()
         .map(|ev| {

@@ -26,8 +26,10 @@ pub struct EventoPendiente {
 /// trip instead of a read and, after the publish, a write.
 pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Vec<EventoPendiente>, sqlx::Error> {
     let mut eventos: Vec<EventoPendiente> = sqlx::query_as(
-        "UPDATE outbox SET publicado_en = now() WHERE id IN \
-         (SELECT id FROM outbox WHERE publicado_en IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+        // ARRAY(...) runs the locking subquery exactly once, so the batch
+        // is never more than `limite` whatever plan the join would get.
+        "UPDATE outbox SET publicado_en = now() WHERE id = ANY(ARRAY( \
+         SELECT id FROM outbox WHERE publicado_en IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) \
          RETURNING id, evento_id, tipo, cuerpo::text AS cuerpo, traceparent",
     )
     .bind(limite)

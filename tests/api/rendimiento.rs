@@ -75,7 +75,7 @@ fn transacciones(app: &TestApp) -> (f64, f64) {
             .find_map(|l| l.strip_prefix(nombre)?.strip_prefix(' ')?.parse().ok())
             .unwrap_or_else(|| panic!("no {nombre} in\n{texto}"))
     };
-    (valor("mesa_comandos_por_transaccion_count"), valor("mesa_comandos_por_transaccion_sum"))
+    (valor("mesa_comandos_por_lote_count"), valor("mesa_comandos_por_lote_sum"))
 }
 
 /// Publishes `n` creations `hueco` apart without waiting for replies, then
@@ -83,6 +83,8 @@ fn transacciones(app: &TestApp) -> (f64, f64) {
 async fn a_ritmo(app: &mut TestApp, n: usize, hueco: Duration) -> (f64, f64) {
     let mut correlaciones = Vec::with_capacity(n);
     let mut pulso = tokio::time::interval(hueco);
+    // After a stall, keep the pace instead of sending the missed ones at once.
+    pulso.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for _ in 0..n {
         pulso.tick().await;
         let cuerpo = ana_garcia().to_string();
