@@ -187,3 +187,9 @@ pub async fn esperar_worker(app: &mut TestApp) {
     }
     panic!("no worker answered");
 }
+
+/// The value of the sample `muestra` (a metric's name and labels as
+/// Prometheus text prints them) in `texto`, if present.
+pub fn valor_metrica(texto: &str, muestra: &str) -> Option<f64> {
+    texto.lines().find_map(|l| l.strip_prefix(muestra)?.strip_prefix(' ')?.trim().parse().ok())
+}

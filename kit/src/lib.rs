@@ -24,7 +24,7 @@ mod proceso;
 mod publicar;
 mod tokens;
 
-pub use app::{TestApp, esperar_worker};
+pub use app::{TestApp, esperar_worker, valor_metrica};
 pub use cliente::Cliente;
 pub use corte::Corte;
 pub use datos::{ana_garcia, fecha, mensaje, motivos, publicar_pasos, publicar_rafaga};

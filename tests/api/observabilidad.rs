@@ -2,7 +2,7 @@
 //! deploy/ dashboard and alert rules using only metric names the worker
 //! really exposes.
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, valor_metrica};
 use mesa_ayuda::amqp::colas::Profundidades;
 use mesa_ayuda::metrics::Metricas;
 use secrecy::ExposeSecret;
@@ -39,11 +39,6 @@ async fn metricas(puerto: u16) -> String {
     panic!("/metrics never answered");
 }
 
-/// The value of the sample `linea` (name and labels as printed), if present.
-fn valor(texto: &str, muestra: &str) -> Option<f64> {
-    texto.lines().find_map(|l| l.strip_prefix(muestra)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 #[tokio::test]
 async fn queue_depths_and_readiness_are_on_metrics() {
     let (mut app, puerto) = con_http().await;
@@ -54,15 +49,15 @@ async fn queue_depths_and_readiness_are_on_metrics() {
     let mut texto = String::new();
     for _ in 0..100 {
         texto = metricas(puerto).await;
-        if valor(&texto, "mesa_cola_mensajes{cola=\"rechazados\"}") == Some(3.0) {
+        if valor_metrica(&texto, "mesa_cola_mensajes{cola=\"rechazados\"}") == Some(3.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(valor(&texto, "mesa_cola_mensajes{cola=\"rechazados\"}"), Some(3.0), "{texto}");
-    assert_eq!(valor(&texto, "mesa_cola_mensajes{cola=\"comandos\"}"), Some(0.0));
-    assert_eq!(valor(&texto, "mesa_cola_consumidores{cola=\"comandos\"}"), Some(1.0), "the worker consumes");
-    assert_eq!(valor(&texto, "mesa_listo"), Some(1.0));
+    assert_eq!(valor_metrica(&texto, "mesa_cola_mensajes{cola=\"rechazados\"}"), Some(3.0), "{texto}");
+    assert_eq!(valor_metrica(&texto, "mesa_cola_mensajes{cola=\"comandos\"}"), Some(0.0));
+    assert_eq!(valor_metrica(&texto, "mesa_cola_consumidores{cola=\"comandos\"}"), Some(1.0), "the worker consumes");
+    assert_eq!(valor_metrica(&texto, "mesa_listo"), Some(1.0));
 
     // With the worker stopped, commands pile up: the depth task reports
     // them, and no consumer.
@@ -85,13 +80,13 @@ async fn queue_depths_and_readiness_are_on_metrics() {
     let mut texto = String::new();
     for _ in 0..50 {
         texto = metricas.texto();
-        if valor(&texto, "mesa_cola_mensajes{cola=\"comandos\"}") == Some(4.0) {
+        if valor_metrica(&texto, "mesa_cola_mensajes{cola=\"comandos\"}") == Some(4.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(valor(&texto, "mesa_cola_mensajes{cola=\"comandos\"}"), Some(4.0), "{texto}");
-    assert_eq!(valor(&texto, "mesa_cola_consumidores{cola=\"comandos\"}"), Some(0.0));
+    assert_eq!(valor_metrica(&texto, "mesa_cola_mensajes{cola=\"comandos\"}"), Some(4.0), "{texto}");
+    assert_eq!(valor_metrica(&texto, "mesa_cola_consumidores{cola=\"comandos\"}"), Some(0.0));
     parar.cancel();
     tokio::time::timeout(Duration::from_secs(5), tarea).await.expect("stops on shutdown").unwrap();
 }

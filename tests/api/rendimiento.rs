@@ -69,12 +69,7 @@ async fn batch_statements_stay_on_indexes_after_the_tables_grow() {
 /// Deliveries per lane transaction as `/metrics` counts them: (transactions, deliveries).
 fn transacciones(app: &TestApp) -> (f64, f64) {
     let texto = app.metricas.texto();
-    let valor = |nombre: &str| -> f64 {
-        texto
-            .lines()
-            .find_map(|l| l.strip_prefix(nombre)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {nombre} in\n{texto}"))
-    };
+    let valor = |muestra: &str| valor_metrica(&texto, muestra).unwrap_or_else(|| panic!("no {muestra} in\n{texto}"));
     (valor("mesa_comandos_por_lote_count"), valor("mesa_comandos_por_lote_sum"))
 }
 
