@@ -362,12 +362,9 @@ struct Limites {
 async fn sin_panico<T>(trabajo: impl Future<Output = Result<T, ErrorProceso>>) -> Result<T, ErrorProceso> {
     match AssertUnwindSafe(trabajo).catch_unwind().await {
         Ok(r) => r,
-        Err(panico) => {
-            // Its message is dropped: a panic's text may quote the
-            // command's data (a slice of a name, a value unwrapped).
-            drop(panico);
-            Err(ErrorProceso::Panico)
-        }
+        // Its message is not kept: a panic's text may quote the command's
+        // data (a slice of a name, a value unwrapped).
+        Err(_) => Err(ErrorProceso::Panico),
     }
 }
 
