@@ -45,6 +45,11 @@ pub(crate) struct ArgsCarga {
     /// Worker processes to start (one consumes, the others stand by).
     #[arg(long, default_value_t = 1)]
     replicas: usize,
+    /// Start the broker-only worker instead (`eco.rs`): every reply is a
+    /// fixed `ok`, nothing touches the database. Its CPU per command is the
+    /// AMQP client's share of the real worker's.
+    #[arg(long)]
+    eco: bool,
 }
 
 /// What `carga` measured (printed, and written with `--json`).
@@ -141,7 +146,7 @@ async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow
 
 /// Runs the load and reports it.
 pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
-    let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas } = args;
+    let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas, eco } = args;
     let (settings, entorno) = if externo {
         (Settings::load()?, None)
     } else {
@@ -162,7 +167,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
 
     let mut hijos = vec![];
     for i in 0..if externo { 0 } else { replicas.max(1) } {
-        hijos.push(lanzar(Hijo::Worker, &settings)?);
+        hijos.push(lanzar(if eco { Hijo::Eco } else { Hijo::Worker }, &settings)?);
         if i == 0 {
             // The first one becomes the active consumer.
             tokio::time::sleep(Duration::from_millis(300)).await;

@@ -109,6 +109,8 @@ pub(crate) enum Hijo {
     Worker,
     /// `gateway`, on this port of 127.0.0.1, no public rate limit.
     Gateway(u16),
+    /// The broker-only worker of `carga --eco` (`eco.rs`).
+    Eco,
 }
 
 /// Starts `hijo` on the environment's database and topology, quiet
@@ -124,6 +126,7 @@ pub(crate) fn lanzar(hijo: Hijo, settings: &Settings) -> anyhow::Result<tokio::p
         .kill_on_drop(true);
     match hijo {
         Hijo::Worker => c.arg("worker"),
+        Hijo::Eco => c.arg("eco-proceso"),
         Hijo::Gateway(puerto) => c
             .arg("gateway-proceso")
             .env("MESA__GATEWAY__HOST", "127.0.0.1")

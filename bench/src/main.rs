@@ -10,12 +10,15 @@
 //! - `listar`: `listar` page latency over N stored tickets.
 //! - `sla`: one SLA scan over N stored tickets of which M are due.
 //! - `procesador`: the processor alone, no broker.
+//! - `eco` (`carga --eco`): a worker that only consumes, replies, acks and
+//!   publishes events — the AMQP client's floor under the real one.
 //!
 //! Every subcommand prints a readable summary and, with `--json FILE`, writes
 //! its `Serialize` summary as JSON (keys in docs/performance.md).
 
 mod carga;
 mod clientes;
+mod eco;
 mod entorno;
 mod gateway;
 mod listar;
@@ -45,6 +48,9 @@ enum Comando {
     /// Internal: the gateway process `gateway` starts.
     #[command(hide = true)]
     GatewayProceso,
+    /// Internal: the broker-only worker `carga --eco` starts.
+    #[command(hide = true)]
+    EcoProceso,
 }
 
 /// The measurements, one subcommand each.
@@ -69,6 +75,8 @@ fn main() -> anyhow::Result<()> {
     match cli.comando {
         Comando::Worker => ejecutar(mesa_ayuda::cli::Comando::Run),
         Comando::GatewayProceso => ejecutar(mesa_ayuda::cli::Comando::Gateway),
+        // On the worker's own runtime, so the floor is measured alike.
+        Comando::EcoProceso => mesa_ayuda::cli::runtime()?.block_on(eco::ejecutar()),
         Comando::Medicion(m) => tokio::runtime::Runtime::new()?.block_on(medir(m, cli.json)),
     }
 }
