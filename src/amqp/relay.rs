@@ -3,6 +3,7 @@
 //! the broker confirmed them.
 
 use crate::amqp::{self, ErrorAmqp, Topologia, en};
+use crate::error::EnSentencia;
 use crate::metrics::Metricas;
 use crate::store;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -64,7 +65,7 @@ impl Relay {
             match self.esperando_confirmaciones(lote).await {
                 Ok(n) if n as i64 >= self.lote => continue,
                 Ok(_) => {}
-                Err(ErrorAmqp::BaseDeDatos(e)) => {
+                Err(e @ ErrorAmqp::BaseDeDatos { .. }) => {
                     // The database, not the broker: keep the session, wait a little.
                     tracing::warn!(error = %e, "relay: no se pudo leer o marcar el lote");
                 }
@@ -112,7 +113,7 @@ impl Relay {
                 tracing::warn!("el broker no confirma los eventos (¿sin quórum?): relay no listo");
                 let r = lote.await;
                 // A broker error ends the session, which is not ready either.
-                if matches!(r, Ok(_) | Err(ErrorAmqp::BaseDeDatos(_))) {
+                if matches!(r, Ok(_) | Err(ErrorAmqp::BaseDeDatos { .. })) {
                     self.conectado.store(true, Ordering::SeqCst);
                     tracing::info!("el broker confirma de nuevo: relay listo");
                 }
@@ -133,8 +134,8 @@ pub async fn publicar_lote(
     lote: i64,
     metricas: &Metricas,
 ) -> Result<usize, ErrorAmqp> {
-    let mut tx = pool.begin().await?;
-    let pendientes = store::reclamar_eventos(&mut tx, lote).await?;
+    let mut tx = pool.begin().await.en("begin")?;
+    let pendientes = store::reclamar_eventos(&mut tx, lote).await.en("reclamar_eventos")?;
     if pendientes.is_empty() {
         return Ok(0);
     }
@@ -164,7 +165,7 @@ pub async fn publicar_lote(
         };
     }
     resultado?;
-    tx.commit().await?;
+    tx.commit().await.en("commit")?;
     metricas.eventos_publicados.inc_by(pendientes.len() as u64);
     Ok(pendientes.len())
 }
