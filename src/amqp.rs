@@ -63,8 +63,8 @@ impl From<crate::error::SentenciaFallida> for ErrorAmqp {
     }
 }
 
-/// Names the step a lapin error happened in: `.map_err(en("conectar"))`.
-pub(crate) fn en(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorAmqp {
+/// Names the step a lapin error happened in: `.map_err(en_paso("conectar"))`.
+pub(crate) fn en_paso(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorAmqp {
     move |fuente| ErrorAmqp::Broker { paso, fuente }
 }
 pub use topologia::{Topologia, borrar, declarar, escuchar};

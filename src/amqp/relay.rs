@@ -2,7 +2,7 @@
 //! confirms; the mark "sent", written as it claims them, commits only once
 //! the broker confirmed them.
 
-use crate::amqp::{self, ErrorAmqp, Topologia, en};
+use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use crate::error::EnSentencia;
 use crate::metrics::Metricas;
 use crate::store;
@@ -55,10 +55,10 @@ impl Relay {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.map_err(en("conectar"))?;
-        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
-        amqp::declarar(&canal, &self.topologia).await.map_err(en("declarar la topología"))?;
-        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
+        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.map_err(en_paso("conectar"))?;
+        let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
+        amqp::declarar(&canal, &self.topologia).await.map_err(en_paso("declarar la topología"))?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;
         self.conectado.store(true, Ordering::SeqCst);
         loop {
             let lote = publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas);
@@ -203,9 +203,9 @@ async fn publicar_pendientes(
     }
     // Polled in order, so the frames go out in outbox order; the I/O loop
     // writes the whole batch in one hand-off.
-    let confirmaciones = futures_util::future::try_join_all(envios).await.map_err(en("publicar el lote"))?;
+    let confirmaciones = futures_util::future::try_join_all(envios).await.map_err(en_paso("publicar el lote"))?;
     for (ev, confirmacion) in pendientes.iter().zip(confirmaciones) {
-        match confirmacion.await.map_err(en("confirmar el lote"))? {
+        match confirmacion.await.map_err(en_paso("confirmar el lote"))? {
             Confirmation::Ack(devuelto) => {
                 if devuelto.is_some() {
                     // Nobody subscribes to this type yet: the broker took it
