@@ -34,9 +34,18 @@ pub enum ErrorAmqp {
         #[source]
         fuente: lapin::Error,
     },
-    /// The database behind the relay: the broker session itself is fine.
-    #[error("base de datos: {0}")]
-    BaseDeDatos(#[from] sqlx::Error),
+    /// A statement of the relay's the database refused or could not run: the
+    /// broker session itself is fine. Only through
+    /// [`EnSentencia::en`](crate::error::EnSentencia::en), so each names its statement.
+    #[error("base de datos, {sentencia}: {fuente}")]
+    BaseDeDatos {
+        /// The store function that ran it (`reclamar_eventos`), or `begin` / `commit`.
+        sentencia: &'static str,
+        /// sqlx's error: its `Display` is Postgres's message, never the
+        /// DETAIL that may quote an event's row.
+        #[source]
+        fuente: sqlx::Error,
+    },
     /// The broker answered a publish that needed its confirmation with a nack.
     #[error("el broker no confirmó {0}")]
     SinConfirmar(String),
@@ -48,8 +57,14 @@ pub enum ErrorAmqp {
     CarrilCaido,
 }
 
-/// Names the step a lapin error happened in: `.map_err(en("conectar"))`.
-pub(crate) fn en(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorAmqp {
+impl From<crate::error::SentenciaFallida> for ErrorAmqp {
+    fn from(crate::error::SentenciaFallida { sentencia, fuente }: crate::error::SentenciaFallida) -> Self {
+        ErrorAmqp::BaseDeDatos { sentencia, fuente }
+    }
+}
+
+/// Names the step a lapin error happened in: `.map_err(en_paso("conectar"))`.
+pub(crate) fn en_paso(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorAmqp {
     move |fuente| ErrorAmqp::Broker { paso, fuente }
 }
 pub use topologia::{Topologia, borrar, declarar, escuchar};
@@ -124,6 +139,18 @@ pub async fn con_reconexion<F, Fut>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_failure_names_its_statement() {
+        use crate::error::EnSentencia;
+        let e = ErrorAmqp::from(Err::<(), _>(sqlx::Error::PoolTimedOut).en("reclamar_eventos").unwrap_err());
+        assert!(matches!(e, ErrorAmqp::BaseDeDatos { sentencia: "reclamar_eventos", .. }));
+        assert_eq!(
+            e.to_string(),
+            "base de datos, reclamar_eventos: pool timed out while waiting for an open connection"
+        );
+        assert!(std::error::Error::source(&e).is_some(), "sqlx's error is its source");
+    }
 
     #[test]
     fn backoff_is_capped() {

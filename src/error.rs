@@ -166,16 +166,35 @@ impl ErrorProceso {
 }
 
 /// Names the statement a database result came from, the one way an
-/// `sqlx::Error` becomes an [`ErrorProceso`]:
+/// `sqlx::Error` becomes a boundary's error (an [`ErrorProceso`], an
+/// [`ErrorAmqp`](crate::amqp::ErrorAmqp)): `?` converts the named failure,
 /// `store::reservar_comandos(tx, &r).await.en("reservar_comandos")?`.
 pub trait EnSentencia<T> {
     /// The error, if any, as a failure of `sentencia`.
-    fn en(self, sentencia: &'static str) -> Result<T, ErrorProceso>;
+    fn en(self, sentencia: &'static str) -> Result<T, SentenciaFallida>;
 }
 
 impl<T> EnSentencia<T> for Result<T, sqlx::Error> {
-    fn en(self, sentencia: &'static str) -> Result<T, ErrorProceso> {
-        self.map_err(|fuente| ErrorProceso::Sql { sentencia, fuente })
+    fn en(self, sentencia: &'static str) -> Result<T, SentenciaFallida> {
+        self.map_err(|fuente| SentenciaFallida { sentencia, fuente })
+    }
+}
+
+/// A database error with the statement it came from, as [`EnSentencia::en`]
+/// names it; only on its way (`?`) into a boundary's error, which keeps both.
+/// Its own type, rather than one boundary's, so that every boundary names
+/// its statements the same way and none takes a bare `sqlx::Error`.
+#[derive(Debug, thiserror::Error)]
+#[error("{sentencia}: {fuente}")]
+pub struct SentenciaFallida {
+    pub(crate) sentencia: &'static str,
+    #[source]
+    pub(crate) fuente: sqlx::Error,
+}
+
+impl From<SentenciaFallida> for ErrorProceso {
+    fn from(SentenciaFallida { sentencia, fuente }: SentenciaFallida) -> Self {
+        ErrorProceso::Sql { sentencia, fuente }
     }
 }
 
@@ -258,7 +277,7 @@ mod tests {
 
     #[test]
     fn a_processing_failure_is_classified_by_its_cause_and_names_its_statement() {
-        let fallo = |e: sqlx::Error, sentencia| Err::<(), _>(e).en(sentencia).unwrap_err();
+        let fallo = |e: sqlx::Error, sentencia| ErrorProceso::from(Err::<(), _>(e).en(sentencia).unwrap_err());
         let transitorio = fallo(sqlx::Error::PoolTimedOut, "commit");
         assert!(transitorio.es_transitorio());
         assert_eq!(

@@ -77,7 +77,9 @@ pub enum ErrorRechazados {
     RenovacionSinConfirmar,
 }
 
-fn en(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorRechazados {
+/// Names the step a lapin error happened in, as `amqp::en_paso` does for
+/// the worker's sessions: the same concept into this tool's own error.
+fn en_paso(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorRechazados {
     move |fuente| ErrorRechazados::Broker { paso, fuente }
 }
 
@@ -161,7 +163,7 @@ pub struct Rechazados {
 impl Rechazados {
     /// Connects (any node of `amqp_url`) and checks the queue exists.
     pub async fn abrir(amqp_url: &str, topologia: Topologia) -> Result<Self, ErrorRechazados> {
-        let conexion = amqp::conectar(amqp_url, "mesa-ayuda rechazados").await.map_err(en("conectar"))?;
+        let conexion = amqp::conectar(amqp_url, "mesa-ayuda rechazados").await.map_err(en_paso("conectar"))?;
         let r = Self { conexion, topologia };
         let canal = r.canal().await?;
         r.profundidad(&canal).await?;
@@ -175,8 +177,8 @@ impl Rechazados {
     }
 
     async fn canal(&self) -> Result<Channel, ErrorRechazados> {
-        let canal = self.conexion.create_channel().await.map_err(en("abrir un canal"))?;
-        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
+        let canal = self.conexion.create_channel().await.map_err(en_paso("abrir un canal"))?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;
         Ok(canal)
     }
 
@@ -186,7 +188,7 @@ impl Rechazados {
         match canal.queue_declare(self.topologia.rechazados().into(), pasiva, FieldTable::default()).await {
             Ok(q) => Ok(q.message_count()),
             Err(e) if es_no_encontrado(&e) => Err(ErrorRechazados::ColaInexistente(self.topologia.rechazados())),
-            Err(e) => Err(en("consultar la cola")(e)),
+            Err(e) => Err(en_paso("consultar la cola")(e)),
         }
     }
 
@@ -210,7 +212,7 @@ impl Rechazados {
                 Ok(Some(m)) => m,
                 Ok(None) => break,
                 Err(e) => {
-                    resultado = Err(en("leer la cola")(e));
+                    resultado = Err(en_paso("leer la cola")(e));
                     break;
                 }
             };
@@ -266,13 +268,16 @@ impl Rechazados {
                 props,
             )
             .await
-            .map_err(en("renovar un rechazado"))?
+            .map_err(en_paso("renovar un rechazado"))?
             .await
-            .map_err(en("confirmar la renovación"))?;
+            .map_err(en_paso("confirmar la renovación"))?;
         if !matches!(confirmacion, Confirmation::Ack(None)) {
             return Err(ErrorRechazados::RenovacionSinConfirmar);
         }
-        canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en("retirar la copia renovada"))?;
+        canal
+            .basic_ack(d.delivery_tag, BasicAckOptions::default())
+            .await
+            .map_err(en_paso("retirar la copia renovada"))?;
         tracing::info!(entregas = entregas(&d.properties), "rechazado renovado");
         Ok(())
     }
@@ -326,7 +331,7 @@ impl Rechazados {
             }
             match reenviar_uno(canal, &comandos, d).await {
                 Ok(()) => {
-                    canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en("retirar"))?;
+                    canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en_paso("retirar"))?;
                     informe.hechos.push(r);
                     Ok(Paso::Tomado)
                 }
@@ -353,7 +358,7 @@ impl Rechazados {
             if simular {
                 return Ok(Paso::Seguir);
             }
-            canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en("purgar"))?;
+            canal.basic_ack(d.delivery_tag, BasicAckOptions::default()).await.map_err(en_paso("purgar"))?;
             Ok(Paso::Tomado)
         })
         .await?;

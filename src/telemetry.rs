@@ -249,9 +249,39 @@ pub fn permitido(meta: &Metadata<'_>) -> bool {
     }
 }
 
+/// Replaces Rust's default panic hook, which prints a panic's message to
+/// stderr: that message may quote a command (a name unwrapped, a slice of a
+/// body), and catching the panic later (`amqp::consumidor`) does not stop the
+/// hook from printing it. This one logs, at ERROR, only where the panic
+/// happened and on which thread; before a subscriber is installed (a panic
+/// while loading the configuration) the same line goes to stderr, so a panic
+/// is never silent. The binary's only: tests keep the default hook, whose
+/// messages they need.
+pub fn instalar_gancho_de_panico() {
+    std::panic::set_hook(Box::new(|info| {
+        let linea = linea_de_panico(info, std::thread::current().name());
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!("{linea}");
+        } else {
+            eprintln!("{linea}");
+        }
+    }));
+}
+
+/// The line a panic is logged as: its location and its thread, never its
+/// payload.
+fn linea_de_panico(info: &std::panic::PanicHookInfo<'_>, hilo: Option<&str>) -> String {
+    let ubicacion = info
+        .location()
+        .map_or_else(|| "un lugar desconocido".to_string(), |l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    let hilo = hilo.unwrap_or("sin nombre");
+    format!("pánico en {ubicacion}, hilo {hilo} (su mensaje no se registra: puede citar un comando)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::panic::{Location, PanicHookInfo};
     use std::sync::{Arc, Mutex};
 
     /// Collects what the subscriber writes.
@@ -324,6 +354,45 @@ mod tests {
             for presente in ["error doing IO", "consulta-sqlx-debug", "traza-propia"] {
                 assert!(log.contains(presente), "{format:?}: {presente} missing:\n{log}");
             }
+        }
+    }
+
+    /// Panics with personal data as its payload, at its caller's location,
+    /// which it writes to `donde` first (as `file:line`).
+    #[track_caller]
+    fn panico_con_datos(donde: &Mutex<String>) -> ! {
+        let l = Location::caller();
+        *donde.lock().unwrap() = format!("{}:{}:", l.file(), l.line());
+        panic!("Ana García ana.garcia@empresa.com");
+    }
+
+    #[test]
+    fn a_panic_is_logged_by_its_location_and_thread_never_by_its_payload() {
+        const HILO: &str = "prueba-panico";
+        // The hook is global: only this test's thread is captured, any
+        // other test's panic meanwhile goes to the hook there was.
+        let anterior: Arc<dyn Fn(&PanicHookInfo<'_>) + Send + Sync> = Arc::from(std::panic::take_hook());
+        let lineas = Arc::new(Mutex::new(Vec::new()));
+        let (otro, capturadas) = (anterior.clone(), lineas.clone());
+        std::panic::set_hook(Box::new(move |info| match std::thread::current().name() {
+            Some(HILO) => capturadas.lock().unwrap().push(linea_de_panico(info, Some(HILO))),
+            _ => otro(info),
+        }));
+        let donde = Arc::new(Mutex::new(String::new()));
+        let d = donde.clone();
+        let hilo = std::thread::Builder::new().name(HILO.into()).spawn(move || panico_con_datos(&d)).unwrap();
+        let panicado = hilo.join().is_err();
+        std::panic::set_hook(Box::new(move |info| anterior(info)));
+
+        assert!(panicado);
+        let lineas = lineas.lock().unwrap();
+        let [linea] = lineas.as_slice() else { panic!("one line expected: {lineas:?}") };
+        let donde = donde.lock().unwrap();
+        assert!(donde.starts_with(file!()), "{donde}");
+        assert!(linea.contains(donde.as_str()), "the location is missing: {linea}");
+        assert!(linea.contains(HILO), "the thread is missing: {linea}");
+        for dato in ["Ana", "García", "ana.garcia", "empresa.com"] {
+            assert!(!linea.contains(dato), "the payload reached the line: {linea}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! `queue.declare` on a timer over a connection of their own (a scrape never
 //! waits on the broker, and a broken session here touches nothing else).
 
-use crate::amqp::{self, ErrorAmqp, Topologia, en};
+use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use crate::metrics::Metricas;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
@@ -39,11 +39,11 @@ impl Profundidades {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda colas").await.map_err(en("conectar"))?;
-        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
+        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda colas").await.map_err(en_paso("conectar"))?;
+        let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
         // Idempotent, as every component does it: a depth read before the
         // consumer's first declaration would otherwise find no queue.
-        amqp::declarar(&canal, &self.topologia).await.map_err(en("declarar la topología"))?;
+        amqp::declarar(&canal, &self.topologia).await.map_err(en_paso("declarar la topología"))?;
         let colas = [("comandos", self.topologia.comandos()), ("rechazados", self.topologia.rechazados())];
         let pasiva = QueueDeclareOptions { passive: true, ..Default::default() };
         loop {
@@ -53,7 +53,7 @@ impl Profundidades {
                 let q = canal
                     .queue_declare(nombre.clone().into(), pasiva, FieldTable::default())
                     .await
-                    .map_err(en("leer la profundidad de una cola"))?;
+                    .map_err(en_paso("leer la profundidad de una cola"))?;
                 self.metricas.cola(cola, i64::from(q.message_count()), i64::from(q.consumer_count()));
             }
             tokio::select! {

@@ -3,7 +3,7 @@
 //! transaction) at a time. A delivery is acked only after its batch committed.
 
 use crate::amqp::llegadas::Llegadas;
-use crate::amqp::{self, ErrorAmqp, Topologia, en};
+use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador, Resultado};
@@ -63,14 +63,15 @@ impl Consumidor {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion = Arc::new(amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en("conectar"))?);
-        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
-        let respuestas = conexion.create_channel().await.map_err(en("abrir el canal de respuestas"))?;
+        let conexion =
+            Arc::new(amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en_paso("conectar"))?);
+        let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
+        let respuestas = conexion.create_channel().await.map_err(en_paso("abrir el canal de respuestas"))?;
         // Dead letters are republished with their reason, confirmed before the ack.
-        let rechazos = conexion.create_channel().await.map_err(en("abrir el canal de rechazos"))?;
-        rechazos.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
-        amqp::declarar(&canal, &self.topologia).await.map_err(en("declarar la topología"))?;
-        canal.basic_qos(self.prefetch, BasicQosOptions::default()).await.map_err(en("fijar el prefetch"))?;
+        let rechazos = conexion.create_channel().await.map_err(en_paso("abrir el canal de rechazos"))?;
+        rechazos.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;
+        amqp::declarar(&canal, &self.topologia).await.map_err(en_paso("declarar la topología"))?;
+        canal.basic_qos(self.prefetch, BasicQosOptions::default()).await.map_err(en_paso("fijar el prefetch"))?;
         let etiqueta = format!("mesa-ayuda-{}", uuid::Uuid::new_v4());
         let mut entregas = canal
             .basic_consume(
@@ -80,7 +81,7 @@ impl Consumidor {
                 FieldTable::default(),
             )
             .await
-            .map_err(en("consumir"))?;
+            .map_err(en_paso("consumir"))?;
         self.conectado.store(true, Ordering::SeqCst);
         tracing::info!(cola = %self.topologia.comandos(), prefetch = self.prefetch, carriles = self.carriles, "consumiendo comandos");
         // Aborted when the session ends, whichever way, so it never marks a

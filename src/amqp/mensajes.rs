@@ -1,7 +1,7 @@
 //! Messages: reading a delivery's headers and command, replying, and
 //! parking a delivery on the dead-letter exchange with why.
 
-use super::{ErrorAmqp, en};
+use super::{ErrorAmqp, en_paso};
 use crate::procesador::{Mensaje, traceparent_valido};
 use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
@@ -87,9 +87,9 @@ pub async fn rechazar(
             props,
         )
         .await
-        .map_err(en("publicar el rechazo"))?
+        .map_err(en_paso("publicar el rechazo"))?
         .await
-        .map_err(en("confirmar el rechazo"))?;
+        .map_err(en_paso("confirmar el rechazo"))?;
     if !confirmacion.is_ack() {
         return Err(ErrorAmqp::SinConfirmar("el rechazo".into()));
     }

@@ -2,7 +2,8 @@
 //! confirms; the mark "sent", written as it claims them, commits only once
 //! the broker confirmed them.
 
-use crate::amqp::{self, ErrorAmqp, Topologia, en};
+use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
+use crate::error::EnSentencia;
 use crate::metrics::Metricas;
 use crate::store;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -54,17 +55,17 @@ impl Relay {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.map_err(en("conectar"))?;
-        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
-        amqp::declarar(&canal, &self.topologia).await.map_err(en("declarar la topología"))?;
-        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
+        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.map_err(en_paso("conectar"))?;
+        let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
+        amqp::declarar(&canal, &self.topologia).await.map_err(en_paso("declarar la topología"))?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;
         self.conectado.store(true, Ordering::SeqCst);
         loop {
             let lote = publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas);
             match self.esperando_confirmaciones(lote).await {
                 Ok(n) if n as i64 >= self.lote => continue,
                 Ok(_) => {}
-                Err(ErrorAmqp::BaseDeDatos(e)) => {
+                Err(e @ ErrorAmqp::BaseDeDatos { .. }) => {
                     // The database, not the broker: keep the session, wait a little.
                     tracing::warn!(error = %e, "relay: no se pudo leer o marcar el lote");
                 }
@@ -112,7 +113,7 @@ impl Relay {
                 tracing::warn!("el broker no confirma los eventos (¿sin quórum?): relay no listo");
                 let r = lote.await;
                 // A broker error ends the session, which is not ready either.
-                if matches!(r, Ok(_) | Err(ErrorAmqp::BaseDeDatos(_))) {
+                if matches!(r, Ok(_) | Err(ErrorAmqp::BaseDeDatos { .. })) {
                     self.conectado.store(true, Ordering::SeqCst);
                     tracing::info!("el broker confirma de nuevo: relay listo");
                 }
@@ -133,8 +134,8 @@ pub async fn publicar_lote(
     lote: i64,
     metricas: &Metricas,
 ) -> Result<usize, ErrorAmqp> {
-    let mut tx = pool.begin().await?;
-    let pendientes = store::reclamar_eventos(&mut tx, lote).await?;
+    let mut tx = pool.begin().await.en("begin")?;
+    let pendientes = store::reclamar_eventos(&mut tx, lote).await.en("reclamar_eventos")?;
     if pendientes.is_empty() {
         return Ok(0);
     }
@@ -164,7 +165,7 @@ pub async fn publicar_lote(
         };
     }
     resultado?;
-    tx.commit().await?;
+    tx.commit().await.en("commit")?;
     metricas.eventos_publicados.inc_by(pendientes.len() as u64);
     Ok(pendientes.len())
 }
@@ -202,9 +203,9 @@ async fn publicar_pendientes(
     }
     // Polled in order, so the frames go out in outbox order; the I/O loop
     // writes the whole batch in one hand-off.
-    let confirmaciones = futures_util::future::try_join_all(envios).await.map_err(en("publicar el lote"))?;
+    let confirmaciones = futures_util::future::try_join_all(envios).await.map_err(en_paso("publicar el lote"))?;
     for (ev, confirmacion) in pendientes.iter().zip(confirmaciones) {
-        match confirmacion.await.map_err(en("confirmar el lote"))? {
+        match confirmacion.await.map_err(en_paso("confirmar el lote"))? {
             Confirmation::Ack(devuelto) => {
                 if devuelto.is_some() {
                     // Nobody subscribes to this type yet: the broker took it

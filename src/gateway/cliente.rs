@@ -6,7 +6,7 @@
 //! correlation-id → oneshot map. The session reconnects like the worker's
 //! (`amqp::con_reconexion`, every node of `amqp.url` in turn).
 
-use crate::amqp::{self, ErrorAmqp, Topologia, en};
+use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
@@ -93,12 +93,12 @@ impl ClienteAmqp {
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
         let c = &self.compartido;
-        let conexion = amqp::conectar(&c.urls, "mesa-ayuda gateway").await.map_err(en("conectar"))?;
-        let canal = conexion.create_channel().await.map_err(en("abrir el canal"))?;
+        let conexion = amqp::conectar(&c.urls, "mesa-ayuda gateway").await.map_err(en_paso("conectar"))?;
+        let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
         // Idempotent, as the relay does: a command sent before any worker
         // started waits in the queue instead of being dropped unroutable.
-        amqp::declarar(&canal, &c.topologia).await.map_err(en("declarar la topología"))?;
-        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en("activar confirmaciones"))?;
+        amqp::declarar(&canal, &c.topologia).await.map_err(en_paso("declarar la topología"))?;
+        canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;
         let mut respuestas = canal
             .basic_consume(
                 RESPUESTA_DIRECTA.into(),
@@ -107,7 +107,7 @@ impl ClienteAmqp {
                 FieldTable::default(),
             )
             .await
-            .map_err(en("consumir las respuestas"))?;
+            .map_err(en_paso("consumir las respuestas"))?;
         *c.canal.write().unwrap_or_else(PoisonError::into_inner) = Some(canal.clone());
         c.conectado.store(true, Ordering::SeqCst);
         tracing::info!("gateway conectado a RabbitMQ");
