@@ -3,7 +3,6 @@
 
 use crate::domain::comando::CampoError;
 use crate::domain::estado::{Estado, Operacion};
-use serde_json::Value;
 
 /// A refusal the contract names (§4). Always answered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -94,9 +93,9 @@ impl ErrorContrato {
         }
     }
 
-    /// The reply body `{"ok": false, "error": {...}}`.
-    /// The reply body `{"ok": false, "error": {...}}` (rendered by `vistas::error`).
-    pub fn respuesta(&self) -> Value {
+    /// The reply body `{"ok": false, "error": {...}}`, as sent (rendered by
+    /// `vistas::error`).
+    pub fn respuesta(&self) -> crate::vistas::Texto {
         crate::vistas::error(self)
     }
 
@@ -254,7 +253,7 @@ mod tests {
             ),
         ];
         for (e, codigo, http) in cases {
-            let r = e.respuesta();
+            let r: serde_json::Value = serde_json::from_str(&e.respuesta()).unwrap();
             assert_eq!(r["ok"], false);
             assert_eq!(r["error"]["codigo"], codigo);
             assert_eq!(r["error"]["http"], http);
@@ -265,7 +264,8 @@ mod tests {
     #[test]
     fn transition_error_names_the_state() {
         let e = ErrorContrato::TransicionInvalida { operacion: Operacion::Pausar, estado: Estado::Nuevo };
-        assert_eq!(e.respuesta()["error"]["estado"], "NUEVO");
+        let r: serde_json::Value = serde_json::from_str(&e.respuesta()).unwrap();
+        assert_eq!(r["error"]["estado"], "NUEVO");
         assert!(e.to_string().contains("NUEVO"));
     }
 

@@ -21,7 +21,6 @@ use crate::error::{Codigo, Disposicion, EnSentencia, ErrorContrato, ErrorProceso
 use crate::{store, vistas};
 use chrono::{DateTime, SubsecRound, Utc};
 use preparar::Preparado;
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -82,11 +81,9 @@ impl Resultado {
 /// What to answer and what to do with the delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desenlace {
-    /// The reply body (`ok` with `datos`, or an error).
-    pub respuesta: Value,
-    /// `respuesta` serialised for its idempotency record (a mutation's): the
-    /// wire sends this very text, so a reply is serialised once.
-    pub texto: Option<Arc<str>>,
+    /// The reply body (`ok` with `datos`, or an error) as it is sent and,
+    /// for a mutation, recorded: serialised once.
+    pub respuesta: vistas::Texto,
     /// Whether to acknowledge or dead-letter the delivery.
     pub disposicion: Disposicion,
     /// How it ended: for metrics and logs.
@@ -96,10 +93,9 @@ pub struct Desenlace {
 }
 
 impl Desenlace {
-    pub(super) fn ok(operacion: Operacion, datos: Value) -> Self {
+    pub(super) fn ok(operacion: Operacion, datos: &impl serde::Serialize) -> Self {
         Desenlace {
             respuesta: vistas::ok(datos),
-            texto: None,
             disposicion: Disposicion::Ack,
             resultado: Resultado::Ok,
             operacion: Some(operacion),
@@ -109,7 +105,6 @@ impl Desenlace {
     pub(super) fn rechazo(operacion: Option<Operacion>, e: &ErrorContrato) -> Self {
         Desenlace {
             respuesta: e.respuesta(),
-            texto: None,
             disposicion: Disposicion::Ack,
             resultado: Resultado::Rechazado(e.tipo()),
             operacion,
@@ -119,11 +114,17 @@ impl Desenlace {
     pub(super) fn veneno(e: &ErrorContrato) -> Self {
         Desenlace {
             respuesta: e.respuesta(),
-            texto: None,
             disposicion: Disposicion::DeadLetter { motivo: e.to_string() },
             resultado: Resultado::Rechazado(e.tipo()),
             operacion: None,
         }
+    }
+
+    /// The reply parsed back, for callers that read its fields (tests, the
+    /// benchmark); `Null` could only come from a reply that is not JSON,
+    /// which `vistas` never writes.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.respuesta).unwrap_or_default()
     }
 
     /// A body over the configured size: refused unread.
@@ -132,10 +133,9 @@ impl Desenlace {
     }
 
     /// A reply recorded earlier for the same `message_id`.
-    pub(super) fn repetido(operacion: Operacion, respuesta: Value) -> Self {
+    pub(super) fn repetido(operacion: Operacion, respuesta: vistas::Texto) -> Self {
         Desenlace {
             respuesta,
-            texto: None,
             disposicion: Disposicion::Ack,
             resultado: Resultado::Repetido,
             operacion: Some(operacion),

@@ -5,16 +5,17 @@
 //! these very types, so a document cannot drift from what goes on the wire.
 //!
 //! Every view borrows from the domain values it shows; the functions at the
-//! bottom of each submodule turn one into the `serde_json::Value` the
-//! processor keeps (idempotency records store it).
+//! bottom of each submodule build one, and [`ok`], [`error`] and
+//! [`evento`] turn it into the JSON text that is sent, recorded for
+//! idempotency and stored in the outbox — once, with no `Value` between.
 
 use crate::domain::comando::CampoError;
 use crate::domain::estado::{Estado, Operacion};
 use crate::error::ErrorContrato;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Serialize, Serializer};
-use serde_json::{Value, json};
 use std::borrow::Cow;
+use std::sync::Arc;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -88,10 +89,35 @@ impl ToSchema for TipoSolicitud {
     }
 }
 
-/// A success reply: `{"ok": true, "datos": datos}`. `datos` is moved in:
-/// `json!` would serialise it a second time into a copy.
-pub fn ok(datos: Value) -> Value {
-    Value::Object(serde_json::Map::from_iter([("ok".to_string(), Value::Bool(true)), ("datos".to_string(), datos)]))
+/// A message as it goes on the wire and into its record: JSON text,
+/// serialised once, straight from its typed view — never through a
+/// `serde_json::Value`, whose maps cost an allocation per field to build and
+/// another walk to print (#12). Shared, because a mutation's reply is both
+/// sent and stored.
+pub type Texto = Arc<str>;
+
+/// `vista` as JSON text. A view is plain data (structs, strings, numbers,
+/// maps with string keys), and writing to memory cannot fail, so
+/// serialising one cannot fail either: the same assumption `json!` makes.
+fn json(vista: &impl Serialize) -> String {
+    serde_json::to_string(vista).expect("a view always serialises")
+}
+
+/// [`json`], shared.
+fn texto(vista: &impl Serialize) -> Texto {
+    json(vista).into()
+}
+
+/// The envelope of a success reply.
+#[derive(Serialize)]
+struct Exito<'a, D> {
+    ok: bool,
+    datos: &'a D,
+}
+
+/// A success reply: `{"ok": true, "datos": datos}`.
+pub fn ok(datos: &impl Serialize) -> Texto {
+    texto(&Exito { ok: true, datos })
 }
 
 /// The error of a refusal (contract §4), or of one the gateway decided (§8).
@@ -140,6 +166,6 @@ pub struct RespuestaError<'a> {
 
 /// The reply to a refused command (contract §4): `campos` is always there
 /// (empty unless VALIDACION), `estado` and `operacion` for TRANSICION_INVALIDA.
-pub fn error(e: &ErrorContrato) -> Value {
-    json!(RespuestaError { ok: false, error: DetalleError::de(e) })
+pub fn error(e: &ErrorContrato) -> Texto {
+    texto(&RespuestaError { ok: false, error: DetalleError::de(e) })
 }

@@ -57,7 +57,7 @@ pub(crate) async fn medir(args: ArgsProcesador) -> anyhow::Result<ResumenProcesa
                     .await
                     .expect("crear");
                 lat.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
-                let ticket = d.respuesta["datos"]["ticketUuid"].as_str().unwrap().to_string();
+                let ticket = d.json()["datos"]["ticketUuid"].as_str().unwrap().to_string();
                 for (op, cuerpo) in [
                     ("asignar", json!({"ticketId": ticket})),
                     ("actualizar", json!({"ticketId": ticket, "nota": "avance"})),
@@ -67,7 +67,7 @@ pub(crate) async fn medir(args: ArgsProcesador) -> anyhow::Result<ResumenProcesa
                         .procesar(&mensaje(op, cuerpo, Some(&Uuid::new_v4().to_string()), Some(&auth)))
                         .await
                         .expect(op);
-                    assert_eq!(d.respuesta["ok"], true);
+                    assert_eq!(d.json()["ok"], true);
                     lat.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 n += 3;

@@ -492,10 +492,8 @@ async fn finalizar(
     inicio: Instant,
 ) {
     let (respuesta, disposicion, resultado, operacion) = match desenlace {
-        Ok(Desenlace { respuesta, texto, disposicion, resultado, operacion }) => {
-            // A mutation's reply was serialised for its record: send that text.
-            let texto = texto.unwrap_or_else(|| respuesta.to_string().into());
-            (Some(texto), disposicion, resultado, operacion)
+        Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => {
+            (Some(respuesta), disposicion, resultado, operacion)
         }
         // The reason names the cause (the statement, for a database error),
         // never a body: see `ErrorProceso`.

@@ -8,7 +8,6 @@ use crate::domain::ticket::{Actor, Alcance};
 use crate::error::{EnSentencia, ErrorContrato, ErrorProceso};
 use crate::{store, vistas};
 use chrono::{DateTime, TimeDelta, Utc};
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -42,10 +41,7 @@ impl Procesador {
         ahora: DateTime<Utc>,
     ) -> Result<Desenlace, ErrorProceso> {
         let op = consulta.operacion();
-        let respuesta = |r: Result<Value, ErrorContrato>| match r {
-            Ok(datos) => Desenlace::ok(op, datos),
-            Err(e) => Desenlace::rechazo(Some(op), &e),
-        };
+        let respuesta = |r: Result<Desenlace, ErrorContrato>| r.unwrap_or_else(|e| Desenlace::rechazo(Some(op), &e));
         Ok(match consulta {
             Consulta::Consultar { label, email } => {
                 let ticket =
@@ -54,7 +50,7 @@ impl Procesador {
                     None => Err(ErrorContrato::NoEncontrado("no hay un ticket con esa etiqueta y ese correo".into())),
                     Some(t) => {
                         let ultimo = store::ultimo_historial(tx, t.uuid).await.en("ultimo_historial")?;
-                        Ok(vistas::consulta(&t, ultimo.as_ref(), ahora))
+                        Ok(Desenlace::ok(op, &vistas::consulta(&t, ultimo.as_ref(), ahora)))
                     }
                 })
             }
@@ -64,13 +60,13 @@ impl Procesador {
                     Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
                     Some(t) => {
                         let entradas = store::historial(tx, t.uuid).await.en("historial")?;
-                        Ok(vistas::detalle(&t, &entradas, ahora))
+                        Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, ahora)))
                     }
                 })
             }
             Consulta::Listar { mut filtro, actor } => {
                 let Alcance::Area(area) = actor.alcance(filtro.area.as_deref()) else {
-                    return Ok(Desenlace::ok(op, vistas::listado(&[], None, ahora)));
+                    return Ok(Desenlace::ok(op, &vistas::listado(&[], None, ahora)));
                 };
                 filtro.area = area;
                 let mut tickets = store::listar(tx, &filtro, ahora).await.en("listar")?;
@@ -81,7 +77,7 @@ impl Procesador {
                 } else {
                     None
                 };
-                Desenlace::ok(op, vistas::listado(&tickets, siguiente, ahora))
+                Desenlace::ok(op, &vistas::listado(&tickets, siguiente, ahora))
             }
             Consulta::Estadisticas { filtro, actor } => {
                 let hasta = filtro.hasta.unwrap_or(ahora);
@@ -92,9 +88,9 @@ impl Procesador {
                         (store::estadisticas(tx, desde, hasta, area.as_deref(), ahora).await.en("estadisticas")?, area)
                     }
                 };
-                Desenlace::ok(op, vistas::estadisticas(&e, desde, hasta, area.as_deref()))
+                Desenlace::ok(op, &vistas::estadisticas(&e, desde, hasta, area.as_deref()))
             }
-            Consulta::Catalogo => Desenlace::ok(op, vistas::catalogo(&self.reglas)),
+            Consulta::Catalogo => Desenlace::ok(op, &vistas::vista_catalogo(&self.reglas)),
         })
     }
 }

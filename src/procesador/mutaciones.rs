@@ -15,7 +15,6 @@ use crate::vistas;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// One step of a run of mutations.
@@ -204,7 +203,7 @@ pub(super) fn decidir(
                     return Err(ErrorProceso::RegistroDesaparecido);
                 } else {
                     let ctx = Contexto { message_id: &message_id, ahora, traceparent: traceparent.as_deref() };
-                    let (mut d, ticket) = match cambio {
+                    let (d, ticket) = match cambio {
                         Cambio::Crear(datos) => {
                             let Some(num) = nums.next() else {
                                 return Err(ErrorProceso::FaltanNumeros);
@@ -225,9 +224,7 @@ pub(super) fn decidir(
                     };
                     // Refusals are recorded too: a re-sent command gets the
                     // same answer even if the ticket has moved on since.
-                    let texto: Arc<str> = d.respuesta.to_string().into();
-                    cambios.respuesta(message_id.as_str(), Some(ticket), texto.clone());
-                    d.texto = Some(texto);
+                    cambios.respuesta(message_id.as_str(), Some(ticket), d.respuesta.clone());
                     let propia = Propia { operacion: op, sub: firmante, indice: salida.len() };
                     propias.insert(message_id.as_str().to_string(), propia);
                     d
@@ -248,7 +245,7 @@ fn crear(
 ) -> (Desenlace, Uuid) {
     let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ctx.ahora, reglas);
     registrar(cambios, &ticket, &entrada, ctx);
-    let desenlace = Desenlace::ok(Operacion::Crear, vistas::creado(&ticket));
+    let desenlace = Desenlace::ok(Operacion::Crear, &vistas::creado(&ticket));
     let uuid = ticket.uuid;
     cambios.ticket_nuevo(ticket);
     (desenlace, uuid)
@@ -272,11 +269,11 @@ fn mutar(
                 Err(ErrorContrato::TransicionInvalida { operacion, estado })
             }
             Err(Rechazo::Campos(campos)) => Err(ErrorContrato::Validacion(campos)),
-            Ok((nuevo, entrada)) => Ok((vistas::transicion(t, &nuevo, ahora), nuevo, entrada)),
+            Ok((nuevo, entrada)) => Ok((Desenlace::ok(op, &vistas::transicion(t, &nuevo, ahora)), nuevo, entrada)),
         },
     };
     match resultado {
-        Ok((datos, nuevo, entrada)) => (Desenlace::ok(op, datos), Some((nuevo, entrada))),
+        Ok((desenlace, nuevo, entrada)) => (desenlace, Some((nuevo, entrada))),
         Err(e) => (Desenlace::rechazo(Some(op), &e), None),
     }
 }
@@ -328,7 +325,7 @@ mod tests {
     use serde_json::json;
 
     fn registro(op: Operacion, sub: Option<&str>) -> store::Registro {
-        store::Registro { operacion: Some(op), sub: sub.map(str::to_string), respuesta: json!({"ok": true}) }
+        store::Registro { operacion: Some(op), sub: sub.map(str::to_string), respuesta: r#"{"ok":true}"#.into() }
     }
 
     #[test]
@@ -399,12 +396,7 @@ mod tests {
         let d = decidir(tramo, reserva(), &mut cambios, &reglas(), ahora).unwrap();
         assert_eq!(d.len(), 3, "one outcome per step");
         assert_eq!(d[0].resultado, Resultado::Ok);
-        assert!(d[0].respuesta["datos"]["ticketLabel"].as_str().unwrap().ends_with("-00007"), "{:?}", d[0].respuesta);
-        assert_eq!(
-            d[0].texto.as_deref(),
-            Some(d[0].respuesta.to_string().as_str()),
-            "an applied mutation carries its reply serialised once, for its record and the wire"
-        );
+        assert!(d[0].json()["datos"]["ticketLabel"].as_str().unwrap().ends_with("-00007"), "{:?}", d[0].respuesta);
         assert_eq!(
             (d[1].resultado, &d[1].respuesta),
             (Resultado::Repetido, &d[0].respuesta),

@@ -5,7 +5,6 @@ use super::tickets::TICKET_COLUMNS;
 use crate::domain::sla::{NivelSla, SlaEstado};
 use crate::domain::ticket::{Historial, Ticket};
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -33,8 +32,8 @@ pub struct EventoNuevo {
     pub tipo: &'static str,
     /// The ticket it is about; none for events on no ticket.
     pub ticket: Option<Uuid>,
-    /// The CloudEvent, as published.
-    pub cuerpo: Value,
+    /// The CloudEvent as JSON text, as published.
+    pub cuerpo: String,
     /// W3C `traceparent` of the command that caused it.
     pub traceparent: Option<String>,
 }
@@ -103,7 +102,7 @@ impl Cambios {
             ev_id.push(e.evento_id);
             ev_tipo.push(e.tipo);
             ev_ticket.push(e.ticket);
-            ev_cuerpo.push(e.cuerpo.to_string());
+            ev_cuerpo.push(e.cuerpo);
             ev_tp.push(e.traceparent);
         }
         let (mut r_id, mut r_ticket, mut r_respuesta) = (Vec::new(), Vec::new(), Vec::new());

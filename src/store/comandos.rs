@@ -3,7 +3,6 @@
 
 use crate::domain::estado::Operacion;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 
@@ -47,8 +46,9 @@ pub struct Registro {
     /// The sender's verified `sub`; `None` for public operations and for
     /// records older than the column.
     pub sub: Option<String>,
-    /// The reply it got, sent again for a repeated `message_id`.
-    pub respuesta: Value,
+    /// The reply it got, as sent then (the stored text: `json` keeps it as
+    /// written), sent again for a repeated `message_id`.
+    pub respuesta: crate::vistas::Texto,
 }
 
 /// The commands processed before, by `message_id`.
@@ -59,14 +59,17 @@ pub async fn respuestas_registradas(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let filas: Vec<(String, String, Option<String>, Value)> =
-        sqlx::query_as("SELECT message_id, operacion, actor_sub, respuesta FROM comandos WHERE message_id = ANY($1)")
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
+    let filas: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT message_id, operacion, actor_sub, respuesta::text FROM comandos WHERE message_id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
     Ok(filas
         .into_iter()
-        .map(|(id, op, sub, respuesta)| (id, Registro { operacion: Operacion::parse(&op), sub, respuesta }))
+        .map(|(id, op, sub, respuesta)| {
+            (id, Registro { operacion: Operacion::parse(&op), sub, respuesta: respuesta.into() })
+        })
         .collect())
 }
 

@@ -8,7 +8,6 @@ use crate::domain::ticket::{Alerta, Ticket};
 use crate::store::HistorialLeido;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -62,8 +61,8 @@ pub struct Evento<'a, D> {
     pub data: D,
 }
 
-/// A CloudEvents 1.0 envelope around `data` (a view: serialised once, into
-/// the envelope's tree).
+/// A CloudEvents 1.0 envelope around `data` (a view), as the JSON text the
+/// outbox stores and the relay publishes: serialised once, envelope and all.
 pub fn evento(
     id: Uuid,
     tipo: &str,
@@ -71,8 +70,8 @@ pub fn evento(
     ahora: DateTime<Utc>,
     traceparent: Option<&str>,
     data: impl Serialize,
-) -> Value {
-    json!(Evento {
+) -> String {
+    super::json(&Evento {
         specversion: VersionCloudEvents::V1,
         id,
         source: FuenteEventos::MesaAyuda,

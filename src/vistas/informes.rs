@@ -4,7 +4,6 @@ use super::Fecha;
 use crate::store::{Conteo, Estadisticas, Percentiles};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
 #[allow(unused_imports)] // named by the schema attributes
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -87,8 +86,13 @@ pub struct EstadisticasVista<'a> {
 }
 
 /// `datos` of `estadisticas`.
-pub fn estadisticas(e: &Estadisticas, desde: DateTime<Utc>, hasta: DateTime<Utc>, area: Option<&str>) -> Value {
-    json!(EstadisticasVista {
+pub fn estadisticas<'a>(
+    e: &'a Estadisticas,
+    desde: DateTime<Utc>,
+    hasta: DateTime<Utc>,
+    area: Option<&'a str>,
+) -> EstadisticasVista<'a> {
+    EstadisticasVista {
         desde: Fecha(desde),
         hasta: Fecha(hasta),
         area,
@@ -102,5 +106,5 @@ pub fn estadisticas(e: &Estadisticas, desde: DateTime<Utc>, hasta: DateTime<Utc>
         cumplimiento_primera_respuesta: Cumplimiento::de(e.primera_respuesta_cerrados, e.primera_respuesta_cumplidos),
         tiempo_hasta_asignacion: Tiempos::from(&e.asignacion),
         tiempo_hasta_cierre: Tiempos::from(&e.cierre),
-    })
+    }
 }

@@ -9,7 +9,6 @@ use crate::domain::ticket::Ticket;
 use crate::store::HistorialLeido;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -448,30 +447,30 @@ impl<'a> Consulta<'a> {
 }
 
 /// `datos` of `crear`.
-pub fn creado(t: &Ticket) -> Value {
-    json!(Creado::de(t))
+pub fn creado(t: &Ticket) -> Creado<'_> {
+    Creado::de(t)
 }
 
 /// `datos` of every mutation but `crear`.
-pub fn transicion(antes: &Ticket, t: &Ticket, ahora: DateTime<Utc>) -> Value {
-    json!(Transicion::de(antes, t, ahora))
+pub fn transicion<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>) -> Transicion<'a> {
+    Transicion::de(antes, t, ahora)
 }
 
 /// `datos` of `detalle`.
-pub fn detalle(t: &Ticket, entradas: &[HistorialLeido], ahora: DateTime<Utc>) -> Value {
-    json!(Detalle {
+pub fn detalle<'a>(t: &'a Ticket, entradas: &'a [HistorialLeido], ahora: DateTime<Utc>) -> Detalle<'a> {
+    Detalle {
         ticket: TicketVista::de(t, ahora),
         solicitante: SolicitanteVista::de(t),
         historial: entradas.iter().map(HistorialVista::de).collect(),
-    })
+    }
 }
 
 /// `datos` of `consultar`.
-pub fn consulta(t: &Ticket, ultimo: Option<&HistorialLeido>, ahora: DateTime<Utc>) -> Value {
-    json!(Consulta::de(t, ultimo, ahora))
+pub fn consulta<'a>(t: &'a Ticket, ultimo: Option<&'a HistorialLeido>, ahora: DateTime<Utc>) -> Consulta<'a> {
+    Consulta::de(t, ultimo, ahora)
 }
 
 /// `datos` of `listar`.
-pub fn listado(tickets: &[Ticket], siguiente: Option<String>, ahora: DateTime<Utc>) -> Value {
-    json!(Listado { items: tickets.iter().map(|t| TicketVista::de(t, ahora)).collect(), siguiente_cursor: siguiente })
+pub fn listado(tickets: &[Ticket], siguiente: Option<String>, ahora: DateTime<Utc>) -> Listado<'_> {
+    Listado { items: tickets.iter().map(|t| TicketVista::de(t, ahora)).collect(), siguiente_cursor: siguiente }
 }

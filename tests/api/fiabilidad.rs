@@ -60,7 +60,7 @@ async fn a_command_committed_but_never_acked_is_not_applied_twice() {
     let mensaje = mensaje("crear", ana_garcia(), Some(&id), None);
     let primero = app.procesador.procesar(&mensaje).await.unwrap();
     let r = app.cliente.enviar_con_id("crear", ana_garcia(), None, &id).await;
-    assert_eq!(r, primero.respuesta);
+    assert_eq!(r, primero.json());
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
     let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
     assert_eq!(eventos.len(), 1);
@@ -153,7 +153,7 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     for _ in 0..3 {
         let id = uuid::Uuid::new_v4().to_string();
         let m = mensaje("crear", ana_garcia(), Some(&id), None);
-        assert_eq!(procesador.procesar(&m).await.unwrap().respuesta["ok"], true);
+        assert_eq!(procesador.procesar(&m).await.unwrap().json()["ok"], true);
         ids.push(id);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -381,7 +381,7 @@ async fn retention_prunes_old_published_events_and_idempotency_records_only() {
     };
     let ids: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     for id in &ids {
-        assert_eq!(app.procesador.procesar(&crear(id)).await.unwrap().respuesta["ok"], true);
+        assert_eq!(app.procesador.procesar(&crear(id)).await.unwrap().json()["ok"], true);
     }
     // Two commands are 40 days old; events 1–2 were published 8 days ago,
     // event 3 today, event 4 is 9 days old and was never published.
@@ -473,20 +473,21 @@ async fn a_batch_commits_together_and_keeps_each_commands_own_answer() {
     ];
     let refs: Vec<&Mensaje> = lote.iter().collect();
     let d = app.procesador.procesar_lote(&refs).await.unwrap();
-    let codigo = |i: usize| d[i].respuesta["error"]["codigo"].as_str().unwrap_or("ok").to_string();
+    let codigo = |i: usize| d[i].json()["error"]["codigo"].as_str().unwrap_or("ok").to_string();
     assert_eq!(d.len(), lote.len());
-    assert_eq!(d[0].respuesta["datos"]["estado"], "ASIGNADO");
+    assert_eq!(d[0].json()["datos"]["estado"], "ASIGNADO");
     assert_eq!(d[1].respuesta, d[0].respuesta, "a duplicate in the same batch replays the first reply");
     assert_eq!(codigo(2), "TRANSICION_INVALIDA");
     assert_eq!(codigo(3), "NO_AUTENTICADO");
-    assert_eq!(d[4].respuesta["datos"]["estado"], "NUEVO");
-    assert_eq!(d[5].respuesta["datos"]["estado"], "PAUSADO");
-    let historial = d[6].respuesta["datos"]["historial"].as_array().unwrap();
+    assert_eq!(d[4].json()["datos"]["estado"], "NUEVO");
+    assert_eq!(d[5].json()["datos"]["estado"], "PAUSADO");
+    let detalle = d[6].json();
+    let historial = detalle["datos"]["historial"].as_array().unwrap();
     assert_eq!(historial.len(), 3, "CREACION, ASIGNACION, PAUSA");
     assert_eq!(codigo(7), "SOLICITUD_INVALIDA");
     assert!(matches!(d[7].disposicion, mesa_ayuda::error::Disposicion::DeadLetter { .. }));
     assert_eq!(codigo(8), "NO_AUTENTICADO", "a recorded reply only for its signer (§3)");
-    assert_eq!(d[9].respuesta["datos"]["estado"], "ASIGNADO", "{}", d[9].respuesta);
+    assert_eq!(d[9].json()["datos"]["estado"], "ASIGNADO", "{}", d[9].respuesta);
     assert_eq!(d[10].respuesta, d[0].respuesta, "the same signer with an expired token gets its reply");
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 2);
     let tipos: Vec<String> =
