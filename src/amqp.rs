@@ -17,6 +17,7 @@ pub mod consumidor;
 mod llegadas;
 mod mensajes;
 pub mod relay;
+mod reparto;
 mod topologia;
 
 pub use mensajes::{header, mensaje, rechazar, responder};

@@ -3,6 +3,7 @@
 //! transaction) at a time. A delivery is acked only after its batch committed.
 
 use crate::amqp::llegadas::Llegadas;
+use crate::amqp::reparto::{Fase, Reparto};
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
@@ -94,7 +95,8 @@ impl Consumidor {
 
         let mut carriles = Vec::with_capacity(self.carriles);
         let mut tareas = Vec::with_capacity(self.carriles);
-        for _ in 0..self.carriles {
+        let reparto = Arc::new(Reparto::new(self.carriles, self.lote));
+        for indice in 0..self.carriles {
             let (tx, rx) = mpsc::channel::<Entrega>(self.prefetch as usize);
             carriles.push(tx);
             let salida = Salida {
@@ -104,7 +106,8 @@ impl Consumidor {
                 metricas: self.metricas.clone(),
             };
             let limites = Limites { max_cuerpo: self.max_cuerpo, lote: self.lote, juntar: self.juntar };
-            tareas.push(tokio::spawn(carril(rx, self.procesador.clone(), salida, limites, shutdown.clone())));
+            let carril = Carril { indice, reparto: reparto.clone() };
+            tareas.push(tokio::spawn(carril.ejecutar(rx, self.procesador.clone(), salida, limites, shutdown.clone())));
         }
         let resultado = loop {
             tokio::select! {
@@ -118,9 +121,10 @@ impl Consumidor {
                         let mut mensaje = amqp::mensaje(&mut delivery, self.max_cuerpo);
                         let ticket = mensaje.as_ref().and_then(Mensaje::clave_de_orden);
                         let span = span_de_comando(&delivery, mensaje.as_mut(), ticket);
-                        let i = indice_de_carril(ticket, mensaje.as_ref(), delivery.delivery_tag, carriles.len());
+                        let clave = clave_de_reparto(ticket, mensaje.as_ref());
+                        let i = reparto.elegir(clave, |j| carriles[j].max_capacity() - carriles[j].capacity());
                         let llegada = tokio::time::Instant::now();
-                        if carriles[i].send(Entrega { delivery, mensaje, span, llegada }).await.is_err() {
+                        if carriles[i].send(Entrega { delivery, mensaje, span, llegada, clave }).await.is_err() {
                             // A lane stops early only when told to stop mid-outage.
                             if shutdown.is_cancelled() {
                                 break Ok(());
@@ -239,6 +243,9 @@ struct Entrega {
     /// deliveries' (`Llegadas`), not how fast the lane drains what queued
     /// while it was busy.
     llegada: tokio::time::Instant,
+    /// Its order key, counted in flight in its lane until the lane is done
+    /// with it (`Reparto`).
+    clave: Option<u64>,
 }
 
 /// The span of one command, from the moment it arrives until it is
@@ -275,15 +282,17 @@ fn span_de_comando(delivery: &Delivery, mensaje: Option<&mut Mensaje>, ticket: O
     span
 }
 
-/// Commands on one ticket always land in the same lane; others spread out.
-fn indice_de_carril(ticket: Option<Uuid>, m: Option<&Mensaje>, delivery_tag: u64, carriles: usize) -> usize {
+/// What a command must stay in order with: its ticket; else (a `crear`, a
+/// query) its `message_id`, so copies of one command never run side by
+/// side; else nothing. A hash: keys that collide only share a lane.
+fn clave_de_reparto(ticket: Option<Uuid>, m: Option<&Mensaje>) -> Option<u64> {
     let mut h = DefaultHasher::new();
     match (ticket, m.and_then(|m| m.message_id.as_ref())) {
         (Some(ticket), _) => ticket.hash(&mut h),
         (None, Some(id)) => id.hash(&mut h),
-        (None, None) => delivery_tag.hash(&mut h),
+        (None, None) => return None,
     }
-    (h.finish() % carriles as u64) as usize
+    Some(h.finish())
 }
 
 /// The routing key as logged: an operation's key as it is; anything else
@@ -306,44 +315,62 @@ struct Salida {
     metricas: Arc<Metricas>,
 }
 
-async fn carril(
-    mut rx: mpsc::Receiver<Entrega>,
-    procesador: Procesador,
-    salida: Salida,
-    limites: Limites,
-    shutdown: CancellationToken,
-) {
-    let mut llegadas = Llegadas::new(limites.juntar);
-    while let Some(primera) = rx.recv().await {
-        // Group commit: whatever this lane already holds goes in one
-        // transaction, with what arrives meanwhile when the pace says more
-        // is due within `juntar`, for as long as it keeps coming at that
-        // pace (see `Llegadas`).
-        llegadas.llega(primera.llegada);
-        let hasta = tokio::time::Instant::now() + llegadas.espera();
-        let mut lote = vec![primera];
-        while lote.len() < limites.lote {
-            let siguiente = match rx.try_recv() {
-                Ok(e) => Some(e),
-                // The timer counts whole milliseconds: a patience below one
-                // (a burst, a saturated consumer) is no reason to wait.
-                Err(mpsc::error::TryRecvError::Empty)
-                    if llegadas.paciencia() >= Duration::from_millis(1) && tokio::time::Instant::now() < hasta =>
-                {
-                    let limite = hasta.min(tokio::time::Instant::now() + llegadas.paciencia());
-                    tokio::time::timeout_at(limite, rx.recv()).await.ok().flatten()
-                }
-                Err(_) => None,
-            };
-            let Some(e) = siguiente else { break };
-            llegadas.llega(e.llegada);
-            lote.push(e);
-        }
-        if !atender_lote(lote, &procesador, &salida, limites, &shutdown).await {
-            // Stopping in the middle of an outage: nothing behind an unapplied
-            // command may be applied before it, so the rest stays unacked too.
-            // The connection's close hands it all back, in delivery order.
-            return;
+/// One lane: its place among the lanes, and what routes deliveries to them.
+struct Carril {
+    /// Its index in `Reparto`.
+    indice: usize,
+    /// Told what this lane is doing, and when it is done with a delivery.
+    reparto: Arc<Reparto>,
+}
+
+impl Carril {
+    async fn ejecutar(
+        self,
+        mut rx: mpsc::Receiver<Entrega>,
+        procesador: Procesador,
+        salida: Salida,
+        limites: Limites,
+        shutdown: CancellationToken,
+    ) {
+        let mut llegadas = Llegadas::new(limites.juntar);
+        loop {
+            self.reparto.fase(self.indice, Fase::Libre);
+            let Some(primera) = rx.recv().await else { break };
+            self.reparto.fase(self.indice, Fase::Juntando);
+            // Group commit: whatever this lane already holds goes in one
+            // transaction, with what arrives meanwhile when the pace says more
+            // is due within `juntar`, for as long as it keeps coming at that
+            // pace (see `Llegadas`).
+            llegadas.llega(primera.llegada);
+            let hasta = tokio::time::Instant::now() + llegadas.espera();
+            let mut lote = vec![primera];
+            while lote.len() < limites.lote {
+                let siguiente = match rx.try_recv() {
+                    Ok(e) => Some(e),
+                    // The timer counts whole milliseconds: a patience below one
+                    // (a burst, a saturated consumer) is no reason to wait.
+                    Err(mpsc::error::TryRecvError::Empty)
+                        if llegadas.paciencia() >= Duration::from_millis(1) && tokio::time::Instant::now() < hasta =>
+                    {
+                        let limite = hasta.min(tokio::time::Instant::now() + llegadas.paciencia());
+                        tokio::time::timeout_at(limite, rx.recv()).await.ok().flatten()
+                    }
+                    Err(_) => None,
+                };
+                let Some(e) = siguiente else { break };
+                llegadas.llega(e.llegada);
+                lote.push(e);
+            }
+            self.reparto.fase(self.indice, Fase::Aplicando);
+            let claves: Vec<u64> = lote.iter().filter_map(|e| e.clave).collect();
+            let completo = atender_lote(lote, &procesador, &salida, limites, &shutdown).await;
+            self.reparto.hecho(claves);
+            if !completo {
+                // Stopping in the middle of an outage: nothing behind an unapplied
+                // command may be applied before it, so the rest stays unacked too.
+                // The connection's close hands it all back, in delivery order.
+                return;
+            }
         }
     }
 }
@@ -585,19 +612,25 @@ mod tests {
     }
 
     #[test]
-    fn one_ticket_always_maps_to_one_lane() {
+    fn one_ticket_always_has_one_order_key() {
         let m = |t: &str, id: &str| Mensaje {
             message_id: Some(id.into()),
             body: format!("{{\"ticketId\": \"{t}\"}}").into_bytes(),
             ..Default::default()
         };
-        let carril = |t: &str, id: &str, tag| {
+        let clave = |t: &str, id: &str| {
             let mensaje = m(t, id);
-            indice_de_carril(mensaje.clave_de_orden(), Some(&mensaje), tag, 8)
+            clave_de_reparto(mensaje.clave_de_orden(), Some(&mensaje))
         };
-        let a = carril("6F9619FF-8B86-D011-B42D-00CF4FC964FF", "1", 1);
+        let a = clave("6F9619FF-8B86-D011-B42D-00CF4FC964FF", "1");
+        assert!(a.is_some());
         for i in 0..20 {
-            assert_eq!(carril("6f9619ff-8b86-d011-b42d-00cf4fc964ff", &i.to_string(), i), a);
+            assert_eq!(clave("6f9619ff-8b86-d011-b42d-00cf4fc964ff", &i.to_string()), a);
         }
+        // Keyless commands order by message_id, and without one by nothing.
+        let crear = |id: Option<&str>| Mensaje { message_id: id.map(str::to_string), ..Default::default() };
+        assert_eq!(clave_de_reparto(None, Some(&crear(Some("x")))), clave_de_reparto(None, Some(&crear(Some("x")))));
+        assert_ne!(clave_de_reparto(None, Some(&crear(Some("x")))), clave_de_reparto(None, Some(&crear(Some("y")))));
+        assert_eq!(clave_de_reparto(None, Some(&crear(None))), None);
     }
 }
