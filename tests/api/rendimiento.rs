@@ -118,3 +118,20 @@ async fn commands_at_a_steady_pace_share_transactions_only_when_the_lane_waits()
     // about five share each transaction: ~40 in all.
     assert!(transacciones <= 60.0, "with juntar 100ms: {transacciones} transactions for {entregas} commands");
 }
+
+/// Lanes are for load, not for a steady trickle: commands on different
+/// tickets at a pace one lane keeps up with go to the lane gathering a
+/// batch (`amqp/reparto.rs`), so four lanes share transactions as one lane
+/// does. Spread over the lanes by a fixed hash, each lane saw a quarter of
+/// the pace and committed most commands alone.
+#[tokio::test]
+async fn a_steady_pace_shares_transactions_however_many_lanes_there_are() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.worker.lanes = 4;
+        s.worker.juntar = Duration::from_millis(100);
+    })
+    .await;
+    let (transacciones, entregas) = a_ritmo(&mut app, 100, Duration::from_millis(20)).await;
+    assert_eq!(entregas, 100.0);
+    assert!(transacciones <= 60.0, "four lanes, juntar 100ms: {transacciones} transactions for {entregas} commands");
+}
