@@ -111,7 +111,9 @@ fn texto(vista: &impl Serialize) -> Texto {
 /// The envelope of a success reply.
 #[derive(Serialize)]
 struct Exito<'a, D> {
+    /// Always true.
     ok: bool,
+    /// The operation's view.
     datos: &'a D,
 }
 

@@ -1,6 +1,7 @@
-//! The command consumer: deliveries from `P.comandos` into per-ticket lanes,
-//! each lane applying what it holds, in delivery order, one batch (one
-//! transaction) at a time. A delivery is acked only after its batch committed.
+//! The command consumer: deliveries from `P.comandos` into lanes (a ticket's
+//! commands in flight always in one, `Reparto`), each lane applying what it
+//! holds, in delivery order, one batch (one transaction) at a time. A
+//! delivery is acked only after its batch committed.
 
 use crate::amqp::llegadas::Llegadas;
 use crate::amqp::reparto::{Fase, Reparto};
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// The command consumer: reads `P.comandos`, applies each delivery through the `Procesador` on its ticket's lane, replies and acknowledges.
+/// The command consumer: reads `P.comandos`, applies each delivery through the `Procesador` on the lane `Reparto` picks, replies and acknowledges.
 #[derive(Clone)]
 pub struct Consumidor {
     /// Applies each command.
@@ -41,7 +42,7 @@ pub struct Consumidor {
     /// How long a lane that just took a delivery may wait for more to join
     /// its transaction, when its pace says more are due (zero: never).
     pub juntar: Duration,
-    /// Number of per-ticket lanes; commands for one ticket always share a lane.
+    /// Number of lanes; a ticket's commands in flight always share one (`Reparto`).
     pub carriles: usize,
     /// Where command counts, durations and reconnections are recorded.
     pub metricas: Arc<Metricas>,
@@ -243,7 +244,7 @@ struct Entrega {
     /// deliveries' (`Llegadas`), not how fast the lane drains what queued
     /// while it was busy.
     llegada: tokio::time::Instant,
-    /// Its order key, counted in flight in its lane until the lane is done
+    /// Its `clave de reparto`, counted in flight in its lane until the lane is done
     /// with it (`Reparto`).
     clave: Option<u64>,
 }
@@ -363,14 +364,16 @@ impl Carril {
             }
             self.reparto.fase(self.indice, Fase::Aplicando);
             let claves: Vec<u64> = lote.iter().filter_map(|e| e.clave).collect();
-            let completo = atender_lote(lote, &procesador, &salida, limites, &shutdown).await;
-            self.reparto.hecho(claves);
-            if !completo {
+            if !atender_lote(lote, &procesador, &salida, limites, &shutdown).await {
                 // Stopping in the middle of an outage: nothing behind an unapplied
                 // command may be applied before it, so the rest stays unacked too.
                 // The connection's close hands it all back, in delivery order.
+                // Its keys stay in flight here: a later command on one of them,
+                // dispatched meanwhile, must fail to reach this ended lane rather
+                // than be applied by another lane before the one handed back.
                 return;
             }
+            self.reparto.hecho(claves);
         }
     }
 }

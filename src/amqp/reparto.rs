@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Fase {
-    /// Waiting for a delivery, its queue empty.
+    /// Between batches, waiting for the next delivery (some may already be
+    /// queued: routing checks the queue too).
     Libre = 0,
     /// Holding an open batch: what arrives now joins its transaction.
     Juntando = 1,
@@ -28,7 +29,7 @@ impl Fase {
     }
 }
 
-/// Where the commands of each order key (a ticket, or a keyless command's
+/// Where the commands of each `clave de reparto` (a ticket, or a keyless command's
 /// `message_id`) are while any is in flight, and what each lane is doing.
 ///
 /// Order needs only this: while a key has a command in a lane, later ones
@@ -55,22 +56,27 @@ impl Reparto {
         Reparto { en_vuelo: Mutex::default(), lote, fases }
     }
 
-    /// The lane for a delivery with order key `clave` (none: it orders with
-    /// nothing), given how many deliveries each lane has queued; counts it
-    /// in flight there until [`Reparto::hecho`].
+    /// The lane for a delivery with `clave de reparto` `clave` (none: it
+    /// orders with nothing), given how many deliveries each lane has
+    /// queued; counts it in flight there until [`Reparto::hecho`].
     pub(crate) fn elegir(&self, clave: Option<u64>, pendientes: impl Fn(usize) -> usize) -> usize {
-        let fases: Vec<Fase> = self.fases.iter().map(|f| Fase::de(f.load(Ordering::Acquire))).collect();
+        // Relaxed: a phase only steers a free key, and a stale one only
+        // routes it less well; order never depends on it.
+        let fase = |i: usize| Fase::de(self.fases[i].load(Ordering::Relaxed));
         let Some(clave) = clave else {
-            return elegir(None, &fases, pendientes, self.lote);
+            return destino(self.fases.len(), fase, pendientes, self.lote);
         };
         let mut en_vuelo = self.en_vuelo.lock().unwrap_or_else(|e| e.into_inner());
-        let (carril, n) = en_vuelo.entry(clave).or_insert_with(|| (elegir(None, &fases, &pendientes, self.lote), 0));
+        let (carril, n) =
+            en_vuelo.entry(clave).or_insert_with(|| (destino(self.fases.len(), fase, &pendientes, self.lote), 0));
         *n += 1;
         *carril
     }
 
-    /// A lane is done with deliveries of these keys (applied, answered and
-    /// settled, or abandoned at shutdown).
+    /// A lane is done with deliveries of these keys: applied, answered and
+    /// settled. Never for a batch a lane abandoned (shutdown mid-outage):
+    /// those go back to the queue unapplied, and a later command on the same
+    /// key must not be applied elsewhere first.
     pub(crate) fn hecho(&self, claves: impl IntoIterator<Item = u64>) {
         let mut en_vuelo = self.en_vuelo.lock().unwrap_or_else(|e| e.into_inner());
         for clave in claves {
@@ -85,38 +91,30 @@ impl Reparto {
 
     /// Lane `carril` is now in `fase`.
     pub(crate) fn fase(&self, carril: usize, fase: Fase) {
-        self.fases[carril].store(fase as u8, Ordering::Release);
+        self.fases[carril].store(fase as u8, Ordering::Relaxed);
     }
 }
 
-/// The lane for a delivery: the one its key is in flight in, if any; else
-/// the first lane gathering a batch; else the applying lane with the
-/// shortest queue while that queue still fits in one batch (`lote`): its
-/// next transaction takes it all, so another lane would only add one; else
-/// the first free lane with nothing queued; else the one with the fewest
-/// queued (the first among equals). So one lane carries a light load, and
-/// the next opens only when the first falls a batch behind.
-/// `fases` is never empty (configuration: at least one lane).
-pub(crate) fn elegir(
-    en_vuelo: Option<usize>,
-    fases: &[Fase],
-    pendientes: impl Fn(usize) -> usize,
-    lote: usize,
-) -> usize {
-    if let Some(carril) = en_vuelo {
+/// The lane for a delivery whose key is not in flight, among `carriles`
+/// lanes (at least one: configuration): the first lane gathering a batch;
+/// else the applying lane with the shortest queue while that queue still
+/// fits in one batch (`lote`): its next transaction takes it all, so another
+/// lane would only add one; else the first free lane with nothing queued;
+/// else the one with the fewest queued (the first among equals). So one lane
+/// carries a light load, and the next opens only when the first falls a
+/// batch behind.
+fn destino(carriles: usize, fase: impl Fn(usize) -> Fase, pendientes: impl Fn(usize) -> usize, lote: usize) -> usize {
+    if let Some(carril) = (0..carriles).find(|&i| fase(i) == Fase::Juntando) {
         return carril;
     }
-    if let Some(carril) = fases.iter().position(|f| *f == Fase::Juntando) {
-        return carril;
-    }
-    let aplicando = (0..fases.len()).filter(|&i| fases[i] == Fase::Aplicando).min_by_key(|&i| pendientes(i));
+    let aplicando = (0..carriles).filter(|&i| fase(i) == Fase::Aplicando).min_by_key(|&i| pendientes(i));
     if let Some(carril) = aplicando.filter(|&i| pendientes(i) < lote) {
         return carril;
     }
-    if let Some(carril) = (0..fases.len()).find(|&i| fases[i] == Fase::Libre && pendientes(i) == 0) {
+    if let Some(carril) = (0..carriles).find(|&i| fase(i) == Fase::Libre && pendientes(i) == 0) {
         return carril;
     }
-    (0..fases.len()).min_by_key(|&i| pendientes(i)).unwrap_or(0)
+    (0..carriles).min_by_key(|&i| pendientes(i)).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -125,25 +123,28 @@ mod tests {
     use Fase::*;
     use proptest::prelude::*;
 
+    /// `destino` over lanes in these phases with these queues.
+    fn elegir(fases: &[Fase], pendientes: impl Fn(usize) -> usize, lote: usize) -> usize {
+        destino(fases.len(), |i| fases[i], pendientes, lote)
+    }
+
     #[test]
     fn a_light_load_joins_the_batch_being_gathered() {
         let lote = 4;
-        assert_eq!(elegir(None, &[Aplicando, Juntando], |_| 0, lote), 1);
-        assert_eq!(elegir(None, &[Juntando, Libre], |_| 0, lote), 0);
+        assert_eq!(elegir(&[Aplicando, Juntando], |_| 0, lote), 1);
+        assert_eq!(elegir(&[Juntando, Libre], |_| 0, lote), 0);
         // Nothing gathering: behind the applying lane, while its queue fits
         // in its next batch...
-        assert_eq!(elegir(None, &[Libre, Aplicando], |i| [0, 3][i], lote), 1);
-        assert_eq!(elegir(None, &[Aplicando, Aplicando, Libre], |i| [3, 2, 0][i], lote), 1);
+        assert_eq!(elegir(&[Libre, Aplicando], |i| [0, 3][i], lote), 1);
+        assert_eq!(elegir(&[Aplicando, Aplicando, Libre], |i| [3, 2, 0][i], lote), 1);
         // ...and in a free lane once it is a batch behind.
-        assert_eq!(elegir(None, &[Libre, Aplicando], |i| [0, 4][i], lote), 0);
+        assert_eq!(elegir(&[Libre, Aplicando], |i| [0, 4][i], lote), 0);
         // Every lane free: the first.
-        assert_eq!(elegir(None, &[Libre, Libre], |_| 0, lote), 0);
+        assert_eq!(elegir(&[Libre, Libre], |_| 0, lote), 0);
         // Every lane a batch behind: the shortest queue.
-        assert_eq!(elegir(None, &[Aplicando, Aplicando, Aplicando], |i| [9, 5, 5][i], lote), 1);
+        assert_eq!(elegir(&[Aplicando, Aplicando, Aplicando], |i| [9, 5, 5][i], lote), 1);
         // A free lane that still has deliveries queued is not free to start.
-        assert_eq!(elegir(None, &[Aplicando, Libre], |i| [4, 6][i], lote), 0);
-        // A key in flight goes where it is, whatever the rest.
-        assert_eq!(elegir(Some(2), &[Juntando, Libre, Aplicando], |_| 99, lote), 2);
+        assert_eq!(elegir(&[Aplicando, Libre], |i| [4, 6][i], lote), 0);
     }
 
     #[test]
@@ -179,8 +180,9 @@ mod tests {
             for (clave, carril, fase, terminar) in pasos {
                 r.fase(carril, Fase::de(fase));
                 if terminar {
-                    // That lane finishes what it holds.
-                    let hechas = std::mem::take(&mut carriles[carril]);
+                    // That lane finishes one batch: the first `lote` it holds.
+                    let n = carriles[carril].len().min(4);
+                    let hechas: Vec<u64> = carriles[carril].drain(..n).collect();
                     r.hecho(hechas);
                 } else {
                     let i = r.elegir(Some(clave), |j| carriles[j].len());
