@@ -96,15 +96,15 @@ impl Reparto {
 }
 
 /// The lane for a delivery whose key is not in flight, among `carriles`
-/// lanes (at least one: configuration): the first lane gathering a batch;
-/// else the applying lane with the shortest queue while that queue still
-/// fits in one batch (`lote`): its next transaction takes it all, so another
-/// lane would only add one; else the first free lane with nothing queued;
+/// lanes (at least one: configuration): the first lane gathering a batch
+/// its queue still fits in (`lote`); else the applying lane with the
+/// shortest queue while that queue still fits in one batch: its next
+/// transaction takes it all, so another lane would only add one; else the first free lane with nothing queued;
 /// else the one with the fewest queued (the first among equals). So one lane
 /// carries a light load, and the next opens only when the first falls a
 /// batch behind.
 fn destino(carriles: usize, fase: impl Fn(usize) -> Fase, pendientes: impl Fn(usize) -> usize, lote: usize) -> usize {
-    if let Some(carril) = (0..carriles).find(|&i| fase(i) == Fase::Juntando) {
+    if let Some(carril) = (0..carriles).find(|&i| fase(i) == Fase::Juntando && pendientes(i) < lote) {
         return carril;
     }
     let aplicando = (0..carriles).filter(|&i| fase(i) == Fase::Aplicando).min_by_key(|&i| pendientes(i));
@@ -133,6 +133,8 @@ mod tests {
         let lote = 4;
         assert_eq!(elegir(&[Aplicando, Juntando], |_| 0, lote), 1);
         assert_eq!(elegir(&[Juntando, Libre], |_| 0, lote), 0);
+        // Not into an open batch that is already full behind (a burst).
+        assert_eq!(elegir(&[Juntando, Libre], |i| [4, 0][i], lote), 1);
         // Nothing gathering: behind the applying lane, while its queue fits
         // in its next batch...
         assert_eq!(elegir(&[Libre, Aplicando], |i| [0, 3][i], lote), 1);
