@@ -270,6 +270,49 @@ async fn back_to_back_commands_on_one_ticket_apply_in_publish_order() {
     }
 }
 
+/// Lanes take tickets by load (`amqp/reparto.rs`): a ticket's commands stay
+/// in the lane that holds some of them, and move on only once that lane is
+/// done with them. Many small batches over four lanes, published in parts
+/// while earlier parts are still being applied, so tickets keep leaving one
+/// lane and landing in another mid-stream: every ticket's history is still
+/// in publish order.
+#[tokio::test]
+async fn tickets_handed_between_lanes_mid_stream_keep_publish_order() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.worker.lanes = 4;
+        s.worker.lote = 3;
+        s.worker.juntar = Duration::ZERO;
+    })
+    .await;
+    let mut tickets = vec![];
+    for _ in 0..24 {
+        tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
+    }
+    let pasos = 15;
+    let mut esperado: Vec<Vec<String>> = vec![vec![]; tickets.len()];
+    let mut pendientes = vec![];
+    for parte in [0..5, 5..10, 10..15] {
+        let (correlaciones, motivos_parte) = publicar_pasos(&app.cliente, &tickets, parte, pasos).await;
+        for (e, m) in esperado.iter_mut().zip(motivos_parte) {
+            e.extend(m);
+        }
+        pendientes.extend(correlaciones);
+        // Half of what is out is answered before the next part goes: the
+        // rest is still queued or in a batch when it arrives.
+        let mitad = pendientes.len() / 2;
+        for c in pendientes.drain(..mitad) {
+            assert_eq!(app.cliente.respuesta(&c).await["ok"], true);
+        }
+    }
+    for c in pendientes {
+        assert_eq!(app.cliente.respuesta(&c).await["ok"], true);
+    }
+    for (i, t) in tickets.iter().enumerate() {
+        assert_eq!(motivos(&app.pool, t).await, esperado[i], "ticket {i}");
+        assert_eq!(app.fila(t).await["version"], pasos as i64 + 1);
+    }
+}
+
 #[tokio::test]
 async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     let mut app = TestApp::spawn().await;
