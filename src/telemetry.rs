@@ -268,6 +268,10 @@ pub fn instalar_gancho_de_panico() {
     }));
 }
 
+/// How every panic's line starts, caught or not: what a supervisor (or the
+/// cluster suite) looks for in a worker's log.
+pub const PANICO: &str = "pánico en ";
+
 /// The line a panic is logged as: its location and its thread, never its
 /// payload.
 fn linea_de_panico(info: &std::panic::PanicHookInfo<'_>, hilo: Option<&str>) -> String {
@@ -275,7 +279,7 @@ fn linea_de_panico(info: &std::panic::PanicHookInfo<'_>, hilo: Option<&str>) -> 
         .location()
         .map_or_else(|| "un lugar desconocido".to_string(), |l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
     let hilo = hilo.unwrap_or("sin nombre");
-    format!("pánico en {ubicacion}, hilo {hilo} (su mensaje no se registra: puede citar un comando)")
+    format!("{PANICO}{ubicacion}, hilo {hilo} (su mensaje no se registra: puede citar un comando)")
 }
 
 #[cfg(test)]
@@ -391,6 +395,7 @@ mod tests {
         assert!(donde.starts_with(file!()), "{donde}");
         assert!(linea.contains(donde.as_str()), "the location is missing: {linea}");
         assert!(linea.contains(HILO), "the thread is missing: {linea}");
+        assert!(linea.starts_with(PANICO), "{linea}");
         for dato in ["Ana", "García", "ana.garcia", "empresa.com"] {
             assert!(!linea.contains(dato), "the payload reached the line: {linea}");
         }

@@ -277,8 +277,9 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let despues = contar(&pool, sql).await;
     assert_eq!(antes, despues, "commands applied without a quorum");
-    // The worker's panic hook logs every panic, caught or not, as "pánico en <file:line:col>".
-    assert!(replicas.iter().all(|r| !r.proceso.log().contains("pánico en ")), "a replica panicked during the minority");
+    // The worker's panic hook logs every panic, caught or not, starting so.
+    let panico = mesa_ayuda::telemetry::PANICO;
+    assert!(replicas.iter().all(|r| !r.proceso.log().contains(panico)), "a replica panicked during the minority");
     for r in &replicas {
         assert!(!listo(&http, r.puerto).await, "/ready said 200 without a quorum");
     }

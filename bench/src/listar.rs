@@ -61,8 +61,9 @@ pub(crate) async fn medir(args: ArgsListar) -> anyhow::Result<ResumenListar> {
             let t = Instant::now();
             let d = procesador.procesar(&m).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            anyhow::ensure!(d.json()["ok"] == true, "listar falló: {}", d.respuesta);
-            cursor = d.json()["datos"]["siguienteCursor"].as_str().map(str::to_string);
+            let r = d.json();
+            anyhow::ensure!(r["ok"] == true, "listar falló: {}", d.respuesta);
+            cursor = r["datos"]["siguienteCursor"].as_str().map(str::to_string);
         }
         por_filtro.insert(filtro.to_string(), resumen_ms(lat));
     }

@@ -98,11 +98,11 @@ impl Reparto {
 /// The lane for a delivery whose key is not in flight, among `carriles`
 /// lanes (at least one: configuration): the first lane gathering a batch
 /// its queue still fits in (`lote`); else the applying lane with the
-/// shortest queue while that queue still fits in one batch: its next
-/// transaction takes it all, so another lane would only add one; else the first free lane with nothing queued;
-/// else the one with the fewest queued (the first among equals). So one lane
-/// carries a light load, and the next opens only when the first falls a
-/// batch behind.
+/// shortest queue while that queue still fits in one batch (its next
+/// transaction takes it all, so another lane would only add one); else the
+/// first free lane with nothing queued; else the one with the fewest queued
+/// (the first among equals). So one lane carries a light load, and the next
+/// opens only when the first falls a batch behind.
 fn destino(carriles: usize, fase: impl Fn(usize) -> Fase, pendientes: impl Fn(usize) -> usize, lote: usize) -> usize {
     if let Some(carril) = (0..carriles).find(|&i| fase(i) == Fase::Juntando && pendientes(i) < lote) {
         return carril;
