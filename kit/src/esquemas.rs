@@ -57,17 +57,29 @@ static VALIDADORES: LazyLock<Validadores> = LazyLock::new(|| Validadores {
     eventos: ["EventoTicket", "EventoSla"].into_iter().map(|n| (n, validador(referencia(n)))).collect(),
 });
 
+fn errores(validador: &Validator, valor: &Value) -> Vec<String> {
+    validador.iter_errors(valor).map(|e| format!("{e} at {}", e.instance_path())).collect()
+}
+
 fn comprobar(validador: &Validator, que: &str, valor: &Value) {
-    let errores: Vec<String> = validador.iter_errors(valor).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    let errores = errores(validador, valor);
     assert!(errores.is_empty(), "{que} does not match its published schema: {errores:#?}\n{valor:#}");
+}
+
+fn validador_de_respuesta(routing_key: &str) -> &'static Validator {
+    let v = &*VALIDADORES;
+    Operacion::from_routing_key(routing_key).and_then(|op| v.respuestas.get(&op)).unwrap_or(&v.rechazo)
 }
 
 /// Panics unless `respuesta`, the reply to a command sent with
 /// `routing_key`, matches its schema.
 pub fn validar_respuesta(routing_key: &str, respuesta: &Value) {
-    let v = &*VALIDADORES;
-    let validador = Operacion::from_routing_key(routing_key).and_then(|op| v.respuestas.get(&op)).unwrap_or(&v.rechazo);
-    comprobar(validador, &format!("the reply to {routing_key:?}"), respuesta);
+    comprobar(validador_de_respuesta(routing_key), &format!("the reply to {routing_key:?}"), respuesta);
+}
+
+/// Whether `respuesta` matches the schema of the reply to `routing_key`.
+pub fn es_respuesta_de(routing_key: &str, respuesta: &Value) -> bool {
+    errores(validador_de_respuesta(routing_key), respuesta).is_empty()
 }
 
 /// Panics unless `evento`, published with routing key `tipo`, matches its schema.

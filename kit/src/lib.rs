@@ -32,7 +32,7 @@ pub use entorno::{
     Nombres, SECRETO, base_url, borrar_entorno, crear_base, crear_base_en, esperar_conteo, limpiar, puerto_libre,
     settings_de_prueba,
 };
-pub use esquemas::{validar_evento, validar_respuesta};
+pub use esquemas::{es_respuesta_de, validar_evento, validar_respuesta};
 pub use libro::{Libro, Publicador};
 pub use proceso::Proceso;
 pub use publicar::{cabeceras, cola_de_respuestas, propiedades, publicar};

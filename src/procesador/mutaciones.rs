@@ -298,16 +298,19 @@ fn registrar(cambios: &mut store::Cambios, ticket: &Ticket, entrada: &Historial,
 
 /// Whether a command may be given the reply recorded under its
 /// `message_id` (§3): between public operations always; otherwise only for a
-/// verified signer with the original sender's `sub`. A record older than the
-/// `actor_sub` column names no sender: any verified signer passes.
+/// verified signer with the original sender's `sub`. A public operation's
+/// record without a `sub` had an anonymous sender, whom no signer is; a staff
+/// command's record without one is older than the `actor_sub` column and
+/// names no sender: any verified signer passes.
 fn puede_repetir(op: Operacion, registro: &store::Registro, firmante: Option<&str>) -> bool {
     let publica = |o: Operacion| o.acceso() == Acceso::Publico;
-    if publica(op) && registro.operacion.is_some_and(publica) {
+    let registro_publico = registro.operacion.is_some_and(publica);
+    if publica(op) && registro_publico {
         return true;
     }
     match (firmante, registro.sub.as_deref()) {
         (None, _) => false,
-        (Some(_), None) => true,
+        (Some(_), None) => !registro_publico,
         (Some(f), Some(original)) => f == original,
     }
 }
@@ -341,6 +344,10 @@ mod tests {
             // A public operation replaying a staff command's id reveals nothing.
             (Crear, registro(Asignar, Some("carlos")), None, false),
             (Consultar, registro(Cancelar, Some("carlos")), None, false),
+            // An anonymous creation's id on a staff command: the signer is
+            // not its (anonymous) sender, so it is not told the new ticket.
+            (Reclasificar, registro(Crear, None), Some("area-1"), false),
+            (Asignar, registro(Crear, None), Some("carlos"), false),
             // Records from before v1.1 name no sender: any verified signer.
             (Pausar, registro(Pausar, None), Some("quien-sea"), true),
             (Pausar, registro(Pausar, None), None, false),

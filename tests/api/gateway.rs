@@ -290,22 +290,35 @@ async fn a_retry_with_the_same_idempotency_key_applies_nothing_twice() {
     )
     .await;
     assert_eq!(e, StatusCode::CONFLICT, "{c}");
-    // A key reused for another request is refused, never answered with the
+    // A key reused for another ticket is refused, never answered with the
     // other request's reply, and applies nothing.
+    let (_, otro, _) =
+        respuesta(gw.post("/api/tickets/crear", &ana_garcia()).header("idempotency-key", "alta-ana-2")).await;
+    let otro = otro["ticketUuid"].as_str().unwrap();
+    let (e, c, _) = respuesta(
+        gw.post(&format!("/api/tickets/{otro}/asignar"), &json!({"motivo": "dos"}))
+            .bearer_auth(&mesa)
+            .header("idempotency-key", "asignar-1"),
+    )
+    .await;
+    assert_eq!(e, StatusCode::UNPROCESSABLE_ENTITY, "{c}");
+    assert_eq!(c["error"]["campos"][0]["campo"], "Idempotency-Key", "{c}");
+    // An anonymous creation's key on a staff command: the worker tells the
+    // signer nothing of the creation, since it is not its sender (§3).
     let (e, c, _) = respuesta(
         gw.post(&format!("/api/tickets/{id}/actualizar"), &json!({"nota": "x"}))
             .bearer_auth(&mesa)
             .header("idempotency-key", "alta-ana-1"),
     )
     .await;
-    assert_eq!(e, StatusCode::UNPROCESSABLE_ENTITY, "{c}");
-    assert_eq!(c["error"]["campos"][0]["campo"], "Idempotency-Key", "{c}");
+    assert_eq!((e, c["error"]["codigo"].as_str()), (StatusCode::UNAUTHORIZED, Some("NO_AUTENTICADO")), "{c}");
     let (e, c, _) =
         respuesta(gw.post("/api/tickets/crear", &ana_garcia()).header("idempotency-key", "asignar-1")).await;
     // The worker itself keeps a staff command's reply from an anonymous sender.
     assert_eq!((e, c["error"]["codigo"].as_str()), (StatusCode::UNAUTHORIZED, Some("NO_AUTENTICADO")), "{c}");
-    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
+    assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 2);
     assert_eq!(app.contar_de("SELECT count(*) FROM historial WHERE ticket_uuid = $1::uuid", id).await, 2);
+    assert_eq!(app.contar_de("SELECT count(*) FROM historial WHERE ticket_uuid = $1::uuid", otro).await, 1);
 }
 
 #[tokio::test]
