@@ -253,13 +253,15 @@ pub fn permitido(meta: &Metadata<'_>) -> bool {
 /// stderr: that message may quote a command (a name unwrapped, a slice of a
 /// body), and catching the panic later (`amqp::consumidor`) does not stop the
 /// hook from printing it. This one logs, at ERROR, only where the panic
-/// happened and on which thread; before a subscriber is installed (a panic
+/// happened and on which thread, and the backtrace when `RUST_BACKTRACE`
+/// asks for one (frames name functions, never values); before a subscriber is installed (a panic
 /// while loading the configuration) the same line goes to stderr, so a panic
 /// is never silent. The binary's only: tests keep the default hook, whose
 /// messages they need.
 pub fn instalar_gancho_de_panico() {
     std::panic::set_hook(Box::new(|info| {
-        let linea = linea_de_panico(info, std::thread::current().name());
+        let traza = std::backtrace::Backtrace::capture();
+        let linea = linea_de_panico(info, std::thread::current().name(), &traza);
         if tracing::dispatcher::has_been_set() {
             tracing::error!("{linea}");
         } else {
@@ -273,18 +275,27 @@ pub fn instalar_gancho_de_panico() {
 pub const PANICO: &str = "pánico en ";
 
 /// The line a panic is logged as: its location and its thread, never its
-/// payload.
-fn linea_de_panico(info: &std::panic::PanicHookInfo<'_>, hilo: Option<&str>) -> String {
+/// payload; then `traza` if it was captured.
+fn linea_de_panico(
+    info: &std::panic::PanicHookInfo<'_>,
+    hilo: Option<&str>,
+    traza: &std::backtrace::Backtrace,
+) -> String {
     let ubicacion = info
         .location()
         .map_or_else(|| "un lugar desconocido".to_string(), |l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
     let hilo = hilo.unwrap_or("sin nombre");
-    format!("{PANICO}{ubicacion}, hilo {hilo} (su mensaje no se registra: puede citar un comando)")
+    let linea = format!("{PANICO}{ubicacion}, hilo {hilo} (su mensaje no se registra: puede citar un comando)");
+    match traza.status() {
+        std::backtrace::BacktraceStatus::Captured => format!("{linea}\n{traza}"),
+        _ => linea,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::backtrace::Backtrace;
     use std::panic::{Location, PanicHookInfo};
     use std::sync::{Arc, Mutex};
 
@@ -379,7 +390,11 @@ mod tests {
         let lineas = Arc::new(Mutex::new(Vec::new()));
         let (otro, capturadas) = (anterior.clone(), lineas.clone());
         std::panic::set_hook(Box::new(move |info| match std::thread::current().name() {
-            Some(HILO) => capturadas.lock().unwrap().push(linea_de_panico(info, Some(HILO))),
+            Some(HILO) => {
+                let sin_traza = linea_de_panico(info, Some(HILO), &Backtrace::disabled());
+                let con_traza = linea_de_panico(info, Some(HILO), &Backtrace::force_capture());
+                capturadas.lock().unwrap().push((sin_traza, con_traza));
+            }
             _ => otro(info),
         }));
         let donde = Arc::new(Mutex::new(String::new()));
@@ -390,14 +405,18 @@ mod tests {
 
         assert!(panicado);
         let lineas = lineas.lock().unwrap();
-        let [linea] = lineas.as_slice() else { panic!("one line expected: {lineas:?}") };
+        let [(linea, con_traza)] = lineas.as_slice() else { panic!("one panic expected: {lineas:?}") };
         let donde = donde.lock().unwrap();
         assert!(donde.starts_with(file!()), "{donde}");
         assert!(linea.contains(donde.as_str()), "the location is missing: {linea}");
         assert!(linea.contains(HILO), "the thread is missing: {linea}");
         assert!(linea.starts_with(PANICO), "{linea}");
+        assert!(!linea.contains('\n'), "no backtrace unless asked for: {linea}");
+        // Asked for (RUST_BACKTRACE), the frames follow the same line.
+        assert!(con_traza.starts_with(&format!("{linea}\n")), "{con_traza}");
+        assert!(con_traza.contains("panico_con_datos"), "the frames are missing: {con_traza}");
         for dato in ["Ana", "García", "ana.garcia", "empresa.com"] {
-            assert!(!linea.contains(dato), "the payload reached the line: {linea}");
+            assert!(!con_traza.contains(dato), "the payload reached the line: {con_traza}");
         }
     }
 }

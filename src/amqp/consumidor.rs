@@ -133,7 +133,7 @@ impl Consumidor {
                             break Err(ErrorAmqp::CarrilCaido);
                         }
                     }
-                    Some(Err(e)) => break Err(ErrorAmqp::Broker { paso: "recibir una entrega", fuente: e }),
+                    Some(Err(e)) => break Err(en_paso("recibir una entrega")(e)),
                     None => break Err(ErrorAmqp::ConsumidorCancelado),
                 }
             }

@@ -126,7 +126,7 @@ impl ClienteAmqp {
                             let _ = tx.send(entrega.data);
                         }
                     }
-                    Some(Err(e)) => break Err(ErrorAmqp::Broker { paso: "recibir respuestas", fuente: e }),
+                    Some(Err(e)) => break Err(en_paso("recibir respuestas")(e)),
                     None => break Err(ErrorAmqp::ConsumidorCancelado),
                 },
             }
