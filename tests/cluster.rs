@@ -8,7 +8,8 @@
 //! 3. `kill -9` another node, and back;
 //! 4. a minority: two of three nodes stopped, so the survivor the active
 //!    replica is connected to has no quorum; both replicas' `/ready` must say
-//!    503 and nothing be applied, until one node comes back.
+//!    503 and nothing be applied, until one node comes back. A gateway on
+//!    the survivor says 503 too, once a request of its got no confirm.
 //!
 //! After each fault it measures the time to resume: from the kill (or from
 //! the majority being back) until a fresh command, published through a
@@ -97,13 +98,14 @@ async fn listo(http: &reqwest::Client, puerto: u16) -> bool {
     }
 }
 
-/// Waits until every replica's `/ready` answers `ok` (200) or not; how long it took.
-async fn esperar_listos(http: &reqwest::Client, replicas: &[Replica], ok: bool, limite: Duration) -> Duration {
+/// Waits until the `/ready` on each of `puertos` answers `ok` (200) or not;
+/// how long it took.
+async fn esperar_listos(http: &reqwest::Client, puertos: &[u16], ok: bool, limite: Duration) -> Duration {
     let inicio = Instant::now();
     loop {
         let mut todos = true;
-        for r in replicas {
-            todos &= listo(http, r.puerto).await == ok;
+        for p in puertos {
+            todos &= listo(http, *p).await == ok;
         }
         if todos {
             return inicio.elapsed();
@@ -160,6 +162,10 @@ struct Tiempos {
     mayoria: Duration,
     /// ... and both `/ready` = 200 again.
     mayoria_listo: Duration,
+    /// The gateway's `/ready` = 503, from its first request in the minority.
+    gateway_503: Duration,
+    /// The gateway's `/ready` = 200, from the majority back.
+    gateway_listo: Duration,
 }
 
 async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
@@ -187,7 +193,19 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
             Replica { proceso, puerto: puerto.parse().unwrap() }
         })
         .collect();
-    esperar_listos(&http, &replicas, true, Duration::from_secs(60)).await;
+    let puertos: Vec<u16> = replicas.iter().map(|r| r.puerto).collect();
+    esperar_listos(&http, &puertos, true, Duration::from_secs(60)).await;
+    // A gateway on the three nodes, answering 504 after 1 s.
+    let gateway = {
+        let mut s = settings.clone();
+        s.gateway.host = "127.0.0.1".into();
+        s.gateway.port = 0;
+        s.gateway.timeout = Duration::from_secs(1);
+        mesa_ayuda::gateway::Gateway::build(&s).await.expect("bind gateway")
+    };
+    let puerta = gateway.direccion().unwrap().port();
+    let _gateway = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(gateway.run(CancellationToken::new())));
+    esperar_listos(&http, &[puerta], true, Duration::from_secs(60)).await;
 
     // The tickets (and one more for the probes), each assigned.
     let auth = format!("Bearer {}", token("MESA", None));
@@ -268,8 +286,19 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     for n in &parados {
         script(&["stop", &n.to_string()]);
     }
-    esperar_listos(&http, &replicas, false, Duration::from_secs(60)).await;
+    esperar_listos(&http, &puertos, false, Duration::from_secs(60)).await;
     t.hasta_503 = desde.elapsed();
+    // The gateway is on the survivor too (the other nodes are down), whose
+    // session stays up: it learns of the lost quorum from a request that
+    // gets no confirm in time (504; 503 while it moves to the survivor).
+    let desde = Instant::now();
+    let catalogo = format!("http://127.0.0.1:{puerta}/api/catalogo");
+    while listo(&http, puerta).await {
+        let r = http.get(&catalogo).bearer_auth(token("MESA", None)).send().await.unwrap();
+        assert!([503, 504].contains(&r.status().as_u16()), "the gateway answered {} without a quorum", r.status());
+        assert!(desde.elapsed() < Duration::from_secs(60), "the gateway's /ready said 200 for 60 s without a quorum");
+    }
+    t.gateway_503 = desde.elapsed();
     // What the lanes held when the quorum went is applied by now; then nothing.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let sql = "SELECT count(*) FROM historial WHERE comando_id IS NOT NULL";
@@ -280,19 +309,24 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     // The worker's panic hook logs every panic, caught or not, starting so.
     let panico = mesa_ayuda::telemetry::PANICO;
     assert!(replicas.iter().all(|r| !r.proceso.log().contains(panico)), "a replica panicked during the minority");
-    for r in &replicas {
-        assert!(!listo(&http, r.puerto).await, "/ready said 200 without a quorum");
+    for p in puertos.iter().chain([&puerta]) {
+        assert!(!listo(&http, *p).await, "/ready said 200 without a quorum");
     }
     script(&["start", &parados[0].to_string()]);
     let desde = Instant::now();
     t.mayoria = reanudar(&mut publicador, &pool, &sonda, &auth, &mut ids, desde).await;
-    esperar_listos(&http, &replicas, true, Duration::from_secs(120)).await;
+    esperar_listos(&http, &puertos, true, Duration::from_secs(120)).await;
     t.mayoria_listo = desde.elapsed();
+    // The request's command is confirmed now: the gateway is ready again.
+    esperar_listos(&http, &[puerta], true, Duration::from_secs(120)).await;
+    t.gateway_listo = desde.elapsed();
     eprintln!(
-        "vuelta {vuelta}: minority (mesa{superviviente} alone): /ready 503 after {:.1} s; majority back: resumed in {:.1} s, /ready 200 in {:.1} s",
+        "vuelta {vuelta}: minority (mesa{superviviente} alone): /ready 503 after {:.1} s (gateway {:.1} s after its first request); majority back: resumed in {:.1} s, /ready 200 in {:.1} s (gateway {:.1} s)",
         t.hasta_503.as_secs_f64(),
+        t.gateway_503.as_secs_f64(),
         t.mayoria.as_secs_f64(),
-        t.mayoria_listo.as_secs_f64()
+        t.mayoria_listo.as_secs_f64(),
+        t.gateway_listo.as_secs_f64()
     );
     script(&["start"]);
 
@@ -441,4 +475,6 @@ async fn a_cluster_that_loses_nodes_loses_nothing_time_after_time() {
     println!("  minority: stop two nodes → both /ready 503   {}", s(|t| t.hasta_503));
     println!("  majority back → first command applied       {}", s(|t| t.mayoria));
     println!("  majority back → both /ready 200             {}", s(|t| t.mayoria_listo));
+    println!("  minority: gateway's request → its /ready 503 {}", s(|t| t.gateway_503));
+    println!("  majority back → gateway's /ready 200        {}", s(|t| t.gateway_listo));
 }

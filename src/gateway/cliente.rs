@@ -5,6 +5,14 @@
 //! requires) and are handed to the waiting request through a
 //! correlation-id → oneshot map. The session reconnects like the worker's
 //! (`amqp::con_reconexion`, every node of `amqp.url` in turn).
+//!
+//! A node cut off from its cluster's majority keeps the session up and
+//! simply never confirms: a publish still unconfirmed at its request's
+//! deadline is awaited on in the background, and the gateway is not ready
+//! until every such confirm has come (or its channel has closed). The
+//! worker probes its quorum by registering a consumer; the gateway cannot,
+//! since without a worker its probe would become the queue's consumer and
+//! spend the head command's deliveries.
 
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use futures_util::StreamExt;
@@ -12,7 +20,7 @@ use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOpti
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -60,9 +68,23 @@ struct Compartido {
     urls: String,
     topologia: Topologia,
     /// The session's channel while one is up.
-    canal: RwLock<Option<Channel>>,
+    canal: RwLock<Option<Sesion>>,
     pendientes: Pendientes,
+    /// Whether a session is up (set by the session, read by `/ready`).
     conectado: Arc<AtomicBool>,
+    /// The current session's count of overdue confirms: while it is not
+    /// zero, the broker is not storing commands.
+    sin_confirmar: RwLock<Arc<AtomicUsize>>,
+}
+
+/// What requests publish through: a session's channel, and its count of
+/// publishes past their request's deadline whose confirm is still awaited.
+/// Each session counts apart, so a wait that outlives its session (its
+/// channel gone) never holds up the next one's readiness.
+#[derive(Clone)]
+struct Sesion {
+    canal: Channel,
+    sin_confirmar: Arc<AtomicUsize>,
 }
 
 impl ClienteAmqp {
@@ -76,6 +98,7 @@ impl ClienteAmqp {
                 canal: RwLock::new(None),
                 pendientes: Mutex::new(HashMap::new()),
                 conectado: Arc::new(AtomicBool::new(false)),
+                sin_confirmar: RwLock::default(),
             }),
         }
     }
@@ -83,6 +106,12 @@ impl ClienteAmqp {
     /// Whether a session with the broker is up (`/ready`).
     pub fn conectado(&self) -> bool {
         self.compartido.conectado.load(Ordering::SeqCst)
+    }
+
+    /// Whether the broker confirms what is published: no publish is past
+    /// its deadline unconfirmed (`/ready`).
+    pub fn confirma(&self) -> bool {
+        self.compartido.sin_confirmar.read().unwrap_or_else(PoisonError::into_inner).load(Ordering::SeqCst) == 0
     }
 
     /// Keeps a session up until `shutdown`, reconnecting with backoff.
@@ -108,7 +137,9 @@ impl ClienteAmqp {
             )
             .await
             .map_err(en_paso("consumir las respuestas"))?;
-        *c.canal.write().unwrap_or_else(PoisonError::into_inner) = Some(canal.clone());
+        let sin_confirmar = Arc::new(AtomicUsize::new(0));
+        *c.sin_confirmar.write().unwrap_or_else(PoisonError::into_inner) = sin_confirmar.clone();
+        *c.canal.write().unwrap_or_else(PoisonError::into_inner) = Some(Sesion { canal: canal.clone(), sin_confirmar });
         c.conectado.store(true, Ordering::SeqCst);
         tracing::info!("gateway conectado a RabbitMQ");
         let fin = loop {
@@ -145,7 +176,8 @@ impl ClienteAmqp {
     /// Publishes `comando` and waits for its reply until `limite`.
     pub async fn enviar(&self, comando: Comando, limite: Instant) -> Result<Vec<u8>, ErrorEnvio> {
         let c = &self.compartido;
-        let canal = c.canal.read().unwrap_or_else(PoisonError::into_inner).clone().ok_or(ErrorEnvio::NoDisponible)?;
+        let Sesion { canal, sin_confirmar } =
+            c.canal.read().unwrap_or_else(PoisonError::into_inner).clone().ok_or(ErrorEnvio::NoDisponible)?;
         let correlacion = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         c.pendientes.lock().unwrap_or_else(PoisonError::into_inner).insert(correlacion.clone(), tx);
@@ -164,10 +196,11 @@ impl ClienteAmqp {
             .with_correlation_id(correlacion.clone().into())
             .with_message_id(comando.message_id.into())
             .with_headers(headers);
-        let publicado = async {
+        let cola = c.topologia.comandos();
+        let mut publicado = Box::pin(async move {
             canal
                 .basic_publish(
-                    c.topologia.comandos().into(),
+                    cola.into(),
                     comando.routing_key.into(),
                     BasicPublishOptions { mandatory: true, ..Default::default() },
                     &comando.cuerpo,
@@ -175,9 +208,18 @@ impl ClienteAmqp {
                 )
                 .await?
                 .await
-        };
-        match tokio::time::timeout_at(limite, publicado).await {
-            Err(_) => return Err(ErrorEnvio::TiempoAgotado),
+        });
+        match tokio::time::timeout_at(limite, &mut publicado).await {
+            Err(_) => {
+                // Still owed: awaited apart, so `/ready` says 503 until it
+                // comes; the channel closing ends the wait too.
+                sin_confirmar.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let _ = publicado.await;
+                    sin_confirmar.fetch_sub(1, Ordering::SeqCst);
+                });
+                return Err(ErrorEnvio::TiempoAgotado);
+            }
             // The channel broke under us: the session will reconnect.
             Ok(Err(_)) => return Err(ErrorEnvio::NoDisponible),
             // Nacked, or returned unroutable (the command queue is gone):

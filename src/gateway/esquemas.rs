@@ -167,4 +167,7 @@ pub struct Listo {
     pub listo: bool,
     /// Whether a session with RabbitMQ is up.
     pub broker: bool,
+    /// Whether RabbitMQ confirms what the gateway publishes: false while a
+    /// command is unconfirmed past its request's deadline (no quorum).
+    pub confirmaciones: bool,
 }

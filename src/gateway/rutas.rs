@@ -540,13 +540,15 @@ pub(super) async fn health() -> Response {
     Json(serde_json::json!({"estado": "ok"})).into_response()
 }
 
-/// Readiness: 503 while RabbitMQ is unreachable.
+/// Readiness: 503 while RabbitMQ is unreachable, or does not confirm what
+/// the gateway publishes (a node without its cluster's majority).
 #[utoipa::path(get, path = "/ready", tag = "operacion", operation_id = "ready",
     responses((status = 200, description = "Ready", body = Listo), (status = 503, description = "Not ready", body = Listo)))]
 pub(super) async fn ready(State(e): State<EstadoGateway>) -> Response {
-    let broker = e.cliente.conectado();
-    let estado = if broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (estado, Json(serde_json::json!({"listo": broker, "broker": broker}))).into_response()
+    let (broker, confirmaciones) = (e.cliente.conectado(), e.cliente.confirma());
+    let listo = broker && confirmaciones;
+    let estado = if listo { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (estado, Json(Listo { listo, broker, confirmaciones })).into_response()
 }
 
 /// Prometheus metrics.
