@@ -254,9 +254,9 @@ pub fn permitido(meta: &Metadata<'_>) -> bool {
 /// body), and catching the panic later (`amqp::consumidor`) does not stop the
 /// hook from printing it. This one logs, at ERROR, only where the panic
 /// happened and on which thread, and the backtrace when `RUST_BACKTRACE`
-/// asks for one (frames name functions, never values); before a subscriber is installed (a panic
-/// while loading the configuration) the same line goes to stderr, so a panic
-/// is never silent. The binary's only: tests keep the default hook, whose
+/// asks for one (frames name functions, never values); before a subscriber
+/// is installed (a panic while loading the configuration) the same line goes
+/// to stderr, so a panic is never silent. The binary's only: tests keep the default hook, whose
 /// messages they need.
 pub fn instalar_gancho_de_panico() {
     std::panic::set_hook(Box::new(|info| {

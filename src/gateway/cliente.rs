@@ -67,14 +67,11 @@ pub struct ClienteAmqp {
 struct Compartido {
     urls: String,
     topologia: Topologia,
-    /// The session's channel while one is up.
-    canal: RwLock<Option<Sesion>>,
+    /// The session's channel and overdue confirms while one is up.
+    sesion: RwLock<Option<Sesion>>,
     pendientes: Pendientes,
     /// Whether a session is up (set by the session, read by `/ready`).
     conectado: Arc<AtomicBool>,
-    /// The current session's count of overdue confirms: while it is not
-    /// zero, the broker is not storing commands.
-    sin_confirmar: RwLock<Arc<AtomicUsize>>,
 }
 
 /// What requests publish through: a session's channel, and its count of
@@ -84,6 +81,7 @@ struct Compartido {
 #[derive(Clone)]
 struct Sesion {
     canal: Channel,
+    /// While it is not zero, the broker is not storing commands.
     sin_confirmar: Arc<AtomicUsize>,
 }
 
@@ -95,10 +93,9 @@ impl ClienteAmqp {
             compartido: Arc::new(Compartido {
                 urls: urls.to_string(),
                 topologia,
-                canal: RwLock::new(None),
+                sesion: RwLock::new(None),
                 pendientes: Mutex::new(HashMap::new()),
                 conectado: Arc::new(AtomicBool::new(false)),
-                sin_confirmar: RwLock::default(),
             }),
         }
     }
@@ -108,10 +105,11 @@ impl ClienteAmqp {
         self.compartido.conectado.load(Ordering::SeqCst)
     }
 
-    /// Whether the broker confirms what is published: no publish is past
-    /// its deadline unconfirmed (`/ready`).
+    /// Whether the broker confirms what is published: no publish of the
+    /// current session is past its deadline unconfirmed (`/ready`).
     pub fn confirma(&self) -> bool {
-        self.compartido.sin_confirmar.read().unwrap_or_else(PoisonError::into_inner).load(Ordering::SeqCst) == 0
+        let sesion = self.compartido.sesion.read().unwrap_or_else(PoisonError::into_inner);
+        sesion.as_ref().is_none_or(|s| s.sin_confirmar.load(Ordering::SeqCst) == 0)
     }
 
     /// Keeps a session up until `shutdown`, reconnecting with backoff.
@@ -137,9 +135,8 @@ impl ClienteAmqp {
             )
             .await
             .map_err(en_paso("consumir las respuestas"))?;
-        let sin_confirmar = Arc::new(AtomicUsize::new(0));
-        *c.sin_confirmar.write().unwrap_or_else(PoisonError::into_inner) = sin_confirmar.clone();
-        *c.canal.write().unwrap_or_else(PoisonError::into_inner) = Some(Sesion { canal: canal.clone(), sin_confirmar });
+        let sesion = Sesion { canal: canal.clone(), sin_confirmar: Arc::default() };
+        *c.sesion.write().unwrap_or_else(PoisonError::into_inner) = Some(sesion);
         c.conectado.store(true, Ordering::SeqCst);
         tracing::info!("gateway conectado a RabbitMQ");
         let fin = loop {
@@ -163,7 +160,7 @@ impl ClienteAmqp {
             }
         };
         c.conectado.store(false, Ordering::SeqCst);
-        *c.canal.write().unwrap_or_else(PoisonError::into_inner) = None;
+        *c.sesion.write().unwrap_or_else(PoisonError::into_inner) = None;
         // Replies to this channel's commands can no longer arrive: dropping
         // the senders answers their requests 503 at once.
         c.pendientes.lock().unwrap_or_else(PoisonError::into_inner).clear();
@@ -177,7 +174,7 @@ impl ClienteAmqp {
     pub async fn enviar(&self, comando: Comando, limite: Instant) -> Result<Vec<u8>, ErrorEnvio> {
         let c = &self.compartido;
         let Sesion { canal, sin_confirmar } =
-            c.canal.read().unwrap_or_else(PoisonError::into_inner).clone().ok_or(ErrorEnvio::NoDisponible)?;
+            c.sesion.read().unwrap_or_else(PoisonError::into_inner).clone().ok_or(ErrorEnvio::NoDisponible)?;
         let correlacion = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         c.pendientes.lock().unwrap_or_else(PoisonError::into_inner).insert(correlacion.clone(), tx);
