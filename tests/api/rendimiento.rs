@@ -93,11 +93,16 @@ async fn a_ritmo(app: &mut TestApp, n: usize, hueco: Duration) -> (f64, f64) {
     transacciones(app)
 }
 
-/// At a steady pace, commands too far apart to meet in a lane (20 ms, each
+/// At a steady pace, commands too far apart to meet in a lane (30 ms, each
 /// transaction takes a few) still share transactions when `worker.juntar`
 /// lets the first wait for the next: the wake-ups and round trips of a
-/// transaction are paid once for several commands. Without it, every
-/// command is a transaction of its own.
+/// transaction are paid once for several commands. Without it, commands
+/// share a transaction only when one arrives while the previous one is
+/// still being applied — rare on a quiet machine, common on a loaded one
+/// (CI saw 67 transactions for 100 commands 20 ms apart, with the other api
+/// tests running beside it). So the waiting lane is held to an absolute
+/// bound, which load only makes easier, and the control run to a ratio
+/// against it, not to a count a busy machine can miss.
 #[tokio::test]
 async fn commands_at_a_steady_pace_share_transactions_only_when_the_lane_waits() {
     let ajustes = |juntar: Duration| {
@@ -106,17 +111,23 @@ async fn commands_at_a_steady_pace_share_transactions_only_when_the_lane_waits()
             s.worker.juntar = juntar;
         }
     };
-    let mut sin = TestApp::spawn_with(ajustes(Duration::ZERO)).await;
-    let (transacciones, entregas) = a_ritmo(&mut sin, 100, Duration::from_millis(20)).await;
-    assert_eq!(entregas, 100.0);
-    assert!(transacciones >= 80.0, "without juntar: {transacciones} transactions for {entregas} commands");
-
+    let hueco = Duration::from_millis(30);
     let mut con = TestApp::spawn_with(ajustes(Duration::from_millis(100))).await;
-    let (transacciones, entregas) = a_ritmo(&mut con, 100, Duration::from_millis(20)).await;
+    let (con_juntar, entregas) = a_ritmo(&mut con, 100, hueco).await;
     assert_eq!(entregas, 100.0);
-    // The lane learns the pace over the first ~23 (`Llegadas`); from then on
-    // about five share each transaction: ~40 in all.
-    assert!(transacciones <= 60.0, "with juntar 100ms: {transacciones} transactions for {entregas} commands");
+    // The lane learns the pace over the first ~24 (`Llegadas`); from then on
+    // about four share each transaction (a 100 ms window, 30 ms apart): ~43
+    // in all.
+    assert!(con_juntar <= 60.0, "with juntar 100ms: {con_juntar} transactions for {entregas} commands");
+
+    let mut sin = TestApp::spawn_with(ajustes(Duration::ZERO)).await;
+    let (sin_juntar, entregas) = a_ritmo(&mut sin, 100, hueco).await;
+    assert_eq!(entregas, 100.0);
+    // Quiet, ~100; the waits then save more than half of them.
+    assert!(
+        sin_juntar >= 1.5 * con_juntar,
+        "without juntar {sin_juntar} transactions, with it {con_juntar}: the wait is not what shares them"
+    );
 }
 
 /// Lanes are for load, not for a steady trickle: commands on different
