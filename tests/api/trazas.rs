@@ -218,8 +218,10 @@ async fn creaciones(cliente: &mut Cliente, n: usize, proceso: &Proceso) -> (Dura
                 cabeceras(None, Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")),
             )
             .await;
-        // The first waits for the process to start.
-        let espera = if i == 0 { Duration::from_secs(30) } else { Duration::from_secs(5) };
+        // The first waits for the process to start; the others well under
+        // the exporter's 20 s timeout (below), which a reply held by an
+        // export would wait out.
+        let espera = if i == 0 { Duration::from_secs(30) } else { Duration::from_secs(15) };
         let r = cliente.respuesta_en(&c, espera).await.unwrap_or_else(|| panic!("no reply {i}:\n{}", proceso.log()));
         assert_eq!(r["ok"], true, "{r}");
         if i > 0 {
@@ -254,13 +256,16 @@ async fn with_the_collector_away_or_hanging_commands_are_answered_as_usual() {
             &[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
                 ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+                // Long, so an export holding up the message path shows as a
+                // stall of many seconds, far from a loaded machine's hiccup.
+                ("OTEL_EXPORTER_OTLP_TIMEOUT", "20000"),
                 // A small queue, so it fills and spans are dropped.
                 ("OTEL_BSP_MAX_QUEUE_SIZE", "16"),
             ],
         );
         let (peor, total) = creaciones(&mut cliente, 100, &proceso).await;
         eprintln!("collector {url}: 100 creations, slowest reply {peor:?}, total {total:?}");
-        assert!(peor < Duration::from_secs(1), "a reply took {peor:?}");
+        assert!(peor < Duration::from_secs(5), "a reply took {peor:?}");
         // The stop does not wait on the collector past its bound.
         let parada = Instant::now();
         assert!(proceso.terminar().success(), "{}", proceso.log());
