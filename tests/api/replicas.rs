@@ -13,7 +13,13 @@ async fn replicas(n: usize) -> (TestApp, Vec<Proceso>, Vec<String>) {
     let mut procesos = vec![Proceso::iniciar(&app.settings)];
     esperar_worker(&mut app).await;
     procesos.extend((1..n).map(|_| Proceso::iniciar(&app.settings)));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Every standby subscribed (a takeover timed from a kill must not
+    // include a standby still starting up).
+    let limite = Instant::now() + Duration::from_secs(60);
+    while !procesos.iter().all(|p| p.log().contains("consumiendo comandos")) {
+        assert!(Instant::now() < limite, "a replica never subscribed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let mut tickets = vec![];
     for _ in 0..24 {
         tickets.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
@@ -60,7 +66,7 @@ async fn three_replicas_keep_per_ticket_order_when_the_active_one_is_killed() {
         "no command applied twice"
     );
     // Every change's event is published exactly once in the outbox's eyes.
-    for _ in 0..50 {
+    for _ in 0..300 {
         if app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await == 0 {
             break;
         }
