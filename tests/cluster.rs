@@ -351,7 +351,7 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     }
     // Every ticket's two alerts (POR_VENCER, VENCIDO), then the outbox empty.
     esperar_conteo(&pool, "SELECT count(*) FROM sla_alertas", 2 * (TICKETS as i64 + 1), Duration::from_secs(120)).await;
-    esperar_conteo(&pool, "SELECT -count(*) FROM outbox WHERE publicado_en IS NULL", 0, Duration::from_secs(120)).await;
+    esperar_outbox_publicado(&pool, Duration::from_secs(120)).await;
 
     let efectos: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "SELECT comando_id, count(*) FROM historial WHERE comando_id IS NOT NULL GROUP BY 1",

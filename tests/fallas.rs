@@ -156,7 +156,9 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     let aplicados = ids.iter().filter(|id| efectos.get(*id) == Some(&1)).count();
 
     // Events: the relay may legitimately re-send after a crash; de-duplicate by event id.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every event confirmed by the broker first (the ledger then holds them
+    // all), however long a loaded machine's relay lags behind.
+    esperar_outbox_publicado(&pool, Duration::from_secs(120)).await;
     let mut por_comando: HashMap<String, HashSet<String>> = HashMap::new();
     for e in libro.vaciar().await {
         if let Some(cid) = e["data"]["comandoId"].as_str() {

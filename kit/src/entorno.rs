@@ -115,3 +115,13 @@ pub async fn esperar_conteo(pool: &sqlx::PgPool, sql: &'static str, n: i64, limi
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Waits until the relay has published every event in the outbox of `pool`'s
+/// database (no row with `publicado_en` unset); panics after `limite`.
+/// The relay commits `publicado_en` only once the broker confirmed the event,
+/// so from then on every event is on the queues bound to `P.eventos`: a
+/// drain until silence after this sees all of them (and any duplicate), however
+/// long the relay paused before publishing.
+pub async fn esperar_outbox_publicado(pool: &sqlx::PgPool, limite: Duration) {
+    esperar_conteo(pool, "SELECT -count(*) FROM outbox WHERE publicado_en IS NULL", 0, limite).await;
+}

@@ -29,8 +29,8 @@ pub use cliente::Cliente;
 pub use corte::Corte;
 pub use datos::{ana_garcia, fecha, mensaje, motivos, publicar_pasos, publicar_rafaga};
 pub use entorno::{
-    Nombres, SECRETO, base_url, borrar_entorno, crear_base, crear_base_en, esperar_conteo, limpiar, puerto_libre,
-    settings_de_prueba,
+    Nombres, SECRETO, base_url, borrar_entorno, crear_base, crear_base_en, esperar_conteo, esperar_outbox_publicado,
+    limpiar, puerto_libre, settings_de_prueba,
 };
 pub use esquemas::{es_respuesta_de, validar_evento, validar_respuesta};
 pub use libro::{Libro, Publicador};

@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// How long the relay may take to publish what is committed before the
+/// event tap is drained: a loaded machine can pause it for seconds, longer
+/// than any silence window, so the drains below wait for the outbox first.
+const PUBLICADO: Duration = Duration::from_secs(60);
+
 #[tokio::test]
 async fn resending_crear_with_the_same_message_id_creates_one_ticket() {
     let mut app = TestApp::spawn().await;
@@ -20,6 +25,7 @@ async fn resending_crear_with_the_same_message_id_creates_one_ticket() {
     assert_eq!(r1, r2, "the original reply is sent again");
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
     assert_eq!(app.contar("SELECT count(*) FROM historial").await, 1);
+    esperar_outbox_publicado(&app.pool, PUBLICADO).await;
     let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
     assert_eq!(eventos.len(), 1, "one event for one change");
 }
@@ -37,6 +43,7 @@ async fn resending_a_transition_changes_nothing_the_second_time() {
     assert_eq!(r1, r2);
     assert_eq!(app.fila(&ticket).await, fila);
     assert_eq!(app.contar("SELECT count(*) FROM historial").await, 2);
+    esperar_outbox_publicado(&app.pool, PUBLICADO).await;
     let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
     let tipos: Vec<&str> = eventos.iter().map(|(_, rk, _)| rk.as_str()).collect();
     assert_eq!(tipos, ["ticket.creado", "ticket.asignado"]);
@@ -62,6 +69,7 @@ async fn a_command_committed_but_never_acked_is_not_applied_twice() {
     let r = app.cliente.enviar_con_id("crear", ana_garcia(), None, &id).await;
     assert_eq!(r, primero.json());
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
+    esperar_outbox_publicado(&app.pool, PUBLICADO).await;
     let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await;
     assert_eq!(eventos.len(), 1);
 }
@@ -91,6 +99,7 @@ async fn each_mutation_publishes_exactly_one_cloudevent() {
     }
     let r = app.enviar("archivar", json!({"ticketId": ticket}), Some(&mesa)).await;
     assert_eq!(r["ok"], true);
+    esperar_outbox_publicado(&app.pool, PUBLICADO).await;
     let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
     let tipos: Vec<&str> = eventos.iter().map(|(_, rk, _)| rk.as_str()).collect();
     assert_eq!(
@@ -170,6 +179,8 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     let pool = app.pool.clone();
     let parar = CancellationToken::new();
     let h = tokio::spawn(app.run(parar.clone()));
+    // The new worker connects and its relay catches up; then the tap is drained.
+    esperar_outbox_publicado(&pool, PUBLICADO).await;
     let eventos = cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
     let mut comandos: Vec<String> =
         eventos.iter().map(|(_, _, e)| e["data"]["comandoId"].as_str().unwrap().to_string()).collect();
@@ -315,7 +326,11 @@ async fn tickets_handed_between_lanes_mid_stream_keep_publish_order() {
 
 #[tokio::test]
 async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
-    let mut app = TestApp::spawn().await;
+    // The drain applies what was prefetched (up to the whole burst), waits
+    // for its acks and flushes the relay: 5 s is not enough on a loaded
+    // machine. 15 s stays inside `detener`'s 20 s, which still requires
+    // `Cierre::Completo`.
+    let mut app = TestApp::spawn_with(|s| s.worker.shutdown_grace = Duration::from_secs(15)).await;
     // Enough for acks to pile up past a quorum queue's 32 in flight.
     let n = 200;
     for _ in 0..n {
@@ -337,13 +352,11 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     let topo = app.topologia();
     // Deliveries the stopped worker held unacked go back to the queue when its
     // connection closes; the broker settles them asynchronously.
-    let mut en_cola = 0;
-    for _ in 0..50 {
-        en_cola = app.cliente.en_cola(topo.comandos()).await;
-        if aplicados + en_cola == n {
-            break;
-        }
+    let fin = std::time::Instant::now() + Duration::from_secs(30);
+    let mut en_cola = app.cliente.en_cola(topo.comandos()).await;
+    while aplicados + en_cola != n && std::time::Instant::now() < fin {
         tokio::time::sleep(Duration::from_millis(100)).await;
+        en_cola = app.cliente.en_cola(topo.comandos()).await;
     }
     // More than n: a command was applied but its ack did not land before exit.
     assert_eq!(aplicados + en_cola, n, "applied {aplicados} + queued {en_cola}");
@@ -354,12 +367,7 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     let otra = Aplicacion::build(app.settings.clone()).await.unwrap();
     let parar = CancellationToken::new();
     let h = tokio::spawn(otra.run(parar.clone()));
-    for _ in 0..200 {
-        if app.contar("SELECT count(*) FROM tickets").await == n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    esperar_conteo(&app.pool, "SELECT count(*) FROM tickets", n, Duration::from_secs(60)).await;
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, n);
     assert_eq!(app.contar("SELECT count(DISTINCT comando_id) FROM historial").await, n);
     parar.cancel();
