@@ -258,16 +258,19 @@ async fn audience_and_issuer_are_checked_only_when_configured() {
 async fn nbf_and_exp_have_five_seconds_of_leeway() {
     let v = con_jwks(|_| {}).await;
     let rs = |extra: Value| firmado(Algorithm::RS256, RSA, Some("rsa-1"), &proveedor(extra));
-    let t = ahora();
-    let casos = [
-        (json!({"nbf": t + 3}), "ok"),
-        (json!({"nbf": t + 60}), "NO_AUTENTICADO"),
-        (json!({"nbf": "mañana"}), "NO_AUTENTICADO"),
-        (json!({"exp": t - 3}), "ok"),
-        (json!({"exp": t - 60}), "NO_AUTENTICADO"),
-        (json!({"exp": "nunca"}), "NO_AUTENTICADO"),
+    // Each claim is timed from the moment its token is checked, so a
+    // stalled test thread cannot eat into the 2 s the `± 3` cases keep.
+    type Reclamos = fn(i64) -> Value;
+    let casos: [(Reclamos, &str); 6] = [
+        (|t| json!({"nbf": t + 3}), "ok"),
+        (|t| json!({"nbf": t + 60}), "NO_AUTENTICADO"),
+        (|_| json!({"nbf": "mañana"}), "NO_AUTENTICADO"),
+        (|t| json!({"exp": t - 3}), "ok"),
+        (|t| json!({"exp": t - 60}), "NO_AUTENTICADO"),
+        (|_| json!({"exp": "nunca"}), "NO_AUTENTICADO"),
     ];
     for (extra, esperado) in casos {
+        let extra = extra(ahora());
         assert_eq!(codigo(v.verificar(Some(&rs(extra.clone()))).await), esperado, "{extra}");
     }
 }

@@ -275,7 +275,15 @@ async fn run_exits_1_when_the_grace_runs_out_and_the_command_is_not_lost() {
     sqlx::query("LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE").execute(&mut *bloqueo).await.unwrap();
     let id = uuid::Uuid::new_v4().to_string();
     let c = app.cliente.publicar("ticket.crear", ana_garcia().to_string().as_bytes(), Some(&id), None).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The worker is waiting on that lock (not merely sent the command).
+    esperar_conteo(
+        &app.pool,
+        "SELECT count(*) FROM pg_locks WHERE NOT granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
     let inicio = std::time::Instant::now();
     let estado = tokio::task::spawn_blocking(move || {
         let estado = p.terminar();

@@ -78,7 +78,7 @@ async fn queue_depths_and_readiness_are_on_metrics() {
         .ejecutar(parar.clone()),
     );
     let mut texto = String::new();
-    for _ in 0..50 {
+    for _ in 0..300 {
         texto = metricas.texto();
         if valor_metrica(&texto, "mesa_cola_mensajes{cola=\"comandos\"}") == Some(4.0) {
             break;
