@@ -1,7 +1,7 @@
 //! `carga`: a realistic command mix against a worker it starts (a child
 //! process running the same `run` code) or an external one.
 
-use crate::clientes::{Publicador, Ritmo};
+use crate::clientes::{Remitente, Ritmo};
 use crate::entorno::{Entorno, Hijo, lanzar, sembrar, tamano_db, terminar, token};
 use crate::medidas::{Latencias, cpu_segundos, resumen_ms, rss_pico_mib};
 use clap::Args;
@@ -111,7 +111,7 @@ impl Medidas {
 }
 
 /// One ticket's life: crear, then five commands back to back.
-async fn flujo(p: &Publicador, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow::Result<()> {
+async fn flujo(p: &Remitente, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow::Result<()> {
     let enviar = |op: &'static str, cuerpo: Value, auth: Option<String>| async move {
         ritmo.turno().await;
         let id = Uuid::new_v4().to_string();
@@ -193,7 +193,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     });
 
     // Wait until the worker answers.
-    let calentamiento = Publicador::nuevo(&url, &topo).await?;
+    let calentamiento = Remitente::nuevo(&url, &topo).await?;
     let mut listo = false;
     for _ in 0..60 {
         let rx = calentamiento
@@ -216,7 +216,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     );
     let mut tareas = vec![];
     for _ in 0..publicadores {
-        let p = Arc::new(Publicador::nuevo(&url, &topo).await?);
+        let p = Arc::new(Remitente::nuevo(&url, &topo).await?);
         for _ in 0..en_vuelo {
             let (p, ritmo, m, auth) = (p.clone(), ritmo.clone(), medidas.clone(), auth.clone());
             tareas.push(tokio::spawn(async move {

@@ -17,16 +17,18 @@ use uuid::Uuid;
 /// Replies awaited, by correlation id, with their arrival time.
 type Pendientes = Arc<Mutex<HashMap<String, oneshot::Sender<(Value, Instant)>>>>;
 
-/// One publisher: its own connection, a confirm channel and a reply queue.
-pub(crate) struct Publicador {
+/// One sender that times its commands to their replies: its own connection,
+/// a confirm channel and a reply queue. (Not the kit's `Publicador`, which
+/// survives broker restarts and never awaits a reply.)
+pub(crate) struct Remitente {
     canal: Channel,
     cola_respuestas: String,
     pendientes: Pendientes,
     topo: Topologia,
 }
 
-impl Publicador {
-    pub(crate) async fn nuevo(url: &str, topo: &Topologia) -> anyhow::Result<Publicador> {
+impl Remitente {
+    pub(crate) async fn nuevo(url: &str, topo: &Topologia) -> anyhow::Result<Remitente> {
         let conexion = amqp::conectar(url, "mesa-bench publicador").await?;
         let canal = conexion.create_channel().await?;
         canal.confirm_select(ConfirmSelectOptions::default()).await?;
@@ -44,7 +46,7 @@ impl Publicador {
                 }
             }
         });
-        Ok(Publicador { canal, cola_respuestas, pendientes, topo: topo.clone() })
+        Ok(Remitente { canal, cola_respuestas, pendientes, topo: topo.clone() })
     }
 
     /// Publishes with confirm; the receiver yields the reply.

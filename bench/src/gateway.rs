@@ -5,7 +5,7 @@
 //! both alike; then both unpaced, for the ceiling. One worker and one gateway,
 //! child processes running the same code as `mesa-ayuda run` and `gateway`.
 
-use crate::clientes::{Publicador, Ritmo};
+use crate::clientes::{Remitente, Ritmo};
 use crate::entorno::{Entorno, Hijo, lanzar, terminar, token};
 use crate::medidas::{Latencias, cpu_segundos, percentil, resumen_ms, rss_pico_mib};
 use clap::Args;
@@ -113,7 +113,7 @@ impl Paso<'_> {
 
 /// The two clients, sharing nothing but the worker.
 struct Clientes {
-    amqp: Vec<Arc<Publicador>>,
+    amqp: Vec<Arc<Remitente>>,
     http: reqwest::Client,
     base: String,
     auth: String,
@@ -332,7 +332,7 @@ pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
 
     let mut amqp = Vec::new();
     for _ in 0..4 {
-        amqp.push(Arc::new(Publicador::nuevo(&url, &topo).await?));
+        amqp.push(Arc::new(Remitente::nuevo(&url, &topo).await?));
     }
     let http = mesa_ayuda::tls::cliente_http().pool_max_idle_per_host(flujos_maximos).build()?;
     let clientes = Arc::new(Clientes {
