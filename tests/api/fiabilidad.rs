@@ -179,7 +179,8 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     let pool = app.pool.clone();
     let parar = CancellationToken::new();
     let h = tokio::spawn(app.run(parar.clone()));
-    // The new worker connects and its relay catches up; then the tap is drained.
+    // The new worker connects and its relay publishes all three (the wait
+    // fails the test if it does not); then the tap is drained.
     esperar_outbox_publicado(&pool, PUBLICADO).await;
     let eventos = cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
     let mut comandos: Vec<String> =
@@ -187,9 +188,6 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     comandos.sort();
     ids.sort();
     assert_eq!(comandos, ids);
-    let pendientes: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").fetch_one(&pool).await.unwrap();
-    assert_eq!(pendientes, 0);
     parar.cancel();
     h.await.unwrap().unwrap();
 }
