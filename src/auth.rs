@@ -216,6 +216,13 @@ impl Verificador {
             return Identidad::rechazo("el encabezado authorization debe ser 'Bearer <token>'");
         };
         let Ok(cabecera) = decode_header(token) else { return Identidad::rechazo("el token no es válido") };
+        // RFC 7515 §4.1.11: a `crit` name the recipient does not implement
+        // makes the token invalid, and this worker implements none. The
+        // header's own key pointers (`jku`, `x5u`, `jwk`, `x5c`) are never
+        // read: keys come only from the configuration (`clave`).
+        if cabecera.crit.is_some() {
+            return Identidad::rechazo("el token exige extensiones (crit) que no se admiten");
+        }
         let clave = match self.clave(&cabecera).await {
             Ok(clave) => clave,
             Err(mensaje) => return Identidad::rechazo(mensaje),

@@ -187,6 +187,19 @@ pub struct GatewaySettings {
     pub proxies_confiables: Vec<String>,
     /// Origins allowed by CORS (`*` for any); none turns CORS off.
     pub cors_origenes: Vec<String>,
+    /// Largest request head, request line and headers (v1.2): past it 431.
+    pub max_cabeceras_bytes: usize,
+    /// From a head's first byte to its end (v1.2); then the connection closes.
+    #[serde(with = "humantime_serde_str")]
+    pub tiempo_cabeceras: Duration,
+    /// For a request's whole body, once its head is in (v1.2); then 408.
+    #[serde(with = "humantime_serde_str")]
+    pub tiempo_cuerpo: Duration,
+    /// An idle kept-alive connection closes after this (v1.2).
+    #[serde(with = "humantime_serde_str")]
+    pub tiempo_inactivo: Duration,
+    /// Connections open at once (v1.2); past it new ones wait.
+    pub max_conexiones: std::num::NonZeroUsize,
 }
 
 /// `[scheduler]` settings.

@@ -9,7 +9,7 @@ use crate::configuration::Settings;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,11 +36,17 @@ pub use limite::LimitePublico;
 pub use metricas::MetricasGateway;
 pub use rutas::{CUERPO_MAX_BYTES, IDEMPOTENCY_KEY};
 
+/// Largest `Authorization` carried into a command (contract §8, v1.2).
+pub const AUTHORIZATION_MAX_BYTES: usize = 8 * 1024;
+
 /// What every handler shares (axum state).
 #[derive(Clone)]
 pub(crate) struct EstadoGateway {
     cliente: ClienteAmqp,
+    /// How long a request waits for the worker's reply.
     timeout: Duration,
+    /// How long a body may take to arrive once its head is in.
+    tiempo_cuerpo: Duration,
     limite: Arc<LimitePublico>,
     metricas: Arc<MetricasGateway>,
     /// `/openapi.json`, rendered once.
@@ -114,11 +120,20 @@ pub fn router(
 ) -> axum::Router {
     let (router, doc) = rutas().split_for_parts();
     let openapi = Arc::new(doc.to_json().unwrap_or_default());
-    let estado = EstadoGateway { cliente, timeout: settings.timeout, limite, metricas: metricas.clone(), openapi };
+    let estado = EstadoGateway {
+        cliente,
+        timeout: settings.timeout,
+        tiempo_cuerpo: settings.tiempo_cuerpo,
+        limite,
+        metricas: metricas.clone(),
+        openapi,
+    };
     let mut app = router
         .fallback(|| async { ErrorGateway::RutaNoEncontrada })
         .method_not_allowed_fallback(|| async { ErrorGateway::MetodoNoPermitido })
         .with_state(estado)
+        // Inside the access log, so a 431 is logged and counted like any answer.
+        .layer(axum::middleware::from_fn_with_state(settings.max_cabeceras_bytes, limitar_cabeceras))
         .layer(axum::middleware::from_fn_with_state(metricas, registrar));
     if let Some(cors) = cors(&settings.cors_origenes) {
         app = app.layer(cors);
@@ -150,6 +165,41 @@ fn cors(origenes: &[String]) -> Option<CorsLayer> {
             .expose_headers([rutas::IDEMPOTENCY_KEY.clone(), header::RETRY_AFTER])
             .max_age(Duration::from_secs(600)),
     )
+}
+
+/// Contract §8 (v1.2): a head over `max` bytes, or an `Authorization` over
+/// [`AUTHORIZATION_MAX_BYTES`] (it is carried into the command, through the
+/// one broker session every client shares), is answered 431 before any
+/// handler sees the request.
+async fn limitar_cabeceras(State(max): State<usize>, req: Request, next: Next) -> Response {
+    match cabeceras_aceptables(&req, max) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Whether a request's head is within its limits (see [`limitar_cabeceras`]).
+fn cabeceras_aceptables<B>(req: &axum::http::Request<B>, max: usize) -> Result<(), ErrorGateway> {
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION)
+        && auth.len() > AUTHORIZATION_MAX_BYTES
+    {
+        return Err(ErrorGateway::CabecerasDemasiadoGrandes(format!(
+            "Authorization supera {AUTHORIZATION_MAX_BYTES} bytes"
+        )));
+    }
+    if tamano_cabecera(req) > max {
+        return Err(ErrorGateway::CabecerasDemasiadoGrandes(format!("la cabecera de la solicitud supera {max} bytes")));
+    }
+    Ok(())
+}
+
+/// The bytes of a request's head as it came on the wire: request line,
+/// each header as `name: value` and its line break, the blank line.
+fn tamano_cabecera<B>(req: &axum::http::Request<B>) -> usize {
+    let ruta = req.uri().path_and_query().map_or(1, |r| r.as_str().len());
+    let linea = req.method().as_str().len() + 1 + ruta + " HTTP/1.1\r\n".len();
+    let campos: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + 2 + v.len() + 2).sum();
+    linea + campos + 2
 }
 
 /// The access log and request metrics: method, route template, status,
@@ -215,6 +265,8 @@ pub struct Gateway {
     listener: tokio::net::TcpListener,
     app: axum::Router,
     limite: Arc<LimitePublico>,
+    /// Head, idle and connection limits of the listener.
+    limites_http: crate::servidor::LimitesHttp,
 }
 
 impl Gateway {
@@ -227,7 +279,7 @@ impl Gateway {
         let limite = Arc::new(LimitePublico::new(g.limite_publico, g.redes_confiables()));
         let app = router(cliente.clone(), g, limite.clone(), metricas.clone());
         let listener = tokio::net::TcpListener::bind((g.host.as_str(), g.port)).await?;
-        Ok(Gateway { cliente, metricas, listener, app, limite })
+        Ok(Gateway { cliente, metricas, listener, app, limite, limites_http: g.limites_http() })
     }
 
     /// The address it listens on.
@@ -261,10 +313,7 @@ impl Gateway {
                 }
             }
         });
-        let servicio = self.app.into_make_service_with_connect_info::<SocketAddr>();
-        let resultado = axum::serve(self.listener, servicio)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let resultado = crate::servidor::servir(self.listener, self.app, self.limites_http, shutdown).await;
         broker_stop.cancel();
         let _ = broker.await;
         let _ = limpieza.await;

@@ -3,8 +3,8 @@
 use crate::metrics::{Metricas, Salud};
 use crate::store;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -49,7 +49,7 @@ async fn ready(State(e): State<EstadoHttp>) -> impl IntoResponse {
     (codigo, Json(json!({"listo": listo, "baseDeDatos": base, "consumidor": consumidor, "relay": relay})))
 }
 
-async fn metrics(State(e): State<EstadoHttp>) -> impl IntoResponse {
+async fn metrics(State(e): State<EstadoHttp>, cabeceras: HeaderMap) -> Response {
     if let Ok(Ok((pendientes, antiguedad))) =
         tokio::time::timeout(Duration::from_secs(2), store::backlog_outbox(&e.pool)).await
     {
@@ -57,14 +57,15 @@ async fn metrics(State(e): State<EstadoHttp>) -> impl IntoResponse {
         e.metricas.outbox_antiguedad.set(antiguedad);
     }
     e.metricas.listo.set(i64::from(listo(&e).await.0));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], e.metricas.texto())
+    crate::metrics::exposicion::responder(&cabeceras, e.metricas.texto())
 }
 
-/// Serves `app` on `listener` until `shutdown` is cancelled, then drains gracefully.
+/// Serves `app` on `listener` until `shutdown` is cancelled, then drains
+/// gracefully; with the gateway's edge limits at their defaults.
 pub async fn servir(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+    crate::servidor::servir(listener, app, crate::servidor::LimitesHttp::default(), shutdown).await
 }

@@ -37,6 +37,8 @@ pub mod procesador;
 pub mod rechazados;
 /// Pruning of published events and old idempotency records.
 pub mod retencion;
+/// The HTTP/1.1 server loop with the edge limits (head, idle, connections).
+pub mod servidor;
 /// Wiring and the process lifecycle.
 pub mod startup;
 /// Persistence over sqlx.

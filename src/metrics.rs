@@ -1,5 +1,7 @@
 //! Prometheus metrics and the readiness flags `/ready` reports.
 
+pub mod exposicion;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -64,6 +64,9 @@ pub enum Resultado {
     Rechazado(Codigo),
     /// Not handled: a failure that was not the command's (dead-lettered).
     ErrorInterno,
+    /// Not applied nor answered: its `reply_to` names a queue of the
+    /// worker's own topology (contract §3, v1.2); dead-lettered.
+    ReplyToPropio,
 }
 
 impl Resultado {
@@ -74,6 +77,7 @@ impl Resultado {
             Resultado::Repetido => "repetido",
             Resultado::Rechazado(c) => c.as_str(),
             Resultado::ErrorInterno => "error_interno",
+            Resultado::ReplyToPropio => "reply_to_propio",
         }
     }
 }
@@ -129,6 +133,23 @@ impl Desenlace {
     /// A body over the configured size: refused unread.
     pub fn demasiado_grande(max: usize) -> Self {
         Self::veneno(&ErrorContrato::SolicitudInvalida(format!("el cuerpo supera {max} bytes")))
+    }
+
+    /// A command whose `reply_to` names the worker's own topology: not
+    /// applied, parked with why; the consumer sends no reply (its reply
+    /// body is never published).
+    pub fn reply_to_propio(operacion: Option<Operacion>, reply_to: &str) -> Self {
+        let nombre: String = reply_to.chars().take(100).collect();
+        Desenlace {
+            respuesta: ErrorContrato::SolicitudInvalida("reply_to no válido".into()).respuesta(),
+            disposicion: Disposicion::DeadLetter {
+                motivo: format!(
+                    "reply_to {nombre:?} nombra una cola de la topología del worker: no se aplica ni se responde"
+                ),
+            },
+            resultado: Resultado::ReplyToPropio,
+            operacion,
+        }
     }
 
     /// A reply recorded earlier for the same `message_id`.

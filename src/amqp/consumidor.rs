@@ -103,10 +103,11 @@ impl Consumidor {
             let salida = Salida {
                 respuestas: respuestas.clone(),
                 rechazos: rechazos.clone(),
+                topologia: self.topologia.clone(),
                 dlx: self.topologia.dlx(),
                 metricas: self.metricas.clone(),
             };
-            let limites = Limites { max_cuerpo: self.max_cuerpo, lote: self.lote, juntar: self.juntar };
+            let limites = Limites { lote: self.lote, juntar: self.juntar };
             let carril = Carril { indice, reparto: reparto.clone() };
             tareas.push(tokio::spawn(carril.ejecutar(rx, self.procesador.clone(), salida, limites, shutdown.clone())));
         }
@@ -119,10 +120,10 @@ impl Consumidor {
                 entrega = entregas.next() => match entrega {
                     Some(Ok(mut delivery)) => {
                         // Size first: an oversized body is neither copied nor parsed.
-                        let mut mensaje = amqp::mensaje(&mut delivery, self.max_cuerpo);
-                        let ticket = mensaje.as_ref().and_then(Mensaje::clave_de_orden);
-                        let span = span_de_comando(&delivery, mensaje.as_mut(), ticket);
-                        let clave = clave_de_reparto(ticket, mensaje.as_ref());
+                        let mut mensaje = amqp::mensaje(&mut delivery, self.max_cuerpo, &self.topologia);
+                        let ticket = mensaje.as_ref().ok().and_then(Mensaje::clave_de_orden);
+                        let span = span_de_comando(&delivery, mensaje.as_mut().ok(), ticket);
+                        let clave = clave_de_reparto(ticket, mensaje.as_ref().ok());
                         let i = reparto.elegir(clave, |j| carriles[j].max_capacity() - carriles[j].capacity());
                         let llegada = tokio::time::Instant::now();
                         if carriles[i].send(Entrega { delivery, mensaje, span, llegada, clave }).await.is_err() {
@@ -236,8 +237,9 @@ async fn esperar_acks(canal: &Channel, cola: &str) -> Option<lapin::Consumer> {
 /// A delivery on its way to a lane.
 struct Entrega {
     delivery: Delivery,
-    /// Its command; `None` when the body is over the size limit.
-    mensaje: Option<Mensaje>,
+    /// Its command, or how it ends unread (a body over the size limit, a
+    /// `reply_to` into the worker's own topology).
+    mensaje: Result<Mensaje, Desenlace>,
     /// The command's span, from arrival to settlement.
     span: tracing::Span,
     /// When the consumer took it from the broker: the lane's pace is the
@@ -312,6 +314,8 @@ fn rotulo(routing_key: &str) -> String {
 struct Salida {
     respuestas: Channel,
     rechazos: Channel,
+    /// The worker's own names: no reply is ever published into them.
+    topologia: Topologia,
     dlx: String,
     metricas: Arc<Metricas>,
 }
@@ -364,7 +368,7 @@ impl Carril {
             }
             self.reparto.fase(self.indice, Fase::Aplicando);
             let claves: Vec<u64> = lote.iter().filter_map(|e| e.clave).collect();
-            if !atender_lote(lote, &procesador, &salida, limites, &shutdown).await {
+            if !atender_lote(lote, &procesador, &salida, &shutdown).await {
                 // Stopping in the middle of an outage: nothing behind an unapplied
                 // command may be applied before it, so the rest stays unacked too.
                 // The connection's close hands it all back, in delivery order.
@@ -380,8 +384,6 @@ impl Carril {
 
 #[derive(Clone, Copy)]
 struct Limites {
-    /// Larger bodies are refused unread.
-    max_cuerpo: usize,
     /// Most deliveries applied in one transaction.
     lote: usize,
     /// The longest a batch's first delivery waits for others (`Llegadas`).
@@ -407,17 +409,16 @@ async fn atender_lote(
     lote: Vec<Entrega>,
     procesador: &Procesador,
     salida: &Salida,
-    limites: Limites,
     shutdown: &CancellationToken,
 ) -> bool {
     let inicio = Instant::now();
-    let aptos: Vec<&Mensaje> = lote.iter().filter_map(|e| e.mensaje.as_ref()).collect();
+    let aptos: Vec<&Mensaje> = lote.iter().filter_map(|e| e.mensaje.as_ref().ok()).collect();
     // The batch's one transaction, seen from each command in it: a child of
     // every command's span (all spanning the same time), so each command's
     // trace shows it; `comandos` tells how many shared it.
     let transacciones: Vec<tracing::Span> = lote
         .iter()
-        .filter(|e| e.mensaje.is_some())
+        .filter(|e| e.mensaje.is_ok())
         .map(|e| tracing::debug_span!(parent: &e.span, "transaction", comandos = aptos.len()))
         .collect();
     if !aptos.is_empty() {
@@ -457,10 +458,10 @@ async fn atender_lote(
     // Outcomes run out only where the batch was left unfinished.
     let finales = lote.iter().map_while(|Entrega { delivery, mensaje, span, .. }| {
         let desenlace = match mensaje {
-            None => Ok(Desenlace::demasiado_grande(limites.max_cuerpo)),
-            Some(_) => desenlaces.pop()?,
+            Err(unread) => Ok(unread.clone()),
+            Ok(_) => desenlaces.pop()?,
         };
-        // The body lives in the message, or (oversized) still in the delivery.
+        // The body lives in the message, or (refused unread) still in the delivery.
         let cuerpo = mensaje.as_ref().map_or(&delivery.data[..], |m| &m.body[..]);
         Some(finalizar(delivery, cuerpo, desenlace, salida, inicio).instrument(span.clone()))
     });
@@ -544,7 +545,10 @@ async fn finalizar(
     if resultado == Resultado::ErrorInterno.as_str() {
         span.record("otel.status_code", "ERROR");
     }
-    if let (Some(reply_to), Some(respuesta)) = (delivery.properties.reply_to(), &respuesta) {
+    // Never into the worker's own topology, whatever decided the outcome
+    // (contract §3, v1.2): `amqp::mensaje` parked such a command unread.
+    let reply_to = delivery.properties.reply_to().as_ref().filter(|r| !salida.topologia.es_propia(r.as_str()));
+    if let (Some(reply_to), Some(respuesta)) = (reply_to, &respuesta) {
         let correlation = delivery.properties.correlation_id().as_ref();
         let publicar = amqp::responder(&salida.respuestas, reply_to, correlation, respuesta.as_bytes());
         if let Err(e) = publicar.instrument(tracing::debug_span!("respuesta")).await {

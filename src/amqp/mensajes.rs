@@ -1,8 +1,9 @@
 //! Messages: reading a delivery's headers and command, replying, and
 //! parking a delivery on the dead-letter exchange with why.
 
-use super::{ErrorAmqp, en_paso};
-use crate::procesador::{Mensaje, traceparent_valido};
+use super::{ErrorAmqp, Topologia, en_paso};
+use crate::domain::estado::Operacion;
+use crate::procesador::{Desenlace, Mensaje, traceparent_valido};
 use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -18,16 +19,22 @@ pub fn header(props: &BasicProperties, nombre: &str) -> Option<String> {
     }
 }
 
-/// The command a delivery carries, or `None` when its body is larger than
-/// `max_cuerpo`: such a body is refused unread, never copied or parsed. The
-/// body moves into the `Mensaje` (the delivery keeps the rest): it is held
-/// once, and parked from there if it must be.
-pub fn mensaje(delivery: &mut Delivery, max_cuerpo: usize) -> Option<Mensaje> {
-    if delivery.data.len() > max_cuerpo {
-        return None;
-    }
+/// The command a delivery carries, or how it ends unread: a body larger
+/// than `max_cuerpo` (never copied or parsed), or a `reply_to` naming a
+/// queue of `topologia` (never applied, never answered there). The body
+/// moves into the `Mensaje` (the delivery keeps the rest): it is held once,
+/// and parked from there if it must be; a refused one stays in the delivery.
+pub fn mensaje(delivery: &mut Delivery, max_cuerpo: usize, topologia: &Topologia) -> Result<Mensaje, Desenlace> {
     let p = &delivery.properties;
-    Some(Mensaje {
+    if let Some(reply_to) = p.reply_to().as_ref().map(|r| r.as_str())
+        && topologia.es_propia(reply_to)
+    {
+        return Err(Desenlace::reply_to_propio(Operacion::from_routing_key(delivery.routing_key.as_str()), reply_to));
+    }
+    if delivery.data.len() > max_cuerpo {
+        return Err(Desenlace::demasiado_grande(max_cuerpo));
+    }
+    Ok(Mensaje {
         routing_key: delivery.routing_key.as_str().to_string(),
         message_id: p.message_id().as_ref().map(|s| s.as_str().to_string()),
         authorization: header(p, "authorization"),

@@ -37,6 +37,11 @@ impl Topologia {
     pub fn eventos(&self) -> String {
         format!("{}.eventos", self.prefijo)
     }
+    /// Whether `nombre` is one of this topology's (starts with `P.`): a
+    /// `reply_to` there is never published to (contract §3, v1.2).
+    pub fn es_propia(&self, nombre: &str) -> bool {
+        nombre.strip_prefix(self.prefijo.as_str()).is_some_and(|resto| resto.starts_with('.'))
+    }
     /// Exchange SLA alerts are published to.
     pub fn alertas(&self) -> String {
         format!("{}.sla.alertas", self.prefijo)

@@ -2,15 +2,22 @@
 //! the parsed forms the gateway runs with.
 
 use crate::configuration::GatewaySettings;
+use crate::servidor::{LimitesHttp, MIN_CABECERAS};
 use axum::http::HeaderValue;
 use ipnet::IpNet;
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 /// Longest accepted reply timeout.
 const TIMEOUT_MAX: Duration = Duration::from_secs(300);
 /// Highest accepted `limite_publico` (requests per minute).
 const LIMITE_PUBLICO_MAX: u32 = 1_000_000;
+/// Largest accepted `max_cabeceras_bytes`: well inside a broker frame, and
+/// a bound on what one connection's head may cost.
+const MAX_CABECERAS_MAX: usize = 1024 * 1024;
+/// Longest accepted head, body and idle deadlines.
+const TIEMPO_MAX: Duration = Duration::from_secs(3600);
 
 /// A CIDR or a bare address (a /32 or /128).
 pub(crate) fn red(texto: &str) -> Option<IpNet> {
@@ -42,6 +49,21 @@ impl GatewaySettings {
         if self.limite_publico > LIMITE_PUBLICO_MAX {
             p.push(("gateway.limite_publico".into(), "entre 0 (sin límite) y 1000000 por minuto".into()));
         }
+        if !(MIN_CABECERAS..=MAX_CABECERAS_MAX).contains(&self.max_cabeceras_bytes) {
+            p.push((
+                "gateway.max_cabeceras_bytes".into(),
+                format!("entre {MIN_CABECERAS} y {MAX_CABECERAS_MAX} bytes"),
+            ));
+        }
+        for (clave, tiempo) in [
+            ("gateway.tiempo_cabeceras", self.tiempo_cabeceras),
+            ("gateway.tiempo_cuerpo", self.tiempo_cuerpo),
+            ("gateway.tiempo_inactivo", self.tiempo_inactivo),
+        ] {
+            if tiempo.is_zero() || tiempo > TIEMPO_MAX {
+                p.push((clave.into(), "mayor que cero y de una hora como mucho".into()));
+            }
+        }
         for (i, cidr) in self.proxies_confiables.iter().enumerate() {
             if red(cidr).is_none() {
                 p.push((
@@ -59,6 +81,18 @@ impl GatewaySettings {
             }
         }
         p
+    }
+
+    /// The connection limits the gateway's listener applies. hyper's own
+    /// wall sits at twice the head limit: a head between the two gets the
+    /// contract's 431 with its body, a larger one hyper's bare 431.
+    pub fn limites_http(&self) -> LimitesHttp {
+        LimitesHttp {
+            max_cabeceras: NonZeroUsize::new(2 * self.max_cabeceras_bytes).unwrap_or(NonZeroUsize::MIN),
+            tiempo_cabeceras: self.tiempo_cabeceras,
+            tiempo_inactivo: self.tiempo_inactivo,
+            max_conexiones: self.max_conexiones,
+        }
     }
 
     /// The trusted proxies' networks (validated: none is dropped).
@@ -84,6 +118,11 @@ mod tests {
             limite_publico: 60,
             proxies_confiables: vec![],
             cors_origenes: vec![],
+            max_cabeceras_bytes: 16 * 1024,
+            tiempo_cabeceras: Duration::from_secs(10),
+            tiempo_cuerpo: Duration::from_secs(10),
+            tiempo_inactivo: Duration::from_secs(60),
+            max_conexiones: NonZeroUsize::new(10_000).unwrap(),
         }
     }
 
@@ -101,6 +140,9 @@ mod tests {
                 "https://a.example/x".into(),
                 "a.example".into(),
             ],
+            max_cabeceras_bytes: 4096,
+            tiempo_cuerpo: Duration::ZERO,
+            tiempo_inactivo: Duration::from_secs(7200),
             ..ajustes()
         };
         let claves: Vec<String> = malos.problemas().into_iter().map(|(k, _)| k).collect();
@@ -110,6 +152,9 @@ mod tests {
                 "gateway.host",
                 "gateway.timeout",
                 "gateway.limite_publico",
+                "gateway.max_cabeceras_bytes",
+                "gateway.tiempo_cuerpo",
+                "gateway.tiempo_inactivo",
                 "gateway.proxies_confiables[1]",
                 "gateway.proxies_confiables[2]",
                 "gateway.cors_origenes[2]",

@@ -53,6 +53,11 @@ pub enum ErrorEnvio {
     /// The broker took the command but no reply came before the deadline.
     #[error("no llegó respuesta a tiempo")]
     TiempoAgotado,
+    /// The command's properties and headers would not fit in one frame of
+    /// the session: the broker would close the session every client
+    /// shares, so it is never published.
+    #[error("el comando no cabe en una trama del broker")]
+    DemasiadoGrande,
 }
 
 /// Replies awaited, by correlation id.
@@ -83,6 +88,10 @@ struct Sesion {
     canal: Channel,
     /// While it is not zero, the broker is not storing commands.
     sin_confirmar: Arc<AtomicUsize>,
+    /// The largest frame the session negotiated: a command's content
+    /// header must fit in one (AMQP 0-9-1 §4.2.6), or the broker closes
+    /// the connection with `FRAME_ERROR`.
+    trama_max: usize,
 }
 
 impl ClienteAmqp {
@@ -135,7 +144,8 @@ impl ClienteAmqp {
             )
             .await
             .map_err(en_paso("consumir las respuestas"))?;
-        let sesion = Sesion { canal: canal.clone(), sin_confirmar: Arc::default() };
+        let trama_max = conexion.configuration().frame_max() as usize;
+        let sesion = Sesion { canal: canal.clone(), sin_confirmar: Arc::default(), trama_max };
         *c.sesion.write().unwrap_or_else(PoisonError::into_inner) = Some(sesion);
         c.conectado.store(true, Ordering::SeqCst);
         tracing::info!("gateway conectado a RabbitMQ");
@@ -173,9 +183,14 @@ impl ClienteAmqp {
     /// Publishes `comando` and waits for its reply until `limite`.
     pub async fn enviar(&self, comando: Comando, limite: Instant) -> Result<Vec<u8>, ErrorEnvio> {
         let c = &self.compartido;
-        let Sesion { canal, sin_confirmar } =
+        let Sesion { canal, sin_confirmar, trama_max } =
             c.sesion.read().unwrap_or_else(PoisonError::into_inner).clone().ok_or(ErrorEnvio::NoDisponible)?;
         let correlacion = uuid::Uuid::new_v4().to_string();
+        // The second wall behind the HTTP head limits: whatever they let
+        // through, nothing that would break the shared session is sent.
+        if tamano_cabecera_amqp(&comando, &correlacion) > trama_max {
+            return Err(ErrorEnvio::DemasiadoGrande);
+        }
         let (tx, rx) = oneshot::channel();
         c.pendientes.lock().unwrap_or_else(PoisonError::into_inner).insert(correlacion.clone(), tx);
         // Removes the entry however this ends: reply, timeout, or the HTTP
@@ -232,6 +247,28 @@ impl ClienteAmqp {
             Err(_) => Err(ErrorEnvio::TiempoAgotado),
         }
     }
+}
+
+/// An upper bound of the bytes of `comando`'s content-header frame as
+/// `enviar` publishes it (AMQP 0-9-1 §2.3.5, §4.2.6.1): the frame's own 8,
+/// class, weight, body size and flags 14, then each property — a short
+/// string is its length and one byte, a table four bytes and, per entry, the
+/// key as a short string, a type byte and a long string (four bytes and
+/// its length). 64 bytes to spare for the fixed-size properties.
+fn tamano_cabecera_amqp(comando: &Comando, correlacion: &str) -> usize {
+    let corta = |s: &str| 1 + s.len();
+    let entrada = |k: &str, v: usize| corta(k) + 1 + 4 + v;
+    let mut tabla = 4 + entrada("traceparent", comando.traceparent.len());
+    if let Some(auth) = &comando.authorization {
+        tabla += entrada("authorization", auth.len());
+    }
+    8 + 14
+        + 64
+        + corta("application/json")
+        + corta(RESPUESTA_DIRECTA)
+        + corta(correlacion)
+        + corta(&comando.message_id)
+        + tabla
 }
 
 /// A registered correlation id, removed from the map on drop.

@@ -23,6 +23,14 @@ pub enum ErrorGateway {
     /// The body is over the limit: 413.
     #[error("el cuerpo supera {0} bytes")]
     CuerpoDemasiadoGrande(usize),
+    /// The request head, or a value of it carried into the command
+    /// (`Authorization`), is over its limit: 431, nothing published.
+    #[error("{0}")]
+    CabecerasDemasiadoGrandes(String),
+    /// The body did not arrive within `gateway.tiempo_cuerpo`: 408, and the
+    /// connection closes.
+    #[error("el cuerpo no llegó completo en {0} s")]
+    CuerpoIncompleto(u64),
     /// A POST body that is not `application/json`: 415.
     #[error("el cuerpo debe ser application/json")]
     TipoNoSoportado,
@@ -49,6 +57,8 @@ impl ErrorGateway {
             ErrorGateway::MetodoNoPermitido => StatusCode::METHOD_NOT_ALLOWED,
             ErrorGateway::CuerpoDemasiadoGrande(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorGateway::TipoNoSoportado => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorGateway::CabecerasDemasiadoGrandes(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorGateway::CuerpoIncompleto(_) => StatusCode::REQUEST_TIMEOUT,
             ErrorGateway::DemasiadasSolicitudes(_) => StatusCode::TOO_MANY_REQUESTS,
             ErrorGateway::NoDisponible => StatusCode::SERVICE_UNAVAILABLE,
             ErrorGateway::TiempoAgotado => StatusCode::GATEWAY_TIMEOUT,
@@ -64,6 +74,8 @@ impl ErrorGateway {
             ErrorGateway::MetodoNoPermitido => "METODO_NO_PERMITIDO",
             ErrorGateway::CuerpoDemasiadoGrande(_) => "CUERPO_DEMASIADO_GRANDE",
             ErrorGateway::TipoNoSoportado => "TIPO_NO_SOPORTADO",
+            ErrorGateway::CabecerasDemasiadoGrandes(_) => "CABECERAS_DEMASIADO_GRANDES",
+            ErrorGateway::CuerpoIncompleto(_) => "SOLICITUD_INCOMPLETA",
             ErrorGateway::DemasiadasSolicitudes(_) => "DEMASIADAS_SOLICITUDES",
             ErrorGateway::NoDisponible => "NO_DISPONIBLE",
             ErrorGateway::TiempoAgotado => "TIEMPO_AGOTADO",
@@ -88,8 +100,16 @@ impl ErrorGateway {
 impl IntoResponse for ErrorGateway {
     fn into_response(self) -> Response {
         let mut r = (self.estado(), axum::Json(self.cuerpo())).into_response();
-        if let ErrorGateway::DemasiadasSolicitudes(segundos) = self {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(segundos));
+        match self {
+            ErrorGateway::DemasiadasSolicitudes(segundos) => {
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(segundos));
+            }
+            // The rest of the body may still be on its way: the connection
+            // cannot carry another request.
+            ErrorGateway::CuerpoIncompleto(_) => {
+                r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            _ => {}
         }
         r
     }
@@ -107,6 +127,8 @@ mod tests {
             ErrorGateway::MetodoNoPermitido,
             ErrorGateway::CuerpoDemasiadoGrande(65536),
             ErrorGateway::TipoNoSoportado,
+            ErrorGateway::CabecerasDemasiadoGrandes("x".into()),
+            ErrorGateway::CuerpoIncompleto(10),
             ErrorGateway::DemasiadasSolicitudes(3),
             ErrorGateway::NoDisponible,
             ErrorGateway::TiempoAgotado,

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 use utoipa::IntoParams;
 
 /// Largest request body (contract §8): 64 KiB.
@@ -49,6 +50,9 @@ enum Rechazos {
     /// The operation is not legal from the ticket's state (TRANSICION_INVALIDA).
     #[response(status = 409)]
     TransicionInvalida(CuerpoError),
+    /// The body did not arrive in time (SOLICITUD_INCOMPLETA); the connection closes.
+    #[response(status = 408)]
+    SolicitudIncompleta(CuerpoError),
     /// Body over 64 KiB (CUERPO_DEMASIADO_GRANDE).
     #[response(status = 413)]
     CuerpoDemasiadoGrande(CuerpoError),
@@ -59,6 +63,10 @@ enum Rechazos {
     /// `Idempotency-Key` already used for another request.
     #[response(status = 422)]
     Validacion(CuerpoError),
+    /// The request head over `MESA__GATEWAY__MAX_CABECERAS_BYTES`, or
+    /// `Authorization` over 8 KiB (CABECERAS_DEMASIADO_GRANDES).
+    #[response(status = 431)]
+    CabecerasDemasiadoGrandes(CuerpoError),
     /// Over the public routes' limit (DEMASIADAS_SOLICITUDES).
     #[response(status = 429, headers(("Retry-After" = u64, description = "Seconds to wait")))]
     DemasiadasSolicitudes(CuerpoError),
@@ -147,8 +155,9 @@ fn traza(cabeceras: &HeaderMap) -> String {
 }
 
 /// The JSON object of a POST body: 415 unless `application/json` (an empty
-/// body, typed JSON or untyped, is `{}`), 413 over 64 KiB, 400 unless an object.
-async fn cuerpo_json(partes: &Parts, cuerpo: Body) -> Result<Map<String, Value>, ErrorGateway> {
+/// body, typed JSON or untyped, is `{}`), 413 over 64 KiB, 408 when it has
+/// not all come within `plazo`, 400 unless an object.
+async fn cuerpo_json(partes: &Parts, cuerpo: Body, plazo: Duration) -> Result<Map<String, Value>, ErrorGateway> {
     let tipo = partes.headers.get(header::CONTENT_TYPE);
     let es_json = tipo.and_then(|v| v.to_str().ok()).is_some_and(|t| {
         t.split(';').next().is_some_and(|esencia| esencia.trim().eq_ignore_ascii_case("application/json"))
@@ -160,7 +169,10 @@ async fn cuerpo_json(partes: &Parts, cuerpo: Body) -> Result<Map<String, Value>,
     if declarado.is_some_and(|n| n > CUERPO_MAX_BYTES as u64) {
         return Err(ErrorGateway::CuerpoDemasiadoGrande(CUERPO_MAX_BYTES));
     }
-    let bytes = axum::body::to_bytes(cuerpo, CUERPO_MAX_BYTES).await.map_err(|e| {
+    let leido = tokio::time::timeout(plazo, axum::body::to_bytes(cuerpo, CUERPO_MAX_BYTES))
+        .await
+        .map_err(|_| ErrorGateway::CuerpoIncompleto(plazo.as_secs()))?;
+    let bytes = leido.map_err(|e| {
         if e.into_inner().is::<http_body_util::LengthLimitError>() {
             ErrorGateway::CuerpoDemasiadoGrande(CUERPO_MAX_BYTES)
         } else {
@@ -312,6 +324,9 @@ async fn atender(
             ErrorGateway::TiempoAgotado.into_response()
         }
         Err(ErrorEnvio::NoDisponible) => ErrorGateway::NoDisponible.into_response(),
+        Err(ErrorEnvio::DemasiadoGrande) => {
+            ErrorGateway::CabecerasDemasiadoGrandes("el comando no cabe en una trama del broker".into()).into_response()
+        }
     };
     // Validated above as visible ASCII: always a valid header value.
     if let Ok(v) = HeaderValue::from_str(&message_id) {
@@ -347,7 +362,7 @@ async fn publica(e: EstadoGateway, operacion: Operacion, req: Request) -> Respon
     if let Err(error) = limitar(&e, &partes) {
         return error.into_response();
     }
-    match cuerpo_json(&partes, cuerpo).await {
+    match cuerpo_json(&partes, cuerpo, e.tiempo_cuerpo).await {
         Ok(m) => {
             let destino = if operacion == Operacion::Crear { Destino::Creacion } else { Destino::Consulta };
             atender(&e, operacion, m, &partes.headers, destino, sin_cambios).await
@@ -403,7 +418,7 @@ async fn mutacion(
     let (partes, cuerpo) = req.into_parts();
     let resultado = async {
         let id = ticket_id(ruta)?;
-        let mut m = cuerpo_json(&partes, cuerpo).await?;
+        let mut m = cuerpo_json(&partes, cuerpo, e.tiempo_cuerpo).await?;
         m.insert("ticketId".into(), Value::String(id.clone()));
         Ok::<_, ErrorGateway>((id, m))
     };
@@ -551,11 +566,12 @@ pub(super) async fn ready(State(e): State<EstadoGateway>) -> Response {
     (estado, Json(Listo { listo, broker, confirmaciones })).into_response()
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics: OpenMetrics 1.0 to a scraper that accepts it, else the text format 0.0.4.
 #[utoipa::path(get, path = "/metrics", tag = "operacion", operation_id = "metrics",
-    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
-pub(super) async fn metrics(State(e): State<EstadoGateway>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], e.metricas.texto()).into_response()
+    responses((status = 200, description = "Prometheus text 0.0.4, or OpenMetrics 1.0 when accepted",
+        content((String = "text/plain"), (String = "application/openmetrics-text")))))]
+pub(super) async fn metrics(State(e): State<EstadoGateway>, cabeceras: HeaderMap) -> Response {
+    crate::metrics::exposicion::responder(&cabeceras, e.metricas.texto())
 }
 
 #[cfg(test)]

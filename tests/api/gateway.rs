@@ -18,17 +18,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// A gateway running in this process, and an HTTP client for it.
-struct GatewayDePrueba {
-    base: String,
-    http: reqwest::Client,
-    metricas: Arc<gateway::MetricasGateway>,
+pub(crate) struct GatewayDePrueba {
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) metricas: Arc<gateway::MetricasGateway>,
     stop: CancellationToken,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl GatewayDePrueba {
     /// A gateway on `settings` (prefix, broker), on a free local port.
-    async fn iniciar(settings: &Settings, ajustar: impl FnOnce(&mut Settings)) -> GatewayDePrueba {
+    pub(crate) async fn iniciar(settings: &Settings, ajustar: impl FnOnce(&mut Settings)) -> GatewayDePrueba {
         let mut s = settings.clone();
         s.gateway.host = "127.0.0.1".into();
         s.gateway.port = 0;
@@ -43,7 +43,7 @@ impl GatewayDePrueba {
     }
 
     /// Waits for `/ready` to say 200.
-    async fn listo(self) -> Self {
+    pub(crate) async fn listo(self) -> Self {
         // Up to 30 s: after an outage the reconnect backoff alone may be 10.
         for _ in 0..300 {
             if let Ok(r) = self.http.get(self.url("/ready")).send().await
@@ -56,15 +56,15 @@ impl GatewayDePrueba {
         panic!("the gateway never got ready");
     }
 
-    fn url(&self, ruta: &str) -> String {
+    pub(crate) fn url(&self, ruta: &str) -> String {
         format!("{}{ruta}", self.base)
     }
 
-    fn post(&self, ruta: &str, cuerpo: &Value) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, ruta: &str, cuerpo: &Value) -> reqwest::RequestBuilder {
         self.http.post(self.url(ruta)).header("content-type", "application/json").body(cuerpo.to_string())
     }
 
-    fn get(&self, ruta: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    pub(crate) fn get(&self, ruta: &str, token: Option<&str>) -> reqwest::RequestBuilder {
         let r = self.http.get(self.url(ruta));
         match token {
             Some(t) => r.bearer_auth(t),
@@ -73,7 +73,7 @@ impl GatewayDePrueba {
     }
 
     /// The OpenAPI document it serves.
-    async fn documento(&self) -> Value {
+    pub(crate) async fn documento(&self) -> Value {
         let (estado, doc, _) = respuesta(self.get("/openapi.json", None)).await;
         assert_eq!(estado, StatusCode::OK);
         doc
@@ -90,7 +90,7 @@ impl Drop for GatewayDePrueba {
 }
 
 /// Sends; (status, JSON body, Idempotency-Key header).
-async fn respuesta(peticion: reqwest::RequestBuilder) -> (StatusCode, Value, Option<String>) {
+pub(crate) async fn respuesta(peticion: reqwest::RequestBuilder) -> (StatusCode, Value, Option<String>) {
     let r = peticion.send().await.expect("http");
     let estado = r.status();
     let clave = r.headers().get("idempotency-key").map(|v| v.to_str().unwrap().to_string());
@@ -100,7 +100,7 @@ async fn respuesta(peticion: reqwest::RequestBuilder) -> (StatusCode, Value, Opt
 }
 
 /// Fails unless `valor` matches the document's component schema `nombre`.
-fn validar(doc: &Value, nombre: &str, valor: &Value) {
+pub(crate) fn validar(doc: &Value, nombre: &str, valor: &Value) {
     let raiz = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$ref": format!("#/components/schemas/{nombre}"),
@@ -113,7 +113,7 @@ fn validar(doc: &Value, nombre: &str, valor: &Value) {
 }
 
 /// A §4 error body with this status and code, matching its schema.
-fn es_error(doc: &Value, estado: StatusCode, cuerpo: &Value, esperado: StatusCode, codigo: &str) {
+pub(crate) fn es_error(doc: &Value, estado: StatusCode, cuerpo: &Value, esperado: StatusCode, codigo: &str) {
     assert_eq!(estado, esperado, "{cuerpo}");
     assert_eq!(cuerpo["error"]["codigo"], codigo, "{cuerpo}");
     assert_eq!(cuerpo["error"]["http"], esperado.as_u16(), "{cuerpo}");
@@ -123,7 +123,7 @@ fn es_error(doc: &Value, estado: StatusCode, cuerpo: &Value, esperado: StatusCod
 
 /// The worker, and a gateway in front of it whose first broker node is dead
 /// (so every test also proves the comma-separated node list).
-async fn con_worker(ajustar: impl FnOnce(&mut Settings)) -> (TestApp, GatewayDePrueba) {
+pub(crate) async fn con_worker(ajustar: impl FnOnce(&mut Settings)) -> (TestApp, GatewayDePrueba) {
     let app = TestApp::spawn().await;
     let real = app.settings.amqp.url.expose_secret().to_string();
     let gw = GatewayDePrueba::iniciar(&app.settings, |s| {

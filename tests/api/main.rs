@@ -1,12 +1,15 @@
 //! Integration tests against the real Postgres and RabbitMQ.
 
 mod bordes;
+mod bordes_amqp;
+mod bordes_http;
 mod comandos;
 mod configuracion;
 mod fiabilidad;
 mod gateway;
 mod helpers;
 mod hostil;
+mod hostil_http;
 mod informes;
 mod observabilidad;
 mod operacion;

@@ -161,3 +161,93 @@ async fn the_dashboard_and_the_alert_rules_use_only_metrics_the_worker_exposes()
     let falsos = nombres_usados("rate(mesa_no_existe_total[5m]) + x_mesa_no");
     assert_eq!(falsos.into_iter().collect::<Vec<_>>(), ["mesa_no_existe_total"]);
 }
+
+/// What Prometheus sends (2.x and 3.x alike put OpenMetrics first).
+const ACCEPT_PROMETHEUS: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+
+/// `GET url` with `accept`: (Content-Type, body).
+async fn pedir_metricas(url: &str, accept: Option<&str>) -> (String, String) {
+    let http = mesa_ayuda::tls::cliente_http().timeout(Duration::from_secs(10)).build().unwrap();
+    let mut peticion = http.get(url);
+    if let Some(a) = accept {
+        peticion = peticion.header("accept", a);
+    }
+    let r = peticion.send().await.expect("GET /metrics");
+    assert_eq!(r.status(), 200);
+    let tipo = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (tipo, r.text().await.unwrap())
+}
+
+/// Issue #25, item 5: both bodies were OpenMetrics (`# EOF`, counter
+/// families named without `_total`) under `text/plain; version=0.0.4`, so
+/// `promtool check metrics` refused them and a scraper trusting the header
+/// read every counter as untyped. Each format must be what its header says.
+pub(crate) async fn comprobar_metricas(url: &str) {
+    for accept in [None, Some("*/*"), Some("text/plain")] {
+        let (tipo, texto) = pedir_metricas(url, accept).await;
+        assert_eq!(tipo, "text/plain; version=0.0.4; charset=utf-8", "{accept:?}");
+        assert!(!texto.contains("# EOF") && !texto.contains("# UNIT"), "{texto}");
+        let tipos: BTreeSet<(String, String)> = texto
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' ').map(|(n, t)| (n.to_string(), t.to_string())))
+            .collect();
+        let ayudas: BTreeSet<&str> =
+            texto.lines().filter_map(|l| l.strip_prefix("# HELP ")).filter_map(|l| l.split(' ').next()).collect();
+        for (nombre, tipo) in &tipos {
+            assert!(ayudas.contains(nombre.as_str()), "{nombre} has HELP under its own name");
+            if tipo == "counter" {
+                assert!(nombre.ends_with("_total"), "a 0.0.4 counter is named by its samples: {nombre}");
+            }
+        }
+        for muestra in texto.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let nombre = muestra.split(['{', ' ']).next().unwrap();
+            let familia = tipos.iter().any(|(f, t)| {
+                nombre == f
+                    || (t == "histogram"
+                        && ["_bucket", "_sum", "_count"].iter().any(|s| nombre.strip_suffix(s) == Some(f.as_str())))
+            });
+            assert!(familia, "sample {nombre} has a TYPE of its own family");
+        }
+        promtool(&texto);
+    }
+    let (tipo, texto) = pedir_metricas(url, Some(ACCEPT_PROMETHEUS)).await;
+    assert_eq!(tipo, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert!(texto.ends_with("# EOF\n"), "{texto}");
+    assert!(texto.lines().any(|l| l.starts_with("# TYPE ") && l.ends_with(" counter") && !l.contains("_total ")));
+}
+
+/// `promtool check metrics` on `texto`, where promtool is installed (CI
+/// installs it, `.ci/run`); elsewhere the structural checks above stand alone.
+fn promtool(texto: &str) {
+    use std::io::Write;
+    let Ok(mut hijo) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        eprintln!("promtool not installed: its check skipped here");
+        return;
+    };
+    hijo.stdin.take().unwrap().write_all(texto.as_bytes()).unwrap();
+    let salida = hijo.wait_with_output().unwrap();
+    assert!(
+        salida.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&salida.stdout),
+        String::from_utf8_lossy(&salida.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_workers_metrics_are_in_the_format_their_content_type_names() {
+    let (app, puerto) = con_http().await;
+    // One command of each outcome kind, so counters have samples.
+    let c = app.cliente.publicar("ticket.crear", b"{roto", Some("m-1"), None).await;
+    let mut app = app;
+    app.cliente.respuesta(&c).await;
+    metricas(puerto).await;
+    comprobar_metricas(&format!("http://127.0.0.1:{puerto}/metrics")).await;
+}
