@@ -30,7 +30,7 @@ mod limite;
 mod metricas;
 mod rutas;
 
-pub use cliente::{ClienteAmqp, Comando, ErrorEnvio};
+pub use cliente::{ClienteAmqp, Comando, Enviar, ErrorEnvio};
 pub use error::ErrorGateway;
 pub use limite::LimitePublico;
 pub use metricas::MetricasGateway;
@@ -42,7 +42,8 @@ pub const AUTHORIZATION_MAX_BYTES: usize = 8 * 1024;
 /// What every handler shares (axum state).
 #[derive(Clone)]
 pub(crate) struct EstadoGateway {
-    cliente: ClienteAmqp,
+    /// Where commands go: the broker session, shared by every request.
+    cliente: Arc<dyn Enviar>,
     /// How long a request waits for the worker's reply.
     timeout: Duration,
     /// How long a body may take to arrive once its head is in.
@@ -113,7 +114,7 @@ pub fn documento_json() -> String {
 
 /// The router with its state, CORS and access log.
 pub fn router(
-    cliente: ClienteAmqp,
+    cliente: Arc<dyn Enviar>,
     settings: &crate::configuration::GatewaySettings,
     limite: Arc<LimitePublico>,
     metricas: Arc<MetricasGateway>,
@@ -277,7 +278,7 @@ impl Gateway {
         let cliente = ClienteAmqp::new(settings.amqp.url.expose_secret(), topologia);
         let metricas = Arc::new(MetricasGateway::default());
         let limite = Arc::new(LimitePublico::new(g.limite_publico, g.redes_confiables()));
-        let app = router(cliente.clone(), g, limite.clone(), metricas.clone());
+        let app = router(Arc::new(cliente.clone()), g, limite.clone(), metricas.clone());
         let listener = tokio::net::TcpListener::bind((g.host.as_str(), g.port)).await?;
         Ok(Gateway { cliente, metricas, listener, app, limite, limites_http: g.limites_http() })
     }

@@ -16,6 +16,7 @@
 
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, Confirmation};
@@ -58,6 +59,32 @@ pub enum ErrorEnvio {
     /// shares, so it is never published.
     #[error("el comando no cabe en una trama del broker")]
     DemasiadoGrande,
+}
+
+/// Where the routes hand their commands and learn readiness from: the
+/// broker client in the gateway; an in-memory answerer where the request →
+/// command translation is exercised alone (the fuzz target `gateway`).
+pub trait Enviar: Send + Sync + 'static {
+    /// Publishes `comando` and waits for its reply until `limite`.
+    fn enviar(&self, comando: Comando, limite: Instant) -> BoxFuture<'_, Result<Vec<u8>, ErrorEnvio>>;
+    /// Whether a session with the broker is up (`/ready`).
+    fn conectado(&self) -> bool;
+    /// Whether the broker confirms what is published (`/ready`).
+    fn confirma(&self) -> bool;
+}
+
+impl Enviar for ClienteAmqp {
+    fn enviar(&self, comando: Comando, limite: Instant) -> BoxFuture<'_, Result<Vec<u8>, ErrorEnvio>> {
+        Box::pin(ClienteAmqp::enviar(self, comando, limite))
+    }
+
+    fn conectado(&self) -> bool {
+        ClienteAmqp::conectado(self)
+    }
+
+    fn confirma(&self) -> bool {
+        ClienteAmqp::confirma(self)
+    }
 }
 
 /// Replies awaited, by correlation id.
@@ -188,7 +215,7 @@ impl ClienteAmqp {
         let correlacion = uuid::Uuid::new_v4().to_string();
         // The second wall behind the HTTP head limits: whatever they let
         // through, nothing that would break the shared session is sent.
-        if tamano_cabecera_amqp(&comando, &correlacion) > trama_max {
+        if comando.bytes_de_cabecera_amqp() > trama_max {
             return Err(ErrorEnvio::DemasiadoGrande);
         }
         let (tx, rx) = oneshot::channel();
@@ -249,26 +276,30 @@ impl ClienteAmqp {
     }
 }
 
-/// An upper bound of the bytes of `comando`'s content-header frame as
-/// `enviar` publishes it (AMQP 0-9-1 §2.3.5, §4.2.6.1): the frame's own 8,
-/// class, weight, body size and flags 14, then each property — a short
-/// string is its length and one byte, a table four bytes and, per entry, the
-/// key as a short string, a type byte and a long string (four bytes and
-/// its length). 64 bytes to spare for the fixed-size properties.
-fn tamano_cabecera_amqp(comando: &Comando, correlacion: &str) -> usize {
-    let corta = |s: &str| 1 + s.len();
-    let entrada = |k: &str, v: usize| corta(k) + 1 + 4 + v;
-    let mut tabla = 4 + entrada("traceparent", comando.traceparent.len());
-    if let Some(auth) = &comando.authorization {
-        tabla += entrada("authorization", auth.len());
+impl Comando {
+    /// An upper bound of the bytes of this command's content-header frame
+    /// as [`ClienteAmqp::enviar`] publishes it (AMQP 0-9-1 §2.3.5,
+    /// §4.2.6.1): the frame's own 8, class, weight, body size and flags 14,
+    /// then each property — a short string is its length and one byte (the
+    /// correlation id a 36-character UUID), a table four bytes and, per
+    /// entry, the key as a short string, a type byte and a long string
+    /// (four bytes and its length). 64 bytes to spare for the fixed-size
+    /// properties.
+    pub fn bytes_de_cabecera_amqp(&self) -> usize {
+        let corta = |n: usize| 1 + n;
+        let entrada = |k: &str, v: usize| corta(k.len()) + 1 + 4 + v;
+        let mut tabla = 4 + entrada("traceparent", self.traceparent.len());
+        if let Some(auth) = &self.authorization {
+            tabla += entrada("authorization", auth.len());
+        }
+        8 + 14
+            + 64
+            + corta("application/json".len())
+            + corta(RESPUESTA_DIRECTA.len())
+            + corta(36)
+            + corta(self.message_id.len())
+            + tabla
     }
-    8 + 14
-        + 64
-        + corta("application/json")
-        + corta(RESPUESTA_DIRECTA)
-        + corta(correlacion)
-        + corta(&comando.message_id)
-        + tabla
 }
 
 /// A registered correlation id, removed from the map on drop.

@@ -23,11 +23,13 @@ async fn con_http() -> (TestApp, u16) {
     (app, puerto)
 }
 
-/// The body of `GET /metrics`.
+/// The body of `GET /metrics` as Prometheus scrapes it (OpenMetrics: the
+/// dashboard and the rules query what Prometheus stored).
 async fn metricas(puerto: u16) -> String {
     for _ in 0..50 {
         if let Ok(mut c) = tokio::net::TcpStream::connect(("127.0.0.1", puerto)).await {
-            c.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.unwrap();
+            let peticion = format!("GET /metrics HTTP/1.0\r\nHost: localhost\r\nAccept: {ACCEPT_PROMETHEUS}\r\n\r\n");
+            c.write_all(peticion.as_bytes()).await.unwrap();
             let mut respuesta = String::new();
             c.read_to_string(&mut respuesta).await.unwrap();
             let (cabecera, cuerpo) = respuesta.split_once("\r\n\r\n").unwrap();
