@@ -18,9 +18,10 @@ mod llegadas;
 mod mensajes;
 pub mod relay;
 mod reparto;
+pub mod sonda;
 mod topologia;
 
-pub use mensajes::{header, mensaje, rechazar, responder};
+pub use mensajes::{Aparcado, header, mensaje, rechazar, responder};
 
 /// What ends a session with RabbitMQ, or one relay batch: each variant says
 /// which side failed, so the caller knows what to keep and what to redo.
@@ -68,7 +69,7 @@ impl From<crate::error::SentenciaFallida> for ErrorAmqp {
 pub(crate) fn en_paso(paso: &'static str) -> impl FnOnce(lapin::Error) -> ErrorAmqp {
     move |fuente| ErrorAmqp::Broker { paso, fuente }
 }
-pub use topologia::{Topologia, borrar, declarar, escuchar};
+pub use topologia::{Topologia, borrar, declarar, declarar_sonda, escuchar};
 
 /// Connects to the first node that answers of `urls`, one URL or several
 /// separated by commas (the nodes of a cluster, contract §7), tried in turn

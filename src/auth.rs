@@ -18,6 +18,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
+mod autoridad;
+
+use autoridad::Sellador;
+pub use autoridad::{HEADER_AUTORIDAD, VIGENCIA as VIGENCIA_AUTORIDAD, Vinculo};
+
 /// Clock skew tolerated on `exp` and `nbf` (contract §3).
 const LEEWAY_S: i64 = 5;
 /// An unknown `kid` refetches the JWKS at most this often (contract §3).
@@ -110,6 +115,9 @@ struct Interno {
     audiencia: Vec<String>,
     /// Where role, area and name are read from.
     rutas: ClaimsSettings,
+    /// Seals and opens the authority of parked staff commands
+    /// (`autoridad`); `None` when there is no secret to derive its key from.
+    sellador: Option<Sellador>,
 }
 
 /// A key set and where it comes from.
@@ -143,6 +151,7 @@ impl Verificador {
             emisor: None,
             audiencia: Vec::new(),
             rutas: ClaimsSettings::default(),
+            sellador: Some(Sellador::new(secreto)),
         };
         Self { interno: Arc::new(interno) }
     }
@@ -188,11 +197,12 @@ impl Verificador {
             }
         };
         let interno = Interno {
-            hs256: secreto.map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
+            hs256: secreto.as_ref().map(|s| DecodingKey::from_secret(s.expose_secret().as_bytes())),
             jwks,
             emisor: settings.issuer.clone(),
             audiencia: settings.audience.clone(),
             rutas: settings.claims.clone(),
+            sellador: settings.secreto_autoridad.as_ref().or(secreto.as_ref()).map(Sellador::new),
         };
         Ok(Self { interno: Arc::new(interno) })
     }
@@ -200,6 +210,33 @@ impl Verificador {
     /// The actor of a verified token, or NO_AUTENTICADO saying why not.
     pub async fn verificar(&self, authorization: Option<&str>) -> Result<Actor, ErrorContrato> {
         self.identificar(authorization).await.actor
+    }
+
+    /// The identity a command carries: its token when it has one, else the
+    /// authority the worker sealed when it parked it (`autoridad`), bound to
+    /// `vinculo`.
+    pub async fn identificar_comando(
+        &self,
+        authorization: Option<&str>,
+        autoridad: Option<&str>,
+        vinculo: Vinculo<'_>,
+    ) -> Identidad {
+        match (authorization, autoridad, &self.interno.sellador) {
+            (None, Some(sello), Some(sellador)) => {
+                let actor = sellador.abrir(sello, vinculo, chrono::Utc::now().timestamp());
+                let firmante = actor.as_ref().ok().map(|a| a.id.clone());
+                Identidad { actor, firmante }
+            }
+            _ => self.identificar(authorization).await,
+        }
+    }
+
+    /// A seal of the authority of the command `vinculo` for
+    /// `x-mesa-autoridad`, when its token verifies now and there is a key.
+    pub async fn sellar(&self, authorization: Option<&str>, vinculo: Vinculo<'_>) -> Option<String> {
+        let sellador = self.interno.sellador.as_ref()?;
+        let actor = self.identificar(authorization).await.actor.ok()?;
+        sellador.sellar(&actor, vinculo, chrono::Utc::now().timestamp())
     }
 
     /// Checks a token: its signature (by algorithm: the HS256 secret or the

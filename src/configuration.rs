@@ -129,6 +129,11 @@ pub struct AuthSettings {
     /// Dotted paths of the claims that carry role, area and name.
     #[serde(default)]
     pub claims: ClaimsSettings,
+    /// The secret the key of `x-mesa-autoridad` seals is derived from
+    /// (≥ 32 bytes; every replica the same). Unset: the HS256 secret; with
+    /// neither, parked staff commands keep no authority.
+    #[serde(default)]
+    pub secreto_autoridad: Option<SecretString>,
 }
 
 /// Claim paths, for identity providers that name claims otherwise
@@ -570,6 +575,11 @@ impl Settings {
             self.auth.jwt_secret.as_ref().is_some_and(|s| s.expose_secret().len() < JWT_SECRET_MIN_BYTES),
             "auth.jwt_secret",
             "el secreto HS256 debe tener al menos 32 bytes",
+        );
+        si(
+            self.auth.secreto_autoridad.as_ref().is_some_and(|s| s.expose_secret().len() < JWT_SECRET_MIN_BYTES),
+            "auth.secreto_autoridad",
+            "el secreto debe tener al menos 32 bytes",
         );
         si(
             self.auth.jwks_url.as_ref().is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://"))),

@@ -37,6 +37,9 @@ pub struct Mensaje {
     pub message_id: Option<String>,
     /// `authorization` header: `Bearer <JWT>`.
     pub authorization: Option<String>,
+    /// `x-mesa-autoridad` header: the authority the worker sealed when it
+    /// parked this command (`auth::autoridad`), read only without a token.
+    pub autoridad: Option<String>,
     /// W3C `traceparent` header, carried to the events.
     pub traceparent: Option<String>,
     /// The JSON body, unread.
@@ -44,6 +47,15 @@ pub struct Mensaje {
 }
 
 impl Mensaje {
+    /// What a seal of this command's authority is bound to.
+    pub fn vinculo(&self) -> crate::auth::Vinculo<'_> {
+        crate::auth::Vinculo {
+            message_id: self.message_id.as_deref().unwrap_or(""),
+            routing_key: &self.routing_key,
+            cuerpo: &self.body,
+        }
+    }
+
     /// The ticket a command is about, when it names one: the key that keeps
     /// commands on one ticket in order. It is the very id validation reads
     /// (the last `ticketId` of a JSON object, in its one accepted spelling),
@@ -198,6 +210,11 @@ impl Procesador {
         aviso_outbox: Arc<Notify>,
     ) -> Self {
         Self { pool, reglas, verificador, reloj, aviso_outbox }
+    }
+
+    /// The verifier of its tokens (and sealer of parked authority).
+    pub fn verificador(&self) -> &Verificador {
+        &self.verificador
     }
 
     /// Handles one command. `Err` only for failures that are not the

@@ -524,7 +524,12 @@ fn completo(d: &Delivery) -> RechazadoCompleto {
         "type": corto(p.kind().as_ref()),
         "appId": corto(p.app_id().as_ref()),
     });
-    let headers = p.headers().as_ref().map(tabla_json).unwrap_or_else(|| json!({}));
+    let mut headers = p.headers().as_ref().map(tabla_json).unwrap_or_else(|| json!({}));
+    // The seal is good for re-driving this one command, and says nothing an
+    // operator needs: it is not printed.
+    if let Some(sello) = headers.get_mut(crate::auth::HEADER_AUTORIDAD) {
+        *sello = json!("(autoridad sellada)");
+    }
     RechazadoCompleto { resumen: resumen(d), propiedades, headers, cuerpo: d.data.clone() }
 }
 

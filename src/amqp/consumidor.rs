@@ -5,7 +5,9 @@
 
 use crate::amqp::llegadas::Llegadas;
 use crate::amqp::reparto::{Fase, Reparto};
+use crate::amqp::sonda::{self, Sondeada};
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
+use crate::auth::{Verificador, Vinculo};
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador, Resultado};
@@ -88,11 +90,8 @@ impl Consumidor {
         tracing::info!(cola = %self.topologia.comandos(), prefetch = self.prefetch, carriles = self.carriles, "consumiendo comandos");
         // Aborted when the session ends, whichever way, so it never marks a
         // finished session ready again.
-        let sonda = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(vigilar_quorum(
-            conexion.clone(),
-            self.topologia.comandos(),
-            self.conectado.clone(),
-        )));
+        let sonda =
+            sonda::vigilar(conexion.clone(), Sondeada::Comandos(self.topologia.clone()), self.conectado.clone());
 
         let mut carriles = Vec::with_capacity(self.carriles);
         let mut tareas = Vec::with_capacity(self.carriles);
@@ -106,6 +105,7 @@ impl Consumidor {
                 topologia: self.topologia.clone(),
                 dlx: self.topologia.dlx(),
                 metricas: self.metricas.clone(),
+                verificador: self.procesador.verificador().clone(),
             };
             let limites = Limites { lote: self.lote, juntar: self.juntar };
             let carril = Carril { indice, reparto: reparto.clone() };
@@ -156,66 +156,6 @@ impl Consumidor {
         drop(entregas);
         resultado
     }
-}
-
-/// How often the command queue's quorum is probed, and how long a probe may
-/// take before the consumer counts as not ready.
-const SONDA_INTERVALO: Duration = Duration::from_secs(2);
-const SONDA_PLAZO: Duration = Duration::from_secs(3);
-
-/// Readiness beyond "connected": a node cut off from its cluster's majority
-/// keeps the connection and the consumer and simply delivers nothing, which
-/// looks like an idle queue. Registering a consumer on a quorum queue is a
-/// command its replicas must commit, so a probe that does not come back
-/// within `SONDA_PLAZO` means the queue has no quorum from here: `conectado`
-/// (what `/ready` reads) goes false until a probe completes again. The
-/// session itself stays: when the majority is back the consumer resumes
-/// where it was, without a reconnect.
-async fn vigilar_quorum(conexion: Arc<lapin::Connection>, cola: String, conectado: Arc<AtomicBool>) {
-    loop {
-        tokio::time::sleep(SONDA_INTERVALO).await;
-        let inicio = Instant::now();
-        let sonda = sondear(&conexion, &cola);
-        tokio::pin!(sonda);
-        let resultado = match tokio::time::timeout(SONDA_PLAZO, &mut sonda).await {
-            Ok(r) => r,
-            Err(_) => {
-                if conectado.swap(false, Ordering::SeqCst) {
-                    tracing::warn!(cola = %cola, "la cola de comandos no responde (¿sin quórum?): no listo");
-                }
-                sonda.await
-            }
-        };
-        match resultado {
-            Ok(()) => {
-                if !conectado.swap(true, Ordering::SeqCst) {
-                    tracing::info!(cola = %cola, espera_ms = inicio.elapsed().as_millis() as u64, "la cola de comandos responde de nuevo: listo");
-                }
-            }
-            Err(e) => {
-                if conectado.swap(false, Ordering::SeqCst) {
-                    tracing::warn!(cola = %cola, error = %e, "la sonda de quórum falló: no listo");
-                }
-            }
-        }
-    }
-}
-
-/// One round trip through the queue's log: a consumer registered on a
-/// channel of its own, then the channel closed. Closed, not cancelled: with
-/// single active consumer, a probe that ever became the active one hands
-/// its delivery (prefetch 1) back and the queue over in one step, as a
-/// stopping worker does (see `esperar_acks`).
-async fn sondear(conexion: &lapin::Connection, cola: &str) -> Result<(), lapin::Error> {
-    let canal = conexion.create_channel().await?;
-    canal.basic_qos(1, BasicQosOptions::default()).await?;
-    let etiqueta = format!("mesa-ayuda-sonda-{}", uuid::Uuid::new_v4());
-    let consumidor =
-        canal.basic_consume(cola.into(), etiqueta.into(), BasicConsumeOptions::default(), FieldTable::default()).await;
-    let cerrar = canal.close(200, "sonda".into()).await;
-    // Only now: dropping a consumer cancels it.
-    drop(consumidor?);
-    cerrar
 }
 
 /// Returns once RabbitMQ has applied every ack sent before it on `canal`.
@@ -318,6 +258,8 @@ struct Salida {
     topologia: Topologia,
     dlx: String,
     metricas: Arc<Metricas>,
+    /// Seals the authority of a staff command parked by a failure of ours.
+    verificador: Verificador,
 }
 
 /// One lane: its place among the lanes, and what routes deliveries to them.
@@ -522,6 +464,9 @@ async fn finalizar(
     salida: &Salida,
     inicio: Instant,
 ) {
+    // A failure of ours, not the command's: re-driven once fixed, it should
+    // apply with its sender's authority (`auth::autoridad`).
+    let nuestro = desenlace.is_err();
     let (respuesta, disposicion, resultado, operacion) = match desenlace {
         Ok(Desenlace { respuesta, disposicion, resultado, operacion }) => {
             (Some(respuesta), disposicion, resultado, operacion)
@@ -559,7 +504,17 @@ async fn finalizar(
         Disposicion::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
         Disposicion::DeadLetter { motivo } => {
             tracing::warn!(motivo = %motivo, "comando enviado a rechazados");
-            match amqp::rechazar(&salida.rechazos, &salida.dlx, delivery, cuerpo, motivo).await {
+            let autoridad = match nuestro {
+                true => {
+                    let p = &delivery.properties;
+                    let message_id = p.message_id().as_ref().map_or("", |m| m.as_str());
+                    let vinculo = Vinculo { message_id, routing_key: delivery.routing_key.as_str(), cuerpo };
+                    salida.verificador.sellar(amqp::header(p, "authorization").as_deref(), vinculo).await
+                }
+                false => None,
+            };
+            let aparcado = amqp::Aparcado { cuerpo, motivo, autoridad };
+            match amqp::rechazar(&salida.rechazos, &salida.dlx, delivery, aparcado).await {
                 Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,
                 // Could not park it with its reason: let the queue dead-letter it.
                 Err(_) => delivery.acker.reject(BasicRejectOptions { requeue: false }).await,

@@ -38,6 +38,7 @@ pub fn mensaje(delivery: &mut Delivery, max_cuerpo: usize, topologia: &Topologia
         routing_key: delivery.routing_key.as_str().to_string(),
         message_id: p.message_id().as_ref().map(|s| s.as_str().to_string()),
         authorization: header(p, "authorization"),
+        autoridad: header(p, crate::auth::HEADER_AUTORIDAD),
         traceparent: traceparent_valido(header(p, "traceparent").as_deref()).map(str::to_string),
         body: std::mem::take(&mut delivery.data),
     })
@@ -58,6 +59,17 @@ pub async fn responder(
     Ok(())
 }
 
+/// What a delivery is parked with.
+pub struct Aparcado<'a> {
+    /// Its body as published.
+    pub cuerpo: &'a [u8],
+    /// Why (`x-mesa-motivo`).
+    pub motivo: &'a str,
+    /// The sealed authority of its sender (`x-mesa-autoridad`), for a staff
+    /// command parked by a failure of the worker's own.
+    pub autoridad: Option<String>,
+}
+
 /// Parks a delivery (its `cuerpo` as published) on the dead-letter exchange
 /// with why, where it was going and its original properties; returns once
 /// the broker confirmed it.
@@ -65,15 +77,19 @@ pub async fn rechazar(
     canal: &Channel,
     dlx: &str,
     delivery: &Delivery,
-    cuerpo: &[u8],
-    motivo: &str,
+    aparcado: Aparcado<'_>,
 ) -> Result<(), ErrorAmqp> {
+    let Aparcado { cuerpo, motivo, autoridad } = aparcado;
     let mut headers = FieldTable::default();
     for (k, v) in delivery.properties.headers().as_ref().map(|h| h.inner().clone()).unwrap_or_default() {
-        // A credential has no business sitting in a queue operators browse.
-        if k.as_str() != "authorization" {
+        // A credential has no business sitting in a queue operators browse;
+        // nor does a seal the publisher brought (only the worker's own goes).
+        if k.as_str() != "authorization" && k.as_str() != crate::auth::HEADER_AUTORIDAD {
             headers.insert(k, v);
         }
+    }
+    if let Some(sello) = autoridad {
+        headers.insert(crate::auth::HEADER_AUTORIDAD.into(), AMQPValue::LongString(sello.into()));
     }
     // The reason may quote user input: keep it bounded.
     let motivo: String = motivo.chars().take(500).collect();

@@ -46,6 +46,10 @@ impl Topologia {
     pub fn alertas(&self) -> String {
         format!("{}.sla.alertas", self.prefijo)
     }
+    /// The quorum queue the gateway probes its quorum on ([`declarar_sonda`]).
+    pub fn sonda(&self) -> String {
+        format!("{}.gateway.sonda", self.prefijo)
+    }
 }
 
 fn quorum(args: &mut FieldTable) -> &mut FieldTable {
@@ -86,9 +90,22 @@ pub async fn declarar(canal: &Channel, topo: &Topologia) -> lapin::Result<()> {
     Ok(())
 }
 
+/// Declares the gateway's probe queue, beside §1's topology: a quorum queue
+/// bound to nothing and published to by no one, so it is always empty and a
+/// consumer registered on it takes nothing from anyone. The gateway cannot
+/// probe `P.comandos` as the worker does: with no worker registered, its
+/// probe would become the queue's active consumer and take (and hand back,
+/// raising its delivery count) the head command. Idempotent.
+pub async fn declarar_sonda(canal: &Channel, topo: &Topologia) -> lapin::Result<()> {
+    let queue = QueueDeclareOptions { durable: true, ..Default::default() };
+    let mut args = FieldTable::default();
+    canal.queue_declare(topo.sonda().into(), queue, quorum(&mut args).clone()).await?;
+    Ok(())
+}
+
 /// Removes the topology (tests use it to leave the broker clean).
 pub async fn borrar(canal: &Channel, topo: &Topologia) -> lapin::Result<()> {
-    for q in [topo.comandos(), topo.rechazados(), topo.alertas()] {
+    for q in [topo.comandos(), topo.rechazados(), topo.alertas(), topo.sonda()] {
         canal.queue_delete(q.into(), QueueDeleteOptions::default()).await?;
     }
     for x in [topo.comandos(), topo.dlx(), topo.eventos()] {

@@ -92,6 +92,7 @@ fn ajustes() -> AuthSettings {
         issuer: None,
         audience: Vec::new(),
         claims: ClaimsSettings::default(),
+        secreto_autoridad: None,
     }
 }
 

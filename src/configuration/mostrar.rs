@@ -43,7 +43,7 @@ impl Cargada {
             }
             _ => {
                 let texto = match (ruta, valor) {
-                    ("auth.jwt_secret", _) => OCULTO.to_string(),
+                    ("auth.jwt_secret" | "auth.secreto_autoridad", _) => OCULTO.to_string(),
                     ("database.url" | "amqp.url" | "telemetria.otlp_endpoint", Value::String(url)) => {
                         Value::String(redact_url(url)).to_string()
                     }

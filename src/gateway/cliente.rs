@@ -7,13 +7,14 @@
 //! (`amqp::con_reconexion`, every node of `amqp.url` in turn).
 //!
 //! A node cut off from its cluster's majority keeps the session up and
-//! simply never confirms: a publish still unconfirmed at its request's
-//! deadline is awaited on in the background, and the gateway is not ready
-//! until every such confirm has come (or its channel has closed). The
-//! worker probes its quorum by registering a consumer; the gateway cannot,
-//! since without a worker its probe would become the queue's consumer and
-//! spend the head command's deliveries.
+//! simply never confirms. The gateway learns of it two ways, neither
+//! waiting for the other: the quorum probe (`amqp::sonda`, as the worker's)
+//! on a queue of its own (`P.gateway.sonda`, see `amqp::declarar_sonda` for
+//! why not `P.comandos`), every 2 s; and a publish still unconfirmed at its
+//! request's deadline, awaited on in the background — the gateway is not
+//! ready until every such confirm has come (or its channel has closed).
 
+use crate::amqp::sonda::Sondeada;
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -102,7 +103,8 @@ struct Compartido {
     /// The session's channel and overdue confirms while one is up.
     sesion: RwLock<Option<Sesion>>,
     pendientes: Pendientes,
-    /// Whether a session is up (set by the session, read by `/ready`).
+    /// Whether a session is up and its quorum probe answers (set by the
+    /// session and its probe, read by `/ready`).
     conectado: Arc<AtomicBool>,
 }
 
@@ -156,11 +158,12 @@ impl ClienteAmqp {
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
         let c = &self.compartido;
-        let conexion = amqp::conectar(&c.urls, "mesa-ayuda gateway").await.map_err(en_paso("conectar"))?;
+        let conexion = Arc::new(amqp::conectar(&c.urls, "mesa-ayuda gateway").await.map_err(en_paso("conectar"))?);
         let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
         // Idempotent, as the relay does: a command sent before any worker
         // started waits in the queue instead of being dropped unroutable.
         amqp::declarar(&canal, &c.topologia).await.map_err(en_paso("declarar la topología"))?;
+        amqp::declarar_sonda(&canal, &c.topologia).await.map_err(en_paso("declarar la cola de sondeo"))?;
         canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;
         let mut respuestas = canal
             .basic_consume(
@@ -176,6 +179,8 @@ impl ClienteAmqp {
         *c.sesion.write().unwrap_or_else(PoisonError::into_inner) = Some(sesion);
         c.conectado.store(true, Ordering::SeqCst);
         tracing::info!("gateway conectado a RabbitMQ");
+        // Aborted when the session ends, with this handle.
+        let sonda = amqp::sonda::vigilar(conexion.clone(), Sondeada::Sonda(c.topologia.clone()), c.conectado.clone());
         let fin = loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break Ok(()),
@@ -196,6 +201,8 @@ impl ClienteAmqp {
                 },
             }
         };
+        // First, so the probe cannot mark the ended session ready again.
+        drop(sonda);
         c.conectado.store(false, Ordering::SeqCst);
         *c.sesion.write().unwrap_or_else(PoisonError::into_inner) = None;
         // Replies to this channel's commands can no longer arrive: dropping

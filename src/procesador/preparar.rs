@@ -115,7 +115,10 @@ impl Procesador {
         let (actor, firmante) = match op.acceso() {
             Acceso::Publico => (None, None),
             acceso => {
-                let identidad = self.verificador.identificar(m.authorization.as_deref()).await;
+                let identidad = self
+                    .verificador
+                    .identificar_comando(m.authorization.as_deref(), m.autoridad.as_deref(), m.vinculo())
+                    .await;
                 match identidad.actor {
                     Ok(actor) => {
                         if let Acceso::Roles(roles) = acceso

@@ -4,7 +4,7 @@
 //! the rate limit, CORS, the access log; every reply body is validated
 //! against the schema `/openapi.json` documents for it.
 
-use crate::helpers::{self, Cliente, SECRETO, TestApp, ana_garcia, token, token_con};
+use crate::helpers::{self, Cliente, SECRETO, TestApp, ana_garcia, token, token_con, valor_metrica};
 use mesa_ayuda::amqp::Topologia;
 use mesa_ayuda::configuration::Settings;
 use mesa_ayuda::gateway::{self, Gateway};
@@ -462,6 +462,46 @@ async fn a_broker_outage_is_a_503_and_the_gateway_reconnects() {
 }
 
 #[tokio::test]
+async fn a_broker_that_keeps_the_session_and_answers_nothing_makes_ready_503_with_no_request() {
+    let app = TestApp::spawn().await;
+    let relay = RelayAmqp::iniciar().await;
+    let real = app.settings.amqp.url.expose_secret().to_string();
+    let gw = GatewayDePrueba::iniciar(&app.settings, |s| s.amqp.url = SecretString::from(relay.url(&real)))
+        .await
+        .listo()
+        .await;
+    // The probe queue holds nothing and keeps no consumer.
+    let cola = app.topologia().sonda();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.cliente.en_cola(cola.clone()).await, 0);
+    // Frozen: the session is up, the broker says nothing. No command is
+    // sent: only `/ready` is asked, and it learns it from the probe.
+    relay.congelar(true);
+    let desde = std::time::Instant::now();
+    loop {
+        let (e, listo, _) = respuesta(gw.get("/ready", None)).await;
+        if e == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(listo["broker"], false, "{listo}");
+            break;
+        }
+        assert!(desde.elapsed() < Duration::from_secs(10), "/ready said 200 for 10 s of a silent broker");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    relay.congelar(false);
+    let gw = gw.listo().await;
+    let (e, c, _) = respuesta(gw.post("/api/tickets/crear", &ana_garcia())).await;
+    assert_eq!(e, StatusCode::OK, "{c}");
+    assert_eq!(valor_metrica(&gw.metricas.texto(), "mesa_gateway_reconexiones_total"), Some(0.0), "the same session");
+    // An operator deleting the probe queue does not leave the gateway unready.
+    let canal = app.cliente.canal.clone();
+    canal.queue_delete(cola.as_str().into(), Default::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (e, listo, _) = respuesta(gw.get("/ready", None)).await;
+    assert_eq!(e, StatusCode::OK, "{listo}");
+    assert_eq!(app.cliente.en_cola(cola).await, 0, "declared again by the probe");
+}
+
+#[tokio::test]
 async fn public_routes_are_rate_limited_per_client_and_forwarded_for_only_from_trusted_proxies() {
     let (app, gw) = con_worker(|s| {
         s.gateway.limite_publico = 60; // bursts of 10
@@ -631,11 +671,37 @@ impl Drop for Limpieza {
 }
 
 /// A TCP relay to RabbitMQ that a test can cut (open connections dropped,
-/// new ones closed at once) and restore: a broker outage for one client.
+/// new ones closed at once) and restore: a broker outage for one client;
+/// or freeze (connections kept, nothing passed either way): a broker that
+/// keeps the session and answers nothing, as a node without its quorum.
 struct RelayAmqp {
     direccion: SocketAddr,
     estado: Arc<Mutex<(bool, Vec<tokio::task::AbortHandle>)>>,
+    congelado: Arc<std::sync::atomic::AtomicBool>,
     aceptar: JoinHandle<()>,
+}
+
+/// Copies `de` to `a` but holds every byte while `congelado`.
+async fn copiar_salvo_congelado(
+    mut de: tokio::net::tcp::OwnedReadHalf,
+    mut a: tokio::net::tcp::OwnedWriteHalf,
+    congelado: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match de.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while congelado.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if a.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl RelayAmqp {
@@ -643,22 +709,29 @@ impl RelayAmqp {
         let escucha = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let direccion = escucha.local_addr().unwrap();
         let estado = Arc::new(Mutex::new((true, Vec::new())));
-        let e = estado.clone();
+        let congelado = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (e, hielo) = (estado.clone(), congelado.clone());
         let aceptar = tokio::spawn(async move {
-            while let Ok((mut cliente, _)) = escucha.accept().await {
+            while let Ok((cliente, _)) = escucha.accept().await {
                 let mut e = e.lock().unwrap();
                 if !e.0 {
                     continue;
                 }
+                let hielo = hielo.clone();
                 let h = tokio::spawn(async move {
-                    if let Ok(mut servidor) = tokio::net::TcpStream::connect("127.0.0.1:5672").await {
-                        let _ = tokio::io::copy_bidirectional(&mut cliente, &mut servidor).await;
+                    if let Ok(servidor) = tokio::net::TcpStream::connect("127.0.0.1:5672").await {
+                        let (cl, ce) = cliente.into_split();
+                        let (sl, se) = servidor.into_split();
+                        tokio::join!(
+                            copiar_salvo_congelado(cl, se, hielo.clone()),
+                            copiar_salvo_congelado(sl, ce, hielo)
+                        );
                     }
                 });
                 e.1.push(h.abort_handle());
             }
         });
-        RelayAmqp { direccion, estado, aceptar }
+        RelayAmqp { direccion, estado, congelado, aceptar }
     }
 
     /// `url` (amqp://user:pass@127.0.0.1:5672/vhost) through the relay.
@@ -676,6 +749,10 @@ impl RelayAmqp {
 
     fn restablecer(&self) {
         self.estado.lock().unwrap().0 = true;
+    }
+
+    fn congelar(&self, si: bool) {
+        self.congelado.store(si, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

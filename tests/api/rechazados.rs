@@ -2,12 +2,13 @@
 //! removed, re-driven with their routing key, id and headers and applied once,
 //! purged by id and by age; `--dry-run` changes nothing.
 
-use crate::helpers::{Proceso, TestApp, ana_garcia, token};
+use crate::helpers::{Proceso, SECRETO, TestApp, ana_garcia, token, token_de};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use mesa_ayuda::amqp::{self, Topologia};
+use mesa_ayuda::auth::HEADER_AUTORIDAD;
 use mesa_ayuda::rechazados::{RENOVAR_DESDE, Rechazado, Rechazados, Seleccion};
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -193,6 +194,89 @@ async fn a_command_parked_by_a_permanent_failure_is_applied_once_when_re_driven_
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1, "still applied once");
     assert_eq!(app.contar("SELECT count(*) FROM outbox").await, 1);
+    rechazados.cerrar().await;
+}
+
+/// The `x-mesa-autoridad` header of a dead letter taken off `tap`.
+fn sello_de(d: &lapin::message::Delivery) -> Option<String> {
+    amqp::header(&d.properties, HEADER_AUTORIDAD)
+}
+
+#[tokio::test]
+async fn a_staff_command_parked_by_a_bug_is_re_driven_with_its_senders_authority_and_only_for_itself() {
+    let mut app = TestApp::spawn().await;
+    let id = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
+    // A "bug": every history entry fails with an error retrying cannot fix.
+    sqlx::raw_sql(
+        "CREATE FUNCTION fallo() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'bug'; END $$;
+         CREATE TRIGGER fallo BEFORE INSERT ON historial FOR EACH ROW EXECUTE FUNCTION fallo();",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let auth = format!("Bearer {}", token_de("carlos", "MESA", None, 3600, SECRETO));
+    let cuerpo = serde_json::json!({"ticketId": id}).to_string();
+    let c = app.cliente.publicar("ticket.asignar", cuerpo.as_bytes(), Some("asignar-1"), Some(&auth)).await;
+    let cola = app.topologia().rechazados();
+    esperar_en_cola(&app, cola.clone(), 1).await;
+    assert!(app.cliente.respuesta_en(&c, Duration::from_millis(300)).await.is_none(), "a bug is not answered");
+
+    // Parked without the token, with a seal; `ver` does not print the seal.
+    let rechazados = abrir(&app).await;
+    let visto = rechazados.ver("asignar-1").await.unwrap();
+    assert_eq!(visto.len(), 1);
+    assert!(visto[0].headers.get("authorization").is_none(), "{}", visto[0].headers);
+    assert_eq!(visto[0].headers[HEADER_AUTORIDAD], "(autoridad sellada)", "{}", visto[0].headers);
+
+    // The seal, as re-driving carries it.
+    let (_conexion, mut tap) = escuchar_comandos(&app).await;
+    sqlx::raw_sql("DROP TRIGGER fallo ON historial").execute(&app.pool).await.unwrap();
+    let informe = rechazados.reenviar(&Seleccion::Todos, false).await.unwrap();
+    assert_eq!((informe.hechos.len(), informe.fallidos.len()), (1, 0), "{informe:?}");
+    let d = tokio::time::timeout(Duration::from_secs(5), tap.next()).await.unwrap().unwrap().unwrap();
+    let sello = sello_de(&d).expect("the re-driven command carries its seal");
+    assert!(amqp::header(&d.properties, "authorization").is_none());
+
+    // Applied, by its sender, with a reply to the publisher still waiting.
+    let r = app.cliente.respuesta(&c).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["datos"]["estado"], "ASIGNADO", "{r}");
+    let (actor, rol): (Option<String>, String) =
+        sqlx::query_as("SELECT actor_id, actor_rol FROM historial WHERE comando_id = 'asignar-1'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((actor.as_deref(), rol.as_str()), (Some("carlos"), "MESA"));
+
+    // The seal is good for that command only: on another body, another
+    // operation or another id it is no identity at all.
+    let mut headers = FieldTable::default();
+    headers.insert(HEADER_AUTORIDAD.into(), AMQPValue::LongString(sello.clone().into()));
+    let otro_cuerpo = serde_json::json!({"ticketId": id, "motivo": "otra cosa"}).to_string();
+    for (rk, cuerpo, mid) in [
+        ("ticket.pausar", otro_cuerpo.as_str(), "asignar-1"),
+        ("ticket.asignar", otro_cuerpo.as_str(), "asignar-1"),
+        ("ticket.asignar", cuerpo.as_str(), "asignar-2"),
+    ] {
+        let c = app.cliente.publicar_con_headers(rk, cuerpo.as_bytes(), Some(mid), headers.clone()).await;
+        app.cliente.sin_esquema(&c);
+        let r = app.cliente.respuesta(&c).await;
+        assert_eq!(r["error"]["codigo"], "NO_AUTENTICADO", "{rk} {mid}: {r}");
+    }
+    // A forged one (signed with the users' HS256 secret itself) neither.
+    let forjado = token_de("carlos", "ADMIN", None, 3600, SECRETO);
+    let mut headers = FieldTable::default();
+    headers.insert(HEADER_AUTORIDAD.into(), AMQPValue::LongString(forjado.into()));
+    let c = app.cliente.publicar_con_headers("ticket.archivar", cuerpo.as_bytes(), Some("forjado"), headers).await;
+    assert_eq!(app.cliente.respuesta(&c).await["error"]["codigo"], "NO_AUTENTICADO");
+
+    // Re-driven again: the recorded reply, nothing applied twice.
+    let mut headers = FieldTable::default();
+    headers.insert(HEADER_AUTORIDAD.into(), AMQPValue::LongString(sello.into()));
+    let c = app.cliente.publicar_con_headers("ticket.asignar", cuerpo.as_bytes(), Some("asignar-1"), headers).await;
+    assert_eq!(app.cliente.respuesta(&c).await, r);
+    assert_eq!(app.contar("SELECT count(*) FROM historial WHERE comando_id = 'asignar-1'").await, 1);
+    assert_eq!(app.contar("SELECT count(*) FROM historial").await, 2, "creation and the one assignment");
     rechazados.cerrar().await;
 }
 
