@@ -612,7 +612,7 @@ impl Settings {
         );
         si(!(1..=100_000).contains(&self.scheduler.lote), "scheduler.lote", "entre 1 y 100000");
         for (clave, cron) in [("scheduler.cron", &self.scheduler.cron), ("retencion.cron", &self.retencion.cron)] {
-            if let Err(e) = crate::planificador::validar_cron(cron) {
+            if let Err(e) = crate::reloj::validar_cron(cron) {
                 p.push((clave.to_string(), e));
             }
         }

@@ -93,12 +93,6 @@ impl ErrorContrato {
         }
     }
 
-    /// The reply body `{"ok": false, "error": {...}}`, as sent (rendered by
-    /// `vistas::error`).
-    pub fn respuesta(&self) -> crate::vistas::Texto {
-        crate::vistas::error(self)
-    }
-
     /// `NO_ENCONTRADO` for a ticket.
     pub fn ticket_no_encontrado() -> Self {
         ErrorContrato::NoEncontrado("no existe el ticket".to_string())
@@ -237,37 +231,6 @@ pub fn es_error_transitorio(e: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_and_statuses_follow_the_contract() {
-        let cases = [
-            (ErrorContrato::SolicitudInvalida("x".into()), "SOLICITUD_INVALIDA", 400),
-            (ErrorContrato::NoAutenticado("x".into()), "NO_AUTENTICADO", 401),
-            (ErrorContrato::Prohibido("x".into()), "PROHIBIDO", 403),
-            (ErrorContrato::NoEncontrado("x".into()), "NO_ENCONTRADO", 404),
-            (ErrorContrato::Validacion(vec![]), "VALIDACION", 422),
-            (
-                ErrorContrato::TransicionInvalida { operacion: Operacion::Pausar, estado: Estado::Nuevo },
-                "TRANSICION_INVALIDA",
-                409,
-            ),
-        ];
-        for (e, codigo, http) in cases {
-            let r: serde_json::Value = serde_json::from_str(&e.respuesta()).unwrap();
-            assert_eq!(r["ok"], false);
-            assert_eq!(r["error"]["codigo"], codigo);
-            assert_eq!(r["error"]["http"], http);
-            assert!(r["error"]["campos"].is_array());
-        }
-    }
-
-    #[test]
-    fn transition_error_names_the_state() {
-        let e = ErrorContrato::TransicionInvalida { operacion: Operacion::Pausar, estado: Estado::Nuevo };
-        let r: serde_json::Value = serde_json::from_str(&e.respuesta()).unwrap();
-        assert_eq!(r["error"]["estado"], "NUEVO");
-        assert!(e.to_string().contains("NUEVO"));
-    }
 
     #[test]
     fn pool_timeouts_are_transient_and_decode_errors_are_not() {

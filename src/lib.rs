@@ -35,6 +35,8 @@ pub mod planificador;
 pub mod procesador;
 /// Operator tools over the dead-letter queue: list, show, re-drive, purge.
 pub mod rechazados;
+/// The injectable clock (`Reloj`) the processor and the scheduler read.
+pub mod reloj;
 /// Pruning of published events and old idempotency records.
 pub mod retencion;
 /// The HTTP/1.1 server loop with the edge limits (head, idle, connections).

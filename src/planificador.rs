@@ -8,7 +8,7 @@ use crate::domain::sla::{Meta, NivelSla, ReglasSla};
 use crate::domain::ticket::{Alerta, Ticket};
 use crate::error::{EnSentencia, ErrorProceso};
 use crate::metrics::Metricas;
-use crate::procesador::Reloj;
+use crate::reloj::Reloj;
 use crate::{store, vistas};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
@@ -53,7 +53,7 @@ impl Planificador {
 
     /// One scan at the current time; returns the alerts emitted.
     pub async fn escanear_ahora(&self) -> Result<usize, ErrorProceso> {
-        let ahora = crate::procesador::ahora(&self.reloj);
+        let ahora = crate::reloj::ahora(&self.reloj);
         self.escanear(ahora).await
     }
 
@@ -224,13 +224,6 @@ fn evento_del_planificador(
         cuerpo: vistas::evento(evento_id, tipo, ticket.uuid, ahora, None, datos),
         traceparent: None,
     });
-}
-
-/// Rejects a schedule the cron parser will not take, before anything starts.
-pub fn validar_cron(cron: &str) -> Result<(), String> {
-    Job::new_async(cron, |_, _| Box::pin(async {}))
-        .map(|_| ())
-        .map_err(|e| format!("expresión cron inválida {cron:?} (6 campos, segundos primero): {e:?}"))
 }
 
 impl Metricas {

@@ -18,8 +18,9 @@ use crate::auth::Verificador;
 use crate::domain::estado::Operacion;
 use crate::domain::sla::ReglasSla;
 use crate::error::{Codigo, Disposicion, EnSentencia, ErrorContrato, ErrorProceso};
+use crate::reloj::Reloj;
 use crate::{store, vistas};
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use preparar::Preparado;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
@@ -120,7 +121,7 @@ impl Desenlace {
 
     pub(super) fn rechazo(operacion: Option<Operacion>, e: &ErrorContrato) -> Self {
         Desenlace {
-            respuesta: e.respuesta(),
+            respuesta: vistas::error(e),
             disposicion: Disposicion::Ack,
             resultado: Resultado::Rechazado(e.tipo()),
             operacion,
@@ -129,7 +130,7 @@ impl Desenlace {
 
     pub(super) fn veneno(e: &ErrorContrato) -> Self {
         Desenlace {
-            respuesta: e.respuesta(),
+            respuesta: vistas::error(e),
             disposicion: Disposicion::DeadLetter { motivo: e.to_string() },
             resultado: Resultado::Rechazado(e.tipo()),
             operacion: None,
@@ -153,7 +154,7 @@ impl Desenlace {
     pub fn reply_to_propio(operacion: Option<Operacion>, reply_to: &str) -> Self {
         let nombre: String = reply_to.chars().take(100).collect();
         Desenlace {
-            respuesta: ErrorContrato::SolicitudInvalida("reply_to no válido".into()).respuesta(),
+            respuesta: vistas::error(&ErrorContrato::SolicitudInvalida("reply_to no válido".into())),
             disposicion: Disposicion::DeadLetter {
                 motivo: format!(
                     "reply_to {nombre:?} nombra una cola de la topología del worker: no se aplica ni se responde"
@@ -173,20 +174,6 @@ impl Desenlace {
             operacion: Some(operacion),
         }
     }
-}
-
-/// The clock, injectable so tests can move time.
-pub type Reloj = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The real clock.
-pub fn reloj_del_sistema() -> Reloj {
-    Arc::new(Utc::now)
-}
-
-/// The clock's current time at millisecond precision: what Postgres stores
-/// round-trips unchanged, so replies and stored rows agree.
-pub fn ahora(reloj: &Reloj) -> DateTime<Utc> {
-    reloj().trunc_subsecs(3)
 }
 
 /// Handles commands: authenticates, validates, applies through the state machine and stores, idempotently by `message_id`.
@@ -236,7 +223,7 @@ impl Procesador {
         if preparados.iter().all(Preparado::es_listo) {
             return Ok(preparados.into_iter().filter_map(Preparado::listo).collect());
         }
-        let ahora = ahora(&self.reloj);
+        let ahora = crate::reloj::ahora(&self.reloj);
         let mut tx = self.pool.begin().await.en("begin")?;
         let mut desenlaces = Vec::with_capacity(mensajes.len());
         let mut eventos = false;

@@ -171,3 +171,40 @@ pub struct RespuestaError<'a> {
 pub fn error(e: &ErrorContrato) -> Texto {
     texto(&RespuestaError { ok: false, error: DetalleError::de(e) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::estado::{Estado, Operacion};
+
+    #[test]
+    fn codes_and_statuses_follow_the_contract() {
+        let cases = [
+            (ErrorContrato::SolicitudInvalida("x".into()), "SOLICITUD_INVALIDA", 400),
+            (ErrorContrato::NoAutenticado("x".into()), "NO_AUTENTICADO", 401),
+            (ErrorContrato::Prohibido("x".into()), "PROHIBIDO", 403),
+            (ErrorContrato::NoEncontrado("x".into()), "NO_ENCONTRADO", 404),
+            (ErrorContrato::Validacion(vec![]), "VALIDACION", 422),
+            (
+                ErrorContrato::TransicionInvalida { operacion: Operacion::Pausar, estado: Estado::Nuevo },
+                "TRANSICION_INVALIDA",
+                409,
+            ),
+        ];
+        for (e, codigo, http) in cases {
+            let r: serde_json::Value = serde_json::from_str(&error(&e)).unwrap();
+            assert_eq!(r["ok"], false);
+            assert_eq!(r["error"]["codigo"], codigo);
+            assert_eq!(r["error"]["http"], http);
+            assert!(r["error"]["campos"].is_array());
+        }
+    }
+
+    #[test]
+    fn transition_error_names_the_state() {
+        let e = ErrorContrato::TransicionInvalida { operacion: Operacion::Pausar, estado: Estado::Nuevo };
+        let r: serde_json::Value = serde_json::from_str(&error(&e)).unwrap();
+        assert_eq!(r["error"]["estado"], "NUEVO");
+        assert!(e.to_string().contains("NUEVO"));
+    }
+}

@@ -49,7 +49,7 @@ pub(crate) async fn medir(args: ArgsSla) -> anyhow::Result<ResumenSla> {
     let planificador = Planificador::new(
         pool.clone(),
         Arc::new(settings.reglas_sla()?),
-        mesa_ayuda::procesador::reloj_del_sistema(),
+        mesa_ayuda::reloj::reloj_del_sistema(),
         Arc::new(tokio::sync::Notify::new()),
         metricas,
         500,
