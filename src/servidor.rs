@@ -4,7 +4,7 @@
 //! long a connection may sit idle, how many may be open — so that no client
 //! holds what the others need. `axum::serve` has none of them.
 //!
-//! A connection is in one phase at a time ([`Fase`]): idle (waiting for the
+//! A connection is in one phase at a time ([`Etapa`]): idle (waiting for the
 //! first byte of a request), reading a head (a byte came, the head is not
 //! complete), or being served (hyper handed the request to the router). Each
 //! of the first two has a deadline; being served is bounded by the handlers
@@ -63,7 +63,7 @@ pub const MIN_CABECERAS: usize = 8 * 1024;
 
 /// Where a connection is, and since when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fase {
+enum Etapa {
     /// No request in it; nothing of the next one has come.
     Inactiva(Instant),
     /// Bytes of a head came; the head is not complete yet.
@@ -127,12 +127,12 @@ async fn atender_conexion(
     limites: LimitesHttp,
     shutdown: CancellationToken,
 ) {
-    let (fase, mut vigia) = watch::channel(Fase::Inactiva(Instant::now()));
-    let fase = Arc::new(fase);
-    let io = TokioIo::new(Observada { io: tcp, fase: fase.clone() });
+    let (etapa, mut vigia) = watch::channel(Etapa::Inactiva(Instant::now()));
+    let etapa = Arc::new(etapa);
+    let io = TokioIo::new(Observada { io: tcp, etapa: etapa.clone() });
     let servicio = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(par));
-        let atendiendo = Atendiendo::empezar(fase.clone());
+        let atendiendo = Atendiendo::empezar(etapa.clone());
         let app = app.clone();
         async move {
             let respuesta = app.oneshot(req).await;
@@ -167,13 +167,13 @@ async fn atender_conexion(
 }
 
 /// Resolves when the connection's current phase is past its deadline.
-async fn vencida(vigia: &mut watch::Receiver<Fase>, limites: &LimitesHttp) -> &'static str {
+async fn vencida(vigia: &mut watch::Receiver<Etapa>, limites: &LimitesHttp) -> &'static str {
     loop {
-        let fase = *vigia.borrow_and_update();
-        let (plazo, motivo) = match fase {
-            Fase::Inactiva(desde) => (desde + limites.tiempo_inactivo, "inactiva"),
-            Fase::Cabecera(desde) => (desde + limites.tiempo_cabeceras, "la cabecera no llegó a tiempo"),
-            Fase::Atendiendo => {
+        let etapa = *vigia.borrow_and_update();
+        let (plazo, motivo) = match etapa {
+            Etapa::Inactiva(desde) => (desde + limites.tiempo_inactivo, "inactiva"),
+            Etapa::Cabecera(desde) => (desde + limites.tiempo_cabeceras, "la cabecera no llegó a tiempo"),
+            Etapa::Atendiendo => {
                 if vigia.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }
@@ -191,18 +191,18 @@ async fn vencida(vigia: &mut watch::Receiver<Fase>, limites: &LimitesHttp) -> &'
 
 /// Marks a connection as serving a request; back to idle when dropped
 /// (the reply is out, or the client went away mid-request).
-struct Atendiendo(Arc<watch::Sender<Fase>>);
+struct Atendiendo(Arc<watch::Sender<Etapa>>);
 
 impl Atendiendo {
-    fn empezar(fase: Arc<watch::Sender<Fase>>) -> Self {
-        fase.send_replace(Fase::Atendiendo);
-        Atendiendo(fase)
+    fn empezar(etapa: Arc<watch::Sender<Etapa>>) -> Self {
+        etapa.send_replace(Etapa::Atendiendo);
+        Atendiendo(etapa)
     }
 }
 
 impl Drop for Atendiendo {
     fn drop(&mut self) {
-        self.0.send_replace(Fase::Inactiva(Instant::now()));
+        self.0.send_replace(Etapa::Inactiva(Instant::now()));
     }
 }
 
@@ -210,7 +210,7 @@ impl Drop for Atendiendo {
 /// arrives on an idle connection.
 struct Observada {
     io: TcpStream,
-    fase: Arc<watch::Sender<Fase>>,
+    etapa: Arc<watch::Sender<Etapa>>,
 }
 
 impl AsyncRead for Observada {
@@ -218,9 +218,9 @@ impl AsyncRead for Observada {
         let antes = buf.filled().len();
         let leido = Pin::new(&mut self.io).poll_read(cx, buf);
         if matches!(leido, Poll::Ready(Ok(()))) && buf.filled().len() > antes {
-            self.fase.send_if_modified(|f| match f {
-                Fase::Inactiva(_) => {
-                    *f = Fase::Cabecera(Instant::now());
+            self.etapa.send_if_modified(|f| match f {
+                Etapa::Inactiva(_) => {
+                    *f = Etapa::Cabecera(Instant::now());
                     true
                 }
                 _ => false,
