@@ -21,7 +21,7 @@ use tokio::time::Instant;
 mod autoridad;
 
 use autoridad::Sellador;
-pub use autoridad::{HEADER_AUTORIDAD, VIGENCIA as VIGENCIA_AUTORIDAD, Vinculo};
+pub use autoridad::{VIGENCIA as VIGENCIA_AUTORIDAD, Vinculo};
 
 /// Clock skew tolerated on `exp` and `nbf` (contract §3).
 const LEEWAY_S: i64 = 5;

@@ -4,13 +4,12 @@ use crate::amqp::{self, Topologia};
 use crate::auth::{self, Claims};
 use crate::configuration::{ErrorConfiguracion, Settings};
 use crate::startup::{Aplicacion, Cierre};
-use crate::{store, telemetry};
+use crate::{contrato, store, telemetry};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
-use lapin::BasicProperties;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -239,24 +238,18 @@ pub async fn enviar(
     let canal = conexion.create_channel().await?;
     let mut respuestas = canal
         .basic_consume(
-            "amq.rabbitmq.reply-to".into(),
+            contrato::RESPUESTA_DIRECTA.into(),
             "".into(),
             BasicConsumeOptions { no_ack: true, ..Default::default() },
             FieldTable::default(),
         )
         .await?;
     let correlacion = uuid::Uuid::new_v4().to_string();
-    let mut props = BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2)
-        .with_reply_to("amq.rabbitmq.reply-to".into())
-        .with_correlation_id(correlacion.clone().into())
-        .with_message_id(message_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()).into());
-    if let Some(token) = token {
-        let mut headers = FieldTable::default();
-        headers.insert("authorization".into(), AMQPValue::LongString(format!("Bearer {token}").into()));
-        props = props.with_headers(headers);
-    }
+    let message_id = message_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers = contrato::cabeceras(bearer.as_deref().map(str::as_bytes), None);
+    let respuesta = Some((contrato::RESPUESTA_DIRECTA, correlacion.as_str()));
+    let props = contrato::propiedades(Some(&message_id), respuesta, headers);
     canal
         .basic_publish(
             topo.comandos().into(),

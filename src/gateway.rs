@@ -230,8 +230,8 @@ async fn registrar(State(metricas): State<Arc<MetricasGateway>>, req: Request, n
         message_id = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
-    let recibida = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
-    crate::telemetry::continuar(&span, crate::procesador::traceparent_valido(recibida));
+    let recibida = req.headers().get(crate::contrato::HEADER_TRACEPARENT).and_then(|v| v.to_str().ok());
+    crate::telemetry::continuar(&span, crate::contrato::traceparent_valido(recibida));
     let respuesta = next.run(req).instrument(span.clone()).await;
     let segundos = inicio.elapsed().as_secs_f64();
     let estado = respuesta.status().as_u16();

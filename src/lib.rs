@@ -19,6 +19,8 @@ pub mod auth;
 pub mod cli;
 /// Layered settings: defaults, files, `MESA__` environment variables, validated as a whole.
 pub mod configuration;
+/// The wire contract of a command: `message_id`, headers, properties.
+pub mod contrato;
 /// Pure domain: state machine, SLA arithmetic, validation, the ticket.
 pub mod domain;
 /// Contract error codes and AMQP dispositions.

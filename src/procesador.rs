@@ -27,7 +27,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-pub use preparar::{MESSAGE_ID_MAX, MessageId, decodificar, traceparent_valido};
+pub use preparar::decodificar;
 
 /// A command as it arrived, stripped of broker types.
 #[derive(Debug, Clone, Default)]

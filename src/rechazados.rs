@@ -18,6 +18,7 @@
 //! then is the old copy acked — inspecting can never make the broker drop one.
 
 use crate::amqp::{self, Topologia};
+use crate::contrato::{HEADER_AUTORIDAD, HEADER_FECHA, HEADER_MOTIVO, HEADER_ROUTING_KEY};
 use chrono::{DateTime, Utc};
 use lapin::message::Delivery;
 use lapin::options::{
@@ -27,13 +28,6 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use serde::Serialize;
 use serde_json::{Value, json};
-
-/// Header the worker parks a dead letter with: why.
-pub const HEADER_MOTIVO: &str = "x-mesa-motivo";
-/// Header the worker parks a dead letter with: the routing key it came with.
-pub const HEADER_ROUTING_KEY: &str = "x-mesa-routing-key";
-/// Header the worker parks a dead letter with: when (RFC 3339, UTC).
-pub const HEADER_FECHA: &str = "x-mesa-rechazado-en";
 
 /// A dead letter handed back this many times is renewed (copied back and the
 /// old copy acked), well below RabbitMQ 4's default delivery limit of 20.
@@ -527,7 +521,7 @@ fn completo(d: &Delivery) -> RechazadoCompleto {
     let mut headers = p.headers().as_ref().map(tabla_json).unwrap_or_else(|| json!({}));
     // The seal is good for re-driving this one command, and says nothing an
     // operator needs: it is not printed.
-    if let Some(sello) = headers.get_mut(crate::auth::HEADER_AUTORIDAD) {
+    if let Some(sello) = headers.get_mut(HEADER_AUTORIDAD) {
         *sello = json!("(autoridad sellada)");
     }
     RechazadoCompleto { resumen: resumen(d), propiedades, headers, cuerpo: d.data.clone() }

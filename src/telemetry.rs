@@ -183,7 +183,7 @@ fn exportable(meta: &Metadata<'_>) -> bool {
 
 /// A command's or an event's `traceparent` as the parent of `span`: the
 /// span joins that trace. Call it before the span is first entered. Only a
-/// W3C value ([`crate::procesador::traceparent_valido`]) is taken; anything
+/// W3C value ([`crate::contrato::traceparent_valido`]) is taken; anything
 /// else leaves the span a root of its own.
 pub fn continuar(span: &tracing::Span, traceparent: Option<&str>) {
     if let Some(contexto) = traceparent.and_then(contexto_remoto) {
@@ -192,7 +192,7 @@ pub fn continuar(span: &tracing::Span, traceparent: Option<&str>) {
 }
 
 fn contexto_remoto(traceparent: &str) -> Option<SpanContext> {
-    let valor = crate::procesador::traceparent_valido(Some(traceparent))?;
+    let valor = crate::contrato::traceparent_valido(Some(traceparent))?;
     let mut partes = valor.split('-').skip(1);
     let traza = TraceId::from_hex(partes.next()?).ok()?;
     let padre = SpanId::from_hex(partes.next()?).ok()?;

@@ -82,7 +82,7 @@ impl Drop for Cluster {
 }
 
 fn props(id: &str, auth: Option<&str>) -> BasicProperties {
-    propiedades(Some(id), None, cabeceras(auth, None))
+    propiedades(Some(id), None, cabeceras(auth.map(str::as_bytes), None))
 }
 
 /// A replica and the port of its `/ready`.

@@ -48,7 +48,7 @@ struct Fila {
 
 /// A command with its id and, when given, its token; no reply wanted.
 fn props(id: &str, auth: Option<&str>) -> BasicProperties {
-    propiedades(Some(id), None, cabeceras(auth, None))
+    propiedades(Some(id), None, cabeceras(auth.map(str::as_bytes), None))
 }
 
 /// Hostile or malformed traffic: (routing key, body, whether it must be dead-lettered).

@@ -60,7 +60,11 @@ impl Remitente {
         let (tx, rx) = oneshot::channel();
         let correlacion = Uuid::new_v4().to_string();
         self.pendientes.lock().await.insert(correlacion.clone(), tx);
-        let props = propiedades(Some(message_id), Some((&self.cola_respuestas, &correlacion)), cabeceras(auth, None));
+        let props = propiedades(
+            Some(message_id),
+            Some((&self.cola_respuestas, &correlacion)),
+            cabeceras(auth.map(str::as_bytes), None),
+        );
         publicar(&self.canal, &self.topo, &format!("ticket.{op}"), cuerpo.to_string().as_bytes(), props).await?;
         Ok(rx)
     }

@@ -3,12 +3,13 @@
 //! published schema ([`crate::validar_respuesta`], [`crate::validar_evento`]).
 
 use crate::esquemas::{validar_evento, validar_respuesta};
-use crate::publicar::{cabeceras, cola_de_respuestas, propiedades, publicar};
+use crate::publicar::{cola_de_respuestas, publicar};
 use futures_util::StreamExt;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, Consumer};
 use mesa_ayuda::amqp::{self, Topologia};
+use mesa_ayuda::contrato::{cabeceras, propiedades};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -72,7 +73,7 @@ impl Cliente {
         message_id: Option<&str>,
         auth: Option<&str>,
     ) -> String {
-        let h = cabeceras(auth, auth.map(|_| TRACEPARENT));
+        let h = cabeceras(auth.map(str::as_bytes), auth.map(|_| TRACEPARENT));
         self.publicar_con_headers(routing_key, cuerpo, message_id, h).await
     }
 

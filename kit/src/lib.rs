@@ -34,6 +34,7 @@ pub use entorno::{
 };
 pub use esquemas::{es_respuesta_de, validar_evento, validar_respuesta};
 pub use libro::{Libro, Publicador};
+pub use mesa_ayuda::contrato::{cabeceras, propiedades};
 pub use proceso::Proceso;
-pub use publicar::{cabeceras, cola_de_respuestas, propiedades, publicar};
+pub use publicar::{cola_de_respuestas, publicar};
 pub use tokens::{token, token_con, token_de};

@@ -8,6 +8,7 @@ use crate::amqp::reparto::{Fase, Reparto};
 use crate::amqp::sonda::{self, Sondeada};
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use crate::auth::{Verificador, Vinculo};
+use crate::contrato::HEADER_AUTHORIZATION;
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador, Resultado};
@@ -212,7 +213,7 @@ fn span_de_comando(delivery: &Delivery, mensaje: Option<&mut Mensaje>, ticket: O
     crate::telemetry::continuar(&span, traceparent.as_deref());
     // Only a message_id that could be recorded is logged: printable, bounded.
     if let Some(id) = delivery.properties.message_id().as_ref().map(|s| s.as_str())
-        && id.chars().count() <= crate::procesador::MESSAGE_ID_MAX
+        && id.chars().count() <= crate::contrato::MESSAGE_ID_MAX
         && crate::domain::texto::es_imprimible(id)
     {
         span.record("message_id", id);
@@ -509,7 +510,7 @@ async fn finalizar(
                     let p = &delivery.properties;
                     let message_id = p.message_id().as_ref().map_or("", |m| m.as_str());
                     let vinculo = Vinculo { message_id, routing_key: delivery.routing_key.as_str(), cuerpo };
-                    salida.verificador.sellar(amqp::header(p, "authorization").as_deref(), vinculo).await
+                    salida.verificador.sellar(amqp::header(p, HEADER_AUTHORIZATION).as_deref(), vinculo).await
                 }
                 false => None,
             };

@@ -2,8 +2,12 @@
 //! parking a delivery on the dead-letter exchange with why.
 
 use super::{ErrorAmqp, Topologia, en_paso};
+use crate::contrato::{
+    HEADER_AUTHORIZATION, HEADER_AUTORIDAD, HEADER_FECHA, HEADER_MOTIVO, HEADER_ROUTING_KEY, HEADER_TRACEPARENT,
+    traceparent_valido,
+};
 use crate::domain::estado::Operacion;
-use crate::procesador::{Desenlace, Mensaje, traceparent_valido};
+use crate::procesador::{Desenlace, Mensaje};
 use lapin::message::Delivery;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -37,9 +41,9 @@ pub fn mensaje(delivery: &mut Delivery, max_cuerpo: usize, topologia: &Topologia
     Ok(Mensaje {
         routing_key: delivery.routing_key.as_str().to_string(),
         message_id: p.message_id().as_ref().map(|s| s.as_str().to_string()),
-        authorization: header(p, "authorization"),
-        autoridad: header(p, crate::auth::HEADER_AUTORIDAD),
-        traceparent: traceparent_valido(header(p, "traceparent").as_deref()).map(str::to_string),
+        authorization: header(p, HEADER_AUTHORIZATION),
+        autoridad: header(p, HEADER_AUTORIDAD),
+        traceparent: traceparent_valido(header(p, HEADER_TRACEPARENT).as_deref()).map(str::to_string),
         body: std::mem::take(&mut delivery.data),
     })
 }
@@ -84,22 +88,21 @@ pub async fn rechazar(
     for (k, v) in delivery.properties.headers().as_ref().map(|h| h.inner().clone()).unwrap_or_default() {
         // A credential has no business sitting in a queue operators browse;
         // nor does a seal the publisher brought (only the worker's own goes).
-        if k.as_str() != "authorization" && k.as_str() != crate::auth::HEADER_AUTORIDAD {
+        if k.as_str() != HEADER_AUTHORIZATION && k.as_str() != HEADER_AUTORIDAD {
             headers.insert(k, v);
         }
     }
     if let Some(sello) = autoridad {
-        headers.insert(crate::auth::HEADER_AUTORIDAD.into(), AMQPValue::LongString(sello.into()));
+        headers.insert(HEADER_AUTORIDAD.into(), AMQPValue::LongString(sello.into()));
     }
     // The reason may quote user input: keep it bounded.
     let motivo: String = motivo.chars().take(500).collect();
-    headers.insert("x-mesa-motivo".into(), AMQPValue::LongString(motivo.into()));
-    headers
-        .insert("x-mesa-routing-key".into(), AMQPValue::LongString(delivery.routing_key.as_str().to_string().into()));
+    headers.insert(HEADER_MOTIVO.into(), AMQPValue::LongString(motivo.into()));
+    headers.insert(HEADER_ROUTING_KEY.into(), AMQPValue::LongString(delivery.routing_key.as_str().to_string().into()));
     // When, for `mesa-ayuda rechazados` (`purgar --antes`): the worker's own
     // parking leaves no `x-death` behind.
     let ahora = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    headers.insert(crate::rechazados::HEADER_FECHA.into(), AMQPValue::LongString(ahora.into()));
+    headers.insert(HEADER_FECHA.into(), AMQPValue::LongString(ahora.into()));
     let props = delivery.properties.clone().with_headers(headers);
     let confirmacion = canal
         .basic_publish(

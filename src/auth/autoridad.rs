@@ -38,8 +38,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The header a parked command carries its seal in.
-pub const HEADER_AUTORIDAD: &str = "x-mesa-autoridad";
 /// How long a seal opens after the command was parked.
 pub const VIGENCIA: chrono::TimeDelta = chrono::TimeDelta::days(7);
 /// The seal's `typ` claim, and the label its key is derived with.

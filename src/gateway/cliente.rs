@@ -16,11 +16,12 @@
 
 use crate::amqp::sonda::Sondeada;
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
+use crate::contrato::{self, HEADER_AUTHORIZATION, HEADER_TRACEPARENT, MessageId, RESPUESTA_DIRECTA};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::types::FieldTable;
+use lapin::{Channel, Confirmation};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -28,16 +29,13 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// RabbitMQ's pseudo-queue for direct reply-to.
-const RESPUESTA_DIRECTA: &str = "amq.rabbitmq.reply-to";
-
 /// One command to publish on `P.comandos`.
 #[derive(Debug, Clone)]
 pub struct Comando {
     /// `ticket.<operacion>`.
     pub routing_key: String,
     /// The command's `message_id` (the `Idempotency-Key`).
-    pub message_id: String,
+    pub message_id: MessageId,
     /// The JSON body, already checked to be an object.
     pub cuerpo: Vec<u8>,
     /// The request's `Authorization` header, passed on unread.
@@ -230,18 +228,9 @@ impl ClienteAmqp {
         // Removes the entry however this ends: reply, timeout, or the HTTP
         // client going away (the future is dropped).
         let _pendiente = Pendiente { pendientes: &c.pendientes, correlacion: &correlacion };
-        let mut headers = FieldTable::default();
-        if let Some(auth) = comando.authorization {
-            headers.insert("authorization".into(), AMQPValue::LongString(LongString::from(auth)));
-        }
-        headers.insert("traceparent".into(), AMQPValue::LongString(comando.traceparent.into()));
-        let props = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_reply_to(RESPUESTA_DIRECTA.into())
-            .with_correlation_id(correlacion.clone().into())
-            .with_message_id(comando.message_id.into())
-            .with_headers(headers);
+        let headers = contrato::cabeceras(comando.authorization.as_deref(), Some(&comando.traceparent));
+        let respuesta = Some((RESPUESTA_DIRECTA, correlacion.as_str()));
+        let props = contrato::propiedades(Some(comando.message_id.as_str()), respuesta, headers);
         let cola = c.topologia.comandos();
         let mut publicado = Box::pin(async move {
             canal
@@ -295,16 +284,16 @@ impl Comando {
     pub fn bytes_de_cabecera_amqp(&self) -> usize {
         let corta = |n: usize| 1 + n;
         let entrada = |k: &str, v: usize| corta(k.len()) + 1 + 4 + v;
-        let mut tabla = 4 + entrada("traceparent", self.traceparent.len());
+        let mut tabla = 4 + entrada(HEADER_TRACEPARENT, self.traceparent.len());
         if let Some(auth) = &self.authorization {
-            tabla += entrada("authorization", auth.len());
+            tabla += entrada(HEADER_AUTHORIZATION, auth.len());
         }
         8 + 14
             + 64
             + corta("application/json".len())
             + corta(RESPUESTA_DIRECTA.len())
             + corta(36)
-            + corta(self.message_id.len())
+            + corta(self.message_id.as_str().len())
             + tabla
     }
 }

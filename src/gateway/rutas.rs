@@ -7,8 +7,8 @@ use super::EstadoGateway;
 use super::cliente::{Comando, ErrorEnvio};
 use super::error::ErrorGateway;
 use super::esquemas::*;
+use crate::contrato::{HEADER_TRACEPARENT, MESSAGE_ID_MAX, MessageId, traceparent_valido};
 use crate::domain::estado::Operacion;
-use crate::procesador::{MESSAGE_ID_MAX, traceparent_valido};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -28,7 +28,7 @@ pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-ke
 
 /// The `message_id` a response was for, for the access log.
 #[derive(Clone, Debug)]
-pub(crate) struct IdDelComando(pub(crate) String);
+pub(crate) struct IdDelComando(pub(crate) MessageId);
 
 /// The refusals any command route may answer, besides the worker's own.
 #[derive(utoipa::IntoResponses)]
@@ -122,18 +122,15 @@ const LISTAR: &[&str] =
     &["estado", "area", "prioridad", "tipo", "slaEstado", "slaPrimeraRespuesta", "limite", "cursor"];
 const ESTADISTICAS: &[&str] = &["desde", "hasta", "area"];
 
-/// The `Idempotency-Key` of a request (1–200 printable ASCII characters),
-/// or a fresh one.
-fn clave(cabeceras: &HeaderMap) -> Result<String, ErrorGateway> {
-    let Some(valor) = cabeceras.get(&IDEMPOTENCY_KEY) else { return Ok(uuid::Uuid::new_v4().to_string()) };
+/// The `Idempotency-Key` of a request, or a fresh one: the worker's
+/// `message_id` rule ([`MessageId::leer`]) over what HTTP can carry, visible
+/// ASCII (so it is always a valid header value to send back).
+fn clave(cabeceras: &HeaderMap) -> Result<MessageId, ErrorGateway> {
+    let Some(valor) = cabeceras.get(&IDEMPOTENCY_KEY) else { return Ok(MessageId::nuevo()) };
     let invalida = || {
         ErrorGateway::SolicitudInvalida(format!("Idempotency-Key: de 1 a {MESSAGE_ID_MAX} caracteres ASCII visibles"))
     };
-    let texto = valor.to_str().map_err(|_| invalida())?.trim();
-    if texto.is_empty() || texto.len() > MESSAGE_ID_MAX || texto.chars().any(|c| c.is_ascii_control()) {
-        return Err(invalida());
-    }
-    Ok(texto.to_string())
+    MessageId::leer(Some(valor.to_str().map_err(|_| invalida())?)).map_err(|_| invalida())
 }
 
 /// The context of the request's span when traces are on (a child of the
@@ -143,7 +140,7 @@ fn traza(cabeceras: &HeaderMap) -> String {
     if let Some(propia) = crate::telemetry::traceparent(&tracing::Span::current()) {
         return propia;
     }
-    let recibida = cabeceras.get("traceparent").and_then(|v| v.to_str().ok());
+    let recibida = cabeceras.get(HEADER_TRACEPARENT).and_then(|v| v.to_str().ok());
     match traceparent_valido(recibida) {
         Some(tp) => tp.to_string(),
         None => {
@@ -328,8 +325,8 @@ async fn atender(
             ErrorGateway::CabecerasDemasiadoGrandes("el comando no cabe en una trama del broker".into()).into_response()
         }
     };
-    // Validated above as visible ASCII: always a valid header value.
-    if let Ok(v) = HeaderValue::from_str(&message_id) {
+    // Read above from visible ASCII: always a valid header value.
+    if let Ok(v) = HeaderValue::from_str(message_id.as_str()) {
         respuesta.headers_mut().insert(IDEMPOTENCY_KEY.clone(), v);
     }
     respuesta.extensions_mut().insert(IdDelComando(message_id));
@@ -585,10 +582,10 @@ mod tests {
     #[test]
     fn idempotency_keys_are_checked_before_anything_is_published() {
         let mut h = HeaderMap::new();
-        assert_eq!(clave(&h).map(|c| c.len()), Ok(36), "a fresh UUID");
+        assert_eq!(clave(&h).map(|c| c.as_str().len()), Ok(36), "a fresh UUID");
         h.insert(&IDEMPOTENCY_KEY, HeaderValue::from_static("pedido-42"));
-        assert_eq!(clave(&h), Ok("pedido-42".into()));
-        for malo in ["".to_string(), "x".repeat(201), "ñ".to_string()] {
+        assert_eq!(clave(&h).map(|c| c.as_str().to_string()), Ok("pedido-42".into()));
+        for malo in ["".to_string(), "x".repeat(201), "ñ".to_string(), "a\tb".to_string()] {
             h.insert(&IDEMPOTENCY_KEY, HeaderValue::from_bytes(malo.as_bytes()).unwrap());
             assert!(matches!(clave(&h), Err(ErrorGateway::SolicitudInvalida(_))), "{malo:?}");
         }

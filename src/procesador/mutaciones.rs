@@ -4,7 +4,8 @@
 //! named, draw the new ticket numbers); [`decidir`] then decides each step
 //! in memory, in delivery order, collecting the writes in `store::Cambios`.
 
-use super::{Desenlace, MessageId, fuera_de_area};
+use super::{Desenlace, fuera_de_area};
+use crate::contrato::MessageId;
 use crate::domain::comando::{ComandoTicket, DatosCreacion};
 use crate::domain::estado::{Acceso, Operacion};
 use crate::domain::sla::ReglasSla;

@@ -6,52 +6,11 @@
 use super::consultas::Consulta;
 use super::mutaciones::{Cambio, CambioTicket, MutacionPreparada, Paso, Rechazado};
 use super::{Desenlace, Mensaje, Procesador};
+use crate::contrato::{MessageId, traceparent_valido};
 use crate::domain::comando::{Peticion, validar};
 use crate::domain::estado::{Acceso, Operacion};
-use crate::domain::texto::es_imprimible;
 use crate::error::ErrorContrato;
 use serde_json::{Map, Value};
-
-/// Longest accepted `message_id` (contract §3).
-pub const MESSAGE_ID_MAX: usize = 200;
-
-/// A `message_id` that passed the contract's checks: trimmed, not empty, at
-/// most [`MESSAGE_ID_MAX`] characters, printable. Every mutation has one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MessageId(String);
-
-impl MessageId {
-    /// The id of a mutation, or why it is refused (SOLICITUD_INVALIDA).
-    pub fn leer(crudo: Option<&str>) -> Result<Self, ErrorContrato> {
-        match crudo.map(str::trim).filter(|id| !id.is_empty()) {
-            None => Err(ErrorContrato::SolicitudInvalida("las mutaciones requieren message_id".into())),
-            Some(id) if id.chars().count() > MESSAGE_ID_MAX => {
-                Err(ErrorContrato::SolicitudInvalida(format!("message_id supera {MESSAGE_ID_MAX} caracteres")))
-            }
-            Some(id) if !es_imprimible(id) => {
-                Err(ErrorContrato::SolicitudInvalida("message_id contiene caracteres de control".into()))
-            }
-            Some(id) => Ok(MessageId(id.to_string())),
-        }
-    }
-
-    /// The id, trimmed.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), or nothing: any
-/// other text in that header is dropped, never logged or stored.
-pub fn traceparent_valido(valor: Option<&str>) -> Option<&str> {
-    let v = valor?.trim();
-    let partes: Vec<&str> = v.split('-').collect();
-    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
-    let valido = matches!(partes.as_slice(), [ver, traza, padre, banderas]
-        if hex(ver, 2) && *ver != "ff" && hex(traza, 32) && hex(padre, 16) && hex(banderas, 2)
-            && traza.bytes().any(|b| b != b'0') && padre.bytes().any(|b| b != b'0'));
-    valido.then_some(v)
-}
 
 /// The operation a routing key names and the JSON object a body holds, or
 /// why the message cannot be decoded at all (answered and dead-lettered).
@@ -104,7 +63,10 @@ impl Procesador {
         let message_id = if op.es_mutacion() {
             match MessageId::leer(m.message_id.as_deref()) {
                 Ok(id) => Some(id),
-                Err(e) => return Preparado::decidido(Desenlace::rechazo(Some(op), &e)),
+                Err(e) => {
+                    let e = ErrorContrato::SolicitudInvalida(e.to_string());
+                    return Preparado::decidido(Desenlace::rechazo(Some(op), &e));
+                }
             }
         } else {
             None
@@ -168,37 +130,5 @@ impl Procesador {
                 rechazo(ErrorContrato::SolicitudInvalida("las mutaciones requieren message_id".into()), firmante)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_w3c_traceparents_are_kept() {
-        let bueno = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(traceparent_valido(Some(bueno)), Some(bueno));
-        for malo in [
-            "",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e473\u{0}-00f067aa0ba902b7-01",
-            "ana.garcia@empresa.com",
-        ] {
-            assert_eq!(traceparent_valido(Some(malo)), None, "{malo:?}");
-        }
-    }
-
-    #[test]
-    fn a_message_id_is_trimmed_bounded_and_printable() {
-        assert_eq!(MessageId::leer(Some("  abc ")).unwrap().as_str(), "abc");
-        assert_eq!(MessageId::leer(Some(&"x".repeat(MESSAGE_ID_MAX))).unwrap().as_str().len(), MESSAGE_ID_MAX);
-        for malo in [None, Some(""), Some("   "), Some("a\u{0}b"), Some("a\u{1b}b")] {
-            assert_eq!(MessageId::leer(malo).unwrap_err().codigo(), "SOLICITUD_INVALIDA", "{malo:?}");
-        }
-        assert!(MessageId::leer(Some(&"x".repeat(MESSAGE_ID_MAX + 1))).is_err());
     }
 }

@@ -8,7 +8,7 @@ use lapin::options::{BasicConsumeOptions, BasicNackOptions, BasicPublishOptions}
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use mesa_ayuda::amqp::{self, Topologia};
-use mesa_ayuda::auth::HEADER_AUTORIDAD;
+use mesa_ayuda::contrato::HEADER_AUTORIDAD;
 use mesa_ayuda::rechazados::{RENOVAR_DESDE, Rechazado, Rechazados, Seleccion};
 use secrecy::ExposeSecret;
 use serde_json::Value;
