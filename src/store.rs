@@ -13,13 +13,13 @@ mod informes;
 mod outbox;
 mod tickets;
 
-pub use alertas::*;
-pub use cambios::*;
-pub use comandos::*;
-pub use historial::*;
-pub use informes::*;
-pub use outbox::*;
-pub use tickets::*;
+pub use alertas::{AlertaNueva, reclamar_alertas_debidas, registrar_alertas};
+pub use cambios::{Cambios, EventoNuevo};
+pub use comandos::{Registro, Reservas, podar_comandos, reservar_comandos, respuestas_registradas};
+pub use historial::{HistorialLeido, historial, ultimo_historial};
+pub use informes::{Conteo, Estadisticas, Percentiles, estadisticas, listar};
+pub use outbox::{EventoPendiente, backlog_outbox, podar_eventos_publicados, reclamar_eventos};
+pub use tickets::{bloquear_tickets, siguientes_nums, ticket, ticket_por_label_y_email};
 
 /// Embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -26,11 +26,20 @@ mod eventos;
 mod informes;
 mod tickets;
 
-pub use catalogo::*;
+pub use catalogo::{
+    Catalogo, EnUmbral, EstadoCatalogo, OperacionCatalogo, PasoCatalogo, PoliticaCatalogo, PrioridadCatalogo,
+    SlaCatalogo, TransicionCatalogo, vista_catalogo,
+};
 pub use documentos::{asyncapi, esquema_evento, esquema_respuesta, esquemas};
-pub use eventos::*;
-pub use informes::*;
-pub use tickets::*;
+pub use eventos::{
+    ActorEvento, DatosAlerta, DatosEventoTicket, Evento, FuenteEventos, TipoDeContenido, VersionCloudEvents,
+    datos_alerta, datos_evento_ticket, evento,
+};
+pub use informes::{Cumplimiento, EstadisticasVista, Tiempos, estadisticas};
+pub use tickets::{
+    Consulta, Creado, Detalle, HistorialVista, Listado, SolicitanteVista, TicketVista, Transicion, consulta, creado,
+    detalle, listado, transicion,
+};
 
 /// RFC 3339, UTC, milliseconds.
 pub fn fecha(t: DateTime<Utc>) -> String {

@@ -367,33 +367,31 @@ async fn atender_lote(
     if !aptos.is_empty() {
         salida.metricas.comandos_por_lote.observe(aptos.len() as f64);
     }
-    let resultado = con_reintentos(procesador, &aptos, salida, shutdown).await;
-    let Some(resultado) = resultado else {
-        return false;
-    };
     let mut completo = true;
-    let mut desenlaces: Vec<Result<Desenlace, ErrorProceso>> = match resultado {
-        Ok(ds) => ds.into_iter().map(Ok).collect(),
-        // One bad command must not sink the others: apply them one by one.
-        Err(_) if aptos.len() > 1 => {
-            let mut uno_a_uno = Vec::with_capacity(aptos.len());
-            for m in &aptos {
-                match con_reintentos(procesador, &[*m], salida, shutdown).await {
-                    Some(Ok(d)) => uno_a_uno.extend(d.into_iter().map(Ok)),
-                    Some(Err(e)) => uno_a_uno.push(Err(e)),
-                    None => {
-                        completo = false;
-                        break;
+    let mut desenlaces: Vec<Result<Desenlace, ErrorProceso>> =
+        match con_reintentos(procesador, &aptos, salida, shutdown).await {
+            Aplicado::Hecho(ds) => ds.into_iter().map(Ok).collect(),
+            Aplicado::Abandonado => return false,
+            // One bad command must not sink the others: apply them one by one.
+            Aplicado::Fallo(_) if aptos.len() > 1 => {
+                let mut uno_a_uno = Vec::with_capacity(aptos.len());
+                for m in &aptos {
+                    match con_reintentos(procesador, &[*m], salida, shutdown).await {
+                        Aplicado::Hecho(d) => uno_a_uno.extend(d.into_iter().map(Ok)),
+                        Aplicado::Fallo(e) => uno_a_uno.push(Err(e)),
+                        Aplicado::Abandonado => {
+                            completo = false;
+                            break;
+                        }
                     }
                 }
+                uno_a_uno
             }
-            uno_a_uno
+            Aplicado::Fallo(e) => vec![Err(e)],
         }
-        Err(e) => vec![Err(e)],
-    }
-    .into_iter()
-    .rev()
-    .collect();
+        .into_iter()
+        .rev()
+        .collect();
     drop(transacciones);
     // Replies and acks of the whole batch go out together: their frames are
     // queued in delivery order and the connection's I/O loop writes them in
@@ -412,8 +410,18 @@ async fn atender_lote(
     completo
 }
 
+/// How a batch's run through [`con_reintentos`] ended.
+enum Aplicado {
+    /// Applied: an outcome per command, in order.
+    Hecho(Vec<Desenlace>),
+    /// A failure retrying cannot fix.
+    Fallo(ErrorProceso),
+    /// Shutdown came during an outage: nothing more was tried.
+    Abandonado,
+}
+
 /// Runs the batch, retrying transient failures in place (holding the lane,
-/// so nothing behind can overtake). `None` if shutdown came during an
+/// so nothing behind can overtake). Abandoned if shutdown came during an
 /// outage: a retry is abandoned mid-flight (its transaction rolls back, or
 /// committed and will only re-answer), a first attempt never is.
 async fn con_reintentos(
@@ -421,9 +429,9 @@ async fn con_reintentos(
     mensajes: &[&Mensaje],
     salida: &Salida,
     shutdown: &CancellationToken,
-) -> Option<Result<Vec<Desenlace>, ErrorProceso>> {
+) -> Aplicado {
     if mensajes.is_empty() {
-        return Some(Ok(vec![]));
+        return Aplicado::Hecho(vec![]);
     }
     let mut pausa = Duration::from_millis(50);
     let mut en_caida = false;
@@ -431,27 +439,27 @@ async fn con_reintentos(
         let intento = sin_panico(procesador.procesar_lote(mensajes));
         let resultado = if en_caida {
             tokio::select! {
-                _ = shutdown.cancelled() => return None,
+                _ = shutdown.cancelled() => return Aplicado::Abandonado,
                 r = intento => r,
             }
         } else {
             intento.await
         };
         match resultado {
-            Ok(d) => return Some(Ok(d)),
+            Ok(d) => return Aplicado::Hecho(d),
             Err(e) if e.es_transitorio() => {
                 salida.metricas.reintentos_transitorios.inc();
                 tracing::warn!(error = %e, comandos = mensajes.len(), "fallo transitorio; se reintenta");
                 en_caida = true;
                 tokio::select! {
-                    _ = shutdown.cancelled() => return None,
+                    _ = shutdown.cancelled() => return Aplicado::Abandonado,
                     _ = tokio::time::sleep(pausa) => {}
                 }
                 pausa = (pausa * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
                 tracing::error!(error = %e, comandos = mensajes.len(), "fallo permanente");
-                return Some(Err(e));
+                return Aplicado::Fallo(e);
             }
         }
     }

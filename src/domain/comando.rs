@@ -1,6 +1,6 @@
 //! Command bodies: typed, validated, with every broken field reported at once.
 
-use super::estado::{Estado, Operacion, TIPOS};
+use super::estado::{Accion, Estado, Operacion, TIPOS};
 use super::sla::{Prioridad, ReglasSla, SlaEstado};
 use super::texto::es_imprimible;
 use chrono::{DateTime, Utc};
@@ -99,6 +99,20 @@ pub enum Mutacion {
 }
 
 impl Mutacion {
+    /// The history `accion` this mutation writes.
+    pub fn accion(&self) -> Accion {
+        match self {
+            Mutacion::Asignar { .. } => Accion::Asignacion,
+            Mutacion::Transferir { .. } => Accion::Transferencia,
+            Mutacion::Reclasificar { .. } => Accion::Reclasificacion,
+            Mutacion::Pausar => Accion::Pausa,
+            Mutacion::Reabrir => Accion::Reapertura,
+            Mutacion::Actualizar { .. } => Accion::Actualizacion,
+            Mutacion::Cancelar => Accion::Cancelacion,
+            Mutacion::Archivar => Accion::Archivo,
+        }
+    }
+
     /// The operation this mutation belongs to.
     pub fn operacion(&self) -> Operacion {
         match self {
@@ -261,51 +275,49 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
             }
             Peticion::Estadisticas(FiltroEstadisticas { desde, hasta, area: l.texto("area", 1, 100, false) })
         }
-        mutacion => {
-            let ticket_id = l.uuid("ticketId").unwrap_or_default();
-            let motivo_requerido = matches!(
-                mutacion,
-                Operacion::Transferir | Operacion::Reclasificar | Operacion::Pausar | Operacion::Cancelar
-            );
-            let motivo = l.texto("motivo", 1, 500, motivo_requerido);
-            let mutacion = match mutacion {
-                Operacion::Asignar => {
-                    Mutacion::Asignar { area: l.texto("area", 2, 100, false), agente: l.texto("agente", 0, 150, false) }
-                }
-                Operacion::Transferir => {
-                    Mutacion::Transferir { area: l.texto("area", 2, 100, true).unwrap_or_default() }
-                }
-                Operacion::Reclasificar => {
-                    let m = Mutacion::Reclasificar {
-                        tipo: l.tipo("tipo", false),
-                        categoria: l.texto("categoria", 2, 100, false),
-                        subcategoria: l.texto("subcategoria", 0, 100, false),
-                        prioridad: l.prioridad("prioridad", false),
-                    };
-                    let ninguno =
-                        ["tipo", "categoria", "subcategoria", "prioridad"].iter().all(|c| l.presente(c).is_none());
-                    if ninguno {
-                        l.errores.push(CampoError::new(
-                            "tipo",
-                            "indique al menos uno de tipo, categoria, subcategoria o prioridad",
-                        ));
-                    }
-                    m
-                }
-                Operacion::Pausar => Mutacion::Pausar,
-                Operacion::Reabrir => Mutacion::Reabrir,
-                Operacion::Actualizar => Mutacion::Actualizar {
-                    nota: l.texto("nota", 1, 5000, true).unwrap_or_default(),
-                    respuesta_cliente: l.texto("respuestaCliente", 0, 5000, false),
-                },
-                Operacion::Cancelar => Mutacion::Cancelar,
-                Operacion::Archivar => Mutacion::Archivar,
-                _ => unreachable!("queries are matched above"),
-            };
-            Peticion::Ticket(ComandoTicket { ticket_id, motivo, mutacion })
+        Operacion::Asignar => ticket(&mut l, op, |l| Mutacion::Asignar {
+            area: l.texto("area", 2, 100, false),
+            agente: l.texto("agente", 0, 150, false),
+        }),
+        Operacion::Transferir => {
+            ticket(&mut l, op, |l| Mutacion::Transferir { area: l.texto("area", 2, 100, true).unwrap_or_default() })
         }
+        Operacion::Reclasificar => ticket(&mut l, op, |l| {
+            let m = Mutacion::Reclasificar {
+                tipo: l.tipo("tipo", false),
+                categoria: l.texto("categoria", 2, 100, false),
+                subcategoria: l.texto("subcategoria", 0, 100, false),
+                prioridad: l.prioridad("prioridad", false),
+            };
+            let ninguno = ["tipo", "categoria", "subcategoria", "prioridad"].iter().all(|c| l.presente(c).is_none());
+            if ninguno {
+                l.errores
+                    .push(CampoError::new("tipo", "indique al menos uno de tipo, categoria, subcategoria o prioridad"));
+            }
+            m
+        }),
+        Operacion::Pausar => ticket(&mut l, op, |_| Mutacion::Pausar),
+        Operacion::Reabrir => ticket(&mut l, op, |_| Mutacion::Reabrir),
+        Operacion::Actualizar => ticket(&mut l, op, |l| Mutacion::Actualizar {
+            nota: l.texto("nota", 1, 5000, true).unwrap_or_default(),
+            respuesta_cliente: l.texto("respuestaCliente", 0, 5000, false),
+        }),
+        Operacion::Cancelar => ticket(&mut l, op, |_| Mutacion::Cancelar),
+        Operacion::Archivar => ticket(&mut l, op, |_| Mutacion::Archivar),
     };
     if l.errores.is_empty() { Ok(peticion) } else { Err(l.errores) }
+}
+
+/// A mutation of an existing ticket: its `ticketId` and `motivo` (required
+/// where the contract says so) are read first, then the operation's own
+/// fields (`campos`), so errors come in the body's documented order.
+fn ticket(l: &mut Lector<'_>, op: Operacion, campos: impl FnOnce(&mut Lector<'_>) -> Mutacion) -> Peticion {
+    let ticket_id = l.uuid("ticketId").unwrap_or_default();
+    let motivo_requerido =
+        matches!(op, Operacion::Transferir | Operacion::Reclasificar | Operacion::Pausar | Operacion::Cancelar);
+    let motivo = l.texto("motivo", 1, 500, motivo_requerido);
+    let mutacion = campos(l);
+    Peticion::Ticket(ComandoTicket { ticket_id, motivo, mutacion })
 }
 
 /// Reads fields from a JSON object, collecting errors instead of stopping.
@@ -512,6 +524,28 @@ mod tests {
     use super::*;
     use crate::domain::sla::prioridades_por_defecto;
     use serde_json::json;
+
+    #[test]
+    fn a_mutation_writes_the_accion_its_operation_names() {
+        let todas = [
+            Mutacion::Asignar { area: None, agente: None },
+            Mutacion::Transferir { area: "TI".into() },
+            Mutacion::Reclasificar { tipo: None, categoria: None, subcategoria: None, prioridad: None },
+            Mutacion::Pausar,
+            Mutacion::Reabrir,
+            Mutacion::Actualizar { nota: "n".into(), respuesta_cliente: None },
+            Mutacion::Cancelar,
+            Mutacion::Archivar,
+        ];
+        for m in &todas {
+            assert_eq!(Some(m.accion()), m.operacion().accion(), "{m:?}");
+        }
+        // Every ticket mutation of the contract has its variant.
+        let cubiertas: Vec<Operacion> = todas.iter().map(Mutacion::operacion).collect();
+        for op in Operacion::TODAS.into_iter().filter(|o| o.es_mutacion() && *o != Operacion::Crear) {
+            assert!(cubiertas.contains(&op), "{op:?}");
+        }
+    }
 
     fn reglas() -> ReglasSla {
         ReglasSla::new(prioridades_por_defecto(), 20, true)

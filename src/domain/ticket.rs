@@ -372,7 +372,7 @@ impl Ticket {
         let (area_antes, area_despues) = cambio(&self.area_asignada, &t.area_asignada).unwrap_or_default();
         let entrada = Historial {
             fecha: ahora,
-            accion: operacion.accion().expect("mutations have an accion"),
+            accion: comando.mutacion.accion(),
             motivo,
             actor_id: Some(actor.id.clone()),
             actor_nombre: actor.nombre.clone(),
