@@ -1,7 +1,7 @@
 //! `mesa-ayuda config`: the effective configuration, secrets masked, each
 //! value with its source.
 
-use super::{Cargada, redact_url};
+use super::Cargada;
 use std::fmt::Write;
 use toml::Value;
 
@@ -53,5 +53,38 @@ impl Cargada {
                 let _ = writeln!(salida, "{ruta} = {texto}  # {fuente}");
             }
         }
+    }
+}
+
+/// The URL with its password replaced (in the user info and in a
+/// `password=` query parameter), for logs and `mesa-ayuda config`; each of
+/// a comma-separated list of URLs.
+pub fn redact_url(url: &str) -> String {
+    url.split(',').map(redactar_una).collect::<Vec<_>>().join(",")
+}
+
+fn redactar_una(url: &str) -> String {
+    let sin_usuario = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    };
+    match sin_usuario.split_once('?') {
+        Some((base, consulta)) => {
+            let pares: Vec<String> = consulta
+                .split('&')
+                .map(|par| match par.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => par.to_string(),
+                })
+                .collect();
+            format!("{base}?{}", pares.join("&"))
+        }
+        None => sin_usuario,
     }
 }
