@@ -1,8 +1,8 @@
 //! Wiring: builds every component from `Settings` and runs them until shutdown.
 
 use crate::amqp::Topologia;
-use crate::amqp::consumidor::Consumidor;
-use crate::amqp::relay::Relay;
+use crate::amqp::consumidor::{Consumidor, PartesConsumidor};
+use crate::amqp::relay::{PartesRelay, Relay};
 use crate::auth::Verificador;
 use crate::configuration::{Settings, redact_url};
 use crate::metrics::{Metricas, Salud};
@@ -109,7 +109,6 @@ impl Aplicacion {
             "iniciando mesa-ayuda"
         );
         self.migrate(&shutdown).await?;
-        let amqp_url = s.amqp.url.expose_secret().to_string();
 
         let http_stop = CancellationToken::new();
         let http = if s.http.port != 0 {
@@ -125,40 +124,34 @@ impl Aplicacion {
 
         let consumidor_stop = CancellationToken::new();
         let consumidor = tokio::spawn(
-            Consumidor {
-                procesador: self.procesador.clone(),
-                topologia: self.topologia(),
-                amqp_url: amqp_url.clone(),
-                prefetch: s.amqp.prefetch,
-                max_cuerpo: s.amqp.max_cuerpo_bytes,
-                lote: s.worker.lote,
-                juntar: s.worker.juntar,
-                carriles: s.worker.lanes,
-                metricas: self.metricas.clone(),
-                conectado: self.salud.consumidor.clone(),
-            }
+            Consumidor::new(
+                s,
+                PartesConsumidor {
+                    procesador: self.procesador.clone(),
+                    metricas: self.metricas.clone(),
+                    conectado: self.salud.consumidor.clone(),
+                },
+            )
             .ejecutar(consumidor_stop.clone()),
         );
         let relay_stop = CancellationToken::new();
         let relay = tokio::spawn(
-            Relay {
-                pool: self.pool.clone(),
-                topologia: self.topologia(),
-                amqp_url,
-                lote: s.outbox.batch,
-                intervalo: s.outbox.poll_interval,
-                juntar: s.outbox.juntar,
-                aviso_outbox: self.aviso_outbox.clone(),
-                metricas: self.metricas.clone(),
-                conectado: self.salud.relay.clone(),
-            }
+            Relay::new(
+                s,
+                PartesRelay {
+                    pool: self.pool.clone(),
+                    aviso_outbox: self.aviso_outbox.clone(),
+                    metricas: self.metricas.clone(),
+                    conectado: self.salud.relay.clone(),
+                },
+            )
             .ejecutar(relay_stop.clone()),
         );
 
         let colas = tokio::spawn(
             crate::amqp::colas::Profundidades {
                 topologia: self.topologia(),
-                amqp_url: s.amqp.url.expose_secret().to_string(),
+                amqp_url: s.amqp.url.clone(),
                 intervalo: INTERVALO_PROFUNDIDADES,
                 metricas: self.metricas.clone(),
             }

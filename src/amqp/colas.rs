@@ -7,6 +7,7 @@ use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use crate::metrics::Metricas;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
+use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -17,7 +18,7 @@ pub struct Profundidades {
     /// Which queues.
     pub topologia: Topologia,
     /// The broker (one URL or several, comma-separated).
-    pub amqp_url: String,
+    pub amqp_url: SecretString,
     /// How often the depths are read.
     pub intervalo: Duration,
     /// Where they go.
@@ -39,7 +40,8 @@ impl Profundidades {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda colas").await.map_err(en_paso("conectar"))?;
+        let conexion =
+            amqp::conectar(self.amqp_url.expose_secret(), "mesa-ayuda colas").await.map_err(en_paso("conectar"))?;
         let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
         // Idempotent, as every component does it: a depth read before the
         // consumer's first declaration would otherwise find no queue.

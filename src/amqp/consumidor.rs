@@ -8,6 +8,7 @@ use crate::amqp::reparto::{Fase, Reparto};
 use crate::amqp::sonda::{self, Sondeada};
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
 use crate::auth::{Verificador, Vinculo};
+use crate::configuration::Settings;
 use crate::contrato::HEADER_AUTHORIZATION;
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
@@ -17,6 +18,7 @@ use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
+use secrecy::{ExposeSecret, SecretString};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -31,22 +33,32 @@ use uuid::Uuid;
 #[derive(Clone)]
 pub struct Consumidor {
     /// Applies each command.
-    pub procesador: Procesador,
+    procesador: Procesador,
     /// Queue and exchange names.
-    pub topologia: Topologia,
-    /// Broker address (`amqp://...`), secret.
-    pub amqp_url: String,
+    topologia: Topologia,
+    /// Broker address (`amqp://...`; several, comma-separated, for a cluster).
+    amqp_url: SecretString,
     /// Most unacknowledged deliveries the broker hands this consumer at once.
-    pub prefetch: u16,
+    prefetch: u16,
     /// Larger bodies are refused unread and dead-lettered.
-    pub max_cuerpo: usize,
+    max_cuerpo: usize,
     /// Most deliveries one lane applies in one transaction (1 = no grouping).
-    pub lote: usize,
+    lote: usize,
     /// How long a lane that just took a delivery may wait for more to join
     /// its transaction, when its pace says more are due (zero: never).
-    pub juntar: Duration,
+    juntar: Duration,
     /// Number of lanes; a ticket's commands in flight always share one (`Reparto`).
-    pub carriles: usize,
+    carriles: usize,
+    /// Where command counts, durations and reconnections are recorded.
+    metricas: Arc<Metricas>,
+    /// Set while the consumer has a live broker session (readiness).
+    conectado: Arc<AtomicBool>,
+}
+
+/// What a consumer works with besides its settings.
+pub struct PartesConsumidor {
+    /// Applies each command.
+    pub procesador: Procesador,
     /// Where command counts, durations and reconnections are recorded.
     pub metricas: Arc<Metricas>,
     /// Set while the consumer has a live broker session (readiness).
@@ -54,6 +66,23 @@ pub struct Consumidor {
 }
 
 impl Consumidor {
+    /// A consumer as `settings` say (`[amqp]`, `[worker]`, `[topology]`).
+    pub fn new(settings: &Settings, partes: PartesConsumidor) -> Self {
+        let PartesConsumidor { procesador, metricas, conectado } = partes;
+        Consumidor {
+            procesador,
+            topologia: Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit),
+            amqp_url: settings.amqp.url.clone(),
+            prefetch: settings.amqp.prefetch,
+            max_cuerpo: settings.amqp.max_cuerpo_bytes,
+            lote: settings.worker.lote,
+            juntar: settings.worker.juntar,
+            carriles: settings.worker.lanes,
+            metricas,
+            conectado,
+        }
+    }
+
     /// Consumes until `shutdown`, reconnecting whenever the broker goes away.
     pub async fn ejecutar(self, shutdown: CancellationToken) {
         let metricas = self.metricas.clone();
@@ -68,8 +97,11 @@ impl Consumidor {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion =
-            Arc::new(amqp::conectar(&self.amqp_url, "mesa-ayuda consumidor").await.map_err(en_paso("conectar"))?);
+        let conexion = Arc::new(
+            amqp::conectar(self.amqp_url.expose_secret(), "mesa-ayuda consumidor")
+                .await
+                .map_err(en_paso("conectar"))?,
+        );
         let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
         let respuestas = conexion.create_channel().await.map_err(en_paso("abrir el canal de respuestas"))?;
         // Dead letters are republished with their reason, confirmed before the ack.

@@ -3,12 +3,14 @@
 //! the broker confirmed them.
 
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
+use crate::configuration::Settings;
 use crate::error::EnSentencia;
 use crate::metrics::Metricas;
 use crate::store;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,18 +22,30 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct Relay {
     /// Database holding the outbox.
-    pub pool: PgPool,
+    pool: PgPool,
     /// Exchange names.
-    pub topologia: Topologia,
-    /// Broker address (`amqp://...`), secret.
-    pub amqp_url: String,
-    /// Most events read and published per pass.
-    pub lote: i64,
+    topologia: Topologia,
+    /// Broker address (`amqp://...`; several, comma-separated, for a cluster).
+    amqp_url: SecretString,
+    /// Most events read and published per pass (`outbox.batch`).
+    lote: i64,
     /// Longest wait between passes when nothing wakes the relay.
-    pub intervalo: Duration,
+    intervalo: Duration,
     /// How long the relay lets events gather after a commit woke it
     /// (`outbox.juntar`).
-    pub juntar: Duration,
+    juntar: Duration,
+    /// Woken after a commit that wrote events (the same `Notify` as `Procesador`'s).
+    aviso_outbox: Arc<Notify>,
+    /// Where published and unroutable events and reconnections are recorded.
+    metricas: Arc<Metricas>,
+    /// Set while the relay has a live broker session (readiness).
+    conectado: Arc<AtomicBool>,
+}
+
+/// What a relay works with besides its settings.
+pub struct PartesRelay {
+    /// Database holding the outbox.
+    pub pool: PgPool,
     /// Woken after a commit that wrote events (the same `Notify` as `Procesador`'s).
     pub aviso_outbox: Arc<Notify>,
     /// Where published and unroutable events and reconnections are recorded.
@@ -41,6 +55,22 @@ pub struct Relay {
 }
 
 impl Relay {
+    /// A relay as `settings` say (`[amqp]`, `[outbox]`, `[topology]`).
+    pub fn new(settings: &Settings, partes: PartesRelay) -> Self {
+        let PartesRelay { pool, aviso_outbox, metricas, conectado } = partes;
+        Relay {
+            pool,
+            topologia: Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit),
+            amqp_url: settings.amqp.url.clone(),
+            lote: settings.outbox.batch,
+            intervalo: settings.outbox.poll_interval,
+            juntar: settings.outbox.juntar,
+            aviso_outbox,
+            metricas,
+            conectado,
+        }
+    }
+
     /// Relays until `shutdown`, then flushes what is pending once more.
     pub async fn ejecutar(self, shutdown: CancellationToken) {
         let metricas = self.metricas.clone();
@@ -55,7 +85,8 @@ impl Relay {
     }
 
     async fn sesion(&self, shutdown: &CancellationToken) -> Result<(), ErrorAmqp> {
-        let conexion = amqp::conectar(&self.amqp_url, "mesa-ayuda relay").await.map_err(en_paso("conectar"))?;
+        let conexion =
+            amqp::conectar(self.amqp_url.expose_secret(), "mesa-ayuda relay").await.map_err(en_paso("conectar"))?;
         let canal = conexion.create_channel().await.map_err(en_paso("abrir el canal"))?;
         amqp::declarar(&canal, &self.topologia).await.map_err(en_paso("declarar la topología"))?;
         canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;

@@ -5,7 +5,6 @@
 use crate::helpers::{TestApp, valor_metrica};
 use mesa_ayuda::amqp::colas::Profundidades;
 use mesa_ayuda::metrics::Metricas;
-use secrecy::ExposeSecret;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +72,7 @@ async fn queue_depths_and_readiness_are_on_metrics() {
     let tarea = tokio::spawn(
         Profundidades {
             topologia: app.topologia(),
-            amqp_url: app.settings.amqp.url.expose_secret().to_string(),
+            amqp_url: app.settings.amqp.url.clone(),
             intervalo: Duration::from_millis(100),
             metricas: metricas.clone(),
         }
