@@ -431,13 +431,7 @@ async fn a_broker_outage_is_a_503_and_the_gateway_reconnects() {
     drop(gw);
 
     // A broker that goes away and comes back, behind a relay this test cuts.
-    let app = TestApp::spawn().await;
-    let relay = RelayAmqp::iniciar().await;
-    let real = app.settings.amqp.url.expose_secret().to_string();
-    let gw = GatewayDePrueba::iniciar(&app.settings, |s| s.amqp.url = SecretString::from(relay.url(&real)))
-        .await
-        .listo()
-        .await;
+    let (app, relay, gw) = tras_un_relay().await;
     let (e, _, _) = respuesta(gw.post("/api/tickets/crear", &ana_garcia())).await;
     assert_eq!(e, StatusCode::OK);
     relay.cortar();
@@ -463,13 +457,7 @@ async fn a_broker_outage_is_a_503_and_the_gateway_reconnects() {
 
 #[tokio::test]
 async fn a_broker_that_keeps_the_session_and_answers_nothing_makes_ready_503_with_no_request() {
-    let app = TestApp::spawn().await;
-    let relay = RelayAmqp::iniciar().await;
-    let real = app.settings.amqp.url.expose_secret().to_string();
-    let gw = GatewayDePrueba::iniciar(&app.settings, |s| s.amqp.url = SecretString::from(relay.url(&real)))
-        .await
-        .listo()
-        .await;
+    let (app, relay, gw) = tras_un_relay().await;
     // The probe queue holds nothing and keeps no consumer.
     let cola = app.topologia().sonda();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -668,6 +656,19 @@ impl Drop for Limpieza {
             helpers::limpiar(db, topo, amqp);
         }
     }
+}
+
+/// A worker, and a ready gateway that reaches the broker through a relay
+/// the test can cut or freeze.
+async fn tras_un_relay() -> (TestApp, RelayAmqp, GatewayDePrueba) {
+    let app = TestApp::spawn().await;
+    let relay = RelayAmqp::iniciar().await;
+    let real = app.settings.amqp.url.expose_secret().to_string();
+    let gw = GatewayDePrueba::iniciar(&app.settings, |s| s.amqp.url = SecretString::from(relay.url(&real)))
+        .await
+        .listo()
+        .await;
+    (app, relay, gw)
 }
 
 /// A TCP relay to RabbitMQ that a test can cut (open connections dropped,

@@ -116,13 +116,7 @@ async fn listing_leaves_every_dead_letter_where_it_was_however_often_it_is_repea
 async fn a_command_parked_by_a_permanent_failure_is_applied_once_when_re_driven_twice() {
     let mut app = TestApp::spawn().await;
     // A "bug": every insert into tickets fails with an error retrying cannot fix.
-    sqlx::raw_sql(
-        "CREATE FUNCTION fallo() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'bug'; END $$;
-         CREATE TRIGGER fallo BEFORE INSERT ON tickets FOR EACH ROW EXECUTE FUNCTION fallo();",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    instalar_fallo(&app, "tickets").await;
     let auth = format!("Bearer {}", token("MESA", None));
     let cuerpo = ana_garcia().to_string();
     // The same command twice (a publisher's retry): both are parked, unanswered.
@@ -197,6 +191,17 @@ async fn a_command_parked_by_a_permanent_failure_is_applied_once_when_re_driven_
     rechazados.cerrar().await;
 }
 
+/// A "bug": every insert into `tabla` fails with an error retrying cannot
+/// fix (the trigger `fallo`, dropped to fix it).
+async fn instalar_fallo(app: &TestApp, tabla: &'static str) {
+    let sql = format!(
+        "CREATE FUNCTION fallo() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'bug'; END $$;
+         CREATE TRIGGER fallo BEFORE INSERT ON {tabla} FOR EACH ROW EXECUTE FUNCTION fallo();"
+    );
+    // `tabla` is one of this file's literals.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&app.pool).await.unwrap();
+}
+
 /// The `x-mesa-autoridad` header of a dead letter taken off `tap`.
 fn sello_de(d: &lapin::message::Delivery) -> Option<String> {
     amqp::header(&d.properties, HEADER_AUTORIDAD)
@@ -207,13 +212,7 @@ async fn a_staff_command_parked_by_a_bug_is_re_driven_with_its_senders_authority
     let mut app = TestApp::spawn().await;
     let id = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
     // A "bug": every history entry fails with an error retrying cannot fix.
-    sqlx::raw_sql(
-        "CREATE FUNCTION fallo() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'bug'; END $$;
-         CREATE TRIGGER fallo BEFORE INSERT ON historial FOR EACH ROW EXECUTE FUNCTION fallo();",
-    )
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    instalar_fallo(&app, "historial").await;
     let auth = format!("Bearer {}", token_de("carlos", "MESA", None, 3600, SECRETO));
     let cuerpo = serde_json::json!({"ticketId": id}).to_string();
     let c = app.cliente.publicar("ticket.asignar", cuerpo.as_bytes(), Some("asignar-1"), Some(&auth)).await;
