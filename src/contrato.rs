@@ -69,14 +69,17 @@ impl MessageId {
     }
 }
 
-/// A W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), or nothing: any
-/// other text in that header is dropped, never logged or stored.
+/// A W3C `traceparent` of version 00 (`00-<32 hex>-<16 hex>-<2 hex>`, hex
+/// in lower case, neither id all zeros), or nothing: any other text in that
+/// header is dropped, never logged or stored. Only version 00 is kept: it
+/// is passed on as it came, into events and the trace it continues, and
+/// 00 is the format every reader of those knows.
 pub fn traceparent_valido(valor: Option<&str>) -> Option<&str> {
     let v = valor?.trim();
     let partes: Vec<&str> = v.split('-').collect();
-    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
-    let valido = matches!(partes.as_slice(), [ver, traza, padre, banderas]
-        if hex(ver, 2) && *ver != "ff" && hex(traza, 32) && hex(padre, 16) && hex(banderas, 2)
+    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let valido = matches!(partes.as_slice(), ["00", traza, padre, banderas]
+        if hex(traza, 32) && hex(padre, 16) && hex(banderas, 2)
             && traza.bytes().any(|b| b != b'0') && padre.bytes().any(|b| b != b'0'));
     valido.then_some(v)
 }
@@ -124,6 +127,11 @@ mod tests {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            // Found by the fuzz target `gateway_comando`: W3C wants lower
+            // case, and `FF` slipped past a case-sensitive `ff` check.
+            "FF-FFFFFFFFFFFFFFFFFFD802C3C3C3E2DF-2CA6C5C5C500FF20-EF",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+            "6e-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e473\u{0}-00f067aa0ba902b7-01",
             "ana.garcia@empresa.com",
         ] {
