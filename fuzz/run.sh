@@ -7,6 +7,7 @@ objetivo="$1"
 segundos="${2:-600}"
 case "$objetivo" in
   comando_bytes|clave_de_orden) max_len=70000 ;;
+  gateway_comando) max_len=20000 ;;
   *) max_len=4096 ;;
 esac
 mkdir -p "corpus/$objetivo"

@@ -4,7 +4,7 @@
 use mesa_ayuda::auth::Verificador;
 use mesa_ayuda::domain::comando::{Peticion, clave_de_orden, validar};
 use mesa_ayuda::domain::estado::Operacion;
-use mesa_ayuda::domain::sla::{PoliticaSla, prioridades_por_defecto};
+use mesa_ayuda::domain::sla::{ReglasSla, prioridades_por_defecto};
 use mesa_ayuda::error::ErrorContrato;
 use mesa_ayuda::procesador::decodificar;
 use secrecy::SecretString;
@@ -17,17 +17,18 @@ pub const CODIGOS: [&str; 6] =
 /// The HS256 secret the token target signs with.
 pub const SECRETO: &str = "secreto-de-fuzzing-de-32-bytes-o-mas";
 
-fn politica() -> &'static PoliticaSla {
-    static P: OnceLock<PoliticaSla> = OnceLock::new();
-    P.get_or_init(|| PoliticaSla::new(prioridades_por_defecto(), 20, true))
+fn politica() -> &'static ReglasSla {
+    static P: OnceLock<ReglasSla> = OnceLock::new();
+    P.get_or_init(|| ReglasSla::new(prioridades_por_defecto(), 20, true))
 }
 
 /// An error is a contract outcome: a known code and a reply that serializes.
 pub fn comprobar_error(e: &ErrorContrato) {
     assert!(CODIGOS.contains(&e.codigo()), "unknown code {}", e.codigo());
-    let respuesta = e.respuesta();
+    // The reply is already serialized: it must read back as §4's shape.
+    let respuesta: serde_json::Value = serde_json::from_str(&mesa_ayuda::vistas::error(e)).expect("a reply is JSON");
     assert_eq!(respuesta["ok"], false);
-    serde_json::to_vec(&respuesta).expect("a reply serializes");
+    assert_eq!(respuesta["error"]["codigo"], e.codigo());
 }
 
 /// Decodes and validates one command the way the worker does, and checks
@@ -111,11 +112,12 @@ pub fn comprobar_token(authorization: Option<&str>) {
         }
         Ok(actor) => {
             assert!(["ADMIN", "MESA", "AREA"].contains(&actor.rol.as_str()), "{actor:?}");
+            let area = actor.rol == mesa_ayuda::domain::estado::Rol::Area;
             assert!(!actor.id.is_empty() && actor.id.chars().count() <= 200, "{actor:?}");
             assert!(actor.nombre.chars().count() <= 150, "{actor:?}");
             assert!(actor.area.as_ref().is_none_or(|a| !a.is_empty() && a.chars().count() <= 100), "{actor:?}");
             // Area scoping needs the area: an AREA actor always has one (others may carry one, unused).
-            assert!(actor.rol != "AREA" || actor.area.is_some(), "an AREA actor without an area: {actor:?}");
+            assert!(!area || actor.area.is_some(), "an AREA actor without an area: {actor:?}");
             assert!(sin_controles(&format!("{actor:?}")), "{actor:?}");
             assert_eq!(identidad.firmante.as_deref(), Some(actor.id.as_str()));
         }
