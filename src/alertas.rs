@@ -65,7 +65,7 @@ pub fn fila(evento: &Value, color: bool) -> String {
 /// Follows the alerts until Ctrl-C: a private tap on `P.eventos`, or the
 /// shared `P.sla.alertas` queue with `consumir`.
 pub async fn seguir(settings: &Settings, consumir: bool, color: bool) -> anyhow::Result<()> {
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let conexion = amqp::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda alertas")
         .await
         .context("no se pudo conectar a RabbitMQ")?;

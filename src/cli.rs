@@ -233,7 +233,7 @@ pub async fn enviar(
     message_id: Option<String>,
     timeout: Duration,
 ) -> anyhow::Result<serde_json::Value> {
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let conexion = amqp::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda send").await?;
     let canal = conexion.create_channel().await?;
     let mut respuestas = canal

@@ -24,6 +24,9 @@ pub const HEADER_ROUTING_KEY: &str = "x-mesa-routing-key";
 /// Header the worker parks a dead letter with: when (RFC 3339, UTC).
 pub const HEADER_FECHA: &str = "x-mesa-rechazado-en";
 
+/// A command's `content_type`.
+pub const TIPO_DE_CONTENIDO: &str = "application/json";
+
 /// RabbitMQ's pseudo-queue for direct reply-to.
 pub const RESPUESTA_DIRECTA: &str = "amq.rabbitmq.reply-to";
 
@@ -102,7 +105,7 @@ pub fn cabeceras(authorization: Option<&[u8]>, traceparent: Option<&str>) -> Fie
 pub fn propiedades(message_id: Option<&str>, respuesta: Option<(&str, &str)>, headers: FieldTable) -> BasicProperties {
     let mut props = BasicProperties::default()
         .with_delivery_mode(2)
-        .with_content_type("application/json".into())
+        .with_content_type(TIPO_DE_CONTENIDO.into())
         .with_headers(headers);
     if let Some(id) = message_id {
         props = props.with_message_id(id.into());

@@ -274,7 +274,7 @@ impl Gateway {
     /// Binds `gateway.host:gateway.port` (port 0: any free port).
     pub async fn build(settings: &Settings) -> std::io::Result<Gateway> {
         let g = &settings.gateway;
-        let topologia = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+        let topologia = Topologia::de(&settings.topology);
         let cliente = ClienteAmqp::new(settings.amqp.url.expose_secret(), topologia);
         let metricas = Arc::new(MetricasGateway::default());
         let limite = Arc::new(LimitePublico::new(g.limite_publico, g.redes_confiables()));

@@ -76,7 +76,7 @@ impl Aplicacion {
 
     /// Exchange and queue names from the settings.
     pub fn topologia(&self) -> Topologia {
-        Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit)
+        Topologia::de(&self.settings.topology)
     }
 
     /// Applies migrations, retrying while the database is unreachable.

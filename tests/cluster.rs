@@ -172,7 +172,7 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
     let (mut settings, db) = settings_de_prueba();
     settings.amqp.url = SecretString::from(urls.to_string());
     crear_base(&db).await;
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let _limpieza = Limpieza(Some((db.clone(), topo.clone(), urls.to_string())));
     let pool = PgPool::connect(settings.database.url.expose_secret()).await.unwrap();
     mesa_ayuda::store::migrate(&pool).await.unwrap();

@@ -76,7 +76,7 @@ async fn escenario(falla: Falla, n: usize) -> Fila {
     settings.worker.shutdown_grace = Duration::from_secs(5);
     crear_base(&db).await;
     let url = settings.amqp.url.expose_secret().to_string();
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let _limpieza = Limpieza(Some((db.clone(), topo.clone(), url.clone())));
     let pool = PgPool::connect(settings.database.url.expose_secret()).await.unwrap();
     mesa_ayuda::store::migrate(&pool).await.unwrap();

@@ -162,7 +162,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
         eprintln!("sembrados {tickets_previos} tickets en {:.1} s", t.as_secs_f64());
     }
     let db_antes = tamano_db(&pool).await?;
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let url = settings.amqp.url.expose_secret().to_string();
 
     let mut hijos = vec![];

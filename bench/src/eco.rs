@@ -28,7 +28,7 @@ const JUNTAR_EVENTOS: Duration = Duration::from_millis(10);
 /// Runs until the process is killed.
 pub(crate) async fn ejecutar() -> anyhow::Result<()> {
     let settings = Settings::load()?;
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let url = settings.amqp.url.expose_secret().to_string();
     let conexion = amqp::conectar(&url, "mesa-bench eco consumidor").await?;
     let canal = conexion.create_channel().await?;

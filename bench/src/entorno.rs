@@ -38,7 +38,7 @@ impl Entorno {
     }
 
     pub(crate) async fn limpiar(self) {
-        let topo = Topologia::new(&self.settings.topology.prefix, self.settings.topology.delivery_limit);
+        let topo = Topologia::de(&self.settings.topology);
         borrar_entorno(&self.base, &self.db, &topo, self.settings.amqp.url.expose_secret()).await;
     }
 }

@@ -323,7 +323,7 @@ pub(crate) async fn medir(args: ArgsGateway) -> anyhow::Result<ResumenGateway> {
     let entorno = Entorno::nuevo().await?;
     let settings = entorno.settings.clone();
     let pool = entorno.pool().await?;
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let url = settings.amqp.url.expose_secret().to_string();
     let puerto = mesa_kit::puerto_libre();
     let mut worker = lanzar(Hijo::Worker, &settings)?;

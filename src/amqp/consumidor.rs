@@ -7,9 +7,9 @@ use crate::amqp::llegadas::Llegadas;
 use crate::amqp::reparto::{Fase, Reparto};
 use crate::amqp::sonda::{self, Sondeada};
 use crate::amqp::{self, ErrorAmqp, Topologia, en_paso};
-use crate::auth::{Verificador, Vinculo};
+use crate::auth::Verificador;
 use crate::configuration::Settings;
-use crate::contrato::HEADER_AUTHORIZATION;
+use crate::contrato::MessageId;
 use crate::error::{Disposicion, ErrorProceso};
 use crate::metrics::{EtiquetasComando, Metricas};
 use crate::procesador::{Desenlace, Mensaje, Procesador, Resultado};
@@ -71,7 +71,7 @@ impl Consumidor {
         let PartesConsumidor { procesador, metricas, conectado } = partes;
         Consumidor {
             procesador,
-            topologia: Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit),
+            topologia: Topologia::de(&settings.topology),
             amqp_url: settings.amqp.url.clone(),
             prefetch: settings.amqp.prefetch,
             max_cuerpo: settings.amqp.max_cuerpo_bytes,
@@ -243,12 +243,10 @@ fn span_de_comando(delivery: &Delivery, mensaje: Option<&mut Mensaje>, ticket: O
         otel.status_code = tracing::field::Empty,
     );
     crate::telemetry::continuar(&span, traceparent.as_deref());
-    // Only a message_id that could be recorded is logged: printable, bounded.
-    if let Some(id) = delivery.properties.message_id().as_ref().map(|s| s.as_str())
-        && id.chars().count() <= crate::contrato::MESSAGE_ID_MAX
-        && crate::domain::texto::es_imprimible(id)
-    {
-        span.record("message_id", id);
+    // Only a message_id that could be recorded is logged (the contract's
+    // rule, `MessageId::leer`): one printable line, bounded.
+    if let Ok(id) = MessageId::leer(delivery.properties.message_id().as_ref().map(|s| s.as_str())) {
+        span.record("message_id", id.as_str());
     }
     if let Some(m) = mensaje
         && m.traceparent.is_none()
@@ -434,9 +432,7 @@ async fn atender_lote(
             Err(unread) => Ok(unread.clone()),
             Ok(_) => desenlaces.pop()?,
         };
-        // The body lives in the message, or (refused unread) still in the delivery.
-        let cuerpo = mensaje.as_ref().map_or(&delivery.data[..], |m| &m.body[..]);
-        Some(finalizar(delivery, cuerpo, desenlace, salida, inicio).instrument(span.clone()))
+        Some(finalizar(delivery, mensaje.as_ref().ok(), desenlace, salida, inicio).instrument(span.clone()))
     });
     futures_util::future::join_all(finales).await;
     completo
@@ -500,7 +496,7 @@ async fn con_reintentos(
 /// Replies, then acks or parks one delivery.
 async fn finalizar(
     delivery: &Delivery,
-    cuerpo: &[u8],
+    mensaje: Option<&Mensaje>,
     desenlace: Result<Desenlace, ErrorProceso>,
     salida: &Salida,
     inicio: Instant,
@@ -545,15 +541,12 @@ async fn finalizar(
         Disposicion::Ack => delivery.acker.ack(BasicAckOptions::default()).await,
         Disposicion::DeadLetter { motivo } => {
             tracing::warn!(motivo = %motivo, "comando enviado a rechazados");
-            let autoridad = match nuestro {
-                true => {
-                    let p = &delivery.properties;
-                    let message_id = p.message_id().as_ref().map_or("", |m| m.as_str());
-                    let vinculo = Vinculo { message_id, routing_key: delivery.routing_key.as_str(), cuerpo };
-                    salida.verificador.sellar(amqp::header(p, HEADER_AUTHORIZATION).as_deref(), vinculo).await
-                }
-                false => None,
+            let autoridad = match mensaje.filter(|_| nuestro) {
+                Some(m) => salida.verificador.sellar(m.authorization.as_deref(), m.vinculo()).await,
+                None => None,
             };
+            // The body lives in the message, or (refused unread) still in the delivery.
+            let cuerpo = mensaje.map_or(&delivery.data[..], |m| &m.body[..]);
             let aparcado = amqp::Aparcado { cuerpo, motivo, autoridad };
             match amqp::rechazar(&salida.rechazos, &salida.dlx, delivery, aparcado).await {
                 Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await,

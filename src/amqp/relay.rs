@@ -60,7 +60,7 @@ impl Relay {
         let PartesRelay { pool, aviso_outbox, metricas, conectado } = partes;
         Relay {
             pool,
-            topologia: Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit),
+            topologia: Topologia::de(&settings.topology),
             amqp_url: settings.amqp.url.clone(),
             lote: settings.outbox.batch,
             intervalo: settings.outbox.poll_interval,

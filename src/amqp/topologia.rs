@@ -21,6 +21,10 @@ impl Topologia {
     pub fn new(prefijo: &str, delivery_limit: u32) -> Self {
         Self { prefijo: prefijo.to_string(), delivery_limit }
     }
+    /// The topology `[topology]` describes.
+    pub fn de(ajustes: &crate::configuration::TopologySettings) -> Self {
+        Self::new(&ajustes.prefix, ajustes.delivery_limit)
+    }
     /// Exchange and queue for commands share this name.
     pub fn comandos(&self) -> String {
         format!("{}.comandos", self.prefijo)

@@ -95,7 +95,7 @@ fn seleccion(ids: Vec<String>, todos: bool, antes: Option<DateTime<Utc>>) -> Sel
 /// Runs one verb; the exit code: 0 done, 1 when something asked for was not
 /// found or could not be re-driven.
 pub async fn ejecutar(settings: &Settings, orden: Orden) -> anyhow::Result<i32> {
-    let topologia = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topologia = Topologia::de(&settings.topology);
     let rechazados = Rechazados::abrir(settings.amqp.url.expose_secret(), topologia).await?;
     let codigo = match orden {
         Orden::Listar { limite, json } => {

@@ -161,7 +161,6 @@ impl ClienteAmqp {
         // Idempotent, as the relay does: a command sent before any worker
         // started waits in the queue instead of being dropped unroutable.
         amqp::declarar(&canal, &c.topologia).await.map_err(en_paso("declarar la topología"))?;
-        amqp::declarar_sonda(&canal, &c.topologia).await.map_err(en_paso("declarar la cola de sondeo"))?;
         canal.confirm_select(ConfirmSelectOptions::default()).await.map_err(en_paso("activar confirmaciones"))?;
         let mut respuestas = canal
             .basic_consume(
@@ -290,7 +289,7 @@ impl Comando {
         }
         8 + 14
             + 64
-            + corta("application/json".len())
+            + corta(contrato::TIPO_DE_CONTENIDO.len())
             + corta(RESPUESTA_DIRECTA.len())
             + corta(36)
             + corta(self.message_id.as_str().len())

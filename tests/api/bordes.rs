@@ -138,7 +138,7 @@ async fn descripcion_and_bodies_have_upper_bounds() {
 async fn no_log_filter_lets_personal_data_through() {
     let (settings, db) = settings_de_prueba();
     crear_base(&db).await;
-    let topo = mesa_ayuda::amqp::Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = mesa_ayuda::amqp::Topologia::de(&settings.topology);
     let amqp = settings.amqp.url.expose_secret().to_string();
     let _limpieza = Limpieza(Some((db, topo, amqp)));
     let proceso = Proceso::iniciar_con(&settings, &[("RUST_LOG", "trace")]);

@@ -328,7 +328,7 @@ async fn bad_requests_are_answered_before_publishing_and_a_silent_worker_is_a_50
     // publishes waits in the queue, where this test counts it.
     let (settings, db) = helpers::settings_de_prueba();
     let amqp_url = settings.amqp.url.expose_secret().to_string();
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let _limpieza = Limpieza(Some((db, topo.clone(), amqp_url.clone())));
     let gw = GatewayDePrueba::iniciar(&settings, |s| s.gateway.timeout = Duration::from_secs(1)).await.listo().await;
     let doc = gw.documento().await;

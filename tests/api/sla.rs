@@ -651,11 +651,7 @@ struct Limpieza(Option<(String, mesa_ayuda::configuration::Settings)>);
 impl Drop for Limpieza {
     fn drop(&mut self) {
         if let Some((db, s)) = self.0.take() {
-            limpiar(
-                db,
-                Topologia::new(&s.topology.prefix, s.topology.delivery_limit),
-                s.amqp.url.expose_secret().to_string(),
-            );
+            limpiar(db, Topologia::de(&s.topology), s.amqp.url.expose_secret().to_string());
         }
     }
 }

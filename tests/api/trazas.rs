@@ -89,7 +89,7 @@ impl Drop for Limpieza {
 async fn entorno() -> (Settings, Cliente, Limpieza) {
     let (settings, db) = settings_de_prueba();
     crear_base(&db).await;
-    let topo = Topologia::new(&settings.topology.prefix, settings.topology.delivery_limit);
+    let topo = Topologia::de(&settings.topology);
     let amqp = settings.amqp.url.expose_secret().to_string();
     let cliente = Cliente::new(&amqp, &topo).await;
     (settings, cliente, Limpieza(db, topo, amqp))
