@@ -2,7 +2,7 @@
 
 use crate::amqp::{self, Topologia};
 use crate::auth::{self, Claims};
-use crate::configuration::{ErrorConfiguracion, Settings};
+use crate::configuration::{Config, ErrorConfiguracion, Settings};
 use crate::startup::{Aplicacion, Cierre};
 use crate::{contrato, store, telemetry};
 use anyhow::Context;
@@ -124,9 +124,10 @@ pub fn codigo_de_salida(error: &anyhow::Error) -> i32 {
 
 /// Runs a parsed command line; the process exit code.
 pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
-    let cargada = Settings::load_from(Path::new("config"), std::env::vars())?;
+    let cargada = Config::load_from(Path::new("config"), std::env::vars())?;
     let listado = cargada.mostrar();
-    let settings = cargada.settings;
+    let config = cargada.config;
+    let settings = &config.settings;
     match cli.comando {
         Comando::Config => {
             print!("{listado}");
@@ -141,8 +142,8 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             }
             let shutdown = CancellationToken::new();
             tokio::spawn(esperar_senal(shutdown.clone()));
-            let cierre = match Aplicacion::build(settings).await {
-                Ok(app) => app.run(shutdown).await,
+            let cierre = match Aplicacion::build(config.clone()).await {
+                Ok(app) => app.ejecutar(shutdown).await,
                 Err(e) => Err(e),
             };
             // The spans of the drain itself go out too, whatever the end.
@@ -156,10 +157,10 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             let trazas = telemetry::init_con_trazas(settings.log.format, &settings.telemetria, "mesa-ayuda-gateway");
             let shutdown = CancellationToken::new();
             tokio::spawn(esperar_senal(shutdown.clone()));
-            let gateway = crate::gateway::Gateway::build(&settings)
+            let gateway = crate::gateway::Gateway::build(&config)
                 .await
                 .with_context(|| format!("no se pudo abrir {}:{}", settings.gateway.host, settings.gateway.port))?;
-            let fin = gateway.run(shutdown).await;
+            let fin = gateway.ejecutar(shutdown).await;
             trazas.cerrar().await;
             fin?;
             Ok(0)
@@ -190,17 +191,17 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
                     buf
                 }
             };
-            let respuesta = enviar(&settings, &operacion, &body, token.as_deref(), message_id, timeout).await?;
+            let respuesta = enviar(settings, &operacion, &body, token.as_deref(), message_id, timeout).await?;
             println!("{}", serde_json::to_string_pretty(&respuesta)?);
             Ok(if respuesta["ok"] == true { 0 } else { 1 })
         }
         Comando::Alertas { consumir, sin_color } => {
             use std::io::IsTerminal;
             let color = !sin_color && std::io::stdout().is_terminal();
-            crate::alertas::seguir(&settings, consumir, color).await?;
+            crate::alertas::seguir(settings, consumir, color).await?;
             Ok(0)
         }
-        Comando::Rechazados { orden } => rechazados::ejecutar(&settings, orden).await,
+        Comando::Rechazados { orden } => rechazados::ejecutar(settings, orden).await,
         Comando::Token { rol, sub, nombre, area, ttl } => {
             let claims = Claims {
                 sub,

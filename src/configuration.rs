@@ -4,10 +4,13 @@
 use crate::domain::calendario::{Calendario, CalendarioLaboral, dia_de_semana, parse_ventana};
 use crate::domain::estado::TIPOS;
 use crate::domain::sla::{Avisos, Condiciones, Meta, PasoEscalado, Politica, Prioridad, ReglasSla, Umbral};
+use crate::reloj::Cron;
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod capas;
@@ -73,7 +76,7 @@ pub struct TelemetriaSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RetencionSettings {
     /// When the pruning pass runs (6-field cron).
-    pub cron: String,
+    pub cron: Cron,
     /// Published events are deleted after this long.
     #[serde(with = "humantime_serde_str")]
     pub eventos: Duration,
@@ -216,7 +219,7 @@ pub struct GatewaySettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SchedulerSettings {
     /// Cron expression of the SLA scans.
-    pub cron: String,
+    pub cron: Cron,
     /// Tickets locked per scan transaction.
     pub lote: i64,
 }
@@ -375,12 +378,30 @@ impl<'de> Deserialize<'de> for FormatoLog {
     }
 }
 
-/// The settings as loaded, with the merged tree they were read from (for
+/// The configuration a process runs with, built once by `Config::load`
+/// (or `Config::desde`): the settings checked as a whole, and every value
+/// that text cannot carry parsed into the type its component takes.
+/// Crons and durations are parsed by their types as the settings are read;
+/// the SLA rule set and the trusted proxies need the whole section, so they
+/// are compiled here, once. Components take these, never the text they
+/// were written as.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The settings as written and checked: the plain values (sizes, names,
+    /// ports, secret URLs) components read directly.
+    pub settings: Settings,
+    /// `[sla]` compiled: targets, thresholds, calendars and policies.
+    pub reglas: Arc<ReglasSla>,
+    /// `gateway.proxies_confiables` as networks; a bad one stopped the load.
+    pub proxies: Vec<IpNet>,
+}
+
+/// The configuration as loaded, with the merged tree it was read from (for
 /// `mesa-ayuda config`, which shows each value's source).
 #[derive(Debug, Clone)]
 pub struct Cargada {
-    /// The validated settings.
-    pub settings: Settings,
+    /// The validated, parsed configuration.
+    pub config: Config,
     /// The merged tree, with each leaf's source.
     pub arbol: Arbol,
 }

@@ -5,7 +5,7 @@
 //! token travels as the command's `authorization` header).
 
 use crate::amqp::Topologia;
-use crate::configuration::Settings;
+use crate::configuration::Config;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::Next;
@@ -272,12 +272,13 @@ pub struct Gateway {
 
 impl Gateway {
     /// Binds `gateway.host:gateway.port` (port 0: any free port).
-    pub async fn build(settings: &Settings) -> std::io::Result<Gateway> {
+    pub async fn build(config: &Config) -> std::io::Result<Gateway> {
+        let settings = &config.settings;
         let g = &settings.gateway;
         let topologia = Topologia::de(&settings.topology);
         let cliente = ClienteAmqp::new(settings.amqp.url.expose_secret(), topologia);
         let metricas = Arc::new(MetricasGateway::default());
-        let limite = Arc::new(LimitePublico::new(g.limite_publico, g.redes_confiables()));
+        let limite = Arc::new(LimitePublico::new(g.limite_publico, config.proxies.clone()));
         let app = router(Arc::new(cliente.clone()), g, limite.clone(), metricas.clone());
         let listener = tokio::net::TcpListener::bind((g.host.as_str(), g.port)).await?;
         Ok(Gateway { cliente, metricas, listener, app, limite, limites_http: g.limites_http() })
@@ -290,7 +291,7 @@ impl Gateway {
 
     /// Serves until `shutdown`: requests in flight finish (each within the
     /// reply timeout), then the broker session closes.
-    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn ejecutar(self, shutdown: CancellationToken) -> std::io::Result<()> {
         tracing::info!(direccion = %self.listener.local_addr()?, "gateway HTTP escuchando");
         let broker_stop = CancellationToken::new();
         let metricas = self.metricas.clone();

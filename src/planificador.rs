@@ -8,7 +8,7 @@ use crate::domain::sla::{Meta, NivelSla, ReglasSla};
 use crate::domain::ticket::{Alerta, Ticket};
 use crate::error::{EnSentencia, ErrorProceso};
 use crate::metrics::Metricas;
-use crate::reloj::Reloj;
+use crate::reloj::{Cron, Reloj};
 use crate::{store, vistas};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
@@ -148,21 +148,21 @@ impl Planificador {
 
     /// Runs `escanear_ahora` on `cron` (6 fields, seconds first), and the retention
     /// pass on its own cron, until `shutdown`.
-    pub async fn ejecutar_programado(self, cron: String, retencion: RetencionSettings, shutdown: CancellationToken) {
-        if let Err(e) = self.ejecutar(&cron, retencion, shutdown).await {
+    pub async fn ejecutar(self, cron: Cron, retencion: RetencionSettings, shutdown: CancellationToken) {
+        if let Err(e) = self.programar(&cron, retencion, shutdown).await {
             tracing::error!(error = %format!("{e:#}"), "SLA: el planificador se detuvo");
         }
     }
 
-    async fn ejecutar(
+    async fn programar(
         self,
-        cron: &str,
+        cron: &Cron,
         retencion: RetencionSettings,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let mut programador = JobScheduler::new().await?;
         let p = self.clone();
-        let trabajo = Job::new_async(cron, move |_, _| {
+        let trabajo = Job::new_async(cron.as_str(), move |_, _| {
             let p = p.clone();
             Box::pin(async move {
                 // Each scheduled scan is a trace of its own; the events it

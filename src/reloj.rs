@@ -19,10 +19,51 @@ pub fn ahora(reloj: &Reloj) -> DateTime<Utc> {
     reloj().trunc_subsecs(3)
 }
 
-/// Rejects a schedule the scheduler's cron parser will not take, before
-/// anything starts.
-pub fn validar_cron(cron: &str) -> Result<(), String> {
-    tokio_cron_scheduler::Job::new_async(cron, |_, _| Box::pin(async {}))
-        .map(|_| ())
-        .map_err(|e| format!("expresión cron inválida {cron:?} (6 campos, segundos primero): {e:?}"))
+/// A 6-field cron expression (seconds first) the scheduler's parser takes:
+/// checked once, when the configuration is read, so a job built from it
+/// cannot fail on its text. The library parses the text again when the
+/// job is built (it takes nothing but text); this type is the proof that
+/// it will.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cron(String);
+
+impl Cron {
+    /// Takes `texto` if the scheduler will: the check builds the job the
+    /// scheduler would, so the two can never disagree.
+    pub fn parse(texto: &str) -> Result<Cron, String> {
+        tokio_cron_scheduler::Job::new_async(texto, |_, _| Box::pin(async {}))
+            .map(|_| Cron(texto.to_string()))
+            .map_err(|e| format!("expresión cron inválida {texto:?} (6 campos, segundos primero): {e:?}"))
+    }
+
+    /// The expression as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Cron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cron {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let texto = String::deserialize(d)?;
+        Cron::parse(&texto).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cron;
+
+    #[test]
+    fn a_cron_is_taken_only_as_the_scheduler_takes_it() {
+        assert_eq!(Cron::parse("*/30 * * * * *").map(|c| c.to_string()), Ok("*/30 * * * * *".to_string()));
+        for malo in ["", "cada minuto", "* * * * *", "61 * * * * *"] {
+            assert!(Cron::parse(malo).is_err(), "{malo:?}");
+        }
+    }
 }

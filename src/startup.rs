@@ -1,10 +1,10 @@
-//! Wiring: builds every component from `Settings` and runs them until shutdown.
+//! Wiring: builds every component from the `Config` and runs them until shutdown.
 
 use crate::amqp::Topologia;
 use crate::amqp::consumidor::{Consumidor, PartesConsumidor};
 use crate::amqp::relay::{PartesRelay, Relay};
 use crate::auth::Verificador;
-use crate::configuration::{Settings, redact_url};
+use crate::configuration::{Config, Settings, redact_url};
 use crate::metrics::{Metricas, Salud};
 use crate::planificador::Planificador;
 use crate::procesador::Procesador;
@@ -28,8 +28,8 @@ pub enum Cierre {
 
 /// The pieces `run` starts, built once; tests reach into them.
 pub struct Aplicacion {
-    /// The settings it was built from.
-    pub settings: Settings,
+    /// The configuration it was built from.
+    pub config: Config,
     /// Postgres pool.
     pub pool: PgPool,
     /// The command processor.
@@ -46,14 +46,15 @@ pub struct Aplicacion {
 
 impl Aplicacion {
     /// Connects to Postgres and builds every piece, on the system clock.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, reloj_del_sistema()).await
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, reloj_del_sistema()).await
     }
 
     /// As `build`, on the clock `reloj`.
-    pub async fn build_with_clock(settings: Settings, reloj: Reloj) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(config: Config, reloj: Reloj) -> anyhow::Result<Self> {
+        let settings = &config.settings;
         let pool = store::connect(settings.database.url.expose_secret(), settings.database.max_connections).await?;
-        let reglas = Arc::new(settings.reglas_sla()?);
+        let reglas = config.reglas.clone();
         let aviso_outbox = Arc::new(Notify::new());
         let procesador = Procesador::new(
             pool.clone(),
@@ -71,12 +72,17 @@ impl Aplicacion {
             metricas.clone(),
             settings.scheduler.lote,
         );
-        Ok(Self { settings, pool, procesador, metricas, salud: Arc::new(Salud::default()), aviso_outbox, planificador })
+        Ok(Self { config, pool, procesador, metricas, salud: Arc::new(Salud::default()), aviso_outbox, planificador })
+    }
+
+    /// The settings it was built from.
+    pub fn settings(&self) -> &Settings {
+        &self.config.settings
     }
 
     /// Exchange and queue names from the settings.
     pub fn topologia(&self) -> Topologia {
-        Topologia::de(&self.settings.topology)
+        Topologia::de(&self.settings().topology)
     }
 
     /// Applies migrations, retrying while the database is unreachable.
@@ -100,8 +106,8 @@ impl Aplicacion {
 
     /// Runs consumers, relay and HTTP until `shutdown`, then drains in order:
     /// stop consuming and finish in-flight commands, then flush the outbox.
-    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<Cierre> {
-        let s = &self.settings;
+    pub async fn ejecutar(self, shutdown: CancellationToken) -> anyhow::Result<Cierre> {
+        let s = &self.config.settings;
         tracing::info!(
             base_de_datos = %redact_url(s.database.url.expose_secret()),
             amqp = %redact_url(s.amqp.url.expose_secret()),
@@ -159,7 +165,7 @@ impl Aplicacion {
         );
 
         let planificador_stop = CancellationToken::new();
-        let planificador = tokio::spawn(self.planificador.clone().ejecutar_programado(
+        let planificador = tokio::spawn(self.planificador.clone().ejecutar(
             s.scheduler.cron.clone(),
             s.retencion.clone(),
             planificador_stop.clone(),

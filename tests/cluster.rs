@@ -202,10 +202,12 @@ async fn una_vuelta(urls: &str, vuelta: usize) -> Tiempos {
         s.gateway.host = "127.0.0.1".into();
         s.gateway.port = 0;
         s.gateway.timeout = Duration::from_secs(1);
-        mesa_ayuda::gateway::Gateway::build(&s).await.expect("bind gateway")
+        mesa_ayuda::gateway::Gateway::build(&mesa_ayuda::configuration::Config::desde(s).expect("valid settings"))
+            .await
+            .expect("bind gateway")
     };
     let puerta = gateway.direccion().unwrap().port();
-    let _gateway = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(gateway.run(CancellationToken::new())));
+    let _gateway = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(gateway.ejecutar(CancellationToken::new())));
     esperar_listos(&http, &[puerta], true, Duration::from_secs(60)).await;
 
     // The tickets (and one more for the probes), each assigned.

@@ -7,7 +7,7 @@ use crate::medidas::{Latencias, cpu_segundos, resumen_ms, rss_pico_mib};
 use clap::Args;
 use futures_util::StreamExt;
 use mesa_ayuda::amqp::{self, Topologia};
-use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::configuration::Config;
 use mesa_kit::ana_garcia;
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -148,7 +148,7 @@ async fn flujo(p: &Remitente, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow:
 pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas, eco } = args;
     let (settings, entorno) = if externo {
-        (Settings::load()?, None)
+        (Config::load()?.settings, None)
     } else {
         let e = Entorno::nuevo().await?;
         (e.settings.clone(), Some(e))

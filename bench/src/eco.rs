@@ -15,7 +15,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use mesa_ayuda::amqp::{self, Topologia};
-use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::configuration::Config;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use std::time::Duration;
@@ -27,7 +27,7 @@ const JUNTAR_EVENTOS: Duration = Duration::from_millis(10);
 
 /// Runs until the process is killed.
 pub(crate) async fn ejecutar() -> anyhow::Result<()> {
-    let settings = Settings::load()?;
+    let settings = Config::load()?.settings;
     let topo = Topologia::de(&settings.topology);
     let url = settings.amqp.url.expose_secret().to_string();
     let conexion = amqp::conectar(&url, "mesa-bench eco consumidor").await?;

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use mesa_ayuda::amqp::Topologia;
-use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::configuration::{Config, Settings};
 use mesa_kit::{Nombres, SECRETO, borrar_entorno};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
@@ -19,7 +19,7 @@ pub(crate) struct Entorno {
 
 impl Entorno {
     pub(crate) async fn nuevo() -> anyhow::Result<Entorno> {
-        let mut settings = Settings::load()?;
+        let mut settings = Config::load()?.settings;
         let url = settings.database.url.expose_secret().to_string();
         let base = url.rsplit_once('/').map(|(b, _)| b.to_string()).context("database.url sin nombre de base")?;
         let Nombres { db, prefijo } = Nombres::nuevos("mesa_bench", "bench");

@@ -4,6 +4,7 @@
 use crate::entorno::{Entorno, sembrar, token};
 use crate::medidas::{Latencias, resumen_ms};
 use clap::Args;
+use mesa_ayuda::configuration::Config;
 use mesa_ayuda::startup::Aplicacion;
 use serde::Serialize;
 use serde_json::json;
@@ -37,7 +38,7 @@ pub(crate) async fn medir(args: ArgsListar) -> anyhow::Result<ResumenListar> {
     let pool = entorno.pool().await?;
     let t = sembrar(&pool, tickets, 0).await?;
     eprintln!("sembrados {tickets} tickets en {:.1} s", t.as_secs_f64());
-    let app = Aplicacion::build(entorno.settings.clone()).await?;
+    let app = Aplicacion::build(Config::desde(entorno.settings.clone())?).await?;
     let procesador = app.procesador.clone();
     let auth = format!("Bearer {}", token("ADMIN"));
     let filtros = [

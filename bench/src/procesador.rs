@@ -4,6 +4,7 @@
 use crate::entorno::{Entorno, token};
 use crate::medidas::{Latencias, resumen_ms};
 use clap::Args;
+use mesa_ayuda::configuration::Config;
 use mesa_ayuda::startup::Aplicacion;
 use mesa_kit::{ana_garcia, mensaje};
 use serde::Serialize;
@@ -41,7 +42,7 @@ pub(crate) async fn medir(args: ArgsProcesador) -> anyhow::Result<ResumenProcesa
     let pool = entorno.pool().await?;
     let mut settings = entorno.settings.clone();
     settings.database.max_connections = concurrencia as u32 + 2;
-    let app = Aplicacion::build(settings).await?;
+    let app = Aplicacion::build(Config::desde(settings)?).await?;
     let auth = format!("Bearer {}", token("MESA"));
     let fin = Instant::now() + Duration::from_secs(duracion);
     let lat: Arc<Mutex<Vec<f64>>> = Arc::default();

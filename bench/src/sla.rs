@@ -3,6 +3,7 @@
 
 use crate::entorno::{Entorno, sembrar};
 use clap::Args;
+use mesa_ayuda::configuration::Config;
 use mesa_ayuda::planificador::Planificador;
 use serde::Serialize;
 use std::sync::Arc;
@@ -48,7 +49,7 @@ pub(crate) async fn medir(args: ArgsSla) -> anyhow::Result<ResumenSla> {
     }
     let planificador = Planificador::new(
         pool.clone(),
-        Arc::new(settings.reglas_sla()?),
+        Config::desde(settings)?.reglas,
         mesa_ayuda::reloj::reloj_del_sistema(),
         Arc::new(tokio::sync::Notify::new()),
         metricas,

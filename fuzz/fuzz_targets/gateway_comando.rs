@@ -22,7 +22,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use libfuzzer_sys::fuzz_target;
-use mesa_ayuda::configuration::{GatewaySettings, Settings};
+use mesa_ayuda::configuration::{Config, GatewaySettings};
 use mesa_ayuda::domain::estado::Operacion;
 use mesa_ayuda::gateway::{self, AUTHORIZATION_MAX_BYTES, Comando, Enviar, ErrorEnvio, LimitePublico, MetricasGateway};
 use mesa_ayuda::procesador::decodificar;
@@ -426,8 +426,9 @@ fn banco() -> &'static Banco {
     static B: OnceLock<Banco> = OnceLock::new();
     B.get_or_init(|| {
         // The built-in defaults (config/default.toml), no file, no environment.
-        let settings: GatewaySettings = Settings::load_from(std::path::Path::new("/nonexistent-config-dir"), Vec::<(String, String)>::new())
+        let settings: GatewaySettings = Config::load_from(std::path::Path::new("/nonexistent-config-dir"), Vec::<(String, String)>::new())
             .expect("the default settings load")
+            .config
             .settings
             .gateway;
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().expect("runtime");

@@ -1,4 +1,4 @@
-//! The whole worker (`Aplicacion::run`) in-process, on a fresh database and
+//! The whole worker (`Aplicacion::ejecutar`) in-process, on a fresh database and
 //! topology prefix, with a client and a clock the test moves.
 
 use crate::cliente::Cliente;
@@ -6,7 +6,7 @@ use crate::datos::ana_garcia;
 use crate::entorno::{crear_base, limpiar, settings_de_prueba};
 use crate::tokens::token;
 use mesa_ayuda::amqp::Topologia;
-use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::configuration::{Config, Settings};
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::procesador::Procesador;
 use mesa_ayuda::reloj::Reloj;
@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 pub struct TestApp {
     /// How far the worker's clock runs ahead of the real one.
     adelanto_ms: Arc<AtomicI64>,
-    /// The settings it runs with.
-    pub settings: Settings,
+    /// The configuration it runs with (`config.settings` as the test left them).
+    pub config: Config,
     /// A pool of the test's own on the worker's database.
     pub pool: PgPool,
     /// The worker's processor, to call without the broker.
@@ -51,12 +51,14 @@ impl TestApp {
     pub async fn spawn_with(ajustar: impl FnOnce(&mut Settings)) -> TestApp {
         let (mut settings, db) = settings_de_prueba();
         ajustar(&mut settings);
+        let config = Config::desde(settings).expect("the test's settings are valid");
+        let settings = &config.settings;
         crear_base(&db).await;
         let adelanto_ms = Arc::new(AtomicI64::new(0));
         let a = adelanto_ms.clone();
         let reloj: Reloj =
             Arc::new(move || chrono::Utc::now() + chrono::TimeDelta::milliseconds(a.load(Ordering::SeqCst)));
-        let app = Aplicacion::build_with_clock(settings.clone(), reloj).await.expect("build");
+        let app = Aplicacion::build_with_clock(config.clone(), reloj).await.expect("build");
         mesa_ayuda::store::migrate(&app.pool).await.expect("migrate");
         // Its own pool: the worker closes its own on shutdown.
         let pool = PgPool::connect(settings.database.url.expose_secret()).await.expect("test pool");
@@ -66,10 +68,10 @@ impl TestApp {
         let topo = app.topologia();
         let cliente = Cliente::new(settings.amqp.url.expose_secret(), &topo).await;
         let shutdown = CancellationToken::new();
-        let handle = tokio::spawn(app.run(shutdown.clone()));
+        let handle = tokio::spawn(app.ejecutar(shutdown.clone()));
         TestApp {
             adelanto_ms,
-            settings,
+            config,
             pool,
             procesador,
             planificador,
@@ -172,7 +174,7 @@ impl Drop for TestApp {
         if let Some(h) = self.handle.take() {
             h.abort();
         }
-        limpiar(self.db.clone(), self.cliente.topo.clone(), self.settings.amqp.url.expose_secret().to_string());
+        limpiar(self.db.clone(), self.cliente.topo.clone(), self.config.settings.amqp.url.expose_secret().to_string());
     }
 }
 

@@ -1,7 +1,8 @@
 //! Scratch databases and topology prefixes, and their removal.
 
 use mesa_ayuda::amqp::{self, Topologia};
-use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::configuration::{Config, Settings};
+use mesa_ayuda::reloj::Cron;
 use secrecy::SecretString;
 use sqlx::{Connection as _, PgConnection};
 use std::sync::Once;
@@ -42,7 +43,7 @@ pub fn settings_de_prueba() -> (Settings, String) {
             mesa_ayuda::telemetry::init(mesa_ayuda::configuration::FormatoLog::Pretty);
         }
     });
-    let mut s = Settings::load().expect("settings");
+    let mut s = Config::load().expect("settings").settings;
     let Nombres { db, prefijo } = Nombres::nuevos("mesa_test", "t");
     s.database.url = SecretString::from(format!("{}/{db}", base_url()));
     s.database.max_connections = 8;
@@ -53,7 +54,7 @@ pub fn settings_de_prueba() -> (Settings, String) {
     s.worker.shutdown_grace = Duration::from_secs(5);
     // Tests drive the SLA scan themselves (`planificador.escanear`); the cron
     // only fires where a test asks for it.
-    s.scheduler.cron = "0 0 0 1 1 *".to_string();
+    s.scheduler.cron = Cron::parse("0 0 0 1 1 *").expect("a valid cron");
     (s, db)
 }
 

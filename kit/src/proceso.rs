@@ -38,7 +38,7 @@ impl Proceso {
             .env("MESA__TOPOLOGY__PREFIX", &s.topology.prefix)
             .env("MESA__AUTH__JWT_SECRET", SECRETO)
             .env("MESA__HTTP__PORT", "0")
-            .env("MESA__SCHEDULER__CRON", &s.scheduler.cron)
+            .env("MESA__SCHEDULER__CRON", s.scheduler.cron.as_str())
             .env("RUST_LOG", "info")
             .envs(extra.iter().copied())
             .stdout(Stdio::from(log.try_clone().unwrap()))

@@ -1,12 +1,21 @@
 //! Loading: the layers merged (`capas`), each section read on its own so
-//! every problem is listed at once, then checked as a whole.
+//! every problem is listed at once, then checked as a whole and compiled
+//! into a `Config`, once.
 
 use super::*;
 
-impl Settings {
+impl Config {
     /// Reads every layer from the working directory's `config/` and the process environment.
-    pub fn load() -> Result<Settings, ErrorConfiguracion> {
-        Self::load_from(Path::new("config"), std::env::vars()).map(|c| c.settings)
+    pub fn load() -> Result<Config, ErrorConfiguracion> {
+        Self::load_from(Path::new("config"), std::env::vars()).map(|c| c.config)
+    }
+
+    /// Checks and compiles settings built in code (tests, benchmarks):
+    /// what `load` does after reading the layers, problems without sources.
+    pub fn desde(settings: Settings) -> Result<Config, ErrorConfiguracion> {
+        let mut problemas = Vec::new();
+        let config = compilar(settings, None, &mut problemas);
+        config.filter(|_| problemas.is_empty()).ok_or(ErrorConfiguracion(problemas))
     }
 
     /// Reads the built-in defaults, `dir/default.toml`, `dir/<MESA_ENV>.toml`
@@ -81,18 +90,37 @@ impl Settings {
             }
             arbol.poner_variable(var, &ruta, valor).unwrap_or_else(|p| problemas.push(p));
         }
-        let settings = leer(&arbol, &mut problemas);
-        if let Some(s) = &settings {
-            problemas.extend(s.problemas().into_iter().map(|(clave, mensaje)| {
-                let fuente = arbol.fuente(&clave);
-                Problema { clave, mensaje, fuente }
-            }));
-        }
-        match settings {
-            Some(settings) if problemas.is_empty() => Ok(Cargada { settings, arbol }),
+        let config = leer(&arbol, &mut problemas).and_then(|s| compilar(s, Some(&arbol), &mut problemas));
+        match config {
+            Some(config) if problemas.is_empty() => Ok(Cargada { config, arbol }),
             _ => Err(ErrorConfiguracion(problemas)),
         }
     }
+}
+
+/// The settings' semantic checks, the SLA rule set and the trusted
+/// proxies, each problem added with its source when the tree is known;
+/// `None` when a part could not be compiled.
+fn compilar(settings: Settings, arbol: Option<&Arbol>, problemas: &mut Vec<Problema>) -> Option<Config> {
+    let fuente = |clave: &str| arbol.and_then(|a| a.fuente(clave));
+    let mut anotar = |clave: String, mensaje: String| {
+        let fuente = fuente(&clave);
+        problemas.push(Problema { clave, mensaje, fuente });
+    };
+    for (clave, mensaje) in settings.problemas() {
+        anotar(clave, mensaje);
+    }
+    let reglas = settings.reglas_sla().map_err(|ErrorConfiguracion(p)| {
+        for Problema { clave, mensaje, .. } in p {
+            anotar(clave, mensaje);
+        }
+    });
+    let proxies = settings.gateway.redes_confiables().map_err(|p| {
+        for (clave, mensaje) in p {
+            anotar(clave, mensaje);
+        }
+    });
+    Some(Config { reglas: Arc::new(reglas.ok()?), proxies: proxies.ok()?, settings })
 }
 
 /// Deserializes each section on its own, so that one bad value does not hide

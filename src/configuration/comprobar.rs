@@ -81,16 +81,6 @@ impl Settings {
             "se espera una URL http:// o https:// (p. ej. http://jaeger:4318)",
         );
         si(!(1..=100_000).contains(&self.scheduler.lote), "scheduler.lote", "entre 1 y 100000");
-        for (clave, cron) in [("scheduler.cron", &self.scheduler.cron), ("retencion.cron", &self.retencion.cron)] {
-            if let Err(e) = crate::reloj::validar_cron(cron) {
-                p.push((clave.to_string(), e));
-            }
-        }
-        let mut si = |cond: bool, clave: &str, mensaje: &str| {
-            if cond {
-                p.push((clave.to_string(), mensaje.to_string()));
-            }
-        };
         si(!(1..=256).contains(&self.worker.lanes), "worker.lanes", "entre 1 y 256");
         si(!(1..=10_000).contains(&self.worker.lote), "worker.lote", "entre 1 y 10000");
         si(self.worker.shutdown_grace > HORA, "worker.shutdown_grace", "una hora como mucho");
@@ -109,9 +99,6 @@ impl Settings {
             si(d < MINUTO || d > RETENCION_MAX, clave, "entre 1 minuto y 10 años (3650 días)");
         }
         p.extend(self.gateway.problemas());
-        if let Err(ErrorConfiguracion(problemas)) = self.reglas_sla() {
-            p.extend(problemas.into_iter().map(|x| (x.clave, x.mensaje)));
-        }
         p
     }
 }

@@ -15,20 +15,20 @@ impl Cargada {
         for (seccion, valor) in &self.arbol.valores {
             self.hojas(&mut salida, seccion, valor);
         }
-        let auth = &self.settings.auth;
+        let auth = &self.config.settings.auth;
         if auth.jwt_secret.is_none() {
-            let nota = if self.settings.uses_dev_secret() {
+            let nota = if self.config.settings.uses_dev_secret() {
                 "sin definir: se usa el secreto de desarrollo (NO usar en producción)"
             } else {
                 "sin definir: HS256 desactivado, solo el JWKS"
             };
             let _ = writeln!(salida, "# auth.jwt_secret {nota}");
         }
-        if self.settings.sla.avisos.is_none() {
+        if self.config.settings.sla.avisos.is_none() {
             let _ = writeln!(
                 salida,
                 "sla.avisos = [{}]  # derivado de sla.aviso_porcentaje",
-                self.settings.sla.aviso_porcentaje
+                self.config.settings.sla.aviso_porcentaje
             );
         }
         salida

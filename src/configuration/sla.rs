@@ -5,8 +5,8 @@ use super::*;
 
 impl Settings {
     /// The SLA policy, with every target parsed (`4h`, `90m`, `20s`); every
-    /// problem at once.
-    pub fn reglas_sla(&self) -> Result<ReglasSla, ErrorConfiguracion> {
+    /// problem at once. Called once, by `Config`'s compilation.
+    pub(super) fn reglas_sla(&self) -> Result<ReglasSla, ErrorConfiguracion> {
         let mut problemas = Vec::new();
         let mut problema = |clave: String, mensaje: String| problemas.push(Problema { clave, mensaje, fuente: None });
         let mut prioridades = Vec::new();

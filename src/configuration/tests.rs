@@ -2,15 +2,15 @@ use super::*;
 
 fn cargar(entorno: &[(&str, &str)]) -> Result<Cargada, ErrorConfiguracion> {
     let vacio = Path::new("/nonexistent/mesa-config");
-    Settings::load_from(vacio, entorno.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    Config::load_from(vacio, entorno.iter().map(|(k, v)| (k.to_string(), v.to_string())))
 }
 
 #[test]
 fn defaults_parse_and_follow_the_contract() {
-    let s = cargar(&[]).unwrap().settings;
+    let s = cargar(&[]).unwrap().config.settings;
     assert_eq!(s.topology.prefix, "mesa");
     assert_eq!(s.http.port, 9464);
-    assert_eq!(s.scheduler.cron, "*/30 * * * * *");
+    assert_eq!(s.scheduler.cron.as_str(), "*/30 * * * * *");
     let p = s.reglas_sla().unwrap();
     let nombres: Vec<_> = p.prioridades().iter().map(|p| p.nombre.as_str()).collect();
     assert_eq!(nombres, ["CRITICA", "ALTA", "MEDIA", "BAJA"]);
@@ -19,9 +19,9 @@ fn defaults_parse_and_follow_the_contract() {
 
 #[test]
 fn the_waits_for_company_default_small_turn_off_at_zero_and_are_bounded() {
-    let s = cargar(&[]).unwrap().settings;
+    let s = cargar(&[]).unwrap().config.settings;
     assert_eq!((s.worker.juntar, s.outbox.juntar), (Duration::from_millis(5), Duration::from_millis(10)));
-    let s = cargar(&[("MESA__WORKER__JUNTAR", "0ms"), ("MESA__OUTBOX__JUNTAR", "0s")]).unwrap().settings;
+    let s = cargar(&[("MESA__WORKER__JUNTAR", "0ms"), ("MESA__OUTBOX__JUNTAR", "0s")]).unwrap().config.settings;
     assert_eq!((s.worker.juntar, s.outbox.juntar), (Duration::ZERO, Duration::ZERO));
     let e = cargar(&[("MESA__WORKER__JUNTAR", "101ms"), ("MESA__OUTBOX__JUNTAR", "101ms")]).unwrap_err();
     let mut claves: Vec<&str> = e.0.iter().map(|p| p.clave.as_str()).collect();
@@ -124,10 +124,10 @@ fn files_merge_whatever_the_case_and_say_where_values_came_from() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("prueba.toml"), "[SLA.prioridades]\nalta = \"5h\"\n[http]\nport = 1234\n").unwrap();
     let env = [("MESA_ENV", "prueba"), ("MESA__HTTP__PORT", "4321"), ("DATABASE_URL", "postgres://u:clave@db/mesa")];
-    let c = Settings::load_from(&dir, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
-    assert_eq!(c.settings.sla.prioridades["ALTA"], "5h");
-    assert_eq!(c.settings.sla.prioridades.len(), 4);
-    assert_eq!(c.settings.http.port, 4321);
+    let c = Config::load_from(&dir, env.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap();
+    assert_eq!(c.config.settings.sla.prioridades["ALTA"], "5h");
+    assert_eq!(c.config.settings.sla.prioridades.len(), 4);
+    assert_eq!(c.config.settings.http.port, 4321);
     assert_eq!(c.arbol.fuente("sla.prioridades.ALTA"), Some(Fuente::Archivo(dir.join("prueba.toml"))));
     assert_eq!(c.arbol.fuente("http.port"), Some(Fuente::Entorno("MESA__HTTP__PORT".into())));
     assert_eq!(c.arbol.fuente("topology.prefix"), Some(Fuente::Defecto));
@@ -156,8 +156,8 @@ fn the_listing_masks_every_secret() {
 #[test]
 fn the_example_policy_file_is_the_contract_example() {
     let entorno = [("MESA_ENV".to_string(), "ejemplo".to_string())];
-    let c = Settings::load_from(Path::new("config"), entorno).unwrap();
-    let r = c.settings.reglas_sla().unwrap();
+    let c = Config::load_from(Path::new("config"), entorno).unwrap();
+    let r = c.config.settings.reglas_sla().unwrap();
     assert_eq!(r.avisos().porcentajes(), [50, 20]);
     let nombres: Vec<_> = r.politicas().iter().map(|p| p.nombre.as_str()).collect();
     assert_eq!(nombres, ["Incidentes críticos 24x7", "Consultas en horario de oficina"]);
@@ -210,7 +210,7 @@ categorias = []
     )
     .unwrap();
     // Loading is what `run` does first: it stops here, exit 2.
-    let error = Settings::load_from(&dir, [("MESA_ENV".to_string(), "mala".to_string())]).unwrap_err();
+    let error = Config::load_from(&dir, [("MESA_ENV".to_string(), "mala".to_string())]).unwrap_err();
     let _ = std::fs::remove_dir_all(&dir);
     let texto = error.to_string();
     for esperado in [

@@ -1,5 +1,5 @@
 //! `[gateway]` settings: their checks (part of `Settings::problemas`) and
-//! the parsed forms the gateway runs with.
+//! the parsed forms the gateway runs with (compiled once into `Config`).
 
 use crate::configuration::GatewaySettings;
 use crate::servidor::{LimitesHttp, MIN_CABECERAS};
@@ -64,14 +64,6 @@ impl GatewaySettings {
                 p.push((clave.into(), "mayor que cero y de una hora como mucho".into()));
             }
         }
-        for (i, cidr) in self.proxies_confiables.iter().enumerate() {
-            if red(cidr).is_none() {
-                p.push((
-                    format!("gateway.proxies_confiables[{i}]"),
-                    format!("{:?}: se espera un CIDR (10.0.0.0/8) o una dirección IP", recortar(cidr)),
-                ));
-            }
-        }
         for (i, origen) in self.cors_origenes.iter().enumerate() {
             if !origen_valido(origen) {
                 p.push((
@@ -95,9 +87,21 @@ impl GatewaySettings {
         }
     }
 
-    /// The trusted proxies' networks (validated: none is dropped).
-    pub fn redes_confiables(&self) -> Vec<IpNet> {
-        self.proxies_confiables.iter().filter_map(|c| red(c)).collect()
+    /// The trusted proxies' networks, parsed once by `Config`; every entry
+    /// that is not one is a problem, none is dropped.
+    pub(crate) fn redes_confiables(&self) -> Result<Vec<IpNet>, Vec<(String, String)>> {
+        let mut redes = Vec::new();
+        let mut problemas = Vec::new();
+        for (i, cidr) in self.proxies_confiables.iter().enumerate() {
+            match red(cidr) {
+                Some(r) => redes.push(r),
+                None => problemas.push((
+                    format!("gateway.proxies_confiables[{i}]"),
+                    format!("{:?}: se espera un CIDR (10.0.0.0/8) o una dirección IP", recortar(cidr)),
+                )),
+            }
+        }
+        if problemas.is_empty() { Ok(redes) } else { Err(problemas) }
     }
 }
 
@@ -155,12 +159,13 @@ mod tests {
                 "gateway.max_cabeceras_bytes",
                 "gateway.tiempo_cuerpo",
                 "gateway.tiempo_inactivo",
-                "gateway.proxies_confiables[1]",
-                "gateway.proxies_confiables[2]",
                 "gateway.cors_origenes[2]",
                 "gateway.cors_origenes[3]",
             ]
         );
+        let claves: Vec<String> = malos.redes_confiables().unwrap_err().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(claves, ["gateway.proxies_confiables[1]", "gateway.proxies_confiables[2]"]);
+        assert_eq!(ajustes().redes_confiables(), Ok(vec![]));
     }
 
     #[test]

@@ -35,7 +35,7 @@ async fn a_reply_to_into_the_workers_own_topology_is_parked_and_nothing_is_publi
     assert_eq!(app.cliente.en_cola(topo.alertas()).await, 0, "nothing in the alert stream");
     assert_eq!(app.cliente.en_cola(topo.comandos()).await, 0, "nothing fed back as a command");
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 0, "none applied");
-    let rechazados = Rechazados::abrir(app.settings.amqp.url.expose_secret(), topo.clone()).await.unwrap();
+    let rechazados = Rechazados::abrir(app.config.settings.amqp.url.expose_secret(), topo.clone()).await.unwrap();
     let lista = rechazados.listar(10).await.unwrap();
     rechazados.cerrar().await;
     assert_eq!(lista.len(), destinos.len(), "{lista:?}");

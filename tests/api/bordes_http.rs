@@ -72,7 +72,7 @@ const GET_HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: mesa\r\n\r\n";
 /// what is refused before publishing never reach the broker).
 async fn con_plazos(ajustar: impl FnOnce(&mut mesa_ayuda::configuration::Settings)) -> (TestApp, GatewayDePrueba) {
     let app = TestApp::spawn().await;
-    let gw = GatewayDePrueba::iniciar(&app.settings, |s| {
+    let gw = GatewayDePrueba::iniciar(&app.config.settings, |s| {
         s.gateway.tiempo_cabeceras = Duration::from_secs(1);
         s.gateway.tiempo_cuerpo = Duration::from_secs(1);
         s.gateway.tiempo_inactivo = Duration::from_secs(1);

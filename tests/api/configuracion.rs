@@ -4,7 +4,7 @@
 //! `run` exits 1 when the grace runs out.
 
 use crate::helpers::*;
-use mesa_ayuda::configuration::{Cargada, ErrorConfiguracion, Fuente, Settings};
+use mesa_ayuda::configuration::{Cargada, Config, ErrorConfiguracion, Fuente, Settings};
 use secrecy::ExposeSecret;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -13,7 +13,7 @@ use std::time::Duration;
 /// Settings from the built-in defaults and exactly these variables.
 fn cargar(entorno: &[(&str, &str)]) -> Result<Cargada, ErrorConfiguracion> {
     let sin_archivos = Path::new("/nonexistent/mesa-config");
-    Settings::load_from(sin_archivos, entorno.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    Config::load_from(sin_archivos, entorno.iter().map(|(k, v)| (k.to_string(), v.to_string())))
 }
 
 /// Sets one variable and checks its effect; the value's source must be it.
@@ -21,7 +21,7 @@ fn con_variable(var: &str, valor: &str, clave: &str, efecto: impl FnOnce(&Settin
     let defecto = cargar(&[]).unwrap();
     assert_ne!(defecto.arbol.fuente(clave), Some(Fuente::Entorno(var.into())));
     let c = cargar(&[(var, valor)]).unwrap_or_else(|e| panic!("{var}={valor}: {e}"));
-    efecto(&c.settings);
+    efecto(&c.config.settings);
     assert_eq!(c.arbol.fuente(clave), Some(Fuente::Entorno(var.into())), "{var}");
 }
 
@@ -38,7 +38,7 @@ fn database_url_conventional_variable_below_the_mesa_one() {
         assert_eq!(s.database.url.expose_secret(), "postgres://otra/x")
     });
     let c = cargar(&[("DATABASE_URL", "postgres://a/x"), ("MESA__DATABASE__URL", "postgres://b/x")]).unwrap();
-    assert_eq!(c.settings.database.url.expose_secret(), "postgres://b/x");
+    assert_eq!(c.config.settings.database.url.expose_secret(), "postgres://b/x");
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn amqp_url() {
         assert_eq!(s.amqp.url.expose_secret(), "amqp://u:p@otro:5672/%2f")
     });
     let c = cargar(&[("AMQP_URL", "amqp://a/%2f"), ("MESA__AMQP__URL", "amqp://b/%2f")]).unwrap();
-    assert_eq!(c.settings.amqp.url.expose_secret(), "amqp://b/%2f");
+    assert_eq!(c.config.settings.amqp.url.expose_secret(), "amqp://b/%2f");
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn http_port() {
 #[test]
 fn scheduler_cron() {
     con_variable("MESA__SCHEDULER__CRON", "*/5 * * * * *", "scheduler.cron", |s| {
-        assert_eq!(s.scheduler.cron, "*/5 * * * * *")
+        assert_eq!(s.scheduler.cron.as_str(), "*/5 * * * * *")
     });
 }
 
@@ -101,10 +101,10 @@ fn sla_prioridades_whatever_the_case() {
     for var in ["MESA__SLA__PRIORIDADES__ALTA", "MESA__SLA__PRIORIDADES__alta", "MESA__sla__Prioridades__Alta"] {
         con_variable(var, "8h", "sla.prioridades.ALTA", |s| {
             assert_eq!(s.sla.prioridades.len(), 4, "{var}: one ALTA, not two");
-            let p = s.reglas_sla().unwrap();
-            let alta = p.prioridades().iter().find(|p| p.nombre == "ALTA").unwrap();
-            assert_eq!(alta.objetivo, chrono::TimeDelta::hours(8), "{var}");
         });
+        let p = cargar(&[(var, "8h")]).unwrap().config.reglas;
+        let alta = p.prioridades().iter().find(|p| p.nombre == "ALTA").unwrap();
+        assert_eq!(alta.objetivo, chrono::TimeDelta::hours(8), "{var}");
     }
 }
 
@@ -257,7 +257,7 @@ async fn an_environment_sla_target_reaches_new_tickets() {
     // file's `ALTA` and the shorter target won.
     let mut app = TestApp::spawn().await;
     app.detener().await;
-    let _p = Proceso::iniciar_con(&app.settings, &[("MESA__SLA__PRIORIDADES__ALTA", "8h")]);
+    let _p = Proceso::iniciar_con(&app.config.settings, &[("MESA__SLA__PRIORIDADES__ALTA", "8h")]);
     esperar_worker(&mut app).await;
     let r = app.enviar("crear", ana_garcia(), None).await;
     assert_eq!(r["datos"]["prioridad"], "ALTA", "{r}");
@@ -268,7 +268,7 @@ async fn an_environment_sla_target_reaches_new_tickets() {
 async fn run_exits_1_when_the_grace_runs_out_and_the_command_is_not_lost() {
     let mut app = TestApp::spawn().await;
     app.detener().await;
-    let mut p = Proceso::iniciar_con(&app.settings, &[("MESA__WORKER__SHUTDOWN_GRACE", "1s")]);
+    let mut p = Proceso::iniciar_con(&app.config.settings, &[("MESA__WORKER__SHUTDOWN_GRACE", "1s")]);
     esperar_worker(&mut app).await;
     // Hold the tickets table: the crear below stays in flight.
     let mut bloqueo = app.pool.begin().await.unwrap();
@@ -298,7 +298,7 @@ async fn run_exits_1_when_the_grace_runs_out_and_the_command_is_not_lost() {
     assert!(p.log().contains("periodo de gracia"), "{}", p.log());
     bloqueo.rollback().await.unwrap();
     // The held delivery went back to the queue: a new worker answers it.
-    let _q = Proceso::iniciar(&app.settings);
+    let _q = Proceso::iniciar(&app.config.settings);
     let r = app.cliente.respuesta(&c).await;
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, 1);
@@ -309,8 +309,8 @@ async fn several_amqp_urls_are_tried_in_turn() {
     let mut app = TestApp::spawn().await;
     app.detener().await;
     // The first node refuses connections: the worker goes on to the second.
-    let nodos = format!("amqp://guest:guest@127.0.0.1:1/%2f, {}", app.settings.amqp.url.expose_secret());
-    let p = Proceso::iniciar_con(&app.settings, &[("MESA__AMQP__URL", &nodos)]);
+    let nodos = format!("amqp://guest:guest@127.0.0.1:1/%2f, {}", app.config.settings.amqp.url.expose_secret());
+    let p = Proceso::iniciar_con(&app.config.settings, &[("MESA__AMQP__URL", &nodos)]);
     esperar_worker(&mut app).await;
     let r = app.enviar("crear", ana_garcia(), None).await;
     assert_eq!(r["ok"], true, "{r}");

@@ -148,14 +148,14 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     let real = settings.amqp.url.expose_secret().to_string();
     settings.amqp.url = SecretString::from("amqp://guest:guest@127.0.0.1:1/%2f");
     crear_base(&db).await;
-    let caida = Aplicacion::build(settings.clone()).await.unwrap();
+    let caida = Aplicacion::build(mesa_ayuda::configuration::Config::desde(settings.clone()).unwrap()).await.unwrap();
     let topo = caida.topologia();
     let _limpieza = Limpieza(Some((db.clone(), topo.clone(), real.clone())));
     mesa_ayuda::store::migrate(&caida.pool).await.unwrap();
     let procesador = caida.procesador.clone();
     let pool = caida.pool.clone();
     let parar_caida = CancellationToken::new();
-    let h = tokio::spawn(caida.run(parar_caida.clone()));
+    let h = tokio::spawn(caida.ejecutar(parar_caida.clone()));
 
     // Commands applied while no broker answers (as a worker whose broker just vanished would).
     let mut ids = vec![];
@@ -175,10 +175,10 @@ async fn events_committed_while_the_broker_is_unreachable_are_delivered_later() 
     // The broker is back (a worker that reaches it): every event goes out once.
     let mut cliente = Cliente::new(&real, &topo).await;
     settings.amqp.url = SecretString::from(real.clone());
-    let app = Aplicacion::build(settings).await.unwrap();
+    let app = Aplicacion::build(mesa_ayuda::configuration::Config::desde(settings).unwrap()).await.unwrap();
     let pool = app.pool.clone();
     let parar = CancellationToken::new();
-    let h = tokio::spawn(app.run(parar.clone()));
+    let h = tokio::spawn(app.ejecutar(parar.clone()));
     // The new worker connects and its relay publishes all three (the wait
     // fails the test if it does not); then the tap is drained.
     esperar_outbox_publicado(&pool, PUBLICADO).await;
@@ -362,9 +362,9 @@ async fn shutdown_finishes_in_flight_work_and_loses_nothing() {
     assert_eq!(app.contar("SELECT count(*) FROM outbox WHERE publicado_en IS NULL").await, 0);
 
     // A new worker finishes the rest, each exactly once.
-    let otra = Aplicacion::build(app.settings.clone()).await.unwrap();
+    let otra = Aplicacion::build(app.config.clone()).await.unwrap();
     let parar = CancellationToken::new();
-    let h = tokio::spawn(otra.run(parar.clone()));
+    let h = tokio::spawn(otra.ejecutar(parar.clone()));
     esperar_conteo(&app.pool, "SELECT count(*) FROM tickets", n, Duration::from_secs(60)).await;
     assert_eq!(app.contar("SELECT count(*) FROM tickets").await, n);
     assert_eq!(app.contar("SELECT count(DISTINCT comando_id) FROM historial").await, n);
@@ -401,9 +401,9 @@ async fn a_shutdown_during_a_database_outage_hands_everything_back_in_order() {
     assert_eq!(rechazados, 0, "a command not applied during the outage was parked as refused");
 
     // A new worker finishes the rest: every command once, in publish order.
-    let otra = Aplicacion::build(app.settings.clone()).await.unwrap();
+    let otra = Aplicacion::build(app.config.clone()).await.unwrap();
     let parar = CancellationToken::new();
-    let h = tokio::spawn(otra.run(parar.clone()));
+    let h = tokio::spawn(otra.ejecutar(parar.clone()));
     for c in &correlaciones {
         let r = app.cliente.respuesta(c).await;
         assert_eq!(r["ok"], true, "{r}");
@@ -420,7 +420,7 @@ async fn retention_prunes_old_published_events_and_idempotency_records_only() {
     // No relay runs here (the processor alone), so the outbox rows stay as the test sets them.
     let (settings, db) = settings_de_prueba();
     crear_base(&db).await;
-    let app = Aplicacion::build(settings.clone()).await.unwrap();
+    let app = Aplicacion::build(mesa_ayuda::configuration::Config::desde(settings.clone()).unwrap()).await.unwrap();
     let _limpieza = Limpieza(Some((db, app.topologia(), settings.amqp.url.expose_secret().to_string())));
     mesa_ayuda::store::migrate(&app.pool).await.unwrap();
     let crear = |id: &str| mensaje("crear", ana_garcia(), Some(id), None);

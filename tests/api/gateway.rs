@@ -6,7 +6,7 @@
 
 use crate::helpers::{self, Cliente, SECRETO, TestApp, ana_garcia, token, token_con, valor_metrica};
 use mesa_ayuda::amqp::Topologia;
-use mesa_ayuda::configuration::Settings;
+use mesa_ayuda::configuration::{Config, Settings};
 use mesa_ayuda::gateway::{self, Gateway};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -33,11 +33,11 @@ impl GatewayDePrueba {
         s.gateway.host = "127.0.0.1".into();
         s.gateway.port = 0;
         ajustar(&mut s);
-        let g = Gateway::build(&s).await.expect("bind gateway");
+        let g = Gateway::build(&Config::desde(s).expect("valid settings")).await.expect("bind gateway");
         let base = format!("http://{}", g.direccion().unwrap());
         let metricas = g.metricas.clone();
         let stop = CancellationToken::new();
-        let handle = Some(tokio::spawn(g.run(stop.clone())));
+        let handle = Some(tokio::spawn(g.ejecutar(stop.clone())));
         let http = mesa_ayuda::tls::cliente_http().timeout(Duration::from_secs(30)).build().unwrap();
         GatewayDePrueba { base, http, metricas, stop, handle }
     }
@@ -125,8 +125,8 @@ pub(crate) fn es_error(doc: &Value, estado: StatusCode, cuerpo: &Value, esperado
 /// (so every test also proves the comma-separated node list).
 pub(crate) async fn con_worker(ajustar: impl FnOnce(&mut Settings)) -> (TestApp, GatewayDePrueba) {
     let app = TestApp::spawn().await;
-    let real = app.settings.amqp.url.expose_secret().to_string();
-    let gw = GatewayDePrueba::iniciar(&app.settings, |s| {
+    let real = app.config.settings.amqp.url.expose_secret().to_string();
+    let gw = GatewayDePrueba::iniciar(&app.config.settings, |s| {
         s.amqp.url = SecretString::from(format!("amqp://guest:guest@127.0.0.1:1/%2f,{real}"));
         ajustar(s);
     })
@@ -543,7 +543,7 @@ async fn public_routes_are_rate_limited_per_client_and_forwarded_for_only_from_t
     assert!(r.headers().get("access-control-allow-origin").is_none());
 
     // Without trusted proxies, X-Forwarded-For changes nothing.
-    let sin = GatewayDePrueba::iniciar(&app.settings, |s| s.gateway.limite_publico = 6).await.listo().await;
+    let sin = GatewayDePrueba::iniciar(&app.config.settings, |s| s.gateway.limite_publico = 6).await.listo().await;
     let (e, _, _) = respuesta(sin.post("/api/tickets/consultar", &consulta).header("x-forwarded-for", "1.1.1.1")).await;
     assert_eq!(e, StatusCode::NOT_FOUND);
     let (e, _, _) = respuesta(sin.post("/api/tickets/consultar", &consulta).header("x-forwarded-for", "2.2.2.2")).await;
@@ -556,12 +556,12 @@ async fn public_routes_are_rate_limited_per_client_and_forwarded_for_only_from_t
 async fn the_access_log_holds_routes_and_ids_never_bodies_tokens_or_query_values() {
     let app = TestApp::spawn().await;
     let puerto = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let ruta_log = std::env::temp_dir().join(format!("{}-gateway.log", app.settings.topology.prefix));
+    let ruta_log = std::env::temp_dir().join(format!("{}-gateway.log", app.config.settings.topology.prefix));
     let log = std::fs::File::create(&ruta_log).unwrap();
     let mut hijo = std::process::Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
         .arg("gateway")
-        .env("MESA__AMQP__URL", app.settings.amqp.url.expose_secret())
-        .env("MESA__TOPOLOGY__PREFIX", &app.settings.topology.prefix)
+        .env("MESA__AMQP__URL", app.config.settings.amqp.url.expose_secret())
+        .env("MESA__TOPOLOGY__PREFIX", &app.config.settings.topology.prefix)
         .env("MESA__AUTH__JWT_SECRET", SECRETO)
         .env("MESA__GATEWAY__HOST", "127.0.0.1")
         .env("MESA__GATEWAY__PORT", puerto.to_string())
@@ -663,8 +663,8 @@ impl Drop for Limpieza {
 async fn tras_un_relay() -> (TestApp, RelayAmqp, GatewayDePrueba) {
     let app = TestApp::spawn().await;
     let relay = RelayAmqp::iniciar().await;
-    let real = app.settings.amqp.url.expose_secret().to_string();
-    let gw = GatewayDePrueba::iniciar(&app.settings, |s| s.amqp.url = SecretString::from(relay.url(&real)))
+    let real = app.config.settings.amqp.url.expose_secret().to_string();
+    let gw = GatewayDePrueba::iniciar(&app.config.settings, |s| s.amqp.url = SecretString::from(relay.url(&real)))
         .await
         .listo()
         .await;

@@ -72,7 +72,7 @@ async fn queue_depths_and_readiness_are_on_metrics() {
     let tarea = tokio::spawn(
         Profundidades {
             topologia: app.topologia(),
-            amqp_url: app.settings.amqp.url.clone(),
+            amqp_url: app.config.settings.amqp.url.clone(),
             intervalo: Duration::from_millis(100),
             metricas: metricas.clone(),
         }

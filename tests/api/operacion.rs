@@ -42,10 +42,12 @@ async fn ready_reflects_the_broker_while_health_stays_up() {
     s.http.port = puerto;
     s.amqp.url = secrecy::SecretString::from("amqp://guest:guest@127.0.0.1:1/%2f");
     crear_base(&db).await;
-    let app = mesa_ayuda::startup::Aplicacion::build(s.clone()).await.unwrap();
+    let app = mesa_ayuda::startup::Aplicacion::build(mesa_ayuda::configuration::Config::desde(s.clone()).unwrap())
+        .await
+        .unwrap();
     let topo = app.topologia();
     let parar = tokio_util::sync::CancellationToken::new();
-    let h = tokio::spawn(app.run(parar.clone()));
+    let h = tokio::spawn(app.ejecutar(parar.clone()));
     let cuerpo = esperar_estado(puerto, "/ready", 503).await;
     let v: serde_json::Value = serde_json::from_str(&cuerpo).unwrap();
     assert_eq!(v["listo"], false);
@@ -86,7 +88,7 @@ async fn metrics_count_commands_and_the_outbox() {
 async fn json_logs_carry_the_command_and_no_personal_data() {
     let mut app = TestApp::spawn().await;
     app.detener().await;
-    let p = Proceso::iniciar_con(&app.settings, &[("MESA__LOG__FORMAT", "json")]);
+    let p = Proceso::iniciar_con(&app.config.settings, &[("MESA__LOG__FORMAT", "json")]);
     esperar_worker(&mut app).await;
     let id = uuid::Uuid::new_v4().to_string();
     let r = app.cliente.enviar_con_id("crear", ana_garcia(), None, &id).await;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 async fn abrir(app: &TestApp) -> Rechazados {
-    Rechazados::abrir(app.settings.amqp.url.expose_secret(), app.topologia()).await.expect("abrir rechazados")
+    Rechazados::abrir(app.config.settings.amqp.url.expose_secret(), app.topologia()).await.expect("abrir rechazados")
 }
 
 /// Waits until `cola` holds `n` ready messages; panics after 15 s.
@@ -309,7 +309,7 @@ async fn a_permanent_database_failure_is_parked_naming_the_statement_and_no_pers
 
 /// A private tap on the command exchange: what a re-drive publishes.
 async fn escuchar_comandos(app: &TestApp) -> (lapin::Connection, lapin::Consumer) {
-    let conexion = amqp::conectar(app.settings.amqp.url.expose_secret(), "tap").await.unwrap();
+    let conexion = amqp::conectar(app.config.settings.amqp.url.expose_secret(), "tap").await.unwrap();
     let canal = conexion.create_channel().await.unwrap();
     let tap = amqp::escuchar(&canal, &app.topologia().comandos(), "#").await.unwrap();
     (conexion, tap)
@@ -403,7 +403,7 @@ async fn a_command_dead_lettered_at_the_delivery_limit_is_re_driven_with_its_tok
     assert!(lista[0].fecha.is_some(), "the time of the broker's x-death");
 
     // A worker again (a process on the same database and prefix).
-    let _worker = Proceso::iniciar_con(&app.settings, &[("MESA__TOPOLOGY__DELIVERY_LIMIT", "2")]);
+    let _worker = Proceso::iniciar_con(&app.config.settings, &[("MESA__TOPOLOGY__DELIVERY_LIMIT", "2")]);
     let informe = rechazados.reenviar(&Seleccion::Ids(vec!["vuelve".into()]), false).await.unwrap();
     assert_eq!(informe.hechos.len(), 1, "{informe:?}");
     let r = app.cliente.respuesta_en(&c, Duration::from_secs(30)).await.expect("the re-driven command is answered");
@@ -416,9 +416,9 @@ async fn a_command_dead_lettered_at_the_delivery_limit_is_re_driven_with_its_tok
 fn mesa_ayuda(app: &TestApp, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
         .args(args)
-        .env("MESA__AMQP__URL", app.settings.amqp.url.expose_secret())
-        .env("MESA__TOPOLOGY__PREFIX", &app.settings.topology.prefix)
-        .env("MESA__DATABASE__URL", app.settings.database.url.expose_secret())
+        .env("MESA__AMQP__URL", app.config.settings.amqp.url.expose_secret())
+        .env("MESA__TOPOLOGY__PREFIX", &app.config.settings.topology.prefix)
+        .env("MESA__DATABASE__URL", app.config.settings.database.url.expose_secret())
         .output()
         .expect("mesa-ayuda")
 }
@@ -490,7 +490,7 @@ async fn the_command_line_lists_as_json_and_never_prints_a_dead_letters_control_
     }
     let salida = std::process::Command::new(env!("CARGO_BIN_EXE_mesa-ayuda"))
         .args(["rechazados", "listar"])
-        .env("MESA__AMQP__URL", app.settings.amqp.url.expose_secret())
+        .env("MESA__AMQP__URL", app.config.settings.amqp.url.expose_secret())
         .env("MESA__TOPOLOGY__PREFIX", "no-existe-este-prefijo")
         .output()
         .unwrap();

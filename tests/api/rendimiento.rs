@@ -22,7 +22,7 @@ async fn batch_statements_stay_on_indexes_after_the_tables_grow() {
     let mut app = TestApp::spawn().await;
     let ticket: uuid::Uuid = app.crear().await["ticketUuid"].as_str().unwrap().parse().unwrap();
     // One connection, so every execution below shares one plan cache.
-    let pool = store::connect(app.settings.database.url.expose_secret(), 1).await.unwrap();
+    let pool = store::connect(app.config.settings.database.url.expose_secret(), 1).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     let ciclo = async |conn: &mut PgConnection, i: usize| {
         let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();

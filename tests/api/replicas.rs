@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 async fn replicas(n: usize) -> (TestApp, Vec<Proceso>, Vec<String>) {
     let mut app = TestApp::spawn().await;
     app.detener().await;
-    let mut procesos = vec![Proceso::iniciar(&app.settings)];
+    let mut procesos = vec![Proceso::iniciar(&app.config.settings)];
     esperar_worker(&mut app).await;
-    procesos.extend((1..n).map(|_| Proceso::iniciar(&app.settings)));
+    procesos.extend((1..n).map(|_| Proceso::iniciar(&app.config.settings)));
     // Every standby subscribed (a takeover timed from a kill must not
     // include a standby still starting up).
     let limite = Instant::now() + Duration::from_secs(60);
@@ -97,7 +97,7 @@ async fn a_sigterm_handover_under_backlog_keeps_per_ticket_order() {
 async fn sigterm_drains_and_exits_zero() {
     let mut app = TestApp::spawn().await;
     app.detener().await;
-    let mut p = Proceso::iniciar(&app.settings);
+    let mut p = Proceso::iniciar(&app.config.settings);
     esperar_worker(&mut app).await;
     let id = app.crear().await["ticketUuid"].as_str().unwrap().to_string();
     let estado = p.terminar();

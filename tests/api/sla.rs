@@ -164,12 +164,12 @@ async fn concurrent_scanners_emit_each_alert_exactly_once() {
 async fn end_to_end_two_replicas_one_second_cron_five_second_target() {
     let mut app = TestApp::spawn_with(|s| {
         s.sla.prioridades.insert("RELAMPAGO".into(), "5s".into());
-        s.scheduler.cron = "* * * * * *".into();
+        s.scheduler.cron = mesa_ayuda::reloj::Cron::parse("* * * * * *").unwrap();
     })
     .await;
-    let segunda = Aplicacion::build(app.settings.clone()).await.unwrap();
+    let segunda = Aplicacion::build(app.config.clone()).await.unwrap();
     let parar = CancellationToken::new();
-    let replica = tokio::spawn(segunda.run(parar.clone()));
+    let replica = tokio::spawn(segunda.ejecutar(parar.clone()));
 
     let mut c = ana_garcia();
     c["prioridad"] = json!("relampago");
@@ -223,7 +223,7 @@ async fn business_hours_calendar_sets_the_deadline() {
         });
     })
     .await;
-    let reglas = app.settings.reglas_sla().unwrap();
+    let reglas = (*app.config.reglas).clone();
     let r = app.enviar("crear", ana_garcia(), None).await;
     let creado = fecha(&r["datos"]["fechaCreacion"]);
     let limite = fecha(&r["datos"]["fechaLimiteSla"]);
@@ -470,12 +470,12 @@ async fn end_to_end_two_replicas_policy_with_both_metas_on_a_one_second_cron() {
     let mut app = TestApp::spawn_with(|s| {
         s.sla.prioridades.insert("RELAMPAGO".into(), "1h".into());
         s.sla.politicas.push(politica_de_prueba("RELAMPAGO", "6s", "4s"));
-        s.scheduler.cron = "* * * * * *".into();
+        s.scheduler.cron = mesa_ayuda::reloj::Cron::parse("* * * * * *").unwrap();
     })
     .await;
-    let segunda = Aplicacion::build(app.settings.clone()).await.unwrap();
+    let segunda = Aplicacion::build(app.config.clone()).await.unwrap();
     let parar = CancellationToken::new();
-    let replica = tokio::spawn(segunda.run(parar.clone()));
+    let replica = tokio::spawn(segunda.ejecutar(parar.clone()));
     let mesa = token("MESA", None);
 
     let mut c = ana_garcia();
@@ -611,7 +611,7 @@ async fn a_v1_database_upgrades_in_place_without_repeating_or_losing_alerts() {
     mesa_ayuda::store::migrate(&pool).await.unwrap();
     let planificador = Planificador::new(
         pool.clone(),
-        Arc::new(settings.reglas_sla().unwrap()),
+        mesa_ayuda::configuration::Config::desde(settings.clone()).unwrap().reglas,
         Arc::new(move || ahora),
         Arc::new(tokio::sync::Notify::new()),
         Arc::new(mesa_ayuda::metrics::Metricas::default()),
