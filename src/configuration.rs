@@ -221,7 +221,7 @@ pub struct SchedulerSettings {
     /// Cron expression of the SLA scans.
     pub cron: Cron,
     /// Tickets locked per scan transaction.
-    pub lote: i64,
+    pub lote: usize,
 }
 
 /// `[sla]` settings.
@@ -340,8 +340,9 @@ pub struct WorkerSettings {
 /// `[outbox]` settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct OutboxSettings {
-    /// Most events the relay publishes per pass.
-    pub batch: i64,
+    /// Most events the relay publishes per pass (its `lote`; the key keeps
+    /// its public English name).
+    pub batch: usize,
     /// Longest wait between relay passes.
     #[serde(with = "humantime_serde_str")]
     pub poll_interval: Duration,

@@ -33,7 +33,7 @@ pub struct Planificador {
     /// Alert counters.
     pub metricas: Arc<Metricas>,
     /// Tickets locked per transaction.
-    pub lote: i64,
+    pub lote: usize,
     /// One scan at a time per process; other processes are kept apart by locks.
     en_curso: Arc<Mutex<()>>,
 }
@@ -46,7 +46,7 @@ impl Planificador {
         reloj: Reloj,
         aviso_outbox: Arc<Notify>,
         metricas: Arc<Metricas>,
-        lote: i64,
+        lote: usize,
     ) -> Self {
         Self { pool, reglas, reloj, aviso_outbox, metricas, lote, en_curso: Arc::new(Mutex::new(())) }
     }
@@ -70,7 +70,7 @@ impl Planificador {
             total += emitidas;
             // Stop on a short batch, or when a full one changed nothing (a
             // deadline exactly equal to `ahora` is due, but not yet overdue).
-            if (vistos as i64) < self.lote || emitidas == 0 {
+            if vistos < self.lote || emitidas == 0 {
                 break;
             }
         }

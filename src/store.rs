@@ -13,6 +13,12 @@ mod informes;
 mod outbox;
 mod tickets;
 
+/// A batch size as SQL's `LIMIT` takes it: sizes are `usize` in Rust and
+/// bounded by the configuration's checks, so saturating never bites.
+fn limite_sql(lote: usize) -> i64 {
+    i64::try_from(lote).unwrap_or(i64::MAX)
+}
+
 pub use alertas::{AlertaNueva, reclamar_alertas_debidas, registrar_alertas};
 pub use cambios::{Cambios, EventoNuevo};
 pub use comandos::{Registro, Reservas, podar_comandos, reservar_comandos, respuestas_registradas};

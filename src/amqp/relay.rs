@@ -28,7 +28,7 @@ pub struct Relay {
     /// Broker address (`amqp://...`; several, comma-separated, for a cluster).
     amqp_url: SecretString,
     /// Most events read and published per pass (`outbox.batch`).
-    lote: i64,
+    lote: usize,
     /// Longest wait between passes when nothing wakes the relay.
     intervalo: Duration,
     /// How long the relay lets events gather after a commit woke it
@@ -94,7 +94,7 @@ impl Relay {
         loop {
             let lote = publicar_lote(&self.pool, &canal, &self.topologia, self.lote, &self.metricas);
             match self.esperando_confirmaciones(lote).await {
-                Ok(n) if n as i64 >= self.lote => continue,
+                Ok(n) if n >= self.lote => continue,
                 Ok(_) => {}
                 Err(e @ ErrorAmqp::BaseDeDatos { .. }) => {
                     // The database, not the broker: keep the session, wait a little.
@@ -162,7 +162,7 @@ pub async fn publicar_lote(
     pool: &PgPool,
     canal: &Channel,
     topologia: &Topologia,
-    lote: i64,
+    lote: usize,
     metricas: &Metricas,
 ) -> Result<usize, ErrorAmqp> {
     let mut tx = pool.begin().await.en("begin")?;

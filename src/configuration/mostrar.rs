@@ -60,10 +60,10 @@ impl Cargada {
 /// `password=` query parameter), for logs and `mesa-ayuda config`; each of
 /// a comma-separated list of URLs.
 pub fn redact_url(url: &str) -> String {
-    url.split(',').map(redactar_una).collect::<Vec<_>>().join(",")
+    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
 }
 
-fn redactar_una(url: &str) -> String {
+fn redact_one(url: &str) -> String {
     let sin_usuario = match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((userinfo, host)) => match userinfo.split_once(':') {

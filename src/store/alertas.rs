@@ -14,14 +14,14 @@ use uuid::Uuid;
 pub async fn reclamar_alertas_debidas(
     conn: &mut PgConnection,
     ahora: DateTime<Utc>,
-    limite: i64,
+    limite: usize,
 ) -> Result<Vec<Ticket>, sqlx::Error> {
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM tickets WHERE proxima_alerta_sla <= $1 \
          ORDER BY proxima_alerta_sla LIMIT $2 FOR UPDATE SKIP LOCKED"
     );
     let rows: Vec<TicketRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ahora).bind(limite).fetch_all(conn).await?;
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ahora).bind(super::limite_sql(limite)).fetch_all(conn).await?;
     rows.into_iter().map(a_ticket).collect()
 }
 

@@ -24,7 +24,7 @@ pub struct EventoPendiente {
 /// mark last until the transaction ends, so the caller commits only once the
 /// broker confirmed every one (a rollback leaves them unsent). One round
 /// trip instead of a read and, after the publish, a write.
-pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Vec<EventoPendiente>, sqlx::Error> {
+pub async fn reclamar_eventos(conn: &mut PgConnection, limite: usize) -> Result<Vec<EventoPendiente>, sqlx::Error> {
     let mut eventos: Vec<EventoPendiente> = sqlx::query_as(
         // ARRAY(...) runs the locking subquery exactly once, so the batch
         // is never more than `limite` whatever plan the join would get.
@@ -32,7 +32,7 @@ pub async fn reclamar_eventos(conn: &mut PgConnection, limite: i64) -> Result<Ve
          SELECT id FROM outbox WHERE publicado_en IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) \
          RETURNING id, evento_id, tipo, cuerpo::text AS cuerpo, traceparent",
     )
-    .bind(limite)
+    .bind(super::limite_sql(limite))
     .fetch_all(conn)
     .await?;
     // RETURNING follows no ORDER BY: the publishing order is the id's.
