@@ -12,6 +12,7 @@ mod historial;
 mod informes;
 mod outbox;
 mod tickets;
+mod unnest;
 
 pub use alertas::{AlertaNueva, reclamar_alertas_debidas, registrar_alertas};
 pub use cambios::{Cambios, EventoNuevo};
