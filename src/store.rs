@@ -12,6 +12,7 @@ mod historial;
 mod informes;
 mod outbox;
 mod tickets;
+mod unnest;
 
 /// A batch size as SQL's `LIMIT` takes it: sizes are `usize` in Rust and
 /// bounded by the configuration's checks, so saturating never bites.

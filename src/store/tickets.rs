@@ -1,6 +1,8 @@
-//! Ticket rows: the one column list, reading rows back as domain tickets,
-//! locking them for a batch and drawing ticket numbers.
+//! Ticket rows: the one column list, reading rows back as domain tickets
+//! and writing them as arrays, locking them for a batch and drawing ticket
+//! numbers.
 
+use super::unnest::Unnest;
 use crate::domain::sla::{NivelSla, Progreso, SlaEstado};
 use crate::domain::ticket::{PrimeraRespuesta, Solicitante, Ticket};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -8,56 +10,128 @@ use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-pub(super) const TICKET_COLUMNS: &str = "uuid, num, label, solicitante_nombre, solicitante_email, solicitante_telefono, \
-    tiene_whatsapp, documento, empresa_departamento, tipo, categoria, subcategoria, asunto, descripcion, \
-    respuesta_cliente, area_asignada, agente_asignado, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
-    fecha_aviso_sla, sla_alerta, proxima_alerta_sla, pausado_desde, pausa_acumulada_ms, sla_final, creado_en, \
-    actualizado_en, primera_asignacion_en, cerrado_en, version, sla_politica, sla_alerta_umbral, \
-    primera_respuesta_objetivo_ms, fecha_limite_primera_respuesta, fecha_aviso_primera_respuesta, \
-    primera_respuesta_alerta, primera_respuesta_umbral, primera_respuesta_final";
+/// Derives everything that follows the column list of `tickets` (invoked
+/// once, below): the select list, the row read back, the row written and its
+/// `unnest` arrays, and which columns an update rewrites.
+macro_rules! columnas_de_ticket {
+    // The names joined by ", ", at compile time: a `const` for `format!`.
+    (@lista $primera:ident $($resto:ident)*) => {
+        concat!(stringify!($primera) $(, ", ", stringify!($resto))*)
+    };
+    // The type written: the one read back unless the line names another.
+    (@escrito $leido:ty) => { $leido };
+    (@escrito $leido:ty => $escrito:ty) => { $escrito };
+    // Only the two words: a typo is a compile error, never a silent `fija`.
+    (@cambia fija) => { false };
+    (@cambia cambia) => { true };
+    ($($columna:ident: $leido:ty $(=> $escrito:ty)?, $tipo:literal, $al_actualizar:ident;)+) => {
+        /// Every column, in list order: the select list and the insert's.
+        pub(super) const TICKET_COLUMNS: &str = columnas_de_ticket!(@lista $($columna)+);
 
-#[derive(sqlx::FromRow)]
-pub(super) struct TicketRow {
-    uuid: Uuid,
-    num: i64,
-    label: String,
-    solicitante_nombre: String,
-    solicitante_email: String,
-    solicitante_telefono: Option<String>,
-    tiene_whatsapp: bool,
-    documento: Option<String>,
-    empresa_departamento: Option<String>,
-    tipo: String,
-    categoria: String,
-    subcategoria: Option<String>,
-    asunto: Option<String>,
-    descripcion: String,
-    respuesta_cliente: Option<String>,
-    area_asignada: String,
-    agente_asignado: Option<String>,
-    prioridad: String,
-    estado: String,
-    sla_objetivo_ms: i64,
-    fecha_limite_sla: DateTime<Utc>,
-    fecha_aviso_sla: DateTime<Utc>,
-    sla_alerta: Option<String>,
-    proxima_alerta_sla: Option<DateTime<Utc>>,
-    pausado_desde: Option<DateTime<Utc>>,
-    pausa_acumulada_ms: i64,
-    sla_final: Option<String>,
-    creado_en: DateTime<Utc>,
-    actualizado_en: DateTime<Utc>,
-    primera_asignacion_en: Option<DateTime<Utc>>,
-    cerrado_en: Option<DateTime<Utc>>,
-    version: i64,
-    sla_politica: Option<String>,
-    sla_alerta_umbral: Option<i16>,
-    primera_respuesta_objetivo_ms: Option<i64>,
-    fecha_limite_primera_respuesta: Option<DateTime<Utc>>,
-    fecha_aviso_primera_respuesta: Option<DateTime<Utc>>,
-    primera_respuesta_alerta: Option<String>,
-    primera_respuesta_umbral: Option<i16>,
-    primera_respuesta_final: Option<String>,
+        /// Each column's name and whether an update rewrites it, in list order.
+        const AL_ACTUALIZAR: &[(&str, bool)] =
+            &[$((stringify!($columna), columnas_de_ticket!(@cambia $al_actualizar)),)+];
+
+        /// A row as read back: the columns as stored, for [`Ticket::try_from`].
+        #[derive(sqlx::FromRow)]
+        pub(super) struct TicketRow {
+            $($columna: $leido,)+
+        }
+
+        /// A ticket as written, one field per column: built by a struct
+        /// literal, so the compiler asks for every column.
+        struct TicketValues {
+            $($columna: columnas_de_ticket!(@escrito $leido $(=> $escrito)?),)+
+        }
+
+        /// Tickets as one array per column, for `unnest`.
+        #[derive(Default)]
+        pub(super) struct ColumnasTicket {
+            $($columna: Vec<columnas_de_ticket!(@escrito $leido $(=> $escrito)?)>,)+
+        }
+
+        /// Each ticket's values pushed onto the arrays, column by column.
+        impl FromIterator<Ticket> for ColumnasTicket {
+            fn from_iter<I: IntoIterator<Item = Ticket>>(tickets: I) -> Self {
+                let mut c = ColumnasTicket::default();
+                for t in tickets {
+                    let v = TicketValues::from(t);
+                    $(c.$columna.push(v.$columna);)+
+                }
+                c
+            }
+        }
+
+        impl ColumnasTicket {
+            /// Every array as an `unnest` column, named and typed as listed.
+            pub(super) fn unnest(self, u: &mut Unnest<'_>) {
+                $(u.columna(stringify!($columna), self.$columna, $tipo);)+
+            }
+        }
+    };
+}
+
+// The `tickets` row, one line per column, in the order of the select list:
+//
+//     name: type read back [=> type written], "SQL type", fija | cambia;
+//
+// `fija` is written once, by the insert; `cambia` is rewritten by every
+// update too. `=> type written` only where the value written is not the type
+// read back (a domain enum's `&'static str`, read back as a `String`). The
+// SQL type is the `unnest` array's cast, so it names the type written.
+//
+// To add a column: its migration, one line here, then the two domain
+// mappings below, which the compiler asks for: `TryFrom<TicketRow> for
+// Ticket` (a field never read is a warning) and `From<Ticket> for
+// TicketValues` (a missing field is an error). The select and insert lists,
+// the update's `SET` and the batch `unnest` follow from this list.
+columnas_de_ticket! {
+    uuid:                           Uuid,                                    "uuid",        fija;
+    num:                            i64,                                     "int8",        fija;
+    label:                          String,                                  "text",        fija;
+    solicitante_nombre:             String,                                  "text",        fija;
+    solicitante_email:              String,                                  "text",        fija;
+    solicitante_telefono:           Option<String>,                          "text",        fija;
+    tiene_whatsapp:                 bool,                                    "bool",        fija;
+    documento:                      Option<String>,                          "text",        fija;
+    empresa_departamento:           Option<String>,                          "text",        fija;
+    tipo:                           String,                                  "text",        cambia;
+    categoria:                      String,                                  "text",        cambia;
+    subcategoria:                   Option<String>,                          "text",        cambia;
+    asunto:                         Option<String>,                          "text",        fija;
+    descripcion:                    String,                                  "text",        fija;
+    respuesta_cliente:              Option<String>,                          "text",        cambia;
+    area_asignada:                  String,                                  "text",        cambia;
+    agente_asignado:                Option<String>,                          "text",        cambia;
+    prioridad:                      String,                                  "text",        cambia;
+    estado:                         String => &'static str,                  "text",        cambia;
+    sla_objetivo_ms:                i64,                                     "int8",        cambia;
+    fecha_limite_sla:               DateTime<Utc>,                           "timestamptz", cambia;
+    fecha_aviso_sla:                DateTime<Utc>,                           "timestamptz", cambia;
+    sla_alerta:                     Option<String> => Option<&'static str>,  "text",        cambia;
+    proxima_alerta_sla:             Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    pausado_desde:                  Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    pausa_acumulada_ms:             i64,                                     "int8",        cambia;
+    sla_final:                      Option<String> => Option<&'static str>,  "text",        cambia;
+    creado_en:                      DateTime<Utc>,                           "timestamptz", fija;
+    actualizado_en:                 DateTime<Utc>,                           "timestamptz", cambia;
+    primera_asignacion_en:          Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    cerrado_en:                     Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    version:                        i64,                                     "int8",        cambia;
+    sla_politica:                   Option<String>,                          "text",        cambia;
+    sla_alerta_umbral:              Option<i16>,                             "int2",        cambia;
+    primera_respuesta_objetivo_ms:  Option<i64>,                             "int8",        cambia;
+    fecha_limite_primera_respuesta: Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    fecha_aviso_primera_respuesta:  Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    primera_respuesta_alerta:       Option<String> => Option<&'static str>,  "text",        cambia;
+    primera_respuesta_umbral:       Option<i16>,                             "int2",        cambia;
+    primera_respuesta_final:        Option<String> => Option<&'static str>,  "text",        cambia;
+}
+
+/// The columns an update rewrites, in list order: all but those fixed at
+/// creation.
+pub(super) fn columnas_que_cambian() -> impl Iterator<Item = &'static str> {
+    AL_ACTUALIZAR.iter().filter(|(_, cambia)| *cambia).map(|(columna, _)| *columna)
 }
 
 /// A stored row the domain cannot read (a value no migration allows).
@@ -65,6 +139,8 @@ pub(super) struct TicketRow {
 #[error("fila de ticket inválida: {0}")]
 pub(super) struct FilaInvalida(pub(super) String);
 
+/// The domain mapping for reading: a row's columns as a ticket's fields,
+/// refusing a value the domain does not know.
 impl TryFrom<TicketRow> for Ticket {
     type Error = FilaInvalida;
     fn try_from(r: TicketRow) -> Result<Ticket, FilaInvalida> {
@@ -123,6 +199,58 @@ impl TryFrom<TicketRow> for Ticket {
             cerrado_en: r.cerrado_en,
             version: r.version,
         })
+    }
+}
+
+/// The domain mapping for writing: a ticket's fields as its row's columns.
+impl From<Ticket> for TicketValues {
+    fn from(t: Ticket) -> TicketValues {
+        let (sla_alerta, sla_alerta_umbral) = t.sla_progreso.columnas();
+        let pr = t.primera_respuesta;
+        let (primera_respuesta_alerta, primera_respuesta_umbral) =
+            pr.as_ref().map(|p| p.progreso.columnas()).unwrap_or_default();
+        TicketValues {
+            uuid: t.uuid,
+            num: t.num,
+            label: t.label,
+            solicitante_nombre: t.solicitante.nombre,
+            solicitante_email: t.solicitante.email,
+            solicitante_telefono: t.solicitante.telefono,
+            tiene_whatsapp: t.solicitante.tiene_whatsapp,
+            documento: t.solicitante.documento,
+            empresa_departamento: t.solicitante.empresa_departamento,
+            tipo: t.tipo,
+            categoria: t.categoria,
+            subcategoria: t.subcategoria,
+            asunto: t.asunto,
+            descripcion: t.descripcion,
+            respuesta_cliente: t.respuesta_cliente,
+            area_asignada: t.area_asignada,
+            agente_asignado: t.agente_asignado,
+            prioridad: t.prioridad,
+            estado: t.estado.as_str(),
+            sla_objetivo_ms: t.sla_objetivo.num_milliseconds(),
+            fecha_limite_sla: t.fecha_limite_sla,
+            fecha_aviso_sla: t.fecha_aviso_sla,
+            sla_alerta: sla_alerta.map(NivelSla::as_str),
+            proxima_alerta_sla: t.proxima_alerta_sla,
+            pausado_desde: t.pausado_desde,
+            pausa_acumulada_ms: t.pausa_acumulada.num_milliseconds(),
+            sla_final: t.sla_final.map(SlaEstado::as_str),
+            creado_en: t.creado_en,
+            actualizado_en: t.actualizado_en,
+            primera_asignacion_en: t.primera_asignacion_en,
+            cerrado_en: t.cerrado_en,
+            version: t.version,
+            sla_politica: t.sla_politica,
+            sla_alerta_umbral,
+            primera_respuesta_objetivo_ms: pr.as_ref().map(|p| p.objetivo.num_milliseconds()),
+            fecha_limite_primera_respuesta: pr.as_ref().map(|p| p.fecha_limite),
+            fecha_aviso_primera_respuesta: pr.as_ref().map(|p| p.fecha_aviso),
+            primera_respuesta_alerta: primera_respuesta_alerta.map(NivelSla::as_str),
+            primera_respuesta_umbral,
+            primera_respuesta_final: pr.and_then(|p| p.resultado).map(SlaEstado::as_str),
+        }
     }
 }
 
