@@ -1,6 +1,6 @@
 //! Command bodies: typed, validated, with every broken field reported at once.
 
-use super::estado::{Accion, Estado, Operacion, TIPOS};
+use super::estado::{Accion, Estado, Operacion, TIPOS, Tipo};
 use super::sla::{Prioridad, ReglasSla, SlaEstado};
 use super::texto::es_imprimible;
 use chrono::{DateTime, Utc};
@@ -31,8 +31,8 @@ pub struct DatosCreacion {
     pub nombre: String,
     /// Requester's email.
     pub email: String,
-    /// One of `TIPOS`, upper case.
-    pub tipo: String,
+    /// The request's type.
+    pub tipo: Tipo,
     /// Category.
     pub categoria: String,
     /// Description, 10 to `DESCRIPCION_MAX` characters.
@@ -72,8 +72,8 @@ pub enum Mutacion {
     },
     /// `reclasificar`; at least one field is given.
     Reclasificar {
-        /// New type, upper case; none keeps it.
-        tipo: Option<String>,
+        /// New type; none keeps it.
+        tipo: Option<Tipo>,
         /// New category; none keeps it.
         categoria: Option<String>,
         /// New subcategory; none keeps it.
@@ -148,8 +148,8 @@ pub struct FiltroListado {
     pub area: Option<String>,
     /// Only tickets of this priority, upper case.
     pub prioridad: Option<String>,
-    /// Only tickets of this type, upper case.
-    pub tipo: Option<String>,
+    /// Only tickets of this type.
+    pub tipo: Option<Tipo>,
     /// Only tickets whose `slaEstado` is this.
     pub sla_estado: Option<SlaEstado>,
     /// `slaPrimeraRespuesta` (v1.1): tickets without a first-response target never match.
@@ -225,7 +225,8 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
             let datos = DatosCreacion {
                 nombre: l.texto("nombre", 3, 150, true).unwrap_or_default(),
                 email: l.email("email").unwrap_or_default(),
-                tipo: l.tipo("tipo", true).unwrap_or_default(),
+                // A placeholder only when `tipo` is broken: the error then refuses the command.
+                tipo: l.tipo("tipo", true).unwrap_or(Tipo::Peticion),
                 categoria: l.texto("categoria", 2, 100, true).unwrap_or_default(),
                 descripcion: l.texto("descripcion", 10, DESCRIPCION_MAX, true).unwrap_or_default(),
                 prioridad: l
@@ -383,10 +384,10 @@ impl Lector<'_> {
         }
     }
 
-    fn tipo(&mut self, campo: &str, requerido: bool) -> Option<String> {
-        let valor = self.texto(campo, 1, 50, requerido)?.to_uppercase();
-        if TIPOS.contains(&valor.as_str()) {
-            Some(valor)
+    fn tipo(&mut self, campo: &str, requerido: bool) -> Option<Tipo> {
+        let valor = self.texto(campo, 1, 50, requerido)?;
+        if let Some(tipo) = Tipo::parse(&valor) {
+            Some(tipo)
         } else {
             self.error(campo, format!("debe ser uno de: {}", TIPOS.join(", ")));
             None
@@ -578,7 +579,7 @@ mod tests {
             "asunto": "   "}));
         let Peticion::Crear(d) = validar(Operacion::Crear, &body, &reglas()).unwrap() else { panic!() };
         assert_eq!(d.nombre, "Ana García");
-        assert_eq!(d.tipo, "INCIDENTE");
+        assert_eq!(d.tipo, crate::domain::estado::Tipo::Incidente);
         assert_eq!(d.prioridad.nombre, "ALTA");
         assert_eq!(d.area_asignada, "MESA");
         assert_eq!(d.asunto, None);

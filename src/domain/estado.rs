@@ -416,12 +416,83 @@ impl Accion {
     }
 }
 
-/// Ticket types (`tipo`).
-pub const TIPOS: [&str; 7] = ["PETICION", "QUEJA", "RECLAMO", "SUGERENCIA", "INCIDENTE", "SOLICITUD", "CONSULTA"];
+/// What kind of request a ticket is (`tipo`, contract §3): a closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tipo {
+    /// `PETICION`: a request for something.
+    Peticion,
+    /// `QUEJA`: a complaint about a service.
+    Queja,
+    /// `RECLAMO`: a claim for something owed.
+    Reclamo,
+    /// `SUGERENCIA`: a suggestion.
+    Sugerencia,
+    /// `INCIDENTE`: something broke.
+    Incidente,
+    /// `SOLICITUD`: a service request.
+    Solicitud,
+    /// `CONSULTA`: a question.
+    Consulta,
+}
+
+impl Tipo {
+    /// Every type, in catalog order.
+    pub const TODOS: [Tipo; 7] = [
+        Tipo::Peticion,
+        Tipo::Queja,
+        Tipo::Reclamo,
+        Tipo::Sugerencia,
+        Tipo::Incidente,
+        Tipo::Solicitud,
+        Tipo::Consulta,
+    ];
+
+    /// The contract's text (`PETICION`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Tipo::Peticion => "PETICION",
+            Tipo::Queja => "QUEJA",
+            Tipo::Reclamo => "RECLAMO",
+            Tipo::Sugerencia => "SUGERENCIA",
+            Tipo::Incidente => "INCIDENTE",
+            Tipo::Solicitud => "SOLICITUD",
+            Tipo::Consulta => "CONSULTA",
+        }
+    }
+
+    /// The type named `texto`, in any case.
+    pub fn parse(texto: &str) -> Option<Tipo> {
+        Tipo::TODOS.into_iter().find(|t| t.as_str().eq_ignore_ascii_case(texto))
+    }
+}
+
+/// Ticket types' texts (`tipo`), in catalog order: what `catalogo` lists
+/// and configuration conditions are checked against.
+pub const TIPOS: [&str; 7] = {
+    let mut textos = [""; 7];
+    let mut i = 0;
+    while i < Tipo::TODOS.len() {
+        textos[i] = Tipo::TODOS[i].as_str();
+        i += 1;
+    }
+    textos
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tipo_reads_back_its_own_text_in_any_case_and_nothing_else() {
+        for t in Tipo::TODOS {
+            assert_eq!(Tipo::parse(t.as_str()), Some(t));
+            assert_eq!(Tipo::parse(&t.as_str().to_lowercase()), Some(t));
+        }
+        assert_eq!(TIPOS.to_vec(), Tipo::TODOS.map(Tipo::as_str).to_vec());
+        for malo in ["", "OTRO", "PETICION ", "PETICIÓN"] {
+            assert_eq!(Tipo::parse(malo), None, "{malo:?}");
+        }
+    }
 
     /// A stored `actor_rol` reads back as the role that wrote it, and every
     /// role serialises as the very text it is stored as.

@@ -2,7 +2,7 @@
 //! from (ticket, command, actor, time) to (new ticket, history entry).
 
 use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
-use super::estado::{Accion, Estado, Operacion, Rol, RolActor};
+use super::estado::{Accion, Estado, Operacion, Rol, RolActor, Tipo};
 use super::sla::{self, Clasificacion, Meta, Plazo, Progreso, ReglasSla, SlaEstado, Umbral};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use uuid::Uuid;
@@ -84,8 +84,8 @@ pub struct Ticket {
     pub label: String,
     /// Who asked for it.
     pub solicitante: Solicitante,
-    /// One of `TIPOS`, upper case.
-    pub tipo: String,
+    /// The request's type.
+    pub tipo: Tipo,
     /// Category.
     pub categoria: String,
     /// Subcategory, if any.
@@ -407,7 +407,7 @@ impl Ticket {
     /// What its policy is chosen by.
     pub fn clasificacion(&self) -> Clasificacion<'_> {
         Clasificacion {
-            tipo: &self.tipo,
+            tipo: self.tipo.as_str(),
             prioridad: &self.prioridad,
             area: &self.area_asignada,
             categoria: &self.categoria,
@@ -847,7 +847,7 @@ mod tests {
         assert_eq!(t.sla_politica.as_deref(), Some("Incidentes"), "the first policy that holds still wins");
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(52), &p).unwrap();
         let reclasificar = cmd(
-            Mutacion::Reclasificar { tipo: Some("QUEJA".into()), categoria: None, subcategoria: None, prioridad: None },
+            Mutacion::Reclasificar { tipo: Some(Tipo::Queja), categoria: None, subcategoria: None, prioridad: None },
             Some("x"),
         );
         let (t, h) = t.aplicar(&reclasificar, &mesa(), t0() + TimeDelta::minutes(55), &p).unwrap();

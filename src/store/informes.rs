@@ -53,7 +53,7 @@ pub async fn listar(
         qb.push(" AND prioridad = ").push_bind(prioridad.clone());
     }
     if let Some(tipo) = &filtro.tipo {
-        qb.push(" AND tipo = ").push_bind(tipo.clone());
+        qb.push(" AND tipo = ").push_bind(tipo.as_str());
     }
     if let Some(sla) = filtro.sla_estado {
         qb.push(" AND ");

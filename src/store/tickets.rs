@@ -3,6 +3,7 @@
 //! numbers.
 
 use super::unnest::Unnest;
+use crate::domain::estado::Tipo;
 use crate::domain::sla::{NivelSla, Progreso, SlaEstado};
 use crate::domain::ticket::{PrimeraRespuesta, Solicitante, Ticket};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -95,7 +96,7 @@ columnas_de_ticket! {
     tiene_whatsapp:                 bool,                                    "bool",        fija;
     documento:                      Option<String>,                          "text",        fija;
     empresa_departamento:           Option<String>,                          "text",        fija;
-    tipo:                           String,                                  "text",        cambia;
+    tipo:                           String => &'static str,                  "text",        cambia;
     categoria:                      String,                                  "text",        cambia;
     subcategoria:                   Option<String>,                          "text",        cambia;
     asunto:                         Option<String>,                          "text",        fija;
@@ -156,7 +157,7 @@ impl TryFrom<TicketRow> for Ticket {
                 documento: r.documento,
                 empresa_departamento: r.empresa_departamento,
             },
-            tipo: r.tipo,
+            tipo: Tipo::parse(&r.tipo).ok_or_else(|| FilaInvalida(format!("tipo desconocido: {}", r.tipo)))?,
             categoria: r.categoria,
             subcategoria: r.subcategoria,
             asunto: r.asunto,
@@ -219,7 +220,7 @@ impl From<Ticket> for TicketValues {
             tiene_whatsapp: t.solicitante.tiene_whatsapp,
             documento: t.solicitante.documento,
             empresa_departamento: t.solicitante.empresa_departamento,
-            tipo: t.tipo,
+            tipo: t.tipo.as_str(),
             categoria: t.categoria,
             subcategoria: t.subcategoria,
             asunto: t.asunto,
