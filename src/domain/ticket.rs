@@ -324,7 +324,7 @@ impl Ticket {
             }
             Mutacion::Reclasificar { tipo, categoria, subcategoria, prioridad } => {
                 if let Some(tipo) = tipo {
-                    t.tipo = tipo.clone();
+                    t.tipo = *tipo;
                 }
                 if let Some(categoria) = categoria {
                     t.categoria = categoria.clone();
