@@ -1,6 +1,8 @@
 //! RabbitMQ adapter: connection and the reconnect-with-backoff loop every
 //! broker client shares; the topology (contract §1), messages, the command
-//! consumer and the outbox relay, one module each.
+//! consumer, the outbox relay and the one client that publishes a command
+//! and waits for its reply (the gateway's and `mesa-ayuda send`'s), one
+//! module each.
 
 use lapin::types::LongString;
 use lapin::{Connection, ConnectionProperties};
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+mod cliente;
 /// Queue depths for `/metrics`, read on a timer.
 pub mod colas;
 pub mod consumidor;
@@ -21,6 +24,7 @@ mod reparto;
 pub mod sonda;
 mod topologia;
 
+pub use cliente::{ClienteAmqp, Comando, ErrorEnvio};
 pub use mensajes::{Aparcado, header, mensaje, rechazar, responder};
 
 /// What ends a session with RabbitMQ, or one relay batch: each variant says

@@ -1,15 +1,12 @@
 //! The `mesa-ayuda` command line.
 
-use crate::amqp::{self, Topologia};
+use crate::amqp::{self, ClienteAmqp, ErrorEnvio, Topologia};
 use crate::auth::{self, Claims};
 use crate::configuration::{Config, ErrorConfiguracion, Settings};
 use crate::startup::{Aplicacion, Cierre};
-use crate::{contrato, store, telemetry};
+use crate::{store, telemetry};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions};
-use lapin::types::FieldTable;
 use secrecy::ExposeSecret;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -225,7 +222,8 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// Publishes a command with direct reply-to and waits for its reply.
+/// Publishes a command and waits for its reply, through the one reply
+/// client (`amqp::ClienteAmqp`) opened for this one command.
 pub async fn enviar(
     settings: &Settings,
     operacion: &str,
@@ -234,45 +232,22 @@ pub async fn enviar(
     message_id: Option<String>,
     timeout: Duration,
 ) -> anyhow::Result<serde_json::Value> {
-    let topo = Topologia::de(&settings.topology);
-    let conexion = amqp::conectar(settings.amqp.url.expose_secret(), "mesa-ayuda send").await?;
-    let canal = conexion.create_channel().await?;
-    let mut respuestas = canal
-        .basic_consume(
-            contrato::RESPUESTA_DIRECTA.into(),
-            "".into(),
-            BasicConsumeOptions { no_ack: true, ..Default::default() },
-            FieldTable::default(),
-        )
-        .await?;
-    let correlacion = uuid::Uuid::new_v4().to_string();
-    let message_id = message_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let bearer = token.map(|t| format!("Bearer {t}"));
-    let headers = contrato::cabeceras(bearer.as_deref().map(str::as_bytes), None);
-    let respuesta = Some((contrato::RESPUESTA_DIRECTA, correlacion.as_str()));
-    let props = contrato::propiedades(Some(&message_id), respuesta, headers);
-    canal
-        .basic_publish(
-            topo.comandos().into(),
-            format!("ticket.{operacion}").into(),
-            BasicPublishOptions::default(),
-            body,
-            props,
-        )
-        .await?;
-    let respuesta = tokio::time::timeout(timeout, async {
-        while let Some(entrega) = respuestas.next().await {
-            let entrega = entrega?;
-            if entrega.properties.correlation_id().as_ref().map(|c| c.as_str()) == Some(correlacion.as_str()) {
-                return Ok(serde_json::from_slice(&entrega.data)?);
-            }
+    let comando = amqp::Comando {
+        routing_key: format!("ticket.{operacion}"),
+        message_id: message_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        cuerpo: body.to_vec(),
+        authorization: token.map(|t| format!("Bearer {t}").into_bytes()),
+        traceparent: None,
+    };
+    let topologia = Topologia::de(&settings.topology);
+    let respuesta = ClienteAmqp::enviar_uno(settings.amqp.url.expose_secret(), topologia, comando, timeout).await;
+    match respuesta {
+        Ok(cuerpo) => Ok(serde_json::from_slice(&cuerpo)?),
+        Err(ErrorEnvio::TiempoAgotado) => {
+            anyhow::bail!("no llegó respuesta a tiempo: ¿está corriendo `mesa-ayuda run` con el mismo prefijo?")
         }
-        anyhow::bail!("el broker cerró el canal de respuestas")
-    })
-    .await
-    .context("no llegó respuesta a tiempo: ¿está corriendo `mesa-ayuda run` con el mismo prefijo?")??;
-    let _ = conexion.close(200, "listo".into()).await;
-    Ok(respuesta)
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn esperar_senal(shutdown: CancellationToken) {

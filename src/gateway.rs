@@ -4,7 +4,7 @@
 //! response. No database; identity is the worker's to decide (the bearer
 //! token travels as the command's `authorization` header).
 
-use crate::amqp::Topologia;
+use crate::amqp::{ClienteAmqp, Topologia};
 use crate::configuration::Config;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -23,14 +23,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 mod ajustes;
-mod cliente;
+mod enviar;
 mod error;
 pub mod esquemas;
 mod limite;
 mod metricas;
 mod rutas;
 
-pub use cliente::{ClienteAmqp, Comando, Enviar, ErrorEnvio};
+pub use enviar::Enviar;
 pub use error::ErrorGateway;
 pub use limite::LimitePublico;
 pub use metricas::MetricasGateway;

@@ -22,9 +22,10 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use libfuzzer_sys::fuzz_target;
+use mesa_ayuda::amqp::{Comando, ErrorEnvio};
 use mesa_ayuda::configuration::{Config, GatewaySettings};
 use mesa_ayuda::domain::estado::Operacion;
-use mesa_ayuda::gateway::{self, AUTHORIZATION_MAX_BYTES, Comando, Enviar, ErrorEnvio, LimitePublico, MetricasGateway};
+use mesa_ayuda::gateway::{self, AUTHORIZATION_MAX_BYTES, Enviar, LimitePublico, MetricasGateway};
 use mesa_ayuda::procesador::decodificar;
 use mesa_ayuda_fuzz::comprobar_comando;
 use serde_json::{Map, Value, json};
@@ -913,9 +914,10 @@ fn comprobar(c: &Comando, x: &Contexto<'_>) {
     // A W3C traceparent of version 00, lower-case hex (contrato::traceparent_valido;
     // before the findings of 2026-12-07, README, `FF-…`, upper case and
     // other versions went through).
-    assert!(traceparent_w3c(&c.traceparent), "not a W3C traceparent: {:?}", c.traceparent);
+    let Some(traza) = c.traceparent.as_deref() else { panic!("a command without a traceparent: {c:?}") };
+    assert!(traceparent_w3c(traza), "not a W3C traceparent: {traza:?}");
     if let Some(t) = x.traza.filter(|t| traceparent_w3c(t)) {
-        assert_eq!(c.traceparent, t, "the client's traceparent was not passed on");
+        assert_eq!(traza, t, "the client's traceparent was not passed on");
     }
 
     assert!(c.bytes_de_cabecera_amqp() <= TRAMA_MAX, "{} bytes of AMQP header", c.bytes_de_cabecera_amqp());

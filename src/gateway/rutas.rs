@@ -4,9 +4,9 @@
 //! `/openapi.json` comes from, so the document and the router cannot drift.
 
 use super::EstadoGateway;
-use super::cliente::{Comando, ErrorEnvio};
 use super::error::ErrorGateway;
 use super::esquemas::*;
+use crate::amqp::{Comando, ErrorEnvio};
 use crate::contrato::{HEADER_TRACEPARENT, MESSAGE_ID_MAX, MessageId, traceparent_valido};
 use crate::domain::estado::Operacion;
 use axum::Json;
@@ -301,10 +301,10 @@ async fn atender(
     };
     let comando = Comando {
         routing_key: format!("ticket.{}", operacion.as_str()),
-        message_id: message_id.clone(),
+        message_id: message_id.as_str().to_string(),
         cuerpo: Value::Object(cuerpo).to_string().into_bytes(),
         authorization: cabeceras.get(header::AUTHORIZATION).map(|v| v.as_bytes().to_vec()),
-        traceparent: traza(cabeceras),
+        traceparent: Some(traza(cabeceras)),
     };
     let limite = tokio::time::Instant::now() + e.timeout;
     let mut respuesta = match e.cliente.enviar(comando, limite).await {
@@ -320,7 +320,11 @@ async fn atender(
             e.metricas.tiempos_agotados.inc();
             ErrorGateway::TiempoAgotado.into_response()
         }
-        Err(ErrorEnvio::NoDisponible) => ErrorGateway::NoDisponible.into_response(),
+        // The session is gone or broke under the command, or the broker
+        // did not take it: retrying with the same key is safe.
+        Err(ErrorEnvio::NoDisponible | ErrorEnvio::Broker(_) | ErrorEnvio::RespuestasCerradas) => {
+            ErrorGateway::NoDisponible.into_response()
+        }
         Err(ErrorEnvio::DemasiadoGrande) => {
             ErrorGateway::CabecerasDemasiadoGrandes("el comando no cabe en una trama del broker".into()).into_response()
         }

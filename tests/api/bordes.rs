@@ -197,6 +197,36 @@ async fn no_log_filter_lets_personal_data_through() {
     assert!(!log.lines().any(|l| l.starts_with("LINEA FALSA")), "a forged line:\n{log}");
 }
 
+/// `mesa-ayuda send` shares the gateway's reply client, not its session:
+/// it declares nothing, so a prefix no worker declared fails at once in the
+/// broker's words; with the topology there and no worker, the command
+/// waits in the queue and `send` says what to check.
+#[tokio::test]
+async fn send_declares_nothing_and_says_why_no_reply_came() {
+    let (settings, db) = settings_de_prueba();
+    let topo = mesa_ayuda::amqp::Topologia::de(&settings.topology);
+    let amqp = settings.amqp.url.expose_secret().to_string();
+    let _limpieza = Limpieza(Some((db, topo.clone(), amqp.clone())));
+    let enviar = |espera| mesa_ayuda::cli::enviar(&settings, "catalogo", b"{}", None, None, espera);
+
+    let inicio = std::time::Instant::now();
+    let e = enviar(Duration::from_secs(10)).await.unwrap_err();
+    assert!(format!("{e:#}").contains(&format!("no exchange '{}'", topo.comandos())), "{e:#}");
+    assert!(inicio.elapsed() < Duration::from_secs(5), "at once, not at the timeout: {:?}", inicio.elapsed());
+    let conexion = mesa_ayuda::amqp::conectar(&amqp, "mesa tests").await.unwrap();
+    let canal = conexion.create_channel().await.unwrap();
+    let pasiva = lapin::options::ExchangeDeclareOptions { passive: true, ..Default::default() };
+    let declarado =
+        canal.exchange_declare(topo.comandos().into(), lapin::ExchangeKind::Topic, pasiva, FieldTable::default()).await;
+    assert!(declarado.is_err(), "send declared the topology");
+
+    // Declared as a worker declares it, and no worker.
+    let cliente = Cliente::new(&amqp, &topo).await;
+    let e = enviar(Duration::from_secs(1)).await.unwrap_err();
+    assert_eq!(e.to_string(), "no llegó respuesta a tiempo: ¿está corriendo `mesa-ayuda run` con el mismo prefijo?");
+    assert_eq!(cliente.en_cola(topo.comandos()).await, 1, "the command waits for a worker");
+}
+
 /// Drops a test's database and topology, even when the test panicked.
 struct Limpieza(Option<(String, mesa_ayuda::amqp::Topologia, String)>);
 
