@@ -97,6 +97,12 @@ impl ErrorContrato {
     pub fn ticket_no_encontrado() -> Self {
         ErrorContrato::NoEncontrado("no existe el ticket".to_string())
     }
+
+    /// `consultar` and `seguimiento` by label and e-mail: one answer for an
+    /// unknown label and a wrong e-mail, so neither tells which.
+    pub fn consulta_no_encontrada() -> Self {
+        ErrorContrato::NoEncontrado("no hay un ticket con esa etiqueta y ese correo".to_string())
+    }
 }
 
 /// What the consumer does with a delivery once handled.

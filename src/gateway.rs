@@ -57,7 +57,7 @@ pub(crate) struct EstadoGateway {
 /// The document's fixed parts; the paths come from the routes.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Mesa de Ayuda HTTP API", description = "The HTTP API of contract v1.1 §8, served by `mesa-ayuda gateway`: each request is one command to the worker."),
+    info(title = "Mesa de Ayuda HTTP API", description = "The HTTP API of contract v1.2 §8, served by `mesa-ayuda gateway`: each request is one command to the worker."),
     modifiers(&Seguridad),
     components(schemas(esquemas::CuerpoError)),
     tags((name = "tickets"), (name = "informes"), (name = "operacion"))
@@ -82,6 +82,8 @@ fn rutas() -> OpenApiRouter<EstadoGateway> {
     OpenApiRouter::with_openapi(Documento::openapi())
         .routes(routes!(rutas::crear))
         .routes(routes!(rutas::consultar))
+        .routes(routes!(rutas::seguimiento))
+        .routes(routes!(rutas::responder))
         .routes(routes!(rutas::detalle))
         .routes(routes!(rutas::asignar))
         .routes(routes!(rutas::transferir))

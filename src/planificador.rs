@@ -133,7 +133,7 @@ impl Planificador {
                     actual = escalado;
                     let leida = store::HistorialLeido::from(&entrada);
                     let tipo = entrada.accion.tipo_evento();
-                    let datos = vistas::datos_evento_ticket(&actual, &leida, None, ahora);
+                    let datos = vistas::datos_evento_ticket(&actual, &leida, None, None, ahora);
                     evento_del_planificador(&mut cambios, Uuid::new_v4(), tipo, &actual, ahora, datos);
                     cambios.historial_leido(actual.uuid, leida, None);
                     self.metricas.escalamiento(alerta.meta);

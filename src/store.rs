@@ -10,6 +10,7 @@ mod cambios;
 mod comandos;
 mod historial;
 mod informes;
+mod mensajes;
 mod outbox;
 mod tickets;
 mod unnest;
@@ -25,8 +26,9 @@ pub use cambios::{Cambios, EventoNuevo};
 pub use comandos::{Registro, Reservas, podar_comandos, reservar_comandos, respuestas_registradas};
 pub use historial::{HistorialLeido, historial, ultimo_historial};
 pub use informes::{Conteo, Estadisticas, Percentiles, estadisticas, listar};
+pub use mensajes::conversacion;
 pub use outbox::{EventoPendiente, backlog_outbox, podar_eventos_publicados, reclamar_eventos};
-pub use tickets::{bloquear_tickets, siguientes_nums, ticket, ticket_por_label_y_email};
+pub use tickets::{bloquear_tickets, siguientes_nums, ticket, ticket_por_label_y_email, uuids_por_label};
 
 /// Embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -21,6 +21,7 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, 
 use utoipa::{PartialSchema, ToSchema};
 
 mod catalogo;
+mod conversacion;
 mod documentos;
 mod eventos;
 mod informes;
@@ -29,6 +30,9 @@ mod tickets;
 pub use catalogo::{
     Catalogo, EnUmbral, EstadoCatalogo, OperacionCatalogo, PasoCatalogo, PoliticaCatalogo, PrioridadCatalogo,
     SlaCatalogo, TransicionCatalogo, vista_catalogo,
+};
+pub use conversacion::{
+    AdjuntoVista, AutorVista, MensajeVista, Respondido, SeguimientoRegistrado, respondido, seguimiento_registrado,
 };
 pub use documentos::{asyncapi, esquema_evento, esquema_respuesta, esquemas};
 pub use eventos::{

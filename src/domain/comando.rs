@@ -1,5 +1,6 @@
 //! Command bodies: typed, validated, with every broken field reported at once.
 
+use super::conversacion::{ADJUNTOS_MAX, Adjunto, AlVencer, Escrito, Espera, Pausa, TEXTO_MAX};
 use super::estado::{Accion, Estado, Operacion, TIPOS, Tipo};
 use super::sla::{Prioridad, ReglasSla, SlaEstado};
 use super::texto::es_imprimible;
@@ -81,8 +82,8 @@ pub enum Mutacion {
         /// New priority; none keeps it.
         prioridad: Option<Prioridad>,
     },
-    /// `pausar`.
-    Pausar,
+    /// `pausar`, with the wait it starts (v1.2: `espera`, `hasta`, `alVencer`).
+    Pausar(Pausa),
     /// `reabrir`.
     Reabrir,
     /// `actualizar`.
@@ -96,6 +97,19 @@ pub enum Mutacion {
     Cancelar,
     /// `archivar`.
     Archivar,
+    /// `responder` (v1.2): a message of the actor's.
+    Responder(Escrito),
+}
+
+/// A validated `seguimiento`: the requester's message, by label and e-mail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatosSeguimiento {
+    /// `ticketLabel`, upper case.
+    pub label: String,
+    /// The requester's e-mail, compared as `consultar` compares it.
+    pub email: String,
+    /// What they wrote (never `interno`).
+    pub escrito: Escrito,
 }
 
 impl Mutacion {
@@ -105,11 +119,12 @@ impl Mutacion {
             Mutacion::Asignar { .. } => Accion::Asignacion,
             Mutacion::Transferir { .. } => Accion::Transferencia,
             Mutacion::Reclasificar { .. } => Accion::Reclasificacion,
-            Mutacion::Pausar => Accion::Pausa,
+            Mutacion::Pausar(_) => Accion::Pausa,
             Mutacion::Reabrir => Accion::Reapertura,
             Mutacion::Actualizar { .. } => Accion::Actualizacion,
             Mutacion::Cancelar => Accion::Cancelacion,
             Mutacion::Archivar => Accion::Archivo,
+            Mutacion::Responder(_) => Accion::Respuesta,
         }
     }
 
@@ -119,11 +134,12 @@ impl Mutacion {
             Mutacion::Asignar { .. } => Operacion::Asignar,
             Mutacion::Transferir { .. } => Operacion::Transferir,
             Mutacion::Reclasificar { .. } => Operacion::Reclasificar,
-            Mutacion::Pausar => Operacion::Pausar,
+            Mutacion::Pausar(_) => Operacion::Pausar,
             Mutacion::Reabrir => Operacion::Reabrir,
             Mutacion::Actualizar { .. } => Operacion::Actualizar,
             Mutacion::Cancelar => Operacion::Cancelar,
             Mutacion::Archivar => Operacion::Archivar,
+            Mutacion::Responder(_) => Operacion::Responder,
         }
     }
 }
@@ -188,6 +204,8 @@ pub enum Peticion {
     Crear(Box<DatosCreacion>),
     /// A mutation on one ticket.
     Ticket(ComandoTicket),
+    /// `seguimiento` (v1.2): public, by label and e-mail.
+    Seguimiento(Box<DatosSeguimiento>),
     /// `consultar`.
     Consultar {
         /// `ticketLabel`, upper case.
@@ -297,7 +315,15 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
             }
             m
         }),
-        Operacion::Pausar => ticket(&mut l, op, |_| Mutacion::Pausar),
+        Operacion::Pausar => ticket(&mut l, op, |l| {
+            let espera = l.enumerado("espera", Espera::parse, "SOLICITANTE, TERCERO u OTRO").unwrap_or(Espera::Otro);
+            let hasta = l.fecha("hasta");
+            let al_vencer = l.enumerado("alVencer", AlVencer::parse, "REABRIR o ARCHIVAR").unwrap_or(AlVencer::Reabrir);
+            if al_vencer == AlVencer::Archivar && hasta.is_none() && l.presente("hasta").is_none() {
+                l.error("hasta", "es obligatorio con alVencer ARCHIVAR");
+            }
+            Mutacion::Pausar(Pausa { espera, hasta, al_vencer })
+        }),
         Operacion::Reabrir => ticket(&mut l, op, |_| Mutacion::Reabrir),
         Operacion::Actualizar => ticket(&mut l, op, |l| Mutacion::Actualizar {
             nota: l.texto("nota", 1, 5000, true).unwrap_or_default(),
@@ -305,6 +331,12 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
         }),
         Operacion::Cancelar => ticket(&mut l, op, |_| Mutacion::Cancelar),
         Operacion::Archivar => ticket(&mut l, op, |_| Mutacion::Archivar),
+        Operacion::Responder => ticket(&mut l, op, |l| Mutacion::Responder(l.escrito(true))),
+        Operacion::Seguimiento => Peticion::Seguimiento(Box::new(DatosSeguimiento {
+            label: l.texto("label", 1, 50, true).unwrap_or_default().to_uppercase(),
+            email: l.texto("email", 1, 254, true).unwrap_or_default(),
+            escrito: l.escrito(false),
+        })),
     };
     if l.errores.is_empty() { Ok(peticion) } else { Err(l.errores) }
 }
@@ -416,6 +448,87 @@ impl Lector<'_> {
         v
     }
 
+    /// A message: `texto` (required), `interno` where staff write, `adjuntos`.
+    fn escrito(&mut self, con_interno: bool) -> Escrito {
+        let texto = self.texto("texto", 1, TEXTO_MAX, true).unwrap_or_default();
+        let interno = if con_interno {
+            self.booleano("interno").unwrap_or(false)
+        } else {
+            if self.presente("interno").is_some() {
+                self.error("interno", "un mensaje del solicitante siempre es público");
+            }
+            false
+        };
+        Escrito { texto, interno, adjuntos: self.adjuntos() }
+    }
+
+    /// `adjuntos`: at most [`ADJUNTOS_MAX`] references, each field checked
+    /// and named by its place (`adjuntos[2].url`).
+    fn adjuntos(&mut self) -> Vec<Adjunto> {
+        // The body outlives `self`'s borrow: the errors may be written meanwhile.
+        let body = self.body;
+        let lista = match body.get("adjuntos") {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Array(a)) => a,
+            Some(_) => {
+                self.error("adjuntos", "debe ser una lista");
+                return Vec::new();
+            }
+        };
+        if lista.len() > ADJUNTOS_MAX {
+            self.error("adjuntos", format!("como mucho {ADJUNTOS_MAX} adjuntos"));
+            return Vec::new();
+        }
+        let mut adjuntos = Vec::with_capacity(lista.len());
+        for (i, valor) in lista.iter().enumerate() {
+            let Value::Object(objeto) = valor else {
+                self.error(&format!("adjuntos[{i}]"), "debe ser un objeto");
+                continue;
+            };
+            let mut l = Lector { body: objeto, errores: Vec::new(), reglas: self.reglas };
+            let nombre = l.texto("nombre", 1, 200, true);
+            let url = l.texto("url", 1, 2000, true);
+            if let Some(u) = &url
+                && !es_url_https(u)
+            {
+                l.error("url", "debe ser una URL https://");
+            }
+            let tipo = l.texto("tipo", 1, 100, true);
+            if let Some(t) = &tipo
+                && !es_tipo_de_medio(t)
+            {
+                l.error("tipo", "debe ser un tipo de medio, p. ej. image/png");
+            }
+            let bytes = match l.presente("bytes") {
+                Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+                None => {
+                    l.error("bytes", "es obligatorio");
+                    None
+                }
+                Some(_) => {
+                    l.error("bytes", "debe ser un entero mayor o igual que 0");
+                    None
+                }
+            };
+            let sha256 = l.texto("sha256", 64, 64, true).map(|s| s.to_ascii_lowercase());
+            if let Some(s) = &sha256
+                && !s.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                l.error("sha256", "deben ser 64 dígitos hexadecimales");
+            }
+            let errores = std::mem::take(&mut l.errores);
+            if errores.is_empty()
+                && let (Some(nombre), Some(url), Some(tipo), Some(bytes), Some(sha256)) =
+                    (nombre, url, tipo, bytes, sha256)
+            {
+                adjuntos.push(Adjunto { nombre, url, tipo, bytes, sha256 });
+            }
+            self.errores
+                .extend(errores.into_iter().map(|e| CampoError { campo: format!("adjuntos[{i}].{}", e.campo), ..e }));
+        }
+        adjuntos
+    }
+
     fn entero(&mut self, campo: &str, min: i64, max: i64) -> Option<i64> {
         let v = match self.presente(campo) {
             None => return None,
@@ -465,6 +578,27 @@ impl Lector<'_> {
 }
 
 /// A UUID in its hyphenated 36-character form, in any case (contract §3):
+/// An `https://` URL with a host: the only scheme an attachment may name
+/// (never fetched, but shown to people who may click it).
+fn es_url_https(url: &str) -> bool {
+    let Some(resto) = url.get(..8).filter(|p| p.eq_ignore_ascii_case("https://")).map(|_| &url[8..]) else {
+        return false;
+    };
+    let host = resto.split(['/', '?', '#']).next().unwrap_or_default();
+    !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+}
+
+/// `type/subtype` of RFC 6838's restricted names (no parameters).
+fn es_tipo_de_medio(texto: &str) -> bool {
+    let nombre = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || "!#$&-^_.+".contains(c))
+    };
+    matches!(texto.split_once('/'), Some((t, s)) if nombre(t) && nombre(s))
+}
+
 /// braced, urn and hyphen-less spellings are refused, so one ticket has
 /// exactly one order key.
 pub fn uuid_con_guiones(s: &str) -> Option<Uuid> {
@@ -532,18 +666,21 @@ mod tests {
             Mutacion::Asignar { area: None, agente: None },
             Mutacion::Transferir { area: "TI".into() },
             Mutacion::Reclasificar { tipo: None, categoria: None, subcategoria: None, prioridad: None },
-            Mutacion::Pausar,
+            Mutacion::Pausar(Pausa { espera: Espera::Otro, hasta: None, al_vencer: AlVencer::Reabrir }),
             Mutacion::Reabrir,
             Mutacion::Actualizar { nota: "n".into(), respuesta_cliente: None },
             Mutacion::Cancelar,
             Mutacion::Archivar,
+            Mutacion::Responder(Escrito { texto: "t".into(), interno: false, adjuntos: vec![] }),
         ];
         for m in &todas {
             assert_eq!(Some(m.accion()), m.operacion().accion(), "{m:?}");
         }
-        // Every ticket mutation of the contract has its variant.
+        // Every ticket mutation of the contract has its variant; `crear`
+        // and `seguimiento` name no ticket id (a new ticket; a label).
         let cubiertas: Vec<Operacion> = todas.iter().map(Mutacion::operacion).collect();
-        for op in Operacion::TODAS.into_iter().filter(|o| o.es_mutacion() && *o != Operacion::Crear) {
+        let por_id = |o: &Operacion| o.es_mutacion() && !matches!(o, Operacion::Crear | Operacion::Seguimiento);
+        for op in Operacion::TODAS.into_iter().filter(por_id) {
             assert!(cubiertas.contains(&op), "{op:?}");
         }
     }

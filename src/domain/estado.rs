@@ -213,11 +213,15 @@ pub enum Operacion {
     Estadisticas,
     /// `catalogo`: states, types, priorities and other catalogs.
     Catalogo,
+    /// `responder` (v1.2): staff write to the conversation, PUBLICO or INTERNO.
+    Responder,
+    /// `seguimiento` (v1.2): the requester writes, by label and e-mail (public).
+    Seguimiento,
 }
 
 impl Operacion {
     /// Every operation, in contract order.
-    pub const TODAS: [Operacion; 14] = [
+    pub const TODAS: [Operacion; 16] = [
         Operacion::Crear,
         Operacion::Asignar,
         Operacion::Transferir,
@@ -227,6 +231,8 @@ impl Operacion {
         Operacion::Actualizar,
         Operacion::Cancelar,
         Operacion::Archivar,
+        Operacion::Responder,
+        Operacion::Seguimiento,
         Operacion::Consultar,
         Operacion::Detalle,
         Operacion::Listar,
@@ -251,6 +257,8 @@ impl Operacion {
             Operacion::Listar => "listar",
             Operacion::Estadisticas => "estadisticas",
             Operacion::Catalogo => "catalogo",
+            Operacion::Responder => "responder",
+            Operacion::Seguimiento => "seguimiento",
         }
     }
 
@@ -279,7 +287,7 @@ impl Operacion {
     /// Who may run this operation.
     pub fn acceso(self) -> Acceso {
         match self {
-            Operacion::Crear | Operacion::Consultar => Acceso::Publico,
+            Operacion::Crear | Operacion::Consultar | Operacion::Seguimiento => Acceso::Publico,
             Operacion::Catalogo => Acceso::CualquierToken,
             Operacion::Asignar | Operacion::Transferir | Operacion::Reclasificar | Operacion::Reabrir => {
                 Acceso::Roles(GESTION)
@@ -288,6 +296,7 @@ impl Operacion {
             | Operacion::Actualizar
             | Operacion::Cancelar
             | Operacion::Archivar
+            | Operacion::Responder
             | Operacion::Detalle
             | Operacion::Listar
             | Operacion::Estadisticas => Acceso::Roles(PERSONAL),
@@ -303,7 +312,9 @@ impl Operacion {
     }
 
     /// States this operation may start from, and where it leads.
-    /// `None` for `crear` (no prior state) and for queries.
+    /// `None` for `crear` (no prior state), for queries, and for the
+    /// conversation, which any non-terminal state takes and keeps
+    /// (`Ticket::aplicar`).
     pub fn transicion(self) -> Option<(&'static [Estado], Estado)> {
         use Estado::*;
         const EN_CURSO: &[Estado] = &[Asignado, Actualizado];
@@ -337,6 +348,8 @@ impl Operacion {
             Operacion::Actualizar => Accion::Actualizacion,
             Operacion::Cancelar => Accion::Cancelacion,
             Operacion::Archivar => Accion::Archivo,
+            Operacion::Responder => Accion::Respuesta,
+            Operacion::Seguimiento => Accion::Seguimiento,
             _ => return None,
         })
     }
@@ -375,6 +388,10 @@ pub enum Accion {
     SlaVencido,
     /// An escalation step of the ticket's SLA policy (v1.1, §6.1).
     Escalamiento,
+    /// `RESPUESTA`: written by `responder` (v1.2).
+    Respuesta,
+    /// `SEGUIMIENTO`: written by `seguimiento` (v1.2), reopening or not.
+    Seguimiento,
 }
 
 impl Accion {
@@ -393,6 +410,8 @@ impl Accion {
             Accion::SlaPorVencer => "SLA_POR_VENCER",
             Accion::SlaVencido => "SLA_VENCIDO",
             Accion::Escalamiento => "ESCALAMIENTO",
+            Accion::Respuesta => "RESPUESTA",
+            Accion::Seguimiento => "SEGUIMIENTO",
         }
     }
 
@@ -412,6 +431,8 @@ impl Accion {
             Accion::SlaPorVencer => "sla.por_vencer",
             Accion::SlaVencido => "sla.vencido",
             Accion::Escalamiento => "ticket.escalado",
+            Accion::Respuesta => "ticket.respondido",
+            Accion::Seguimiento => "ticket.seguimiento",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod calendario;
 pub mod comando;
+pub mod conversacion;
 pub mod estado;
 pub mod sla;
 pub mod texto;

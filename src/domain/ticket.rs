@@ -2,6 +2,7 @@
 //! from (ticket, command, actor, time) to (new ticket, history entry).
 
 use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
+use super::conversacion::{AlVencer, Pausa, problema_de_hasta};
 use super::estado::{Accion, Estado, Operacion, Rol, RolActor, Tipo};
 use super::sla::{self, Clasificacion, Meta, Plazo, Progreso, ReglasSla, SlaEstado, Umbral};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
@@ -94,7 +95,8 @@ pub struct Ticket {
     pub asunto: Option<String>,
     /// The requester's description, at most `DESCRIPCION_MAX` characters.
     pub descripcion: String,
-    /// Last reply to the requester, from `actualizar`.
+    /// The text of the latest PUBLICO message written by staff
+    /// (`actualizar`'s `respuestaCliente` or a public `responder`).
     pub respuesta_cliente: Option<String>,
     /// Area in charge (`MESA` by default).
     pub area_asignada: String,
@@ -123,6 +125,12 @@ pub struct Ticket {
     pub proxima_alerta_sla: Option<DateTime<Utc>>,
     /// Start of the current pause; none unless `PAUSADO`.
     pub pausado_desde: Option<DateTime<Utc>>,
+    /// The current pause's wait (v1.2); none unless `PAUSADO`.
+    pub pausa: Option<Pausa>,
+    /// When the latest PUBLICO message is the requester's: the date of the
+    /// first of them since the desk last wrote publicly (the requester
+    /// waits for the desk since then); none otherwise.
+    pub pendiente_desde: Option<DateTime<Utc>>,
     /// Working time of finished pauses the SLA clocks stood still for (zero when pauses do not stop the clock).
     pub pausa_acumulada: TimeDelta,
     /// Frozen CUMPLIDO / INCUMPLIDO once closed.
@@ -213,6 +221,11 @@ pub enum Rechazo {
     Campos(Vec<CampoError>),
 }
 
+/// `motivo` of the scheduler's REAPERTURA when a wait's `hasta` comes.
+pub const MOTIVO_RECORDATORIO: &str = "recordatorio";
+/// `motivo` of the scheduler's ARCHIVO when a wait with `alVencer` ARCHIVAR runs out.
+pub const MOTIVO_CIERRE_AUTOMATICO: &str = "cierre automático: sin respuesta";
+
 /// `TKT-<year>-<n>`, `n` zero-padded to 5 digits.
 pub fn label(anio: i32, num: i64) -> String {
     format!("TKT-{anio}-{num:05}")
@@ -258,6 +271,8 @@ impl Ticket {
             primera_respuesta: None,
             proxima_alerta_sla: None,
             pausado_desde: None,
+            pausa: None,
+            pendiente_desde: None,
             pausa_acumulada: TimeDelta::zero(),
             sla_final: None,
             creado_en: ahora,
@@ -297,8 +312,13 @@ impl Ticket {
         reglas: &ReglasSla,
     ) -> Result<(Ticket, Historial), Rechazo> {
         let operacion = comando.mutacion.operacion();
-        let destino =
-            operacion.destino_desde(self.estado).ok_or(Rechazo::Transicion { operacion, estado: self.estado })?;
+        let rechazo = Rechazo::Transicion { operacion, estado: self.estado };
+        let destino = match &comando.mutacion {
+            // The conversation takes any non-terminal state and keeps it.
+            Mutacion::Responder(_) if self.estado.es_terminal() => return Err(rechazo),
+            Mutacion::Responder(_) => self.estado,
+            _ => operacion.destino_desde(self.estado).ok_or(rechazo)?,
+        };
         let mut t = self.clone();
         let mut motivo = comando.motivo.clone();
         match &comando.mutacion {
@@ -338,27 +358,30 @@ impl Ticket {
                 // Tipo, categoria and prioridad all choose the policy.
                 t.replanificar(reglas);
             }
-            Mutacion::Pausar => t.pausado_desde = Some(ahora),
-            Mutacion::Reabrir => {
-                if let Some(desde) = t.pausado_desde.take() {
-                    let calendario = reglas.calendario_de(t.sla_politica.as_deref());
-                    t.pausa_acumulada += reglas.pausa_computable(calendario, desde, ahora);
-                    t.mover_plazos(reglas);
+            Mutacion::Pausar(pausa) => {
+                if let Some(problema) = pausa.hasta.and_then(|h| problema_de_hasta(h, ahora)) {
+                    return Err(Rechazo::Campos(vec![CampoError::new("hasta", problema)]));
                 }
+                t.pausado_desde = Some(ahora);
+                t.pausa = Some(*pausa);
             }
+            Mutacion::Reabrir => t.reanudar(ahora, reglas),
             Mutacion::Actualizar { nota, respuesta_cliente } => {
                 if respuesta_cliente.is_some() {
                     t.respuesta_cliente = respuesta_cliente.clone();
+                    t.pendiente_desde = None;
                 }
                 motivo = motivo.or_else(|| Some(nota.clone()));
             }
-            Mutacion::Cancelar | Mutacion::Archivar => {
-                t.cerrado_en = Some(ahora);
-                t.sla_final = Some(SlaEstado::al_cerrar(ahora, t.fecha_limite_sla));
-                if let Some(pr) = t.primera_respuesta.as_mut() {
-                    pr.resultado.get_or_insert(SlaEstado::Incumplido);
+            Mutacion::Responder(escrito) => {
+                if !escrito.interno {
+                    t.respuesta_cliente = Some(escrito.texto.clone());
+                    t.pendiente_desde = None;
                 }
+                // The text is in the conversation, not the history.
+                motivo = None;
             }
+            Mutacion::Cancelar | Mutacion::Archivar => t.cerrar(ahora),
         }
         t.estado = destino;
         t.actualizado_en = ahora;
@@ -385,6 +408,102 @@ impl Ticket {
             area_despues,
         };
         Ok((t, entrada))
+    }
+
+    /// The requester's `seguimiento` (contract §10): a PUBLICO message of
+    /// theirs on any non-terminal ticket; a wait for them ends with it (the
+    /// ticket back in ASIGNADO, its clocks resumed as `reabrir` resumes
+    /// them), in this one change and its one SEGUIMIENTO entry.
+    pub fn seguir(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Result<(Ticket, Historial), Rechazo> {
+        if self.estado.es_terminal() {
+            return Err(Rechazo::Transicion { operacion: Operacion::Seguimiento, estado: self.estado });
+        }
+        let mut t = self.clone();
+        // A pause of v1.1 (no wait recorded) waits for nobody in particular.
+        if self.estado == Estado::Pausado && self.pausa.is_some_and(|p| p.termina_con_seguimiento()) {
+            t.reanudar(ahora, reglas);
+            t.estado = Estado::Asignado;
+        }
+        t.pendiente_desde = self.pendiente_desde.or(Some(ahora));
+        t.actualizado_en = ahora;
+        t.version += 1;
+        t.proxima_alerta_sla = t.proxima_alerta(reglas);
+        let entrada = Historial {
+            fecha: ahora,
+            accion: Accion::Seguimiento,
+            motivo: None,
+            // The requester has no account: no id, and no e-mail in history.
+            actor_id: None,
+            actor_nombre: t.solicitante.nombre.clone(),
+            actor_rol: RolActor::Usuario,
+            estado_antes: Some(self.estado),
+            estado_despues: t.estado,
+            prioridad_antes: None,
+            prioridad_despues: None,
+            area_antes: None,
+            area_despues: None,
+        };
+        Ok((t, entrada))
+    }
+
+    /// Closes the ticket at `ahora`: both clocks freeze as they stand.
+    fn cerrar(&mut self, ahora: DateTime<Utc>) {
+        self.cerrado_en = Some(ahora);
+        self.sla_final = Some(SlaEstado::al_cerrar(ahora, self.fecha_limite_sla));
+        if let Some(pr) = self.primera_respuesta.as_mut() {
+            pr.resultado.get_or_insert(SlaEstado::Incumplido);
+        }
+    }
+
+    /// The end of a wait whose `hasta` has come (contract §10), as the
+    /// scheduler (SISTEMA) makes it, through legal transitions only: REABRIR
+    /// reopens (REAPERTURA, "recordatorio"); ARCHIVAR reopens and then
+    /// archives (REAPERTURA, then ARCHIVO "cierre automático: sin
+    /// respuesta"). Each step with the ticket as it left it, for its event;
+    /// none when nothing is due (not paused, no `hasta`, not yet).
+    pub fn vencer_espera(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Vec<(Ticket, Historial)> {
+        let Some(pausa) = self.pausa.filter(|p| p.vencida(ahora)) else { return Vec::new() };
+        let Some(reabierto) = Operacion::Reabrir.destino_desde(self.estado) else { return Vec::new() };
+        let mut t = self.clone();
+        t.reanudar(ahora, reglas);
+        let mut pasos = vec![t.paso_del_sistema(reabierto, ahora, reglas, Accion::Reapertura, MOTIVO_RECORDATORIO)];
+        if pausa.al_vencer == AlVencer::Archivar
+            && let Some(archivado) = Operacion::Archivar.destino_desde(t.estado)
+        {
+            t.cerrar(ahora);
+            pasos.push(t.paso_del_sistema(archivado, ahora, reglas, Accion::Archivo, MOTIVO_CIERRE_AUTOMATICO));
+        }
+        pasos
+    }
+
+    /// One step of the scheduler's: the ticket moves to `destino`, its
+    /// version rises, and the entry names SISTEMA.
+    fn paso_del_sistema(
+        &mut self,
+        destino: Estado,
+        ahora: DateTime<Utc>,
+        reglas: &ReglasSla,
+        accion: Accion,
+        motivo: &str,
+    ) -> (Ticket, Historial) {
+        let mut entrada = self.entrada_sistema(ahora, accion, motivo.to_string());
+        entrada.estado_despues = destino;
+        self.estado = destino;
+        self.actualizado_en = ahora;
+        self.version += 1;
+        self.proxima_alerta_sla = self.proxima_alerta(reglas);
+        (self.clone(), entrada)
+    }
+
+    /// Ends a pause: the paused time counts as the settings say, the
+    /// deadlines move by it, and the wait is gone.
+    fn reanudar(&mut self, ahora: DateTime<Utc>, reglas: &ReglasSla) {
+        self.pausa = None;
+        if let Some(desde) = self.pausado_desde.take() {
+            let calendario = reglas.calendario_de(self.sla_politica.as_deref());
+            self.pausa_acumulada += reglas.pausa_computable(calendario, desde, ahora);
+            self.mover_plazos(reglas);
+        }
     }
 
     /// `slaEstado` at `ahora`.
@@ -659,6 +778,14 @@ mod tests {
         Ticket::crear(*d, Uuid::nil(), 142, t0(), &reglas()).0
     }
 
+    fn pausa_otro() -> Pausa {
+        Pausa {
+            espera: crate::domain::conversacion::Espera::Otro,
+            hasta: None,
+            al_vencer: crate::domain::conversacion::AlVencer::Reabrir,
+        }
+    }
+
     fn mesa() -> Actor {
         Actor::staff("u1".into(), "Carlos Méndez".into(), Rol::Mesa, None)
     }
@@ -675,6 +802,114 @@ mod tests {
         a.iter().map(|a| a.umbral.nivel()).collect()
     }
 
+    fn pausa(espera: crate::domain::conversacion::Espera, hasta: Option<DateTime<Utc>>) -> Mutacion {
+        Mutacion::Pausar(Pausa { espera, hasta, al_vencer: crate::domain::conversacion::AlVencer::Reabrir })
+    }
+
+    fn responder(texto: &str, interno: bool) -> ComandoTicket {
+        let escrito = crate::domain::conversacion::Escrito { texto: texto.into(), interno, adjuntos: vec![] };
+        cmd(Mutacion::Responder(escrito), Some("ignorado"))
+    }
+
+    #[test]
+    fn a_follow_up_reopens_only_a_wait_for_the_requester_and_resumes_the_clock_as_reabrir_does() {
+        use crate::domain::conversacion::Espera;
+        let p = reglas();
+        let (asignado, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let una_hora = t0() + TimeDelta::hours(1);
+        let tres_horas = t0() + TimeDelta::hours(3);
+        for espera in Espera::TODAS {
+            let (pausado, _) =
+                asignado.aplicar(&cmd(pausa(espera, None), Some("captura")), &mesa(), una_hora, &p).unwrap();
+            let (seguido, entrada) = pausado.seguir(tres_horas, &p).unwrap();
+            assert_eq!(entrada.accion, Accion::Seguimiento);
+            assert_eq!(entrada.actor_rol, RolActor::Usuario);
+            assert_eq!(entrada.actor_nombre, "Ana García");
+            assert_eq!((entrada.motivo, entrada.actor_id), (None, None), "no text, no id in history");
+            assert_eq!(entrada.estado_antes, Some(Estado::Pausado));
+            assert_eq!(seguido.version, pausado.version + 1);
+            assert_eq!(seguido.pendiente_desde, Some(tres_horas));
+            if espera == Espera::Solicitante {
+                assert_eq!((seguido.estado, entrada.estado_despues), (Estado::Asignado, Estado::Asignado));
+                let (reabierto, _) = pausado.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), tres_horas, &p).unwrap();
+                assert_eq!(seguido.fecha_limite_sla, reabierto.fecha_limite_sla, "resumed exactly as reabrir");
+                assert_eq!(seguido.fecha_limite_sla, t0() + TimeDelta::hours(6), "two paused hours added");
+                assert_eq!((seguido.pausa, seguido.pausado_desde), (None, None));
+            } else {
+                assert_eq!(seguido.estado, Estado::Pausado, "{espera:?}: still waiting");
+                assert_eq!(seguido.pausa, pausado.pausa);
+            }
+        }
+    }
+
+    #[test]
+    fn the_conversation_takes_any_open_state_keeps_it_and_never_a_closed_one() {
+        let p = reglas();
+        let t = nuevo();
+        let (r, entrada) = t.aplicar(&responder("¿Nos envía una captura?", false), &mesa(), t0(), &p).unwrap();
+        assert_eq!(
+            (r.estado, entrada.estado_despues, entrada.accion),
+            (Estado::Nuevo, Estado::Nuevo, Accion::Respuesta)
+        );
+        assert_eq!(entrada.motivo, None, "the text is in the conversation, not the history");
+        assert_eq!(r.respuesta_cliente.as_deref(), Some("¿Nos envía una captura?"));
+        let (interno, _) = r.aplicar(&responder("nota para el equipo", true), &mesa(), t0(), &p).unwrap();
+        assert_eq!(
+            interno.respuesta_cliente, r.respuesta_cliente,
+            "an INTERNO message is never the requester's answer"
+        );
+        let (asignado, _) = t.aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let (cerrado, _) = asignado.aplicar(&cmd(Mutacion::Cancelar, Some("duplicado")), &mesa(), t0(), &p).unwrap();
+        assert_eq!(
+            cerrado.aplicar(&responder("hola", false), &mesa(), t0(), &p),
+            Err(Rechazo::Transicion { operacion: Operacion::Responder, estado: Estado::Cancelado })
+        );
+        assert_eq!(
+            cerrado.seguir(t0(), &p),
+            Err(Rechazo::Transicion { operacion: Operacion::Seguimiento, estado: Estado::Cancelado })
+        );
+    }
+
+    #[test]
+    fn the_desk_waits_from_the_first_unanswered_follow_up_until_it_answers_publicly() {
+        let p = reglas();
+        let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let (t, _) = t.seguir(t0() + TimeDelta::minutes(1), &p).unwrap();
+        let (t, _) = t.seguir(t0() + TimeDelta::minutes(2), &p).unwrap();
+        assert_eq!(t.pendiente_desde, Some(t0() + TimeDelta::minutes(1)), "the oldest unanswered one");
+        let (t, _) = t.aplicar(&responder("interna", true), &mesa(), t0(), &p).unwrap();
+        assert!(t.pendiente_desde.is_some(), "an INTERNO note does not answer the requester");
+        let (t, _) = t.aplicar(&responder("Ya lo revisamos", false), &mesa(), t0(), &p).unwrap();
+        assert_eq!(t.pendiente_desde, None);
+        let (t, _) = t.seguir(t0() + TimeDelta::minutes(9), &p).unwrap();
+        let actualizar = Mutacion::Actualizar { nota: "n".into(), respuesta_cliente: Some("Listo".into()) };
+        let (t, _) = t.aplicar(&cmd(actualizar, None), &mesa(), t0(), &p).unwrap();
+        assert_eq!(t.pendiente_desde, None, "respuestaCliente answers too");
+    }
+
+    #[test]
+    fn a_wait_ends_at_most_ninety_days_ahead_and_never_in_the_past() {
+        use crate::domain::conversacion::Espera;
+        let p = reglas();
+        let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        for (hasta, bien) in [
+            (t0() - TimeDelta::seconds(1), false),
+            (t0(), false),
+            (t0() + TimeDelta::days(91), false),
+            (t0() + TimeDelta::days(90), true),
+        ] {
+            let r = t.aplicar(&cmd(pausa(Espera::Solicitante, Some(hasta)), Some("m")), &mesa(), t0(), &p);
+            match r {
+                Ok((pausado, _)) => {
+                    assert!(bien, "{hasta}");
+                    assert_eq!(pausado.pausa.and_then(|x| x.hasta), Some(hasta));
+                }
+                Err(Rechazo::Campos(c)) => assert!(!bien && c[0].campo == "hasta", "{hasta}: {c:?}"),
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+
     #[test]
     fn creation_gives_label_state_and_deadline() {
         let t = nuevo();
@@ -687,7 +922,7 @@ mod tests {
     #[test]
     fn illegal_transition_changes_nothing() {
         let t = nuevo();
-        let r = t.aplicar(&cmd(Mutacion::Pausar, Some("x")), &mesa(), t0(), &reglas());
+        let r = t.aplicar(&cmd(Mutacion::Pausar(pausa_otro()), Some("x")), &mesa(), t0(), &reglas());
         assert_eq!(r, Err(Rechazo::Transicion { operacion: Operacion::Pausar, estado: Estado::Nuevo }));
     }
 
@@ -695,8 +930,9 @@ mod tests {
     fn pause_and_reopen_move_the_deadline_by_the_paused_time() {
         let p = reglas();
         let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
-        let (t, _) =
-            t.aplicar(&cmd(Mutacion::Pausar, Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p).unwrap();
+        let (t, _) = t
+            .aplicar(&cmd(Mutacion::Pausar(pausa_otro()), Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p)
+            .unwrap();
         assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9)), SlaEstado::Pausado);
         let (t, h) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &p).unwrap();
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));
@@ -762,7 +998,7 @@ mod tests {
 
         // Paused for an hour and reopened: the deadline moves, alerts may come again.
         let ahora = t0() + TimeDelta::minutes(250);
-        let (t, _) = t.aplicar(&cmd(Mutacion::Pausar, Some("m")), &mesa(), ahora, &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(Mutacion::Pausar(pausa_otro()), Some("m")), &mesa(), ahora, &p).unwrap();
         assert_eq!(t.proxima_alerta_sla, None);
         assert!(t.alertar(ahora + TimeDelta::hours(2), &p).1.is_empty(), "paused tickets never alert");
         let (t, _) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), ahora + TimeDelta::hours(2), &p).unwrap();

@@ -13,8 +13,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use crate::vistas::{
-    Catalogo, Consulta, Creado, Detalle, DetalleError, EstadisticasVista, EstadoCatalogo, Listado, TipoSolicitud,
-    Transicion,
+    Catalogo, Consulta, Creado, Detalle, DetalleError, EstadisticasVista, EstadoCatalogo, Listado, Respondido,
+    SeguimientoRegistrado, TipoSolicitud, Transicion,
 };
 
 /// Body of `POST /api/tickets/crear`.
@@ -143,6 +143,72 @@ pub struct Actualizar {
     /// An answer shown to the requester by `consultar`.
     #[schema(max_length = 5000)]
     pub respuesta_cliente: Option<String>,
+}
+
+/// Body of `pausar` (v1.2: the wait it starts).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Pausar {
+    /// Why.
+    #[schema(min_length = 1, max_length = 500)]
+    pub motivo: String,
+    /// What it waits for (default OTRO).
+    pub espera: Option<crate::domain::conversacion::Espera>,
+    /// When the wait ends by itself: RFC 3339, in the future, at most 90 days ahead.
+    #[schema(format = DateTime)]
+    pub hasta: Option<String>,
+    /// What that end does (default REABRIR; ARCHIVAR needs `hasta`).
+    pub al_vencer: Option<crate::domain::conversacion::AlVencer>,
+}
+
+/// An attachment reference (v1.2): shown, never fetched.
+#[derive(Serialize, ToSchema)]
+pub struct AdjuntoEntrada {
+    /// File name.
+    #[schema(min_length = 1, max_length = 200)]
+    pub nombre: String,
+    /// Where it lives: `https://`.
+    #[schema(min_length = 9, max_length = 2000, pattern = "^[Hh][Tt][Tt][Pp][Ss]://")]
+    pub url: String,
+    /// Its media type (`image/png`).
+    #[schema(min_length = 3, max_length = 100)]
+    pub tipo: String,
+    /// Its size.
+    #[schema(minimum = 0)]
+    pub bytes: u64,
+    /// SHA-256 of its content, 64 hex digits.
+    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-fA-F]{64}$")]
+    pub sha256: String,
+}
+
+/// Body of `responder` (v1.2).
+#[derive(Serialize, ToSchema)]
+pub struct Responder {
+    /// The message, 1–5000 characters.
+    #[schema(min_length = 1, max_length = 5000)]
+    pub texto: String,
+    /// Staff only (default false: PUBLICO, the requester sees it).
+    pub interno: Option<bool>,
+    /// At most 10 references.
+    #[schema(max_items = 10)]
+    pub adjuntos: Option<Vec<AdjuntoEntrada>>,
+}
+
+/// Body of `seguimiento` (v1.2): the requester's message, by label and e-mail.
+#[derive(Serialize, ToSchema)]
+pub struct Seguimiento {
+    /// The ticket's label, `TKT-<year>-<n>`.
+    #[schema(min_length = 1, max_length = 50, example = "TKT-2026-00142")]
+    pub label: String,
+    /// The e-mail the ticket was created with.
+    #[schema(min_length = 1, max_length = 254, example = "ana.garcia@empresa.com")]
+    pub email: String,
+    /// The message, 1–5000 characters.
+    #[schema(min_length = 1, max_length = 5000)]
+    pub texto: String,
+    /// At most 10 references.
+    #[schema(max_items = 10)]
+    pub adjuntos: Option<Vec<AdjuntoEntrada>>,
 }
 
 /// A refusal's body: `{"error": {...}}`.

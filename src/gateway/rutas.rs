@@ -258,6 +258,8 @@ enum Destino<'a> {
     Creacion,
     /// A mutation of this ticket.
     Ticket(&'a str),
+    /// `seguimiento`: a registered message, by label.
+    Seguimiento,
 }
 
 impl Destino<'_> {
@@ -265,7 +267,8 @@ impl Destino<'_> {
     fn corresponde(self, datos: &Value) -> bool {
         match self {
             Destino::Consulta => true,
-            Destino::Creacion => datos.get("estadoAnterior").is_none(),
+            Destino::Creacion => datos.get("estadoAnterior").is_none() && datos.get("mensajeId").is_none(),
+            Destino::Seguimiento => datos.get("mensajeId").is_some() && datos.get("estadoAnterior").is_none(),
             Destino::Ticket(id) => {
                 datos.get("ticketUuid").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(id))
                     && datos.get("estadoAnterior").is_some()
@@ -365,7 +368,11 @@ async fn publica(e: EstadoGateway, operacion: Operacion, req: Request) -> Respon
     }
     match cuerpo_json(&partes, cuerpo, e.tiempo_cuerpo).await {
         Ok(m) => {
-            let destino = if operacion == Operacion::Crear { Destino::Creacion } else { Destino::Consulta };
+            let destino = match operacion {
+                Operacion::Crear => Destino::Creacion,
+                Operacion::Seguimiento => Destino::Seguimiento,
+                _ => Destino::Consulta,
+            };
             atender(&e, operacion, m, &partes.headers, destino, sin_cambios).await
         }
         Err(error) => error.into_response(),
@@ -388,6 +395,34 @@ pub(super) async fn crear(State(e): State<EstadoGateway>, req: Request) -> Respo
     responses((status = 200, description = "The ticket", body = Consulta), Rechazos))]
 pub(super) async fn consultar(State(e): State<EstadoGateway>, req: Request) -> Response {
     publica(e, Operacion::Consultar, req).await
+}
+
+/// The requester writes to the desk, by label and e-mail (public,
+/// rate-limited, v1.2); a ticket waiting for them is reopened.
+#[utoipa::path(post, path = "/api/tickets/seguimiento", tag = "tickets", operation_id = "seguimiento",
+    request_body = Seguimiento,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–200 characters; the command's message_id")),
+    responses((status = 200, description = "Registered", body = SeguimientoRegistrado,
+        headers(("Idempotency-Key" = String, description = "The key used"))), Rechazos))]
+pub(super) async fn seguimiento(State(e): State<EstadoGateway>, req: Request) -> Response {
+    publica(e, Operacion::Seguimiento, req).await
+}
+
+/// Staff write to the conversation, PUBLICO or INTERNO (ADMIN, MESA, AREA
+/// of its area, v1.2); the state is unchanged.
+#[utoipa::path(post, path = "/api/tickets/{ticketId}/responder", tag = "tickets", operation_id = "responder",
+    request_body = Responder,
+    params(("ticketId" = Uuid, Path, description = "The ticket's UUID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–200 characters; the command's message_id")),
+    responses((status = 200, description = "Written", body = Respondido,
+        headers(("Idempotency-Key" = String, description = "The key used"))), Rechazos),
+    security(("bearer" = [])))]
+pub(super) async fn responder(
+    State(e): State<EstadoGateway>,
+    ruta: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response {
+    mutacion(e, Operacion::Responder, ruta, req).await
 }
 
 /// The ticket-detail bundle (ADMIN, MESA, AREA of its area).
@@ -465,13 +500,7 @@ ruta_de_mutacion!(
     Reclasificar,
     "Reclassifies (ADMIN, MESA)."
 );
-ruta_de_mutacion!(
-    pausar,
-    Operacion::Pausar,
-    "/api/tickets/{ticketId}/pausar",
-    ConMotivo,
-    "Pauses (ADMIN, MESA, AREA)."
-);
+ruta_de_mutacion!(pausar, Operacion::Pausar, "/api/tickets/{ticketId}/pausar", Pausar, "Pauses (ADMIN, MESA, AREA).");
 ruta_de_mutacion!(
     reabrir,
     Operacion::Reabrir,

@@ -47,10 +47,11 @@ impl Procesador {
                 let ticket =
                     store::ticket_por_label_y_email(tx, &label, &email).await.en("ticket_por_label_y_email")?;
                 respuesta(match ticket {
-                    None => Err(ErrorContrato::NoEncontrado("no hay un ticket con esa etiqueta y ese correo".into())),
+                    None => Err(ErrorContrato::consulta_no_encontrada()),
                     Some(t) => {
                         let ultimo = store::ultimo_historial(tx, t.uuid).await.en("ultimo_historial")?;
-                        Ok(Desenlace::ok(op, &vistas::consulta(&t, ultimo.as_ref(), ahora)))
+                        let publicos = store::conversacion(tx, t.uuid, true).await.en("conversacion")?;
+                        Ok(Desenlace::ok(op, &vistas::consulta(&t, ultimo.as_ref(), &publicos, ahora)))
                     }
                 })
             }
@@ -60,7 +61,8 @@ impl Procesador {
                     Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
                     Some(t) => {
                         let entradas = store::historial(tx, t.uuid).await.en("historial")?;
-                        Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, ahora)))
+                        let mensajes = store::conversacion(tx, t.uuid, false).await.en("conversacion")?;
+                        Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, &mensajes, ahora)))
                     }
                 })
             }

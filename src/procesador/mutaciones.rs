@@ -6,7 +6,9 @@
 
 use super::{Desenlace, fuera_de_area};
 use crate::contrato::MessageId;
-use crate::domain::comando::{ComandoTicket, DatosCreacion};
+use crate::domain::comando::{ComandoTicket, DatosCreacion, DatosSeguimiento, Mutacion};
+use crate::domain::conversacion::{Escrito, Mensaje};
+use crate::domain::estado::RolActor;
 use crate::domain::estado::{Acceso, Operacion};
 use crate::domain::sla::ReglasSla;
 use crate::domain::ticket::{Actor, Historial, Rechazo, Ticket};
@@ -52,6 +54,8 @@ pub(super) struct MutacionPreparada {
 pub(super) enum Cambio {
     Crear(Box<DatosCreacion>),
     Ticket(Box<CambioTicket>),
+    /// The requester's message, by label and e-mail (public, v1.2).
+    Seguimiento(Box<DatosSeguimiento>),
 }
 
 /// A mutation of an existing ticket and who makes it.
@@ -65,13 +69,14 @@ impl Cambio {
         match self {
             Cambio::Crear(_) => Operacion::Crear,
             Cambio::Ticket(c) => c.cmd.mutacion.operacion(),
+            Cambio::Seguimiento(_) => Operacion::Seguimiento,
         }
     }
 
     /// The verified `sub` recorded with the reply; none for a public creation.
     fn firmante(&self) -> Option<&str> {
         match self {
-            Cambio::Crear(_) => None,
+            Cambio::Crear(_) | Cambio::Seguimiento(_) => None,
             Cambio::Ticket(c) => Some(&c.actor.id),
         }
     }
@@ -85,6 +90,8 @@ pub(super) struct Reserva {
     previas: HashMap<String, store::Registro>,
     /// The tickets named by claimed commands, locked until commit.
     bloqueados: HashMap<Uuid, Ticket>,
+    /// The tickets claimed `seguimiento`s name by label (locked with the others).
+    por_label: HashMap<String, Uuid>,
     /// One fresh ticket number per claimed creation.
     nums: Vec<i64>,
 }
@@ -117,6 +124,18 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .collect();
     let previas = store::respuestas_registradas(tx, &anteriores).await.en("respuestas_registradas")?;
     let reclamada = |m: &MutacionPreparada| reclamados.contains(m.message_id.as_str());
+    let labels: Vec<String> = tramo
+        .iter()
+        .filter_map(|paso| match paso {
+            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Seguimiento(s), .. }) if reclamada(m) => {
+                Some(s.label.clone())
+            }
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let por_label = store::uuids_por_label(tx, &labels).await.en("uuids_por_label")?;
     let uuids: Vec<Uuid> = tramo
         .iter()
         .filter_map(|paso| match paso {
@@ -125,6 +144,7 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
             }
             _ => None,
         })
+        .chain(por_label.values().copied())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -134,7 +154,7 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .filter(|paso| matches!(paso, Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Crear(_), .. }) if reclamada(m)))
         .count();
     let nums = store::siguientes_nums(tx, creaciones).await.en("siguientes_nums")?;
-    Ok(Reserva { reclamados, previas, bloqueados, nums })
+    Ok(Reserva { reclamados, previas, bloqueados, por_label, nums })
 }
 
 /// A mutation applied earlier in the run: what a copy of its `message_id`
@@ -161,7 +181,7 @@ pub(super) fn decidir(
     reglas: &ReglasSla,
     ahora: DateTime<Utc>,
 ) -> Result<Vec<Desenlace>, ErrorProceso> {
-    let Reserva { reclamados, previas, bloqueados, nums } = reserva;
+    let Reserva { reclamados, previas, bloqueados, por_label, nums } = reserva;
     let mut nums = nums.into_iter();
     // The ids applied earlier in this run, and where their outcome is.
     let mut propias: HashMap<String, Propia> = HashMap::new();
@@ -209,23 +229,36 @@ pub(super) fn decidir(
                             let Some(num) = nums.next() else {
                                 return Err(ErrorProceso::FaltanNumeros);
                             };
-                            crear(cambios, *datos, num, reglas, &ctx)
+                            let (d, uuid) = crear(cambios, *datos, num, reglas, &ctx);
+                            (d, Some(uuid))
                         }
                         Cambio::Ticket(c) => {
                             let CambioTicket { cmd, actor } = *c;
                             let actual = cambios.ticket(cmd.ticket_id).or_else(|| bloqueados.get(&cmd.ticket_id));
                             // Borrowed: `aplicar` makes the one copy the change needs.
                             let (d, cambio) = mutar(actual, &cmd, &actor, reglas, ctx.ahora);
-                            if let Some((nuevo, entrada)) = cambio {
-                                registrar(cambios, &nuevo, &entrada, &ctx);
-                                cambios.ticket_cambiado(nuevo);
+                            if let Some(Efecto { ticket, entrada, mensaje }) = cambio {
+                                registrar(cambios, &ticket, &entrada, mensaje, &ctx);
+                                cambios.ticket_cambiado(ticket);
                             }
-                            (d, cmd.ticket_id)
+                            (d, Some(cmd.ticket_id))
+                        }
+                        Cambio::Seguimiento(datos) => {
+                            let uuid = por_label.get(&datos.label).copied();
+                            let actual = uuid.and_then(|u| cambios.ticket(u).or_else(|| bloqueados.get(&u)));
+                            let (d, cambio) = seguir(actual, &datos, reglas, ctx.ahora);
+                            // Only an applied follow-up names its ticket in the record.
+                            let nombrado = cambio.as_ref().map(|e| e.ticket.uuid);
+                            if let Some(Efecto { ticket, entrada, mensaje }) = cambio {
+                                registrar(cambios, &ticket, &entrada, mensaje, &ctx);
+                                cambios.ticket_cambiado(ticket);
+                            }
+                            (d, nombrado)
                         }
                     };
                     // Refusals are recorded too: a re-sent command gets the
                     // same answer even if the ticket has moved on since.
-                    cambios.respuesta(message_id.as_str(), Some(ticket), d.respuesta.clone());
+                    cambios.respuesta(message_id.as_str(), ticket, d.respuesta.clone());
                     let propia = Propia { operacion: op, sub: firmante, indice: salida.len() };
                     propias.insert(message_id.as_str().to_string(), propia);
                     d
@@ -245,49 +278,125 @@ fn crear(
     ctx: &Contexto<'_>,
 ) -> (Desenlace, Uuid) {
     let (ticket, entrada) = Ticket::crear(datos, Uuid::new_v4(), num, ctx.ahora, reglas);
-    registrar(cambios, &ticket, &entrada, ctx);
+    registrar(cambios, &ticket, &entrada, None, ctx);
     let desenlace = Desenlace::ok(Operacion::Crear, &vistas::creado(&ticket));
     let uuid = ticket.uuid;
     cambios.ticket_nuevo(ticket);
     (desenlace, uuid)
 }
 
-/// Decides one mutation of `actual`: its reply and, when it applies, the new
-/// ticket and its history entry (for the caller to record).
+/// What an applied change writes: the ticket's new state, its history
+/// entry, and the conversation message it adds, if any.
+struct Efecto {
+    ticket: Ticket,
+    entrada: Historial,
+    mensaje: Option<Mensaje>,
+}
+
+/// Decides one mutation of `actual`: its reply and, when it applies, what
+/// it writes (for the caller to record).
 fn mutar(
     actual: Option<&Ticket>,
     cmd: &ComandoTicket,
     actor: &Actor,
     reglas: &ReglasSla,
     ahora: DateTime<Utc>,
-) -> (Desenlace, Option<(Ticket, Historial)>) {
+) -> (Desenlace, Option<Efecto>) {
     let op = cmd.mutacion.operacion();
     let resultado = match actual {
         None => Err(ErrorContrato::ticket_no_encontrado()),
         Some(t) if !actor.alcanza(t) => Err(fuera_de_area()),
         Some(t) => match t.aplicar(cmd, actor, ahora, reglas) {
-            Err(Rechazo::Transicion { operacion, estado }) => {
-                Err(ErrorContrato::TransicionInvalida { operacion, estado })
+            Err(rechazo) => Err(contrato(rechazo)),
+            Ok((nuevo, entrada)) => {
+                let mensaje = mensaje_de_staff(&cmd.mutacion, actor, ahora);
+                let desenlace = match &mensaje {
+                    Some(m) if op == Operacion::Responder => {
+                        Desenlace::ok(op, &vistas::respondido(t, &nuevo, ahora, m.uuid))
+                    }
+                    _ => Desenlace::ok(op, &vistas::transicion(t, &nuevo, ahora)),
+                };
+                Ok((desenlace, Efecto { ticket: nuevo, entrada, mensaje }))
             }
-            Err(Rechazo::Campos(campos)) => Err(ErrorContrato::Validacion(campos)),
-            Ok((nuevo, entrada)) => Ok((Desenlace::ok(op, &vistas::transicion(t, &nuevo, ahora)), nuevo, entrada)),
         },
     };
     match resultado {
-        Ok((desenlace, nuevo, entrada)) => (desenlace, Some((nuevo, entrada))),
+        Ok((desenlace, efecto)) => (desenlace, Some(efecto)),
         Err(e) => (Desenlace::rechazo(Some(op), &e), None),
     }
 }
 
-/// A change's history entry and its event into `cambios`; the event's type
-/// and actor follow the entry, converted once for both.
-fn registrar(cambios: &mut store::Cambios, ticket: &Ticket, entrada: &Historial, ctx: &Contexto<'_>) {
+/// The message a staff mutation adds to the conversation: `responder`'s,
+/// or `actualizar`'s `respuestaCliente` as a PUBLICO one of the actor's.
+fn mensaje_de_staff(mutacion: &Mutacion, actor: &Actor, ahora: DateTime<Utc>) -> Option<Mensaje> {
+    let autor = RolActor::Staff(actor.rol);
+    match mutacion {
+        Mutacion::Responder(escrito) => Some(escrito.mensaje(Uuid::new_v4(), ahora, &actor.nombre, autor)),
+        Mutacion::Actualizar { respuesta_cliente: Some(texto), .. } => {
+            let escrito = Escrito { texto: texto.clone(), interno: false, adjuntos: Vec::new() };
+            Some(escrito.mensaje(Uuid::new_v4(), ahora, &actor.nombre, autor))
+        }
+        _ => None,
+    }
+}
+
+/// Decides a requester's `seguimiento` on the ticket its label names: the
+/// same NO_ENCONTRADO as `consultar` for an unknown label or a wrong
+/// e-mail, so it never tells which.
+fn seguir(
+    actual: Option<&Ticket>,
+    datos: &DatosSeguimiento,
+    reglas: &ReglasSla,
+    ahora: DateTime<Utc>,
+) -> (Desenlace, Option<Efecto>) {
+    let op = Operacion::Seguimiento;
+    let Some(t) = actual.filter(|t| mismo_email(&t.solicitante.email, &datos.email)) else {
+        return (Desenlace::rechazo(Some(op), &ErrorContrato::consulta_no_encontrada()), None);
+    };
+    match t.seguir(ahora, reglas) {
+        Err(rechazo) => (Desenlace::rechazo(Some(op), &contrato(rechazo)), None),
+        Ok((nuevo, entrada)) => {
+            let mensaje = datos.escrito.mensaje(Uuid::new_v4(), ahora, &t.solicitante.nombre, RolActor::Usuario);
+            let desenlace = Desenlace::ok(op, &vistas::seguimiento_registrado(&nuevo, mensaje.uuid));
+            (desenlace, Some(Efecto { ticket: nuevo, entrada, mensaje: Some(mensaje) }))
+        }
+    }
+}
+
+/// The e-mail comparison of `consultar` (`lower(a) = lower(b)` in SQL):
+/// case-insensitive, nothing else — no trimming beyond validation's, no
+/// wildcard, no Unicode folding past lower case.
+fn mismo_email(guardado: &str, dado: &str) -> bool {
+    guardado.to_lowercase() == dado.to_lowercase()
+}
+
+/// A domain refusal as the contract's error.
+fn contrato(rechazo: Rechazo) -> ErrorContrato {
+    match rechazo {
+        Rechazo::Transicion { operacion, estado } => ErrorContrato::TransicionInvalida { operacion, estado },
+        Rechazo::Campos(campos) => ErrorContrato::Validacion(campos),
+    }
+}
+
+/// A change's history entry, its event and its message into `cambios`; the
+/// event's type and actor follow the entry, converted once for both.
+fn registrar(
+    cambios: &mut store::Cambios,
+    ticket: &Ticket,
+    entrada: &Historial,
+    mensaje: Option<Mensaje>,
+    ctx: &Contexto<'_>,
+) {
     let tipo = entrada.accion.tipo_evento();
     let evento_id = Uuid::new_v4();
     let entrada = HistorialLeido::from(entrada);
-    let data = vistas::datos_evento_ticket(ticket, &entrada, Some(ctx.message_id.as_str()), ctx.ahora);
+    let data =
+        vistas::datos_evento_ticket(ticket, &entrada, mensaje.as_ref(), Some(ctx.message_id.as_str()), ctx.ahora);
     let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ctx.ahora, ctx.traceparent, data);
     cambios.historial_leido(ticket.uuid, entrada, Some(ctx.message_id.as_str()));
+    if let Some(m) = mensaje {
+        cambios.mensaje(ticket.uuid, m);
+    }
     cambios.evento(store::EventoNuevo {
         evento_id,
         tipo,
@@ -392,6 +501,7 @@ mod tests {
             reclamados: ["a".to_string()].into(),
             previas: [("b".to_string(), registro(Operacion::Asignar, Some("carlos")))].into(),
             bloqueados: HashMap::new(),
+            por_label: HashMap::new(),
             nums: vec![7],
         }
     }

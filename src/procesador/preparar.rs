@@ -113,6 +113,11 @@ impl Procesador {
                     cambio: Cambio::Ticket(Box::new(CambioTicket { cmd, actor })),
                 }))
             }
+            (Peticion::Seguimiento(datos), _, Some(message_id)) => Preparado::Paso(Paso::Mutacion(MutacionPreparada {
+                message_id,
+                traceparent,
+                cambio: Cambio::Seguimiento(datos),
+            })),
             (Peticion::Consultar { label, email }, _, _) => Preparado::Consulta(Consulta::Consultar { label, email }),
             (Peticion::Detalle { ticket_id }, Some(actor), _) => {
                 Preparado::Consulta(Consulta::Detalle { ticket_id, actor })

@@ -2,8 +2,10 @@
 //! one CTE per table and change.
 
 use super::historial::{HISTORIAL_COLUMNS, HistorialLeido};
+use super::mensajes::insertar_mensajes;
 use super::tickets::{ColumnasTicket, TICKET_COLUMNS, columnas_que_cambian};
 use super::unnest::Unnest;
+use crate::domain::conversacion::Mensaje;
 use crate::domain::ticket::{Historial, Ticket};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -21,6 +23,8 @@ pub struct Cambios {
     tickets: Vec<(Ticket, bool)>,
     historial: Vec<(Uuid, HistorialLeido, Option<String>)>,
     eventos: Vec<EventoNuevo>,
+    /// Conversation messages, with their ticket, in the order written.
+    mensajes: Vec<(Uuid, Mensaje)>,
     /// Replies already serialised: stored as the very text they are sent as.
     respuestas: Vec<(String, Option<Uuid>, Arc<str>)>,
 }
@@ -73,6 +77,11 @@ impl Cambios {
         self.historial.push((ticket, h, comando_id.map(str::to_string)));
     }
 
+    /// Stages a message of `ticket`'s conversation.
+    pub fn mensaje(&mut self, ticket: Uuid, m: Mensaje) {
+        self.mensajes.push((ticket, m));
+    }
+
     /// Stages an event for the outbox.
     pub fn evento(&mut self, e: EventoNuevo) {
         self.eventos.push(e);
@@ -95,7 +104,7 @@ impl Cambios {
     /// inserted in the same batch. The text is the same for every batch: the
     /// prepared statement is reused.
     pub async fn escribir(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let Cambios { tickets, historial, eventos, respuestas } = std::mem::take(self);
+        let Cambios { tickets, historial, eventos, mensajes, respuestas } = std::mem::take(self);
         if tickets.is_empty() && historial.is_empty() && eventos.is_empty() && respuestas.is_empty() {
             return Ok(());
         }
@@ -105,6 +114,7 @@ impl Cambios {
         actualizar_tickets(&mut qb);
         insertar_historial(&mut qb, historial);
         insertar_eventos(&mut qb, eventos);
+        insertar_mensajes(&mut qb, mensajes);
         guardar_respuestas(&mut qb, &respuestas);
         qb.push(" SELECT 1");
         qb.build().execute(conn).await?;

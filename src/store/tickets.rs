@@ -3,6 +3,7 @@
 //! numbers.
 
 use super::unnest::Unnest;
+use crate::domain::conversacion::{AlVencer, Espera, Pausa};
 use crate::domain::estado::Tipo;
 use crate::domain::sla::{NivelSla, Progreso, SlaEstado};
 use crate::domain::ticket::{PrimeraRespuesta, Solicitante, Ticket};
@@ -127,6 +128,10 @@ columnas_de_ticket! {
     primera_respuesta_alerta:       Option<String> => Option<&'static str>,  "text",        cambia;
     primera_respuesta_umbral:       Option<i16>,                             "int2",        cambia;
     primera_respuesta_final:        Option<String> => Option<&'static str>,  "text",        cambia;
+    espera:                         Option<String> => Option<&'static str>,  "text",        cambia;
+    espera_hasta:                   Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    al_vencer:                      Option<String> => Option<&'static str>,  "text",        cambia;
+    pendiente_desde:                Option<DateTime<Utc>>,                   "timestamptz", cambia;
 }
 
 /// The columns an update rewrites, in list order: all but those fixed at
@@ -192,6 +197,18 @@ impl TryFrom<TicketRow> for Ticket {
             },
             proxima_alerta_sla: r.proxima_alerta_sla,
             pausado_desde: r.pausado_desde,
+            pausa: match (r.espera, r.al_vencer) {
+                (Some(espera), Some(al_vencer)) => Some(Pausa {
+                    espera: Espera::parse(&espera)
+                        .ok_or_else(|| FilaInvalida(format!("espera desconocida: {espera}")))?,
+                    hasta: r.espera_hasta,
+                    al_vencer: AlVencer::parse(&al_vencer)
+                        .ok_or_else(|| FilaInvalida(format!("al_vencer desconocido: {al_vencer}")))?,
+                }),
+                (None, None) => None,
+                _ => return Err(FilaInvalida("espera incompleta".into())),
+            },
+            pendiente_desde: r.pendiente_desde,
             pausa_acumulada: TimeDelta::milliseconds(r.pausa_acumulada_ms),
             sla_final: sla_estado(r.sla_final, "sla_final")?,
             creado_en: r.creado_en,
@@ -236,6 +253,10 @@ impl From<Ticket> for TicketValues {
             sla_alerta: sla_alerta.map(NivelSla::as_str),
             proxima_alerta_sla: t.proxima_alerta_sla,
             pausado_desde: t.pausado_desde,
+            espera: t.pausa.map(|p| p.espera.as_str()),
+            espera_hasta: t.pausa.and_then(|p| p.hasta),
+            al_vencer: t.pausa.map(|p| p.al_vencer.as_str()),
+            pendiente_desde: t.pendiente_desde,
             pausa_acumulada_ms: t.pausa_acumulada.num_milliseconds(),
             sla_final: t.sla_final.map(SlaEstado::as_str),
             creado_en: t.creado_en,
@@ -302,6 +323,18 @@ pub async fn bloquear_tickets(conn: &mut PgConnection, uuids: &[Uuid]) -> Result
     let sql = format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE uuid = ANY($1) ORDER BY uuid FOR UPDATE");
     let rows: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(uuids).fetch_all(conn).await?;
     rows.into_iter().map(|r| a_ticket(r).map(|t| (t.uuid, t))).collect()
+}
+
+/// The tickets named by `labels` (upper case), without locking them: a
+/// label never changes, so the uuids are then locked with the others, in
+/// uuid order ([`bloquear_tickets`]).
+pub async fn uuids_por_label(conn: &mut PgConnection, labels: &[String]) -> Result<HashMap<String, Uuid>, sqlx::Error> {
+    if labels.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let filas: Vec<(String, Uuid)> =
+        sqlx::query_as("SELECT label, uuid FROM tickets WHERE label = ANY($1)").bind(labels).fetch_all(conn).await?;
+    Ok(filas.into_iter().collect())
 }
 
 /// `n` fresh ticket numbers.

@@ -33,6 +33,8 @@ pub fn esquemas() -> Vec<(String, RefOr<Schema>)> {
     let mut v = Vec::new();
     con::<Creado<'_>>("Creado", &mut v);
     con::<Transicion<'_>>("Transicion", &mut v);
+    con::<Respondido<'_>>("Respondido", &mut v);
+    con::<SeguimientoRegistrado<'_>>("SeguimientoRegistrado", &mut v);
     con::<Consulta<'_>>("Consulta", &mut v);
     con::<Detalle<'_>>("Detalle", &mut v);
     con::<Listado<'_>>("Listado", &mut v);
@@ -66,6 +68,8 @@ pub fn esquema_respuesta(op: Operacion) -> &'static str {
         | Operacion::Actualizar
         | Operacion::Cancelar
         | Operacion::Archivar => "Transicion",
+        Operacion::Responder => "Respondido",
+        Operacion::Seguimiento => "SeguimientoRegistrado",
     }
 }
 

@@ -1,7 +1,8 @@
 //! Events (§5): the CloudEvents 1.0 envelope and the `data` of ticket events
 //! and SLA alerts.
 
-use super::{Fecha, HistorialVista, TicketVista};
+use super::{Fecha, HistorialVista, MensajeVista, TicketVista};
+use crate::domain::conversacion::Mensaje;
 use crate::domain::estado::{Estado, RolActor};
 use crate::domain::sla::{self, Meta, NivelSla};
 use crate::domain::ticket::{Alerta, Ticket};
@@ -109,6 +110,11 @@ pub struct DatosEventoTicket<'a> {
     pub comando_id: Option<&'a str>,
     /// Who made the change.
     pub actor: ActorEvento<'a>,
+    /// The message the change wrote, with its `visibilidad` (v1.2:
+    /// `ticket.respondido`, `ticket.seguimiento`, `ticket.actualizado` with
+    /// `respuestaCliente`): a notifier sends the requester PUBLICO ones only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mensaje: Option<MensajeVista<'a>>,
 }
 
 /// `data` of a ticket event; its actor is the history entry's (none has an
@@ -116,6 +122,7 @@ pub struct DatosEventoTicket<'a> {
 pub fn datos_evento_ticket<'a>(
     t: &'a Ticket,
     entrada: &'a HistorialLeido,
+    mensaje: Option<&'a Mensaje>,
     comando_id: Option<&'a str>,
     ahora: DateTime<Utc>,
 ) -> DatosEventoTicket<'a> {
@@ -124,6 +131,7 @@ pub fn datos_evento_ticket<'a>(
         historial: HistorialVista::de(entrada),
         comando_id,
         actor: ActorEvento { id: entrada.actor_id.as_deref(), nombre: &entrada.actor_nombre, rol: entrada.actor_rol },
+        mensaje: mensaje.map(MensajeVista::de),
     }
 }
 

@@ -2,7 +2,9 @@
 //! `datos`, `consultar`'s lookup, and the `ticket`, `solicitante` and
 //! `historial` objects of `detalle`, `listar` and events.
 
+use super::conversacion::MensajeVista;
 use super::{Fecha, TipoSolicitud, fecha_opt};
+use crate::domain::conversacion::{AlVencer, Espera, Mensaje};
 use crate::domain::estado::{Accion, Estado, RolActor};
 use crate::domain::sla::{self, Meta, SlaEstado};
 use crate::domain::ticket::Ticket;
@@ -141,7 +143,8 @@ pub struct TicketVista<'a> {
     pub asunto: Option<&'a str>,
     /// Description.
     pub descripcion: &'a str,
-    /// The staff's answer to the requester.
+    /// The text of the latest PUBLICO message written by staff (v1.2;
+    /// before, the last `respuestaCliente` of `actualizar`).
     #[schema(required = true)]
     pub respuesta_cliente: Option<&'a str>,
     /// The state.
@@ -177,6 +180,21 @@ pub struct TicketVista<'a> {
     pub cerrado_en: Option<Fecha>,
     /// Rises by one per change.
     pub version: i64,
+    /// What a paused ticket waits for: SOLICITANTE, TERCERO or OTRO; null
+    /// when not paused (v1.2, §10).
+    #[schema(required = true)]
+    pub espera: Option<Espera>,
+    /// When the wait ends by itself; null without one (v1.2).
+    #[schema(required = true)]
+    pub espera_hasta: Option<Fecha>,
+    /// What the wait's end by `espera_hasta` does: REABRIR or ARCHIVAR;
+    /// null when not paused (v1.2).
+    #[schema(required = true)]
+    pub al_vencer: Option<AlVencer>,
+    /// Since when the requester waits for the desk (the latest PUBLICO
+    /// message is theirs); null otherwise (v1.2).
+    #[schema(required = true)]
+    pub pendiente_respuesta_desde: Option<Fecha>,
 }
 
 impl<'a> TicketVista<'a> {
@@ -206,6 +224,10 @@ impl<'a> TicketVista<'a> {
             actualizado_en: Fecha(t.actualizado_en),
             cerrado_en: fecha_opt(t.cerrado_en),
             version: t.version,
+            espera: t.pausa.map(|p| p.espera),
+            espera_hasta: fecha_opt(t.pausa.and_then(|p| p.hasta)),
+            al_vencer: t.pausa.map(|p| p.al_vencer),
+            pendiente_respuesta_desde: fecha_opt(t.pendiente_desde),
         }
     }
 }
@@ -309,6 +331,8 @@ pub struct Detalle<'a> {
     pub solicitante: SolicitanteVista<'a>,
     /// Its history, oldest first.
     pub historial: Vec<HistorialVista<'a>>,
+    /// Its conversation, every message, oldest first (v1.2).
+    pub conversacion: Vec<MensajeVista<'a>>,
 }
 
 /// `datos` of `listar`.
@@ -404,11 +428,20 @@ pub struct Consulta<'a> {
     /// The SLA policy's name; null for the defaults (v1.1).
     #[schema(required = true)]
     pub sla_politica: Option<&'a str>,
+    /// The conversation's PUBLICO messages, oldest first (v1.2): never an
+    /// INTERNO one.
+    pub conversacion: Vec<MensajeVista<'a>>,
 }
 
 impl<'a> Consulta<'a> {
-    /// The public view of `t`, its last history entry `ultimo`, SLA states as of `ahora`.
-    pub fn de(t: &'a Ticket, ultimo: Option<&'a HistorialLeido>, ahora: DateTime<Utc>) -> Self {
+    /// The public view of `t`, its last history entry `ultimo`, its PUBLICO
+    /// messages `publicos`, SLA states as of `ahora`.
+    pub fn de(
+        t: &'a Ticket,
+        ultimo: Option<&'a HistorialLeido>,
+        publicos: &'a [Mensaje],
+        ahora: DateTime<Utc>,
+    ) -> Self {
         let s = &t.solicitante;
         Consulta {
             ticket_uuid: t.uuid,
@@ -442,6 +475,9 @@ impl<'a> Consulta<'a> {
             fecha_limite_primera_respuesta: fecha_opt(t.fecha_limite(Meta::PrimeraRespuesta)),
             sla_primera_respuesta: t.sla_primera_respuesta(ahora),
             sla_politica: t.sla_politica.as_deref(),
+            // Filtered again here: whatever the caller read, the requester
+            // never sees an INTERNO message.
+            conversacion: publicos.iter().filter(|m| m.es_publico()).map(MensajeVista::de).collect(),
         }
     }
 }
@@ -457,17 +493,28 @@ pub fn transicion<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>) ->
 }
 
 /// `datos` of `detalle`.
-pub fn detalle<'a>(t: &'a Ticket, entradas: &'a [HistorialLeido], ahora: DateTime<Utc>) -> Detalle<'a> {
+pub fn detalle<'a>(
+    t: &'a Ticket,
+    entradas: &'a [HistorialLeido],
+    mensajes: &'a [Mensaje],
+    ahora: DateTime<Utc>,
+) -> Detalle<'a> {
     Detalle {
         ticket: TicketVista::de(t, ahora),
         solicitante: SolicitanteVista::de(t),
         historial: entradas.iter().map(HistorialVista::de).collect(),
+        conversacion: mensajes.iter().map(MensajeVista::de).collect(),
     }
 }
 
 /// `datos` of `consultar`.
-pub fn consulta<'a>(t: &'a Ticket, ultimo: Option<&'a HistorialLeido>, ahora: DateTime<Utc>) -> Consulta<'a> {
-    Consulta::de(t, ultimo, ahora)
+pub fn consulta<'a>(
+    t: &'a Ticket,
+    ultimo: Option<&'a HistorialLeido>,
+    publicos: &'a [Mensaje],
+    ahora: DateTime<Utc>,
+) -> Consulta<'a> {
+    Consulta::de(t, ultimo, publicos, ahora)
 }
 
 /// `datos` of `listar`.

@@ -287,6 +287,8 @@ async fn consultar_shows_the_requester_view_and_hides_label_existence() {
         "fechaLimitePrimeraRespuesta",
         "slaPrimeraRespuesta",
         "slaPolitica",
+        // v1.2 (§10): the public thread.
+        "conversacion",
     ];
     for c in campos {
         assert!(d.get(c).is_some(), "falta {c}");

@@ -5,6 +5,7 @@ mod bordes_amqp;
 mod bordes_http;
 mod comandos;
 mod configuracion;
+mod conversacion;
 mod fiabilidad;
 mod gateway;
 mod helpers;

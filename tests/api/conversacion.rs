@@ -1,0 +1,230 @@
+//! Issue #26 (contract §10): the conversation between requester and desk,
+//! end to end over the gateway, the worker, Postgres and RabbitMQ — and the
+//! hostile edges of the new operations.
+
+use crate::gateway::{con_worker, es_error, respuesta, validar};
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const EMAIL: &str = "ana.garcia@empresa.com";
+
+fn adjunto() -> Value {
+    json!({"nombre": "captura.png", "url": "https://archivos.empresa.com/t/1/captura.png",
+        "tipo": "image/png", "bytes": 48213, "sha256": "ab".repeat(32)})
+}
+
+#[tokio::test]
+async fn a_whole_conversation_through_the_gateway_shows_the_requester_only_the_public_thread() {
+    let (mut app, gw) = con_worker(|_| {}).await;
+    let doc = gw.documento().await;
+    let mesa = token("MESA", None);
+    let (_, creado, _) = respuesta(gw.post("/api/tickets/crear", &ana_garcia())).await;
+    let id = creado["ticketUuid"].as_str().unwrap().to_string();
+    let label = creado["ticketLabel"].as_str().unwrap().to_string();
+    let ruta = |op: &str| format!("/api/tickets/{id}/{op}");
+    let (estado, _, _) = respuesta(gw.post(&ruta("asignar"), &json!({})).bearer_auth(&mesa)).await;
+    assert_eq!(estado, StatusCode::OK);
+
+    // Staff ask for a screenshot and pause, waiting for the requester until tomorrow.
+    let pedido = json!({"texto": "¿Nos envía una captura del error?"});
+    let (estado, r, _) = respuesta(gw.post(&ruta("responder"), &pedido).bearer_auth(&mesa)).await;
+    assert_eq!(estado, StatusCode::OK, "{r}");
+    validar(&doc, "Respondido", &r);
+    assert_eq!((r["estadoAnterior"].as_str(), r["estado"].as_str()), (Some("ASIGNADO"), Some("ASIGNADO")));
+    assert!(r["mensajeId"].as_str().is_some_and(|m| uuid::Uuid::parse_str(m).is_ok()), "{r}");
+    let hasta = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    let pausa = json!({"motivo": "esperando la captura", "espera": "SOLICITANTE", "hasta": hasta});
+    let (estado, p, _) = respuesta(gw.post(&ruta("pausar"), &pausa).bearer_auth(&mesa)).await;
+    assert_eq!((estado, p["estado"].as_str()), (StatusCode::OK, Some("PAUSADO")), "{p}");
+    let (_, d, _) = respuesta(gw.get(&format!("/api/tickets/{id}"), Some(&mesa))).await;
+    assert_eq!(
+        (d["ticket"]["espera"].as_str(), d["ticket"]["al_vencer"].as_str()),
+        (Some("SOLICITANTE"), Some("REABRIR"))
+    );
+
+    // The requester answers by seguimiento: the ticket is back in ASIGNADO, in that one command.
+    let seguimiento = json!({"label": label, "email": EMAIL.to_uppercase(), "texto": "Adjunto la captura.",
+        "adjuntos": [adjunto()]});
+    let (estado, s, _) = respuesta(gw.post("/api/tickets/seguimiento", &seguimiento)).await;
+    assert_eq!(estado, StatusCode::OK, "{s}");
+    validar(&doc, "SeguimientoRegistrado", &s);
+    assert_eq!((s["estado"].as_str(), s["mensaje"].as_str()), (Some("ASIGNADO"), Some("Su mensaje fue registrado.")));
+    assert!(s.get("ticketUuid").is_none(), "no internal id for the requester: {s}");
+
+    // Staff reply publicly, and leave a note for the team.
+    let (estado, _, _) =
+        respuesta(gw.post(&ruta("responder"), &json!({"texto": "Gracias, ya lo corregimos."})).bearer_auth(&mesa))
+            .await;
+    assert_eq!(estado, StatusCode::OK);
+    let nota = json!({"texto": "Era la caché del proxy; no decírselo.", "interno": true});
+    let (estado, _, _) = respuesta(gw.post(&ruta("responder"), &nota).bearer_auth(&mesa)).await;
+    assert_eq!(estado, StatusCode::OK);
+
+    // consultar: only the public thread; respuestaCliente is the desk's latest public answer.
+    let (estado, c, _) = respuesta(gw.post("/api/tickets/consultar", &json!({"label": label, "email": EMAIL}))).await;
+    assert_eq!(estado, StatusCode::OK, "{c}");
+    validar(&doc, "Consulta", &c);
+    let textos: Vec<&str> =
+        c["conversacion"].as_array().unwrap().iter().map(|m| m["texto"].as_str().unwrap()).collect();
+    assert_eq!(textos, ["¿Nos envía una captura del error?", "Adjunto la captura.", "Gracias, ya lo corregimos."]);
+    assert!(!c.to_string().contains("caché del proxy"), "an INTERNO note reached the requester: {c}");
+    assert_eq!(c["respuestaCliente"], "Gracias, ya lo corregimos.");
+    assert_eq!(c["conversacion"][1]["autor"], json!({"nombre": "Ana García", "rol": "USUARIO"}));
+    assert_eq!(c["conversacion"][1]["adjuntos"][0], adjunto());
+
+    // detalle: every message, and the history of each step.
+    let (_, d, _) = respuesta(gw.get(&format!("/api/tickets/{id}"), Some(&mesa))).await;
+    validar(&doc, "Detalle", &d);
+    assert_eq!(d["conversacion"].as_array().map(Vec::len), Some(4), "{d}");
+    assert_eq!(d["conversacion"][3]["visibilidad"], "INTERNO");
+    assert_eq!((d["ticket"]["estado"].as_str(), d["ticket"]["espera"].as_str()), (Some("ASIGNADO"), None));
+    let historial: Vec<(&str, &str, &str)> = d["historial"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["accion"].as_str().unwrap(),
+                h["estado_antes"].as_str().unwrap_or("-"),
+                h["estado_despues"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        historial,
+        [
+            ("CREACION", "-", "NUEVO"),
+            ("ASIGNACION", "NUEVO", "ASIGNADO"),
+            ("RESPUESTA", "ASIGNADO", "ASIGNADO"),
+            ("PAUSA", "ASIGNADO", "PAUSADO"),
+            ("SEGUIMIENTO", "PAUSADO", "ASIGNADO"),
+            ("RESPUESTA", "ASIGNADO", "ASIGNADO"),
+            ("RESPUESTA", "ASIGNADO", "ASIGNADO"),
+        ]
+    );
+    assert!(
+        d["historial"][4]["motivo"].is_null() && d["historial"][2]["motivo"].is_null(),
+        "texts stay out of history"
+    );
+
+    // Events: one per command, each with its message and visibility, versions rising by one.
+    let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
+    let tipos: Vec<&str> = eventos.iter().map(|(_, t, _)| t.as_str()).collect();
+    assert_eq!(
+        tipos,
+        [
+            "ticket.creado",
+            "ticket.asignado",
+            "ticket.respondido",
+            "ticket.pausado",
+            "ticket.seguimiento",
+            "ticket.respondido",
+            "ticket.respondido"
+        ]
+    );
+    let versiones: Vec<i64> =
+        eventos.iter().map(|(_, _, e)| e["data"]["ticket"]["version"].as_i64().unwrap()).collect();
+    assert_eq!(versiones, (1..=7).collect::<Vec<_>>());
+    let visibilidad = |i: usize| eventos[i].2["data"]["mensaje"]["visibilidad"].as_str().map(str::to_string);
+    assert_eq!(visibilidad(2).as_deref(), Some("PUBLICO"));
+    assert_eq!(visibilidad(4).as_deref(), Some("PUBLICO"));
+    assert_eq!(visibilidad(6).as_deref(), Some("INTERNO"), "a notifier can tell a note from a reply");
+    assert_eq!(eventos[4].2["data"]["mensaje"]["adjuntos"][0]["sha256"], "ab".repeat(32));
+    assert!(eventos[3].2["data"].get("mensaje").is_none(), "pausar writes no message");
+}
+
+#[tokio::test]
+async fn hostile_conversation_commands_get_one_contract_reply_and_change_nothing() {
+    let (mut app, gw) = con_worker(|_| {}).await;
+    let doc = gw.documento().await;
+    let mesa = token("MESA", None);
+    let (_, creado, _) = respuesta(gw.post("/api/tickets/crear", &ana_garcia())).await;
+    let id = creado["ticketUuid"].as_str().unwrap().to_string();
+    let label = creado["ticketLabel"].as_str().unwrap().to_string();
+    let ruta = |op: &str| format!("/api/tickets/{id}/{op}");
+    respuesta(gw.post(&ruta("asignar"), &json!({})).bearer_auth(&mesa)).await;
+    let antes = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    let version = antes["datos"]["ticket"]["version"].clone();
+
+    // Wrong e-mail and unknown label: the very same refusal as consultar's.
+    let mal_email = json!({"label": label, "email": "otra@empresa.com", "texto": "hola"});
+    let (e1, b1, _) = respuesta(gw.post("/api/tickets/seguimiento", &mal_email)).await;
+    let sin_label = json!({"label": "TKT-2026-99999", "email": EMAIL, "texto": "hola"});
+    let (e2, b2, _) = respuesta(gw.post("/api/tickets/seguimiento", &sin_label)).await;
+    let (e3, b3, _) =
+        respuesta(gw.post("/api/tickets/consultar", &json!({"label": "TKT-2026-99999", "email": EMAIL}))).await;
+    es_error(&doc, e1, &b1, StatusCode::NOT_FOUND, "NO_ENCONTRADO");
+    assert_eq!((e1, &b1), (e2, &b2), "a wrong e-mail and an unknown label answer alike");
+    assert_eq!((e2, &b2), (e3, &b3), "and as consultar does");
+    let sql_comodin = json!({"label": label, "email": "%@empresa.com", "texto": "hola"});
+    let (e, b, _) = respuesta(gw.post("/api/tickets/seguimiento", &sql_comodin)).await;
+    assert_eq!((e, &b), (e1, &b1), "a wildcard matches nothing");
+
+    let largo = "x".repeat(5001);
+    let once: Vec<Value> = (0..11).map(|_| adjunto()).collect();
+    let con = |campo: &str, valor: Value| {
+        let mut a = adjunto();
+        a[campo] = valor;
+        json!({"texto": "ver adjunto", "adjuntos": [a]})
+    };
+    let malos: Vec<(&str, Value, &str)> = vec![
+        ("responder", json!({"texto": "hola\u{0007}"}), "texto"),
+        ("responder", json!({"texto": largo}), "texto"),
+        ("responder", json!({"texto": "  "}), "texto"),
+        ("responder", json!({"texto": 5}), "texto"),
+        ("responder", json!({"texto": "ok", "interno": "sí"}), "interno"),
+        ("responder", json!({"texto": "ok", "adjuntos": once}), "adjuntos"),
+        ("responder", json!({"texto": "ok", "adjuntos": {"nombre": "x"}}), "adjuntos"),
+        ("responder", con("url", json!("http://archivos.empresa.com/a.png")), "adjuntos[0].url"),
+        ("responder", con("url", json!("javascript:alert(1)")), "adjuntos[0].url"),
+        ("responder", con("url", json!("https://")), "adjuntos[0].url"),
+        ("responder", con("sha256", json!("zz".repeat(32))), "adjuntos[0].sha256"),
+        ("responder", con("sha256", json!("ab")), "adjuntos[0].sha256"),
+        ("responder", con("bytes", json!(-1)), "adjuntos[0].bytes"),
+        ("responder", con("tipo", json!("imagen")), "adjuntos[0].tipo"),
+        ("responder", con("nombre", json!("")), "adjuntos[0].nombre"),
+        ("pausar", json!({"motivo": "m", "hasta": "2020-01-01T00:00:00Z"}), "hasta"),
+        (
+            "pausar",
+            json!({"motivo": "m", "hasta": (chrono::Utc::now() + chrono::TimeDelta::days(91)).to_rfc3339()}),
+            "hasta",
+        ),
+        ("pausar", json!({"motivo": "m", "alVencer": "ARCHIVAR"}), "hasta"),
+        ("pausar", json!({"motivo": "m", "espera": "NADIE"}), "espera"),
+        ("pausar", json!({"motivo": "m", "hasta": "mañana"}), "hasta"),
+    ];
+    for (op, cuerpo, campo) in malos {
+        let (estado, b, _) = respuesta(gw.post(&ruta(op), &cuerpo).bearer_auth(&mesa)).await;
+        es_error(&doc, estado, &b, StatusCode::UNPROCESSABLE_ENTITY, "VALIDACION");
+        let campos: Vec<&str> =
+            b["error"]["campos"].as_array().unwrap().iter().map(|c| c["campo"].as_str().unwrap()).collect();
+        assert!(campos.contains(&campo), "{op} {cuerpo}: {b}");
+    }
+    let interno = json!({"label": label, "email": EMAIL, "texto": "hola", "interno": true});
+    let (estado, b, _) = respuesta(gw.post("/api/tickets/seguimiento", &interno)).await;
+    es_error(&doc, estado, &b, StatusCode::UNPROCESSABLE_ENTITY, "VALIDACION");
+
+    // Roles and areas: a token of another area cannot write to this ticket; no token is 401.
+    let otra_area = token("AREA", Some("FINANZAS"));
+    let (estado, b, _) =
+        respuesta(gw.post(&ruta("responder"), &json!({"texto": "hola"})).bearer_auth(&otra_area)).await;
+    es_error(&doc, estado, &b, StatusCode::FORBIDDEN, "PROHIBIDO");
+    let (estado, b, _) = respuesta(gw.post(&ruta("responder"), &json!({"texto": "hola"}))).await;
+    es_error(&doc, estado, &b, StatusCode::UNAUTHORIZED, "NO_AUTENTICADO");
+
+    // Nothing of the above changed the ticket or wrote a message.
+    let despues = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    assert_eq!(despues["datos"]["ticket"]["version"], version);
+    assert_eq!(app.contar("SELECT count(*) FROM mensajes").await, 0);
+
+    // On a closed ticket the conversation is over: 409, by either side.
+    respuesta(gw.post(&ruta("archivar"), &json!({})).bearer_auth(&mesa)).await;
+    let (estado, b, _) = respuesta(gw.post(&ruta("responder"), &json!({"texto": "hola"})).bearer_auth(&mesa)).await;
+    es_error(&doc, estado, &b, StatusCode::CONFLICT, "TRANSICION_INVALIDA");
+    let (estado, b, _) =
+        respuesta(gw.post("/api/tickets/seguimiento", &json!({"label": label, "email": EMAIL, "texto": "hola"}))).await;
+    es_error(&doc, estado, &b, StatusCode::CONFLICT, "TRANSICION_INVALIDA");
+    assert_eq!(app.contar("SELECT count(*) FROM mensajes").await, 0);
+}
