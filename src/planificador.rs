@@ -74,11 +74,47 @@ impl Planificador {
                 break;
             }
         }
-        if total > 0 {
+        let mut esperas = 0;
+        loop {
+            let (vistos, terminadas) = self.lote_de_esperas(ahora).await?;
+            esperas += terminadas;
+            if vistos < self.lote || terminadas == 0 {
+                break;
+            }
+        }
+        if total > 0 || esperas > 0 {
             self.aviso_outbox.notify_one();
-            tracing::info!(alertas = total, "SLA: alertas emitidas");
+            tracing::info!(alertas = total, esperas, "SLA: alertas emitidas y esperas terminadas");
         }
         Ok(total)
+    }
+
+    /// Ends the waits due at `ahora` in one batch (contract §10): each
+    /// ticket's steps, their history and events, in one statement.
+    /// (tickets seen, waits ended).
+    async fn lote_de_esperas(&self, ahora: DateTime<Utc>) -> Result<(usize, usize), ErrorProceso> {
+        let mut tx = self.pool.begin().await.en("begin")?;
+        let debidos =
+            store::reclamar_esperas_vencidas(&mut tx, ahora, self.lote).await.en("reclamar_esperas_vencidas")?;
+        let mut cambios = store::Cambios::default();
+        let mut terminadas = 0;
+        for t in &debidos {
+            let pasos = t.vencer_espera(ahora, &self.reglas);
+            let Some((ultimo, _)) = pasos.last() else { continue };
+            let ultimo = ultimo.clone();
+            for (estado, entrada) in &pasos {
+                let leida = store::HistorialLeido::from(entrada);
+                let tipo = entrada.accion.tipo_evento();
+                let datos = vistas::datos_evento_ticket(estado, &leida, None, None, ahora);
+                evento_del_planificador(&mut cambios, Uuid::new_v4(), tipo, estado, ahora, datos);
+                cambios.historial_leido(t.uuid, leida, None);
+            }
+            cambios.ticket_cambiado(ultimo);
+            terminadas += 1;
+        }
+        cambios.escribir(&mut tx).await.en("escribir_cambios")?;
+        tx.commit().await.en("commit")?;
+        Ok((debidos.len(), terminadas))
     }
 
     async fn lote(&self, ahora: DateTime<Utc>) -> Result<(usize, usize), ErrorProceso> {

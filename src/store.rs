@@ -21,7 +21,7 @@ fn limite_sql(lote: usize) -> i64 {
     i64::try_from(lote).unwrap_or(i64::MAX)
 }
 
-pub use alertas::{AlertaNueva, reclamar_alertas_debidas, registrar_alertas};
+pub use alertas::{AlertaNueva, reclamar_alertas_debidas, reclamar_esperas_vencidas, registrar_alertas};
 pub use cambios::{Cambios, EventoNuevo};
 pub use comandos::{Registro, Reservas, podar_comandos, reservar_comandos, respuestas_registradas};
 pub use historial::{HistorialLeido, historial, ultimo_historial};

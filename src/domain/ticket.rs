@@ -911,6 +911,47 @@ mod tests {
     }
 
     #[test]
+    fn a_wait_runs_out_at_hasta_once_through_legal_steps_as_sistema() {
+        use crate::domain::conversacion::{AlVencer, Espera};
+        let p = reglas();
+        let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let hasta = t0() + TimeDelta::hours(2);
+        for al_vencer in AlVencer::TODOS {
+            let espera = Mutacion::Pausar(Pausa { espera: Espera::Tercero, hasta: Some(hasta), al_vencer });
+            let (pausado, _) = t.aplicar(&cmd(espera, Some("proveedor")), &mesa(), t0(), &p).unwrap();
+            assert!(pausado.vencer_espera(hasta - TimeDelta::milliseconds(1), &p).is_empty(), "not yet");
+            let pasos = pausado.vencer_espera(hasta, &p);
+            let acciones: Vec<(Accion, Estado, RolActor)> =
+                pasos.iter().map(|(_, h)| (h.accion, h.estado_despues, h.actor_rol)).collect();
+            let versiones: Vec<i64> = pasos.iter().map(|(t, _)| t.version).collect();
+            match al_vencer {
+                AlVencer::Reabrir => {
+                    assert_eq!(acciones, [(Accion::Reapertura, Estado::Asignado, RolActor::Sistema)]);
+                    assert_eq!(pasos[0].1.motivo.as_deref(), Some(MOTIVO_RECORDATORIO));
+                }
+                AlVencer::Archivar => {
+                    assert_eq!(
+                        acciones,
+                        [
+                            (Accion::Reapertura, Estado::Asignado, RolActor::Sistema),
+                            (Accion::Archivo, Estado::Archivado, RolActor::Sistema)
+                        ]
+                    );
+                    assert_eq!(pasos[1].1.motivo.as_deref(), Some(MOTIVO_CIERRE_AUTOMATICO));
+                    assert_eq!(pasos[1].0.sla_final, Some(SlaEstado::Cumplido), "the clock stood still while paused");
+                }
+            }
+            assert_eq!(versiones, (1..=pasos.len() as i64).map(|n| pausado.version + n).collect::<Vec<_>>());
+            let (ultimo, _) = pasos.last().unwrap();
+            assert!(ultimo.vencer_espera(hasta + TimeDelta::days(30), &p).is_empty(), "never twice");
+            assert_eq!(ultimo.pausa, None);
+        }
+        let sin_hasta = Mutacion::Pausar(pausa_otro());
+        let (pausado, _) = t.aplicar(&cmd(sin_hasta, Some("m")), &mesa(), t0(), &p).unwrap();
+        assert!(pausado.vencer_espera(t0() + TimeDelta::days(365), &p).is_empty(), "no hasta: only a command ends it");
+    }
+
+    #[test]
     fn creation_gives_label_state_and_deadline() {
         let t = nuevo();
         assert_eq!(t.label, "TKT-2026-00142");

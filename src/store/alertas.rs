@@ -25,6 +25,24 @@ pub async fn reclamar_alertas_debidas(
     rows.into_iter().map(a_ticket).collect()
 }
 
+/// Paused tickets whose wait's `hasta` has come by `ahora`, soonest first,
+/// locked; rows another scheduler or a command holds are skipped, never
+/// waited for. Ending the wait clears `espera_hasta` in the same
+/// transaction, so no later scan, here or in another replica, finds it again.
+pub async fn reclamar_esperas_vencidas(
+    conn: &mut PgConnection,
+    ahora: DateTime<Utc>,
+    limite: usize,
+) -> Result<Vec<Ticket>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE espera_hasta <= $1 AND estado = 'PAUSADO' \
+         ORDER BY espera_hasta LIMIT $2 FOR UPDATE SKIP LOCKED"
+    );
+    let rows: Vec<TicketRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ahora).bind(super::limite_sql(limite)).fetch_all(conn).await?;
+    rows.into_iter().map(a_ticket).collect()
+}
+
 /// An alert to record: its key and the event it is sent as.
 #[derive(Debug, Clone, Copy)]
 pub struct AlertaNueva {

@@ -4,9 +4,11 @@
 
 use crate::gateway::{con_worker, es_error, respuesta, validar};
 use crate::helpers::*;
+use mesa_ayuda::startup::Aplicacion;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 const EMAIL: &str = "ana.garcia@empresa.com";
 
@@ -227,4 +229,66 @@ async fn hostile_conversation_commands_get_one_contract_reply_and_change_nothing
         respuesta(gw.post("/api/tickets/seguimiento", &json!({"label": label, "email": EMAIL, "texto": "hola"}))).await;
     es_error(&doc, estado, &b, StatusCode::CONFLICT, "TRANSICION_INVALIDA");
     assert_eq!(app.contar("SELECT count(*) FROM mensajes").await, 0);
+}
+
+#[tokio::test]
+async fn waits_that_run_out_end_once_across_two_replicas_on_a_one_second_cron() {
+    let mut app =
+        TestApp::spawn_with(|s| s.scheduler.cron = mesa_ayuda::reloj::Cron::parse("* * * * * *").unwrap()).await;
+    let segunda = Aplicacion::build(app.config.clone()).await.unwrap();
+    let parar = CancellationToken::new();
+    let replica = tokio::spawn(segunda.ejecutar(parar.clone()));
+    let mesa = token("MESA", None);
+    let mut pausar = async |al_vencer: &str, espera: &str| {
+        let r = app.enviar("crear", ana_garcia(), None).await;
+        let id = r["datos"]["ticketUuid"].as_str().unwrap().to_string();
+        app.enviar("asignar", json!({"ticketId": id}), Some(&mesa)).await;
+        let hasta = (chrono::Utc::now() + chrono::TimeDelta::seconds(2)).to_rfc3339();
+        let p = json!({"ticketId": id, "motivo": "esperando", "espera": espera, "hasta": hasta, "alVencer": al_vencer});
+        let r = app.enviar("pausar", p, Some(&mesa)).await;
+        assert_eq!(r["datos"]["estado"], "PAUSADO", "{r}");
+        id
+    };
+    let cierra = pausar("ARCHIVAR", "SOLICITANTE").await;
+    let recuerda = pausar("REABRIR", "TERCERO").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    parar.cancel();
+    replica.await.unwrap().unwrap();
+
+    let eventos = app.cliente.eventos_hasta_silencio(Duration::from_secs(2)).await;
+    let de = |id: &str| -> Vec<String> {
+        eventos.iter().filter(|(_, _, e)| e["subject"] == id).map(|(_, t, _)| t.clone()).collect()
+    };
+    let pausado = ["ticket.creado", "ticket.asignado", "ticket.pausado"];
+    assert_eq!(de(&cierra), [&pausado[..], &["ticket.reabierto", "ticket.archivado"]].concat(), "each event once");
+    assert_eq!(de(&recuerda), [&pausado[..], &["ticket.reabierto"]].concat());
+
+    let d = app.enviar("detalle", json!({"ticketId": cierra}), Some(&mesa)).await;
+    let t = &d["datos"]["ticket"];
+    assert_eq!((t["estado"].as_str(), t["version"].as_i64(), t["espera"].as_str()), (Some("ARCHIVADO"), Some(5), None));
+    let ultimos: Vec<(&str, &str, &str, &str)> = d["datos"]["historial"].as_array().unwrap()[3..]
+        .iter()
+        .map(|h| {
+            (
+                h["accion"].as_str().unwrap(),
+                h["actor_rol"].as_str().unwrap(),
+                h["motivo"].as_str().unwrap(),
+                h["estado_despues"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ultimos,
+        [
+            ("REAPERTURA", "SISTEMA", "recordatorio", "ASIGNADO"),
+            ("ARCHIVO", "SISTEMA", "cierre automático: sin respuesta", "ARCHIVADO")
+        ]
+    );
+    let d = app.enviar("detalle", json!({"ticketId": recuerda}), Some(&mesa)).await;
+    assert_eq!(d["datos"]["ticket"]["estado"], "ASIGNADO");
+
+    // A restarted scheduler finds nothing left to end.
+    assert_eq!(app.planificador.escanear(app.ahora() + chrono::TimeDelta::minutes(5)).await.unwrap(), 0);
+    assert!(app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await.is_empty());
+    assert_eq!(app.contar("SELECT count(*) FROM tickets WHERE espera_hasta IS NOT NULL").await, 0);
 }
