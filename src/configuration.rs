@@ -239,6 +239,10 @@ pub struct SlaSettings {
     pub primera_respuesta: BTreeMap<String, String>,
     /// Whether `PAUSADO` tickets stop the SLA clock.
     pub pausa_detiene_reloj: bool,
+    /// What stops the first-response clock (v1.2): `"asignar"` (default) or
+    /// `"respuesta"`, the first PUBLICO message of staff.
+    #[serde(default)]
+    pub primera_respuesta_termina: crate::domain::sla::FinPrimeraRespuesta,
     /// Working hours; absent means a 24x7 clock.
     #[serde(default)]
     pub calendario: Option<CalendarioSettings>,

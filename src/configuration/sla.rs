@@ -73,7 +73,8 @@ impl Settings {
             .con_primera_respuesta(
                 self.sla.primera_respuesta.iter().filter_map(|(n, t)| objetivo(t).ok().map(|o| (n.clone(), o))),
             )
-            .con_politicas(calendarios, politicas);
+            .con_politicas(calendarios, politicas)
+            .con_fin_de_primera_respuesta(self.sla.primera_respuesta_termina);
         if let Some(avisos) = avisos {
             reglas = reglas.con_avisos(avisos);
         }

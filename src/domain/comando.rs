@@ -172,8 +172,45 @@ pub struct FiltroListado {
     pub sla_primera_respuesta: Option<SlaEstado>,
     /// Page size, 1 to `LIMITE_MAXIMO`.
     pub limite: i64,
-    /// Continue after this ticket number (newest first).
-    pub despues_de: Option<i64>,
+    /// Continue after this ticket: its number (newest first), or with
+    /// `pendienteRespuesta`, its place in that order.
+    pub despues_de: Option<Cursor>,
+    /// `espera` (v1.2): only paused tickets waiting for this.
+    pub espera: Option<Espera>,
+    /// `pendienteRespuesta` (v1.2): `true`, only the tickets whose latest
+    /// PUBLICO message is the requester's, the longest-waiting first;
+    /// `false`, only the others.
+    pub pendiente_respuesta: Option<bool>,
+}
+
+/// Where a `listar` page continues (opaque to clients).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    /// After this ticket number, newest first: `v1.<num hex>`.
+    Num(i64),
+    /// After this (since, number), longest-waiting first (`pendienteRespuesta`):
+    /// `p1.<epoch ms hex>.<num hex>`.
+    Pendiente(DateTime<Utc>, i64),
+}
+
+impl Cursor {
+    /// The cursor's text, as `siguienteCursor` carries it.
+    pub fn texto(self) -> String {
+        match self {
+            Cursor::Num(num) => format!("v1.{num:x}"),
+            Cursor::Pendiente(desde, num) => format!("p1.{:x}.{num:x}", desde.timestamp_millis()),
+        }
+    }
+
+    /// A cursor `texto` wrote; anything else is none.
+    pub fn leer(s: &str) -> Option<Cursor> {
+        let hex = |t: &str| i64::from_str_radix(t, 16).ok().filter(|n| *n > 0);
+        if let Some(resto) = s.strip_prefix("v1.") {
+            return hex(resto).map(Cursor::Num);
+        }
+        let (ms, num) = s.strip_prefix("p1.")?.split_once('.')?;
+        Some(Cursor::Pendiente(DateTime::from_timestamp_millis(hex(ms)?)?, hex(num)?))
+    }
 }
 
 /// Longest `descripcion` (contract §3, v1.1): bounds what one ticket stores
@@ -226,13 +263,23 @@ pub enum Peticion {
     Catalogo,
 }
 
-/// `listar` cursors are opaque to clients: `v1.<ticket number in hex>`.
-pub fn cursor(num: i64) -> String {
-    format!("v1.{num:x}")
-}
-
-fn leer_cursor(s: &str) -> Option<i64> {
-    i64::from_str_radix(s.strip_prefix("v1.")?, 16).ok().filter(|n| *n > 0)
+impl Peticion {
+    /// A `listar` cursor belongs to its order: one written for the
+    /// `pendienteRespuesta` order continues only that order, and the other
+    /// way round.
+    fn comprobar_cursor(self, l: &mut Lector<'_>) -> Peticion {
+        if let Peticion::Listar(f) = &self {
+            let pendiente = f.pendiente_respuesta == Some(true);
+            let ajeno = matches!(
+                (f.despues_de, pendiente),
+                (Some(Cursor::Pendiente(..)), false) | (Some(Cursor::Num(_)), true)
+            );
+            if ajeno {
+                l.error("cursor", "debe ser un cursor devuelto por listar con los mismos filtros");
+            }
+        }
+        self
+    }
 }
 
 /// Validates `body` for `op`, reporting every broken field.
@@ -282,8 +329,11 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
                 "EN_TIEMPO, POR_VENCER, VENCIDO, CUMPLIDO o INCUMPLIDO",
             ),
             limite: l.entero("limite", 1, LIMITE_MAXIMO).unwrap_or(LIMITE_POR_DEFECTO),
-            despues_de: l.enumerado("cursor", leer_cursor, "un cursor devuelto por listar"),
-        }),
+            despues_de: l.enumerado("cursor", Cursor::leer, "un cursor devuelto por listar"),
+            espera: l.enumerado("espera", Espera::parse, "SOLICITANTE, TERCERO u OTRO"),
+            pendiente_respuesta: l.booleano_o_texto("pendienteRespuesta"),
+        })
+        .comprobar_cursor(&mut l),
         Operacion::Estadisticas => {
             let desde = l.fecha("desde");
             let hasta = l.fecha("hasta");
@@ -556,6 +606,19 @@ impl Lector<'_> {
         }
     }
 
+    /// A boolean, or its text (`"true"`, `"false"`, as a URL query carries it).
+    fn booleano_o_texto(&mut self, campo: &str) -> Option<bool> {
+        match self.presente(campo) {
+            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Some(true),
+            Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Some(false),
+            Some(Value::String(_)) => {
+                self.error(campo, "debe ser verdadero o falso");
+                None
+            }
+            _ => self.booleano(campo),
+        }
+    }
+
     fn booleano(&mut self, campo: &str) -> Option<bool> {
         match self.presente(campo) {
             None => None,
@@ -784,12 +847,12 @@ mod tests {
     fn listar_filters_and_cursor() {
         let p = reglas();
         let body = obj(json!({"estado": "asignado", "prioridad": "alta", "slaEstado": "VENCIDO", "limite": 10,
-            "cursor": cursor(42)}));
+            "cursor": Cursor::Num(42).texto()}));
         let Peticion::Listar(f) = validar(Operacion::Listar, &body, &p).unwrap() else { panic!() };
         assert_eq!(f.estado, Some(Estado::Asignado));
         assert_eq!(f.prioridad.as_deref(), Some("ALTA"));
         assert_eq!(f.sla_estado, Some(SlaEstado::Vencido));
-        assert_eq!((f.limite, f.despues_de), (10, Some(42)));
+        assert_eq!((f.limite, f.despues_de), (10, Some(Cursor::Num(42))));
         let Peticion::Listar(f) = validar(Operacion::Listar, &obj(json!({})), &p).unwrap() else { panic!() };
         assert_eq!(f.limite, LIMITE_POR_DEFECTO);
         let malo = obj(json!({"estado": "ABIERTO", "limite": 500, "cursor": "zzz", "tipo": "X", "slaEstado": 3}));

@@ -73,9 +73,15 @@ pub struct Escrito {
 impl Escrito {
     /// The message it becomes, by `autor` at `fecha`: INTERNO only when
     /// staff asked for it.
-    pub fn mensaje(&self, uuid: Uuid, fecha: DateTime<Utc>, autor_nombre: &str, autor_rol: RolActor) -> Mensaje {
+    pub fn mensaje(
+        &self,
+        uuid: Uuid,
+        fecha: DateTime<Utc>,
+        autor_nombre: &str,
+        autor_rol: RolActor,
+    ) -> MensajeConversacion {
         let interno = self.interno && matches!(autor_rol, RolActor::Staff(_));
-        Mensaje {
+        MensajeConversacion {
             uuid,
             fecha,
             autor_nombre: autor_nombre.to_string(),
@@ -89,7 +95,7 @@ impl Escrito {
 
 /// One message of a ticket's conversation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mensaje {
+pub struct MensajeConversacion {
     /// `id`: the message's identity, `mensajeId` in replies.
     pub uuid: Uuid,
     /// When it was written.
@@ -106,7 +112,7 @@ pub struct Mensaje {
     pub adjuntos: Vec<Adjunto>,
 }
 
-impl Mensaje {
+impl MensajeConversacion {
     /// Whether the requester may see it.
     pub fn es_publico(&self) -> bool {
         self.visibilidad == Visibilidad::Publico

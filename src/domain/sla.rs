@@ -391,6 +391,28 @@ pub struct Plan<'a> {
     pub primera_respuesta: Option<TimeDelta>,
 }
 
+/// What stops a ticket's first-response clock (`sla.primera_respuesta_termina`,
+/// contract §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FinPrimeraRespuesta {
+    /// The first `asignar` (the default: v1.1 behaviour).
+    #[default]
+    Asignar,
+    /// The first PUBLICO message of staff: `responder`, or `actualizar` with `respuestaCliente`.
+    Respuesta,
+}
+
+impl<'de> serde::Deserialize<'de> for FinPrimeraRespuesta {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let texto = String::deserialize(d)?;
+        match texto.trim().to_ascii_lowercase().as_str() {
+            "asignar" => Ok(FinPrimeraRespuesta::Asignar),
+            "respuesta" => Ok(FinPrimeraRespuesta::Respuesta),
+            _ => Err(serde::de::Error::custom(format!("\"asignar\" o \"respuesta\", no {:?}", texto))),
+        }
+    }
+}
+
 /// The SLA rules in force, built from configuration: default targets per
 /// priority, default thresholds and calendar, named calendars and policies.
 #[derive(Debug, Clone)]
@@ -402,6 +424,8 @@ pub struct ReglasSla {
     /// Default thresholds.
     avisos: Avisos,
     pausa_detiene_reloj: bool,
+    /// What stops the first-response clock.
+    fin_primera_respuesta: FinPrimeraRespuesta,
     /// The default calendar.
     calendario: Calendario,
     /// Named calendars, for policies.
@@ -426,6 +450,7 @@ impl ReglasSla {
             primera_respuesta: BTreeMap::new(),
             avisos: Avisos(vec![aviso_porcentaje.clamp(1, 99) as u8]),
             pausa_detiene_reloj,
+            fin_primera_respuesta: FinPrimeraRespuesta::Asignar,
             calendario: Calendario::Continuo,
             calendarios: BTreeMap::new(),
             politicas: Vec::new(),
@@ -482,6 +507,17 @@ impl ReglasSla {
     /// Whether a pause stops the clock.
     pub fn pausa_detiene_reloj(&self) -> bool {
         self.pausa_detiene_reloj
+    }
+
+    /// What stops the first-response clock.
+    pub fn fin_primera_respuesta(&self) -> FinPrimeraRespuesta {
+        self.fin_primera_respuesta
+    }
+
+    /// These rules, the first-response clock stopped by `fin`.
+    pub fn con_fin_de_primera_respuesta(mut self, fin: FinPrimeraRespuesta) -> Self {
+        self.fin_primera_respuesta = fin;
+        self
     }
 
     /// Looks a priority up by name, case-insensitively.

@@ -4,7 +4,7 @@
 use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
 use super::conversacion::{AlVencer, Pausa, problema_de_hasta};
 use super::estado::{Accion, Estado, Operacion, Rol, RolActor, Tipo};
-use super::sla::{self, Clasificacion, Meta, Plazo, Progreso, ReglasSla, SlaEstado, Umbral};
+use super::sla::{self, Clasificacion, FinPrimeraRespuesta, Meta, Plazo, Progreso, ReglasSla, SlaEstado, Umbral};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -148,7 +148,8 @@ pub struct Ticket {
 }
 
 /// A ticket's first-response clock (contract §6.1): from creation to the
-/// first `asignar`.
+/// first `asignar`, or with `sla.primera_respuesta_termina = "respuesta"`
+/// to the first PUBLICO message of staff (§10).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrimeraRespuesta {
     /// The target.
@@ -331,7 +332,9 @@ impl Ticket {
                 }
                 if t.primera_asignacion_en.is_none() {
                     t.primera_asignacion_en = Some(ahora);
-                    t.congelar_primera_respuesta(ahora);
+                    if reglas.fin_primera_respuesta() == FinPrimeraRespuesta::Asignar {
+                        t.congelar_primera_respuesta(ahora);
+                    }
                 }
             }
             Mutacion::Transferir { area } => {
@@ -370,6 +373,7 @@ impl Ticket {
                 if respuesta_cliente.is_some() {
                     t.respuesta_cliente = respuesta_cliente.clone();
                     t.pendiente_desde = None;
+                    t.respuesta_publica(ahora, reglas);
                 }
                 motivo = motivo.or_else(|| Some(nota.clone()));
             }
@@ -377,6 +381,7 @@ impl Ticket {
                 if !escrito.interno {
                     t.respuesta_cliente = Some(escrito.texto.clone());
                     t.pendiente_desde = None;
+                    t.respuesta_publica(ahora, reglas);
                 }
                 // The text is in the conversation, not the history.
                 motivo = None;
@@ -444,6 +449,15 @@ impl Ticket {
             area_despues: None,
         };
         Ok((t, entrada))
+    }
+
+    /// A PUBLICO message of staff at `ahora`: the first one stops the
+    /// first-response clock where the settings say so
+    /// (`sla.primera_respuesta_termina = "respuesta"`).
+    fn respuesta_publica(&mut self, ahora: DateTime<Utc>, reglas: &ReglasSla) {
+        if reglas.fin_primera_respuesta() == FinPrimeraRespuesta::Respuesta {
+            self.congelar_primera_respuesta(ahora);
+        }
     }
 
     /// Closes the ticket at `ahora`: both clocks freeze as they stand.
@@ -949,6 +963,46 @@ mod tests {
         let sin_hasta = Mutacion::Pausar(pausa_otro());
         let (pausado, _) = t.aplicar(&cmd(sin_hasta, Some("m")), &mesa(), t0(), &p).unwrap();
         assert!(pausado.vencer_espera(t0() + TimeDelta::days(365), &p).is_empty(), "no hasta: only a command ends it");
+    }
+
+    #[test]
+    fn the_first_response_clock_stops_at_assignment_or_at_the_first_public_staff_reply_as_configured() {
+        use crate::domain::sla::FinPrimeraRespuesta;
+        let con = |fin| {
+            ReglasSla::new(prioridades_por_defecto(), 20, true)
+                .con_primera_respuesta([("ALTA".to_string(), TimeDelta::hours(1))])
+                .con_fin_de_primera_respuesta(fin)
+        };
+        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado);
+        // Default (v1.1): the first asignar stops it.
+        let p = con(FinPrimeraRespuesta::Asignar);
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(30), &p).unwrap();
+        assert_eq!(resultado(&t), Some(SlaEstado::Cumplido));
+        // "respuesta": assignment does not; an INTERNO note does not; the first PUBLICO reply does.
+        let p = con(FinPrimeraRespuesta::Respuesta);
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(30), &p).unwrap();
+        assert_eq!(resultado(&t), None, "assignment is not a response");
+        let (t, _) = t.aplicar(&responder("nota", true), &mesa(), t0() + TimeDelta::minutes(40), &p).unwrap();
+        assert_eq!(resultado(&t), None, "an INTERNO note is not a response");
+        let (t, _) = t.aplicar(&responder("Hola Ana", false), &mesa(), t0() + TimeDelta::minutes(90), &p).unwrap();
+        assert_eq!(resultado(&t), Some(SlaEstado::Incumplido), "90 min against a 1 h target");
+        let (t2, _) = t.aplicar(&responder("otra", false), &mesa(), t0() + TimeDelta::minutes(95), &p).unwrap();
+        assert_eq!(resultado(&t2), resultado(&t), "frozen at the first");
+        // respuestaCliente of actualizar is a public reply too.
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let actualizar = Mutacion::Actualizar { nota: "n".into(), respuesta_cliente: Some("Listo".into()) };
+        let (t, _) = t.aplicar(&cmd(actualizar, None), &mesa(), t0() + TimeDelta::minutes(10), &p).unwrap();
+        assert_eq!(resultado(&t), Some(SlaEstado::Cumplido));
+    }
+
+    fn datos_ana() -> DatosCreacion {
+        let body = json!({"nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE",
+            "categoria": "Sistemas", "descripcion": "No puedo acceder a mi correo", "prioridad": "ALTA"});
+        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas()) else { panic!() };
+        *d
     }
 
     #[test]

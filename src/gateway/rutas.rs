@@ -99,6 +99,11 @@ struct FiltroListar {
     sla_estado: Option<String>,
     /// A first-response SLA state (v1.1).
     sla_primera_respuesta: Option<String>,
+    /// Only paused tickets waiting for this: SOLICITANTE, TERCERO or OTRO (v1.2).
+    espera: Option<String>,
+    /// `true`: only the tickets where the requester waits for the desk,
+    /// longest-waiting first; `false`: the others (v1.2).
+    pendiente_respuesta: Option<bool>,
     /// Page size, 1–200 (default 50).
     limite: Option<i64>,
     /// `siguienteCursor` of the previous page.
@@ -118,8 +123,18 @@ struct FiltroEstadisticas {
     area: Option<String>,
 }
 
-const LISTAR: &[&str] =
-    &["estado", "area", "prioridad", "tipo", "slaEstado", "slaPrimeraRespuesta", "limite", "cursor"];
+const LISTAR: &[&str] = &[
+    "estado",
+    "area",
+    "prioridad",
+    "tipo",
+    "slaEstado",
+    "slaPrimeraRespuesta",
+    "espera",
+    "pendienteRespuesta",
+    "limite",
+    "cursor",
+];
 const ESTADISTICAS: &[&str] = &["desde", "hasta", "area"];
 
 /// The `Idempotency-Key` of a request, or a fresh one: the worker's

@@ -2,7 +2,7 @@
 //! they see what the mutations before them wrote.
 
 use super::{Desenlace, Procesador, fuera_de_area};
-use crate::domain::comando::{FiltroEstadisticas, FiltroListado, cursor};
+use crate::domain::comando::{Cursor, FiltroEstadisticas, FiltroListado};
 use crate::domain::estado::Operacion;
 use crate::domain::ticket::{Actor, Alcance};
 use crate::error::{EnSentencia, ErrorContrato, ErrorProceso};
@@ -75,7 +75,10 @@ impl Procesador {
                 // One row more than the page says whether another follows.
                 let siguiente = if tickets.len() as i64 > filtro.limite {
                     tickets.truncate(filtro.limite as usize);
-                    tickets.last().map(|t| cursor(t.num))
+                    tickets.last().map(|t| match (filtro.pendiente_respuesta, t.pendiente_desde) {
+                        (Some(true), Some(desde)) => Cursor::Pendiente(desde, t.num).texto(),
+                        _ => Cursor::Num(t.num).texto(),
+                    })
                 } else {
                     None
                 };

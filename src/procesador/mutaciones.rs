@@ -7,7 +7,7 @@
 use super::{Desenlace, fuera_de_area};
 use crate::contrato::MessageId;
 use crate::domain::comando::{ComandoTicket, DatosCreacion, DatosSeguimiento, Mutacion};
-use crate::domain::conversacion::{Escrito, Mensaje};
+use crate::domain::conversacion::{Escrito, MensajeConversacion};
 use crate::domain::estado::RolActor;
 use crate::domain::estado::{Acceso, Operacion};
 use crate::domain::sla::ReglasSla;
@@ -290,7 +290,7 @@ fn crear(
 struct Efecto {
     ticket: Ticket,
     entrada: Historial,
-    mensaje: Option<Mensaje>,
+    mensaje: Option<MensajeConversacion>,
 }
 
 /// Decides one mutation of `actual`: its reply and, when it applies, what
@@ -328,7 +328,7 @@ fn mutar(
 
 /// The message a staff mutation adds to the conversation: `responder`'s,
 /// or `actualizar`'s `respuestaCliente` as a PUBLICO one of the actor's.
-fn mensaje_de_staff(mutacion: &Mutacion, actor: &Actor, ahora: DateTime<Utc>) -> Option<Mensaje> {
+fn mensaje_de_staff(mutacion: &Mutacion, actor: &Actor, ahora: DateTime<Utc>) -> Option<MensajeConversacion> {
     let autor = RolActor::Staff(actor.rol);
     match mutacion {
         Mutacion::Responder(escrito) => Some(escrito.mensaje(Uuid::new_v4(), ahora, &actor.nombre, autor)),
@@ -384,7 +384,7 @@ fn registrar(
     cambios: &mut store::Cambios,
     ticket: &Ticket,
     entrada: &Historial,
-    mensaje: Option<Mensaje>,
+    mensaje: Option<MensajeConversacion>,
     ctx: &Contexto<'_>,
 ) {
     let tipo = entrada.accion.tipo_evento();

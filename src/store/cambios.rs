@@ -5,7 +5,7 @@ use super::historial::{HISTORIAL_COLUMNS, HistorialLeido};
 use super::mensajes::insertar_mensajes;
 use super::tickets::{ColumnasTicket, TICKET_COLUMNS, columnas_que_cambian};
 use super::unnest::Unnest;
-use crate::domain::conversacion::Mensaje;
+use crate::domain::conversacion::MensajeConversacion;
 use crate::domain::ticket::{Historial, Ticket};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -24,7 +24,7 @@ pub struct Cambios {
     historial: Vec<(Uuid, HistorialLeido, Option<String>)>,
     eventos: Vec<EventoNuevo>,
     /// Conversation messages, with their ticket, in the order written.
-    mensajes: Vec<(Uuid, Mensaje)>,
+    mensajes: Vec<(Uuid, MensajeConversacion)>,
     /// Replies already serialised: stored as the very text they are sent as.
     respuestas: Vec<(String, Option<Uuid>, Arc<str>)>,
 }
@@ -78,7 +78,7 @@ impl Cambios {
     }
 
     /// Stages a message of `ticket`'s conversation.
-    pub fn mensaje(&mut self, ticket: Uuid, m: Mensaje) {
+    pub fn mensaje(&mut self, ticket: Uuid, m: MensajeConversacion) {
         self.mensajes.push((ticket, m));
     }
 

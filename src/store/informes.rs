@@ -1,7 +1,7 @@
 //! Reports: `listar` pages and `estadisticas`, computed in SQL.
 
 use super::tickets::{TICKET_COLUMNS, TicketRow, a_ticket};
-use crate::domain::comando::FiltroListado;
+use crate::domain::comando::{Cursor, FiltroListado};
 use crate::domain::ticket::Ticket;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -65,10 +65,30 @@ pub async fn listar(
         push_sla_primera_respuesta(&mut qb, ahora);
         qb.push(" = ").push_bind(sla.as_str());
     }
-    if let Some(num) = filtro.despues_de {
-        qb.push(" AND num < ").push_bind(num);
+    if let Some(espera) = filtro.espera {
+        qb.push(" AND espera = ").push_bind(espera.as_str());
     }
-    qb.push(" ORDER BY num DESC LIMIT ").push_bind(filtro.limite + 1);
+    // Waiting for the desk: on `tickets_pendientes`, the longest-waiting first.
+    let pendientes = filtro.pendiente_respuesta == Some(true);
+    match filtro.pendiente_respuesta {
+        Some(true) => qb.push(" AND pendiente_desde IS NOT NULL"),
+        Some(false) => qb.push(" AND pendiente_desde IS NULL"),
+        None => &mut qb,
+    };
+    match filtro.despues_de {
+        Some(Cursor::Num(num)) => {
+            qb.push(" AND num < ").push_bind(num);
+        }
+        Some(Cursor::Pendiente(desde, num)) => {
+            qb.push(" AND (pendiente_desde, num) > (").push_bind(desde).push(", ").push_bind(num).push(")");
+        }
+        None => {}
+    }
+    if pendientes {
+        qb.push(" ORDER BY pendiente_desde, num LIMIT ").push_bind(filtro.limite + 1);
+    } else {
+        qb.push(" ORDER BY num DESC LIMIT ").push_bind(filtro.limite + 1);
+    }
     let rows: Vec<TicketRow> = qb.build_query_as().fetch_all(&mut *conn).await?;
     rows.into_iter().map(a_ticket).collect()
 }

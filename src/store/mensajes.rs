@@ -2,7 +2,7 @@
 //! its one statement, read back oldest first.
 
 use super::unnest::Unnest;
-use crate::domain::conversacion::{Adjunto, Mensaje, Visibilidad};
+use crate::domain::conversacion::{Adjunto, MensajeConversacion, Visibilidad};
 use crate::domain::estado::RolActor;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// `mensajes_nuevos`: the batch's messages, in batch order (`ORDER BY ord`),
 /// so their ids follow the order they were written in.
-pub(super) fn insertar_mensajes(qb: &mut QueryBuilder<Postgres>, mensajes: Vec<(Uuid, Mensaje)>) {
+pub(super) fn insertar_mensajes(qb: &mut QueryBuilder<Postgres>, mensajes: Vec<(Uuid, MensajeConversacion)>) {
     let n = mensajes.len();
     let (mut uuid, mut ticket, mut fecha, mut nombre, mut rol, mut visibilidad, mut texto, mut adjuntos) = (
         Vec::with_capacity(n),
@@ -72,10 +72,10 @@ struct MensajeRow {
 #[error("fila de mensaje inválida: {0}")]
 struct MensajeInvalido(String);
 
-impl TryFrom<MensajeRow> for Mensaje {
+impl TryFrom<MensajeRow> for MensajeConversacion {
     type Error = MensajeInvalido;
-    fn try_from(r: MensajeRow) -> Result<Mensaje, MensajeInvalido> {
-        Ok(Mensaje {
+    fn try_from(r: MensajeRow) -> Result<MensajeConversacion, MensajeInvalido> {
+        Ok(MensajeConversacion {
             uuid: r.uuid,
             fecha: r.fecha,
             autor_nombre: r.autor_nombre,
@@ -93,7 +93,7 @@ pub async fn conversacion(
     conn: &mut PgConnection,
     ticket: Uuid,
     solo_publicos: bool,
-) -> Result<Vec<Mensaje>, sqlx::Error> {
+) -> Result<Vec<MensajeConversacion>, sqlx::Error> {
     let rows: Vec<MensajeRow> = sqlx::query_as(
         "SELECT uuid, fecha, autor_nombre, autor_rol, visibilidad, texto, adjuntos FROM mensajes \
          WHERE ticket_uuid = $1 AND (NOT $2 OR visibilidad = 'PUBLICO') ORDER BY id",
@@ -102,5 +102,5 @@ pub async fn conversacion(
     .bind(solo_publicos)
     .fetch_all(conn)
     .await?;
-    rows.into_iter().map(|r| Mensaje::try_from(r).map_err(|e| sqlx::Error::Decode(Box::new(e)))).collect()
+    rows.into_iter().map(|r| MensajeConversacion::try_from(r).map_err(|e| sqlx::Error::Decode(Box::new(e)))).collect()
 }

@@ -2,6 +2,7 @@
 //! machine and authorization use, so it cannot disagree with them.
 
 use super::TipoSolicitud;
+use crate::domain::conversacion::{AlVencer, Espera};
 use crate::domain::estado::{Acceso, Estado, Operacion, Rol, TIPOS};
 use crate::domain::sla::{self, Meta, PasoEscalado, Politica, ReglasSla, Umbral};
 use serde::{Serialize, Serializer};
@@ -192,6 +193,10 @@ pub struct Catalogo<'a> {
     pub sla: SlaCatalogo<'a>,
     /// The SLA policies (v1.1).
     pub politicas_sla: Vec<PoliticaCatalogo<'a>>,
+    /// What a paused ticket may wait for (`pausar`'s `espera`, v1.2).
+    pub esperas: &'static [Espera],
+    /// What the end of a wait by its `hasta` may do (`alVencer`, v1.2).
+    pub al_vencer: &'static [AlVencer],
 }
 
 /// The catalogue of these rules.
@@ -239,6 +244,8 @@ pub fn vista_catalogo(reglas: &ReglasSla) -> Catalogo<'_> {
             pausa_detiene_reloj: reglas.pausa_detiene_reloj(),
         },
         politicas_sla: reglas.politicas().iter().map(PoliticaCatalogo::de).collect(),
+        esperas: &Espera::TODAS,
+        al_vencer: &AlVencer::TODOS,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::Fecha;
 use super::tickets::Transicion;
-use crate::domain::conversacion::{Adjunto, Mensaje, Visibilidad};
+use crate::domain::conversacion::{Adjunto, MensajeConversacion, Visibilidad};
 use crate::domain::estado::{Estado, RolActor};
 use crate::domain::ticket::Ticket;
 use chrono::{DateTime, Utc};
@@ -64,7 +64,7 @@ pub struct MensajeVista<'a> {
 
 impl<'a> MensajeVista<'a> {
     /// The view of `m`.
-    pub fn de(m: &'a Mensaje) -> Self {
+    pub fn de(m: &'a MensajeConversacion) -> Self {
         MensajeVista {
             id: m.uuid,
             fecha: Fecha(m.fecha),

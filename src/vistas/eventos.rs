@@ -2,7 +2,7 @@
 //! and SLA alerts.
 
 use super::{Fecha, HistorialVista, MensajeVista, TicketVista};
-use crate::domain::conversacion::Mensaje;
+use crate::domain::conversacion::MensajeConversacion;
 use crate::domain::estado::{Estado, RolActor};
 use crate::domain::sla::{self, Meta, NivelSla};
 use crate::domain::ticket::{Alerta, Ticket};
@@ -122,7 +122,7 @@ pub struct DatosEventoTicket<'a> {
 pub fn datos_evento_ticket<'a>(
     t: &'a Ticket,
     entrada: &'a HistorialLeido,
-    mensaje: Option<&'a Mensaje>,
+    mensaje: Option<&'a MensajeConversacion>,
     comando_id: Option<&'a str>,
     ahora: DateTime<Utc>,
 ) -> DatosEventoTicket<'a> {

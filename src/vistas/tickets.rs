@@ -4,7 +4,7 @@
 
 use super::conversacion::MensajeVista;
 use super::{Fecha, TipoSolicitud, fecha_opt};
-use crate::domain::conversacion::{AlVencer, Espera, Mensaje};
+use crate::domain::conversacion::{AlVencer, Espera, MensajeConversacion};
 use crate::domain::estado::{Accion, Estado, RolActor};
 use crate::domain::sla::{self, Meta, SlaEstado};
 use crate::domain::ticket::Ticket;
@@ -439,7 +439,7 @@ impl<'a> Consulta<'a> {
     pub fn de(
         t: &'a Ticket,
         ultimo: Option<&'a HistorialLeido>,
-        publicos: &'a [Mensaje],
+        publicos: &'a [MensajeConversacion],
         ahora: DateTime<Utc>,
     ) -> Self {
         let s = &t.solicitante;
@@ -496,7 +496,7 @@ pub fn transicion<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>) ->
 pub fn detalle<'a>(
     t: &'a Ticket,
     entradas: &'a [HistorialLeido],
-    mensajes: &'a [Mensaje],
+    mensajes: &'a [MensajeConversacion],
     ahora: DateTime<Utc>,
 ) -> Detalle<'a> {
     Detalle {
@@ -511,7 +511,7 @@ pub fn detalle<'a>(
 pub fn consulta<'a>(
     t: &'a Ticket,
     ultimo: Option<&'a HistorialLeido>,
-    publicos: &'a [Mensaje],
+    publicos: &'a [MensajeConversacion],
     ahora: DateTime<Utc>,
 ) -> Consulta<'a> {
     Consulta::de(t, ultimo, publicos, ahora)

@@ -292,3 +292,58 @@ async fn waits_that_run_out_end_once_across_two_replicas_on_a_one_second_cron() 
     assert!(app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await.is_empty());
     assert_eq!(app.contar("SELECT count(*) FROM tickets WHERE espera_hasta IS NOT NULL").await, 0);
 }
+
+#[tokio::test]
+async fn listar_is_the_desks_inbox_longest_waiting_first_and_filters_waits() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let mut tickets = vec![];
+    for _ in 0..3 {
+        let r = app.enviar("crear", ana_garcia(), None).await;
+        let id = r["datos"]["ticketUuid"].as_str().unwrap().to_string();
+        app.enviar("asignar", json!({"ticketId": id}), Some(&mesa)).await;
+        tickets.push((id, r["datos"]["ticketLabel"].as_str().unwrap().to_string()));
+    }
+    let seguir = |i: usize| json!({"label": tickets[i].1, "email": EMAIL, "texto": "¿Novedades?"});
+    for i in [1, 0, 2] {
+        let r = app.enviar("seguimiento", seguir(i), None).await;
+        assert_eq!(r["ok"], true, "{r}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = app.enviar("responder", json!({"ticketId": tickets[2].0, "texto": "Ya casi"}), Some(&mesa)).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let pausa = json!({"ticketId": tickets[2].0, "motivo": "proveedor", "espera": "TERCERO"});
+    assert_eq!(app.enviar("pausar", pausa, Some(&mesa)).await["ok"], true);
+
+    let uuids = |r: &Value| -> Vec<String> {
+        r["datos"]["items"].as_array().unwrap().iter().map(|t| t["uuid"].as_str().unwrap().to_string()).collect()
+    };
+    // Waiting for the desk, longest first, a page at a time.
+    let r = app.enviar("listar", json!({"pendienteRespuesta": true, "limite": 1}), Some(&mesa)).await;
+    assert_eq!(uuids(&r), [tickets[1].0.clone()], "{r}");
+    let cursor = r["datos"]["siguienteCursor"].clone();
+    assert!(cursor.as_str().is_some_and(|c| c.starts_with("p1.")), "{r}");
+    let r =
+        app.enviar("listar", json!({"pendienteRespuesta": "true", "limite": 1, "cursor": cursor}), Some(&mesa)).await;
+    assert_eq!(uuids(&r), [tickets[0].0.clone()]);
+    assert!(r["datos"]["siguienteCursor"].is_null(), "{r}");
+    let r = app.enviar("listar", json!({"pendienteRespuesta": false}), Some(&mesa)).await;
+    assert_eq!(uuids(&r), [tickets[2].0.clone()]);
+    let r = app.enviar("listar", json!({"espera": "tercero"}), Some(&mesa)).await;
+    assert_eq!(uuids(&r), [tickets[2].0.clone()]);
+    assert_eq!(r["datos"]["items"][0]["espera"], "TERCERO");
+    let r = app.enviar("listar", json!({"espera": "SOLICITANTE"}), Some(&mesa)).await;
+    assert!(uuids(&r).is_empty());
+
+    // A cursor of the other order, a bad flag, a bad espera: VALIDACION.
+    for malo in [
+        json!({"pendienteRespuesta": true, "cursor": "v1.2"}),
+        json!({"cursor": cursor}),
+        json!({"pendienteRespuesta": "quizá"}),
+        json!({"espera": "NADIE"}),
+        json!({"pendienteRespuesta": true, "cursor": "p1.zz.1"}),
+    ] {
+        let r = app.enviar("listar", malo.clone(), Some(&mesa)).await;
+        assert_eq!(r["error"]["codigo"], "VALIDACION", "{malo}: {r}");
+    }
+}
