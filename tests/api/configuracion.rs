@@ -137,6 +137,22 @@ fn sla_avisos_in_both_spellings() {
 }
 
 #[test]
+fn sla_primera_respuesta_termina() {
+    use mesa_ayuda::domain::sla::FinPrimeraRespuesta;
+    assert_eq!(cargar(&[]).unwrap().config.settings.sla.primera_respuesta_termina, FinPrimeraRespuesta::Asignar);
+    con_variable("MESA__SLA__PRIMERA_RESPUESTA_TERMINA", "Respuesta", "sla.primera_respuesta_termina", |s| {
+        assert_eq!(s.sla.primera_respuesta_termina, FinPrimeraRespuesta::Respuesta)
+    });
+    let c = cargar(&[("MESA__SLA__PRIMERA_RESPUESTA_TERMINA", "respuesta")]).unwrap();
+    assert_eq!(c.config.reglas.fin_primera_respuesta(), FinPrimeraRespuesta::Respuesta, "compiled into the rules");
+    let error = cargar(&[("MESA__SLA__PRIMERA_RESPUESTA_TERMINA", "nunca")]).unwrap_err().to_string();
+    assert!(
+        error.contains("sla.primera_respuesta_termina") && error.contains("\"asignar\" o \"respuesta\""),
+        "{error}"
+    );
+}
+
+#[test]
 fn sla_primera_respuesta() {
     con_variable("MESA__SLA__PRIMERA_RESPUESTA__critica", "15m", "sla.primera_respuesta.CRITICA", |s| {
         assert_eq!(s.sla.primera_respuesta["CRITICA"], "15m")

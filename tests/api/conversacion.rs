@@ -347,3 +347,69 @@ async fn listar_is_the_desks_inbox_longest_waiting_first_and_filters_waits() {
         assert_eq!(r["error"]["codigo"], "VALIDACION", "{malo}: {r}");
     }
 }
+
+/// A v1.1 database (migrations 1–6) upgraded in place: each stored
+/// `respuestaCliente` becomes the first PUBLICO message of its ticket, by
+/// the actor of its latest ACTUALIZACION, once.
+#[tokio::test]
+async fn a_v1_1_database_upgrades_its_respuesta_cliente_into_the_first_public_message() {
+    let (settings, db) = settings_de_prueba();
+    crear_base(&db).await;
+    let _limpieza = Limpieza(Some((db.clone(), settings.clone())));
+    let pool = sqlx::PgPool::connect(secrecy::ExposeSecret::expose_secret(&settings.database.url)).await.unwrap();
+    let v11 = std::env::temp_dir().join(format!("mesa-migraciones-v11-{db}"));
+    std::fs::create_dir_all(&v11).unwrap();
+    let mut nombres: Vec<_> = std::fs::read_dir("migrations").unwrap().map(|e| e.unwrap().path()).collect();
+    nombres.sort();
+    for ruta in nombres.iter().take(6) {
+        std::fs::copy(ruta, v11.join(ruta.file_name().unwrap())).unwrap();
+    }
+    sqlx::migrate::Migrator::new(v11.as_path()).await.unwrap().run(&pool).await.unwrap();
+    let _ = std::fs::remove_dir_all(&v11);
+    let ahora = chrono::Utc::now();
+    for (num, respuesta) in [(1, Some("Estamos en ello")), (2, None)] {
+        sqlx::query(
+            "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, tipo, categoria, \
+             descripcion, respuesta_cliente, area_asignada, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, \
+             fecha_aviso_sla, creado_en, actualizado_en, version) \
+             VALUES (gen_random_uuid(), $1, 'TKT-2026-0000' || $1, 'Ana', 'ana@empresa.com', 'INCIDENTE', 'Sistemas', \
+             'No puedo acceder', $2, 'MESA', 'ALTA', 'ACTUALIZADO', 14400000, $3, $3, $3, $3, 3)",
+        )
+        .bind(num)
+        .bind(respuesta)
+        .bind(ahora)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (actor, minutos) in [("Luis Pérez", 1), ("Carlos Méndez", 2)] {
+        sqlx::query(
+            "INSERT INTO historial (ticket_uuid, fecha, accion, actor_nombre, actor_rol, estado_antes, estado_despues) \
+             SELECT uuid, $1, 'ACTUALIZACION', $2, 'MESA', 'ASIGNADO', 'ACTUALIZADO' FROM tickets WHERE num = 1",
+        )
+        .bind(ahora + chrono::TimeDelta::minutes(minutos))
+        .bind(actor)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    mesa_ayuda::store::migrate(&pool).await.unwrap();
+    mesa_ayuda::store::migrate(&pool).await.unwrap();
+    let filas: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+        "SELECT t.num, m.autor_nombre, m.autor_rol, m.visibilidad, m.texto FROM mensajes m \
+         JOIN tickets t ON t.uuid = m.ticket_uuid ORDER BY m.id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        filas,
+        [(1, "Carlos Méndez".into(), "MESA".into(), "PUBLICO".into(), "Estamos en ello".into())],
+        "once, by the latest ACTUALIZACION's actor; none where there was no answer"
+    );
+    let uuid: uuid::Uuid = sqlx::query_scalar("SELECT uuid FROM tickets WHERE num = 1").fetch_one(&pool).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let t = mesa_ayuda::store::ticket(&mut conn, uuid).await.unwrap().unwrap();
+    assert_eq!((t.respuesta_cliente.as_deref(), t.pausa, t.pendiente_desde), (Some("Estamos en ello"), None, None));
+}

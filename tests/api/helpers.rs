@@ -5,3 +5,16 @@
 //! system would.
 
 pub use mesa_kit::*;
+
+/// Drops a test's database and topology (from its settings) even when the
+/// test fails, for tests that build their own database.
+pub(crate) struct Limpieza(pub(crate) Option<(String, mesa_ayuda::configuration::Settings)>);
+
+impl Drop for Limpieza {
+    fn drop(&mut self) {
+        if let Some((db, s)) = self.0.take() {
+            let url = secrecy::ExposeSecret::expose_secret(&s.amqp.url).to_string();
+            limpiar(db, mesa_ayuda::amqp::Topologia::de(&s.topology), url);
+        }
+    }
+}

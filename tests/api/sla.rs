@@ -4,7 +4,6 @@
 use crate::helpers::*;
 use chrono::TimeDelta;
 use lapin::options::BasicGetOptions;
-use mesa_ayuda::amqp::Topologia;
 use mesa_ayuda::configuration::{EnSettings, PasoSettings, PoliticaSettings};
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
@@ -643,15 +642,4 @@ async fn a_v1_database_upgrades_in_place_without_repeating_or_losing_alerts() {
         sqlx::query_as("SELECT tipo, count(*) FROM outbox GROUP BY tipo ORDER BY tipo").fetch_all(&pool).await.unwrap();
     assert_eq!(eventos, [("sla.por_vencer".to_string(), 1), ("sla.vencido".to_string(), 2)]);
     pool.close().await;
-}
-
-/// Drops a test's database even when the test panicked.
-struct Limpieza(Option<(String, mesa_ayuda::configuration::Settings)>);
-
-impl Drop for Limpieza {
-    fn drop(&mut self) {
-        if let Some((db, s)) = self.0.take() {
-            limpiar(db, Topologia::de(&s.topology), s.amqp.url.expose_secret().to_string());
-        }
-    }
 }
