@@ -237,8 +237,9 @@ pub struct SlaSettings {
     /// First-response target per priority (v1.1); none by default.
     #[serde(default)]
     pub primera_respuesta: BTreeMap<String, String>,
-    /// Whether `PAUSADO` tickets stop the SLA clock.
-    pub pausa_detiene_reloj: bool,
+    /// Whether `PAUSADO` tickets stop the SLA clock: `true`, `false`, or
+    /// (v1.2) the list of `espera` values whose pauses do (`["SOLICITANTE"]`).
+    pub pausa_detiene_reloj: PausaDetieneRelojSettings,
     /// What stops the first-response clock (v1.2): `"asignar"` (default) or
     /// `"respuesta"`, the first PUBLICO message of staff.
     #[serde(default)]
@@ -252,6 +253,16 @@ pub struct SlaSettings {
     /// `[[sla.politicas]]` (v1.1): the first whose conditions hold gives a ticket its targets.
     #[serde(default)]
     pub politicas: Vec<PoliticaSettings>,
+}
+
+/// `sla.pausa_detiene_reloj` as written: a boolean, or a list of waits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PausaDetieneRelojSettings {
+    /// Every pause (`true`) or none (`false`), as in v1.
+    Siempre(bool),
+    /// Only pauses waiting for these (`SOLICITANTE`, `TERCERO`, `OTRO`).
+    Esperas(Vec<String>),
 }
 
 /// One `[[sla.politicas]]` entry, as written (contract §6.1).

@@ -247,7 +247,14 @@ fn valor_de_entorno(ruta: &str, existente: Option<&Value>, texto: &str) -> Resul
         (Some(Value::Boolean(_)), _) => match texto.trim().to_ascii_lowercase().as_str() {
             "true" => Ok(Value::Boolean(true)),
             "false" => Ok(Value::Boolean(false)),
+            // v1.2: the waits whose pauses stop the clock (`SOLICITANTE,TERCERO`).
+            _ if ruta == BOOLEANO_O_LISTA => lista_de_entorno(texto, false),
             _ => Err(format!("se esperaba true o false, no {:?}", recortar(texto))),
+        },
+        (Some(Value::Array(_)), _) if ruta == BOOLEANO_O_LISTA => match texto.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Value::Boolean(true)),
+            "false" => Ok(Value::Boolean(false)),
+            _ => lista_de_entorno(texto, false),
         },
         (Some(Value::Array(a)), None) => {
             lista_de_entorno(texto, a.first().is_some_and(|v| matches!(v, Value::Integer(_))))
@@ -257,6 +264,9 @@ fn valor_de_entorno(ruta: &str, existente: Option<&Value>, texto: &str) -> Resul
         _ => Ok(Value::String(texto.to_string())),
     }
 }
+
+/// The one key that is a boolean or a list (`sla.pausa_detiene_reloj`, v1.2).
+const BOOLEANO_O_LISTA: &str = "sla.pausa_detiene_reloj";
 
 /// A value as quoted in a problem: the first 40 characters, so a huge
 /// variable does not flood the terminal.

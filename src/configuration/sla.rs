@@ -2,6 +2,8 @@
 //! calendars and policies, every problem at once.
 
 use super::*;
+use crate::domain::conversacion::Espera;
+use crate::domain::sla::PausasQueDetienen;
 
 impl Settings {
     /// The SLA policy, with every target parsed (`4h`, `90m`, `20s`); every
@@ -66,10 +68,29 @@ impl Settings {
                 Err(lista) => lista.into_iter().for_each(|(clave, mensaje)| problema(clave, mensaje)),
             }
         }
+        let pausas = match &self.sla.pausa_detiene_reloj {
+            PausaDetieneRelojSettings::Siempre(true) => PausasQueDetienen::Todas,
+            PausaDetieneRelojSettings::Siempre(false) => PausasQueDetienen::Ninguna,
+            PausaDetieneRelojSettings::Esperas(nombres) => {
+                let mut esperas = Vec::new();
+                for (i, nombre) in nombres.iter().enumerate() {
+                    match Espera::parse(nombre.trim()) {
+                        Some(e) if !esperas.contains(&e) => esperas.push(e),
+                        Some(_) => {}
+                        None => problema(
+                            format!("sla.pausa_detiene_reloj[{i}]"),
+                            format!("{:?}: se espera SOLICITANTE, TERCERO u OTRO", recortar(nombre)),
+                        ),
+                    }
+                }
+                PausasQueDetienen::Esperas(esperas)
+            }
+        };
         if !problemas.is_empty() {
             return Err(ErrorConfiguracion(problemas));
         }
-        let mut reglas = ReglasSla::new(prioridades, self.sla.aviso_porcentaje, self.sla.pausa_detiene_reloj)
+        let mut reglas = ReglasSla::new(prioridades, self.sla.aviso_porcentaje, true)
+            .con_pausas_que_detienen(pausas)
             .con_primera_respuesta(
                 self.sla.primera_respuesta.iter().filter_map(|(n, t)| objetivo(t).ok().map(|o| (n.clone(), o))),
             )

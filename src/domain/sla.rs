@@ -3,6 +3,7 @@
 //! time is always passed in.
 
 use super::calendario::Calendario;
+use super::conversacion::Espera;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -391,6 +392,36 @@ pub struct Plan<'a> {
     pub primera_respuesta: Option<TimeDelta>,
 }
 
+/// Which pauses stop the SLA clocks (`sla.pausa_detiene_reloj`): every
+/// one (`true`, the default), none (`false`), or only the waits listed
+/// (v1.2, contract §10: `["SOLICITANTE"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PausasQueDetienen {
+    /// Every pause stops the clocks.
+    Todas,
+    /// No pause does.
+    Ninguna,
+    /// Only pauses waiting for one of these.
+    Esperas(Vec<Espera>),
+}
+
+impl PausasQueDetienen {
+    /// Whether a pause waiting for `espera` stops the clocks. A pause
+    /// recorded before v1.2 waits for nobody in particular: OTRO.
+    pub fn detiene(&self, espera: Option<Espera>) -> bool {
+        match self {
+            PausasQueDetienen::Todas => true,
+            PausasQueDetienen::Ninguna => false,
+            PausasQueDetienen::Esperas(lista) => lista.contains(&espera.unwrap_or(Espera::Otro)),
+        }
+    }
+
+    /// The waits that stop the clocks, in the contract's order (`catalogo`).
+    pub fn esperas(&self) -> Vec<Espera> {
+        Espera::TODAS.into_iter().filter(|e| self.detiene(Some(*e))).collect()
+    }
+}
+
 /// What stops a ticket's first-response clock (`sla.primera_respuesta_termina`,
 /// contract §10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -423,7 +454,7 @@ pub struct ReglasSla {
     primera_respuesta: BTreeMap<String, TimeDelta>,
     /// Default thresholds.
     avisos: Avisos,
-    pausa_detiene_reloj: bool,
+    pausa_detiene_reloj: PausasQueDetienen,
     /// What stops the first-response clock.
     fin_primera_respuesta: FinPrimeraRespuesta,
     /// The default calendar.
@@ -449,7 +480,11 @@ impl ReglasSla {
             prioridades,
             primera_respuesta: BTreeMap::new(),
             avisos: Avisos(vec![aviso_porcentaje.clamp(1, 99) as u8]),
-            pausa_detiene_reloj,
+            pausa_detiene_reloj: if pausa_detiene_reloj {
+                PausasQueDetienen::Todas
+            } else {
+                PausasQueDetienen::Ninguna
+            },
             fin_primera_respuesta: FinPrimeraRespuesta::Asignar,
             calendario: Calendario::Continuo,
             calendarios: BTreeMap::new(),
@@ -506,7 +541,18 @@ impl ReglasSla {
 
     /// Whether a pause stops the clock.
     pub fn pausa_detiene_reloj(&self) -> bool {
-        self.pausa_detiene_reloj
+        self.pausa_detiene_reloj == PausasQueDetienen::Todas
+    }
+
+    /// Which pauses stop the clocks.
+    pub fn pausas_que_detienen(&self) -> &PausasQueDetienen {
+        &self.pausa_detiene_reloj
+    }
+
+    /// These rules, the clocks stopped by `pausas`.
+    pub fn con_pausas_que_detienen(mut self, pausas: PausasQueDetienen) -> Self {
+        self.pausa_detiene_reloj = pausas;
+        self
     }
 
     /// What stops the first-response clock.
@@ -564,10 +610,17 @@ impl ReglasSla {
             .unwrap_or(&self.calendario)
     }
 
-    /// How much a pause from `desde` to `hasta` adds to the clock's standstill:
-    /// the working time inside it, or nothing when pauses do not stop the clock.
-    pub fn pausa_computable(&self, calendario: &Calendario, desde: DateTime<Utc>, hasta: DateTime<Utc>) -> TimeDelta {
-        if self.pausa_detiene_reloj { calendario.entre(desde, hasta) } else { TimeDelta::zero() }
+    /// How much a pause waiting for `espera`, from `desde` to `hasta`, adds
+    /// to the clock's standstill: the working time inside it, or nothing
+    /// when such pauses do not stop the clock.
+    pub fn pausa_computable(
+        &self,
+        calendario: &Calendario,
+        espera: Option<Espera>,
+        desde: DateTime<Utc>,
+        hasta: DateTime<Utc>,
+    ) -> TimeDelta {
+        if self.pausa_detiene_reloj.detiene(espera) { calendario.entre(desde, hasta) } else { TimeDelta::zero() }
     }
 }
 
@@ -680,8 +733,16 @@ mod tests {
     #[test]
     fn pausing_moves_the_deadline_only_when_the_clock_stops() {
         let c = Calendario::Continuo;
-        assert_eq!(reglas(true).pausa_computable(&c, t(10, 0), t(11, 30)), TimeDelta::minutes(90));
-        assert_eq!(reglas(false).pausa_computable(&c, t(10, 0), t(11, 30)), TimeDelta::zero());
+        assert_eq!(reglas(true).pausa_computable(&c, None, t(10, 0), t(11, 30)), TimeDelta::minutes(90));
+        assert_eq!(reglas(false).pausa_computable(&c, None, t(10, 0), t(11, 30)), TimeDelta::zero());
+        let solo = reglas(true).con_pausas_que_detienen(PausasQueDetienen::Esperas(vec![Espera::Solicitante]));
+        let computable = |e| solo.pausa_computable(&c, e, t(10, 0), t(11, 30));
+        assert_eq!(computable(Some(Espera::Solicitante)), TimeDelta::minutes(90));
+        assert_eq!(computable(Some(Espera::Tercero)), TimeDelta::zero());
+        assert_eq!(computable(None), TimeDelta::zero(), "a v1.1 pause is OTRO");
+        assert_eq!(solo.pausas_que_detienen().esperas(), [Espera::Solicitante]);
+        assert_eq!(reglas(true).pausas_que_detienen().esperas(), Espera::TODAS);
+        assert!(reglas(false).pausas_que_detienen().esperas().is_empty());
     }
 
     #[test]

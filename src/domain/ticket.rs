@@ -512,10 +512,10 @@ impl Ticket {
     /// Ends a pause: the paused time counts as the settings say, the
     /// deadlines move by it, and the wait is gone.
     fn reanudar(&mut self, ahora: DateTime<Utc>, reglas: &ReglasSla) {
-        self.pausa = None;
+        let espera = self.pausa.take().map(|p| p.espera);
         if let Some(desde) = self.pausado_desde.take() {
             let calendario = reglas.calendario_de(self.sla_politica.as_deref());
-            self.pausa_acumulada += reglas.pausa_computable(calendario, desde, ahora);
+            self.pausa_acumulada += reglas.pausa_computable(calendario, espera, desde, ahora);
             self.mover_plazos(reglas);
         }
     }

@@ -69,8 +69,11 @@ pub struct SlaCatalogo<'a> {
     pub aviso_porcentaje: u8,
     /// Every warning threshold, most lenient first (v1.1).
     pub avisos: &'a [u8],
-    /// Whether the clock stops while PAUSADO.
+    /// Whether every pause stops the clock (v1; false when only some do).
     pub pausa_detiene_reloj: bool,
+    /// The waits whose pauses stop the clock (v1.2, `sla.pausa_detiene_reloj`
+    /// as a list; all three for `true`, none for `false`).
+    pub pausa_detiene_reloj_esperas: Vec<Espera>,
 }
 
 /// When an escalation step applies: a threshold (percent left) or VENCIDO.
@@ -242,6 +245,7 @@ pub fn vista_catalogo(reglas: &ReglasSla) -> Catalogo<'_> {
             aviso_porcentaje: reglas.avisos().primero(),
             avisos: reglas.avisos().porcentajes(),
             pausa_detiene_reloj: reglas.pausa_detiene_reloj(),
+            pausa_detiene_reloj_esperas: reglas.pausas_que_detienen().esperas(),
         },
         politicas_sla: reglas.politicas().iter().map(PoliticaCatalogo::de).collect(),
         esperas: &Espera::TODAS,

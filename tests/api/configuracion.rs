@@ -4,7 +4,7 @@
 //! `run` exits 1 when the grace runs out.
 
 use crate::helpers::*;
-use mesa_ayuda::configuration::{Cargada, Config, ErrorConfiguracion, Fuente, Settings};
+use mesa_ayuda::configuration::{Cargada, Config, ErrorConfiguracion, Fuente, PausaDetieneRelojSettings, Settings};
 use secrecy::ExposeSecret;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -125,8 +125,17 @@ fn sla_aviso_porcentaje() {
 #[test]
 fn sla_pausa_detiene_reloj() {
     con_variable("MESA__SLA__PAUSA_DETIENE_RELOJ", "false", "sla.pausa_detiene_reloj", |s| {
-        assert!(!s.sla.pausa_detiene_reloj)
+        assert_eq!(s.sla.pausa_detiene_reloj, PausaDetieneRelojSettings::Siempre(false))
     });
+    // v1.2: the list of waits whose pauses stop the clock, either spelling.
+    for valor in ["SOLICITANTE", "[\"SOLICITANTE\", \"tercero\"]", "solicitante,TERCERO"] {
+        let c = cargar(&[("MESA__SLA__PAUSA_DETIENE_RELOJ", valor)]).unwrap_or_else(|e| panic!("{valor}: {e}"));
+        let esperas = c.config.reglas.pausas_que_detienen().esperas();
+        assert!(esperas.contains(&mesa_ayuda::domain::conversacion::Espera::Solicitante), "{valor}: {esperas:?}");
+        assert!(!c.config.reglas.pausa_detiene_reloj(), "{valor}");
+    }
+    let error = cargar(&[("MESA__SLA__PAUSA_DETIENE_RELOJ", "SOLICITANTE,NADIE")]).unwrap_err().to_string();
+    assert!(error.contains("sla.pausa_detiene_reloj[1]") && error.contains("NADIE"), "{error}");
 }
 
 #[test]
