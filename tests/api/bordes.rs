@@ -168,6 +168,15 @@ async fn no_log_filter_lets_personal_data_through() {
     let mut malo = ana_garcia();
     malo["email"] = json!("ana.garcia@empresa");
     enviar("crear", &malo, "pii-3", espera).await.unwrap();
+    // The conversation (v1.2): free text and attachment references, accepted and refused.
+    let seguimiento = json!({"label": label, "email": "ana.garcia@empresa.com", "texto": "Mi clave es Girasol-42",
+        "adjuntos": [{"nombre": "pasaporte-ana.pdf", "url": "https://archivos.empresa.com/pasaporte-ana.pdf",
+            "tipo": "application/pdf", "bytes": 1, "sha256": "ab".repeat(32)}]});
+    let r = enviar("seguimiento", &seguimiento, "pii-4", espera).await.unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let mut otra = seguimiento.clone();
+    otra["email"] = json!("intruso@empresa.com");
+    enviar("seguimiento", &otra, "pii-5", espera).await.unwrap();
     // A routing key that tries to forge a log line.
     let forjada = mesa_ayuda::cli::enviar(&settings, "x\nLINEA FALSA", b"{}", None, None, espera).await;
     assert!(forjada.is_ok());
@@ -188,6 +197,9 @@ async fn no_log_filter_lets_personal_data_through() {
         "Outlook",
         "No puedo acceder",
         "Recursos Humanos",
+        "Girasol-42",
+        "pasaporte-ana",
+        "intruso@empresa",
     ] {
         assert!(!log.contains(dato), "{dato} leaked into the log:\n{log}");
         // lapin printed bodies as byte arrays: `[65, 110, 97, ...]`.
