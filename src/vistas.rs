@@ -31,9 +31,7 @@ pub use catalogo::{
     Catalogo, EnUmbral, EstadoCatalogo, OperacionCatalogo, PasoCatalogo, PoliticaCatalogo, PrioridadCatalogo,
     SlaCatalogo, TransicionCatalogo, vista_catalogo,
 };
-pub use conversacion::{
-    AdjuntoVista, AutorVista, MensajeVista, Respondido, SeguimientoRegistrado, respondido, seguimiento_registrado,
-};
+pub use conversacion::{AdjuntoVista, AutorVista, MensajeVista};
 pub use documentos::{asyncapi, esquema_evento, esquema_respuesta, esquemas};
 pub use eventos::{
     ActorEvento, DatosAlerta, DatosEventoTicket, Evento, FuenteEventos, TipoDeContenido, VersionCloudEvents,
@@ -41,8 +39,8 @@ pub use eventos::{
 };
 pub use informes::{Cumplimiento, EstadisticasVista, Tiempos, estadisticas};
 pub use tickets::{
-    Consulta, Creado, Detalle, HistorialVista, Listado, SolicitanteVista, TicketVista, Transicion, consulta, creado,
-    detalle, listado, transicion,
+    Consulta, Creado, Detalle, HistorialVista, Listado, Respondido, SeguimientoRegistrado, SolicitanteVista,
+    TicketVista, Transicion, consulta, creado, detalle, listado, respondido, seguimiento_registrado, transicion,
 };
 
 /// RFC 3339, UTC, milliseconds.

@@ -1005,6 +1005,99 @@ mod tests {
         *d
     }
 
+    /// One step of a ticket's life as the conversation drives it.
+    #[derive(Debug, Clone)]
+    enum Paso {
+        Responder(bool),
+        Seguir,
+        Pausar(crate::domain::conversacion::Espera, Option<i64>, bool),
+        Reabrir,
+        Archivar,
+        Escanear,
+    }
+
+    fn paso() -> impl proptest::strategy::Strategy<Value = Paso> {
+        use crate::domain::conversacion::Espera;
+        use proptest::prelude::*;
+        let espera = prop_oneof![Just(Espera::Solicitante), Just(Espera::Tercero), Just(Espera::Otro)];
+        prop_oneof![
+            any::<bool>().prop_map(Paso::Responder),
+            Just(Paso::Seguir),
+            (espera, proptest::option::of(1i64..600), any::<bool>()).prop_map(|(e, h, a)| Paso::Pausar(e, h, a)),
+            Just(Paso::Reabrir),
+            Just(Paso::Archivar).boxed(),
+            Just(Paso::Escanear),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the requester, the desk and the scheduler do, in any
+        /// order and at any pace: every change is a legal transition of the
+        /// contract, `version` rises by exactly one per entry, a wait ends
+        /// at most once (never after the ticket left it), a follow-up reopens
+        /// only a wait for the requester, and nothing touches a closed ticket.
+        #[test]
+        fn a_conversation_in_any_order_keeps_the_state_machine(
+            pasos in proptest::collection::vec((paso(), 0i64..300), 1..40)
+        ) {
+            use crate::domain::conversacion::{AlVencer, Escrito};
+            let p = reglas();
+            let (mut t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+            let mut ahora = t0();
+            for (paso, avance) in pasos {
+                ahora += TimeDelta::seconds(avance);
+                let antes = t.clone();
+                let cambios: Vec<(Ticket, Historial)> = match paso {
+                    Paso::Responder(interno) => {
+                        let e = Escrito { texto: "t".into(), interno, adjuntos: vec![] };
+                        t.aplicar(&cmd(Mutacion::Responder(e), None), &mesa(), ahora, &p).into_iter().collect()
+                    }
+                    Paso::Seguir => t.seguir(ahora, &p).into_iter().collect(),
+                    Paso::Pausar(espera, hasta, archivar) => {
+                        let al_vencer = if archivar && hasta.is_some() { AlVencer::Archivar } else { AlVencer::Reabrir };
+                        let hasta = hasta.map(|s| ahora + TimeDelta::seconds(s));
+                        let m = Mutacion::Pausar(Pausa { espera, hasta, al_vencer });
+                        t.aplicar(&cmd(m, Some("m")), &mesa(), ahora, &p).into_iter().collect()
+                    }
+                    Paso::Reabrir => t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), ahora, &p).into_iter().collect(),
+                    Paso::Archivar => t.aplicar(&cmd(Mutacion::Archivar, None), &mesa(), ahora, &p).into_iter().collect(),
+                    Paso::Escanear => t.vencer_espera(ahora, &p),
+                };
+                if antes.estado.es_terminal() {
+                    proptest::prop_assert!(cambios.is_empty(), "a closed ticket changed: {cambios:?}");
+                }
+                let mut previo = antes.clone();
+                for (nuevo, entrada) in &cambios {
+                    proptest::prop_assert_eq!(entrada.estado_antes, Some(previo.estado));
+                    proptest::prop_assert_eq!(entrada.estado_despues, nuevo.estado);
+                    proptest::prop_assert_eq!(nuevo.version, previo.version + 1);
+                    let legal = match entrada.accion {
+                        Accion::Respuesta | Accion::Seguimiento => {
+                            nuevo.estado == previo.estado
+                                || (previo.estado == Estado::Pausado
+                                    && previo.pausa.is_some_and(|w| w.termina_con_seguimiento())
+                                    && nuevo.estado == Estado::Asignado)
+                        }
+                        otra => {
+                            let op = Operacion::TODAS.into_iter().find(|o| o.accion() == Some(otra)).unwrap();
+                            op.destino_desde(previo.estado) == Some(nuevo.estado)
+                        }
+                    };
+                    proptest::prop_assert!(legal, "{:?}: {:?} → {:?}", entrada.accion, previo.estado, nuevo.estado);
+                    proptest::prop_assert_eq!(nuevo.estado == Estado::Pausado, nuevo.pausa.is_some());
+                    previo = nuevo.clone();
+                }
+                if let Some((ultimo, _)) = cambios.last() {
+                    t = ultimo.clone();
+                }
+                // A wait never ends on a ticket that already left it.
+                proptest::prop_assert!(
+                    t.estado == Estado::Pausado || t.vencer_espera(ahora + TimeDelta::days(365), &p).is_empty()
+                );
+            }
+        }
+    }
+
     #[test]
     fn creation_gives_label_state_and_deadline() {
         let t = nuevo();

@@ -48,7 +48,7 @@ pub struct Registro {
     pub sub: Option<String>,
     /// The reply it got, as sent then (the stored text: `json` keeps it as
     /// written), sent again for a repeated `message_id`.
-    pub respuesta: crate::vistas::Texto,
+    pub respuesta: std::sync::Arc<str>,
 }
 
 /// The commands processed before, by `message_id`.

@@ -521,3 +521,42 @@ pub fn consulta<'a>(
 pub fn listado(tickets: &[Ticket], siguiente: Option<String>, ahora: DateTime<Utc>) -> Listado<'_> {
     Listado { items: tickets.iter().map(|t| TicketVista::de(t, ahora)).collect(), siguiente_cursor: siguiente }
 }
+
+/// What `seguimiento` answers the requester with.
+const MENSAJE_REGISTRADO: &str = "Su mensaje fue registrado.";
+
+/// `datos` of `responder` (v1.2): as every other mutation's, plus `mensajeId`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Respondido<'a> {
+    /// The change, as other mutations answer it.
+    #[serde(flatten)]
+    pub transicion: Transicion<'a>,
+    /// The new message's id.
+    pub mensaje_id: Uuid,
+}
+
+/// `datos` of `seguimiento`: what the requester may know, never internal
+/// ids or staff-only data.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeguimientoRegistrado<'a> {
+    /// `TKT-<year>-<n>`.
+    pub ticket_label: &'a str,
+    /// The state after it (ASIGNADO when it ended a wait for the requester).
+    pub estado: Estado,
+    /// The new message's id.
+    pub mensaje_id: Uuid,
+    /// `Su mensaje fue registrado.`
+    pub mensaje: &'static str,
+}
+
+/// `datos` of `responder`.
+pub fn respondido<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>, mensaje: Uuid) -> Respondido<'a> {
+    Respondido { transicion: Transicion::de(antes, t, ahora), mensaje_id: mensaje }
+}
+
+/// `datos` of `seguimiento`.
+pub fn seguimiento_registrado(t: &Ticket, mensaje: Uuid) -> SeguimientoRegistrado<'_> {
+    SeguimientoRegistrado { ticket_label: &t.label, estado: t.estado, mensaje_id: mensaje, mensaje: MENSAJE_REGISTRADO }
+}
