@@ -208,6 +208,28 @@ pub struct Historial {
     pub area_despues: Option<String>,
 }
 
+impl Historial {
+    /// An entry of the requester's (USUARIO) about `t` as it now stands,
+    /// from `antes`: no motivo (a requester's words are in the conversation),
+    /// no id and no e-mail (requesters have no account).
+    fn del_solicitante(t: &Ticket, ahora: DateTime<Utc>, accion: Accion, antes: Option<Estado>) -> Historial {
+        Historial {
+            fecha: ahora,
+            accion,
+            motivo: None,
+            actor_id: None,
+            actor_nombre: t.solicitante.nombre.clone(),
+            actor_rol: RolActor::Usuario,
+            estado_antes: antes,
+            estado_despues: t.estado,
+            prioridad_antes: None,
+            prioridad_despues: None,
+            area_antes: None,
+            area_despues: None,
+        }
+    }
+}
+
 /// Why a legal-looking command was refused against the ticket's current data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rechazo {
@@ -286,19 +308,9 @@ impl Ticket {
         ticket.replanificar(reglas);
         ticket.proxima_alerta_sla = ticket.proxima_alerta(reglas);
         let entrada = Historial {
-            fecha: ahora,
-            accion: Accion::Creacion,
-            motivo: None,
-            // Requesters have no account: no id, and no e-mail copied into history.
-            actor_id: None,
-            actor_nombre: ticket.solicitante.nombre.clone(),
-            actor_rol: RolActor::Usuario,
-            estado_antes: None,
-            estado_despues: Estado::Nuevo,
-            prioridad_antes: None,
             prioridad_despues: Some(ticket.prioridad.clone()),
-            area_antes: None,
             area_despues: Some(ticket.area_asignada.clone()),
+            ..Historial::del_solicitante(&ticket, ahora, Accion::Creacion, None)
         };
         (ticket, entrada)
     }
@@ -433,21 +445,7 @@ impl Ticket {
         t.actualizado_en = ahora;
         t.version += 1;
         t.proxima_alerta_sla = t.proxima_alerta(reglas);
-        let entrada = Historial {
-            fecha: ahora,
-            accion: Accion::Seguimiento,
-            motivo: None,
-            // The requester has no account: no id, and no e-mail in history.
-            actor_id: None,
-            actor_nombre: t.solicitante.nombre.clone(),
-            actor_rol: RolActor::Usuario,
-            estado_antes: Some(self.estado),
-            estado_despues: t.estado,
-            prioridad_antes: None,
-            prioridad_despues: None,
-            area_antes: None,
-            area_despues: None,
-        };
+        let entrada = Historial::del_solicitante(&t, ahora, Accion::Seguimiento, Some(self.estado));
         Ok((t, entrada))
     }
 

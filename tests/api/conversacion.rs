@@ -2,7 +2,7 @@
 //! end to end over the gateway, the worker, Postgres and RabbitMQ — and the
 //! hostile edges of the new operations.
 
-use crate::gateway::{con_worker, es_error, respuesta, validar};
+use crate::gateway::{GatewayDePrueba, con_worker, es_error, respuesta, validar};
 use crate::helpers::*;
 use mesa_ayuda::startup::Aplicacion;
 use reqwest::StatusCode;
@@ -17,17 +17,22 @@ fn adjunto() -> Value {
         "tipo": "image/png", "bytes": 48213, "sha256": "ab".repeat(32)})
 }
 
+/// A ticket created and assigned through the gateway: (its id, its label).
+async fn asignado(gw: &GatewayDePrueba, mesa: &str) -> (String, String) {
+    let (_, creado, _) = respuesta(gw.post("/api/tickets/crear", &ana_garcia())).await;
+    let id = creado["ticketUuid"].as_str().unwrap().to_string();
+    let (estado, _, _) = respuesta(gw.post(&format!("/api/tickets/{id}/asignar"), &json!({})).bearer_auth(mesa)).await;
+    assert_eq!(estado, StatusCode::OK);
+    (id, creado["ticketLabel"].as_str().unwrap().to_string())
+}
+
 #[tokio::test]
 async fn a_whole_conversation_through_the_gateway_shows_the_requester_only_the_public_thread() {
     let (mut app, gw) = con_worker(|_| {}).await;
     let doc = gw.documento().await;
     let mesa = token("MESA", None);
-    let (_, creado, _) = respuesta(gw.post("/api/tickets/crear", &ana_garcia())).await;
-    let id = creado["ticketUuid"].as_str().unwrap().to_string();
-    let label = creado["ticketLabel"].as_str().unwrap().to_string();
+    let (id, label) = asignado(&gw, &mesa).await;
     let ruta = |op: &str| format!("/api/tickets/{id}/{op}");
-    let (estado, _, _) = respuesta(gw.post(&ruta("asignar"), &json!({})).bearer_auth(&mesa)).await;
-    assert_eq!(estado, StatusCode::OK);
 
     // Staff ask for a screenshot and pause, waiting for the requester until tomorrow.
     let pedido = json!({"texto": "¿Nos envía una captura del error?"});
@@ -142,11 +147,8 @@ async fn hostile_conversation_commands_get_one_contract_reply_and_change_nothing
     let (mut app, gw) = con_worker(|_| {}).await;
     let doc = gw.documento().await;
     let mesa = token("MESA", None);
-    let (_, creado, _) = respuesta(gw.post("/api/tickets/crear", &ana_garcia())).await;
-    let id = creado["ticketUuid"].as_str().unwrap().to_string();
-    let label = creado["ticketLabel"].as_str().unwrap().to_string();
+    let (id, label) = asignado(&gw, &mesa).await;
     let ruta = |op: &str| format!("/api/tickets/{id}/{op}");
-    respuesta(gw.post(&ruta("asignar"), &json!({})).bearer_auth(&mesa)).await;
     let antes = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
     let version = antes["datos"]["ticket"]["version"].clone();
 
@@ -357,15 +359,7 @@ async fn a_v1_1_database_upgrades_its_respuesta_cliente_into_the_first_public_me
     crear_base(&db).await;
     let _limpieza = Limpieza(Some((db.clone(), settings.clone())));
     let pool = sqlx::PgPool::connect(secrecy::ExposeSecret::expose_secret(&settings.database.url)).await.unwrap();
-    let v11 = std::env::temp_dir().join(format!("mesa-migraciones-v11-{db}"));
-    std::fs::create_dir_all(&v11).unwrap();
-    let mut nombres: Vec<_> = std::fs::read_dir("migrations").unwrap().map(|e| e.unwrap().path()).collect();
-    nombres.sort();
-    for ruta in nombres.iter().take(6) {
-        std::fs::copy(ruta, v11.join(ruta.file_name().unwrap())).unwrap();
-    }
-    sqlx::migrate::Migrator::new(v11.as_path()).await.unwrap().run(&pool).await.unwrap();
-    let _ = std::fs::remove_dir_all(&v11);
+    migrar_hasta(&pool, &db, 6).await;
     let ahora = chrono::Utc::now();
     for (num, respuesta) in [(1, Some("Estamos en ello")), (2, None)] {
         sqlx::query(

@@ -565,15 +565,7 @@ async fn a_v1_database_upgrades_in_place_without_repeating_or_losing_alerts() {
     let _limpieza = Limpieza(Some((db.clone(), settings.clone())));
     let pool = sqlx::PgPool::connect(settings.database.url.expose_secret()).await.unwrap();
     // The v1 schema: the first five migrations, as the v1 worker applied them.
-    let v1 = std::env::temp_dir().join(format!("mesa-migraciones-v1-{db}"));
-    std::fs::create_dir_all(&v1).unwrap();
-    let mut nombres: Vec<_> = std::fs::read_dir("migrations").unwrap().map(|e| e.unwrap().path()).collect();
-    nombres.sort();
-    for ruta in nombres.iter().take(5) {
-        std::fs::copy(ruta, v1.join(ruta.file_name().unwrap())).unwrap();
-    }
-    sqlx::migrate::Migrator::new(v1.as_path()).await.unwrap().run(&pool).await.unwrap();
-    let _ = std::fs::remove_dir_all(&v1);
+    migrar_hasta(&pool, &db, 5).await;
 
     // Created 5 h ago with ALTA (4 h, warning at 3 h 12 min), 24x7:
     // `avisado` got its warning, `callado` none, `completo` both.
