@@ -94,13 +94,15 @@ const RUTAS_FIJAS: [&str; 13] = [
     "/api/solicitantes/exportar",
 ];
 
-const PARAMETROS: [&str; 14] = [
+const PARAMETROS: [&str; 16] = [
     "estado",
     "area",
     "prioridad",
     "tipo",
     "slaEstado",
     "slaPrimeraRespuesta",
+    "espera",
+    "pendienteRespuesta",
     "limite",
     "cursor",
     "desde",
