@@ -520,6 +520,10 @@ async fn public_routes_are_rate_limited_per_client_and_forwarded_for_only_from_t
     assert!((1..=6).contains(&espera), "Retry-After {espera}");
     let c: Value = r.json().await.unwrap();
     es_error(&doc, StatusCode::TOO_MANY_REQUESTS, &c, StatusCode::TOO_MANY_REQUESTS, "DEMASIADAS_SOLICITUDES");
+    // `seguimiento` (v1.2) is a public route too: the same client's allowance.
+    let seguimiento = json!({"label": "TKT-2026-99999", "email": "ana.garcia@empresa.com", "texto": "hola"});
+    let r = gw.post("/api/tickets/seguimiento", &seguimiento).header("x-forwarded-for", "198.51.100.7").send().await;
+    assert_eq!(r.unwrap().status(), StatusCode::TOO_MANY_REQUESTS, "seguimiento is rate-limited");
     // Another client behind the same trusted proxy has its own allowance;
     // staff routes are not limited.
     let (e, _, _) = respuesta(desde("198.51.100.8")).await;
