@@ -50,3 +50,7 @@ LEFT JOIN LATERAL (
 ) h ON true
 WHERE t.respuesta_cliente IS NOT NULL
 ORDER BY t.num;
+
+-- A ticket paused before v1.2 waits for nobody in particular: OTRO, a
+-- reminder, no `hasta` — the defaults a v1.2 `pausar` gets.
+UPDATE tickets SET espera = 'OTRO', al_vencer = 'REABRIR' WHERE estado = 'PAUSADO';

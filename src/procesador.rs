@@ -64,6 +64,17 @@ impl Mensaje {
     pub fn clave_de_orden(&self) -> Option<Uuid> {
         crate::domain::comando::clave_de_orden(&self.body)
     }
+
+    /// The label a `seguimiento` names, read as validation reads it (trimmed,
+    /// upper case): a requester's follow-ups on one ticket keep one lane, so
+    /// they apply in publish order (§4). A follow-up and a staff command on
+    /// the same ticket come from different publishers: no order holds
+    /// between them, and the row lock keeps each change whole.
+    pub fn label_de_seguimiento(&self) -> Option<String> {
+        (self.routing_key == "ticket.seguimiento")
+            .then(|| crate::domain::comando::label_de_seguimiento(&self.body))
+            .flatten()
+    }
 }
 
 /// How a command ended, as metrics and logs name it.

@@ -261,8 +261,11 @@ fn span_de_comando(delivery: &Delivery, mensaje: Option<&mut Mensaje>, ticket: O
 /// side; else nothing. A hash: keys that collide only share a lane.
 fn clave_de_reparto(ticket: Option<Uuid>, m: Option<&Mensaje>) -> Option<u64> {
     let mut h = DefaultHasher::new();
+    let label = || m.and_then(Mensaje::label_de_seguimiento);
     match (ticket, m.and_then(|m| m.message_id.as_ref())) {
         (Some(ticket), _) => ticket.hash(&mut h),
+        // A requester's follow-ups stay in order by the label they name.
+        (None, _) if let Some(label) = label() => label.hash(&mut h),
         (None, Some(id)) => id.hash(&mut h),
         (None, None) => return None,
     }
@@ -605,6 +608,25 @@ mod tests {
         assert_eq!(clave(r#"{"ticketId": "6f9619ff-8b86-d011-b42d-00cf4fc964ff"} x"#), None, "trailing bytes");
         assert_eq!(clave("[1]"), None);
         assert_eq!(clave("no es json"), None);
+    }
+
+    #[test]
+    fn a_requesters_follow_ups_on_one_ticket_share_a_lane_by_their_label() {
+        let seguimiento = |label: &str, id: &str| Mensaje {
+            routing_key: "ticket.seguimiento".into(),
+            message_id: Some(id.into()),
+            body: format!("{{\"label\": \"{label}\", \"email\": \"a@b.co\", \"texto\": \"t\"}}").into_bytes(),
+            ..Default::default()
+        };
+        let clave = |m: Mensaje| clave_de_reparto(m.clave_de_orden(), Some(&m));
+        let a = clave(seguimiento("TKT-2026-00001", "1"));
+        assert!(a.is_some());
+        assert_eq!(a, clave(seguimiento(" tkt-2026-00001 ", "2")), "the label as validation reads it");
+        assert_ne!(a, clave(seguimiento("TKT-2026-00002", "1")), "another ticket, another key");
+        // Only a seguimiento is keyed by label; another operation's body is not.
+        let mut otro = seguimiento("TKT-2026-00001", "1");
+        otro.routing_key = "ticket.consultar".into();
+        assert_eq!(otro.label_de_seguimiento(), None);
     }
 
     #[test]

@@ -504,7 +504,7 @@ impl Lector<'_> {
         let interno = if con_interno {
             self.booleano("interno").unwrap_or(false)
         } else {
-            if self.presente("interno").is_some() {
+            if self.presente("interno") == Some(&Value::Bool(true)) {
                 self.error("interno", "un mensaje del solicitante siempre es público");
             }
             false
@@ -537,6 +537,11 @@ impl Lector<'_> {
             };
             let mut l = Lector { body: objeto, errores: Vec::new(), reglas: self.reglas };
             let nombre = l.texto("nombre", 1, 200, true);
+            if let Some(n) = &nombre
+                && n.chars().any(es_control_de_direccion)
+            {
+                l.error("nombre", "contiene caracteres de control de dirección del texto");
+            }
             let url = l.texto("url", 1, 2000, true);
             if let Some(u) = &url
                 && !es_url_https(u)
@@ -647,8 +652,19 @@ fn es_url_https(url: &str) -> bool {
     let Some(resto) = url.get(..8).filter(|p| p.eq_ignore_ascii_case("https://")).map(|_| &url[8..]) else {
         return false;
     };
-    let host = resto.split(['/', '?', '#']).next().unwrap_or_default();
-    !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    let autoridad = resto.split(['/', '?', '#']).next().unwrap_or_default();
+    // No userinfo (`https://banco.example@otro.example/` shows one host and
+    // opens another), a host with a letter or digit, ASCII only.
+    url.is_ascii()
+        && !autoridad.contains('@')
+        && autoridad.split(':').next().is_some_and(|h| h.chars().any(|c| c.is_ascii_alphanumeric()))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+}
+
+/// The Unicode bidirectional controls (U+202A–U+202E, U+2066–U+2069): a
+/// file name `factura\u{202E}fdp.exe` reads as `factura` + `exe.pdf`.
+fn es_control_de_direccion(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `type/subtype` of RFC 6838's restricted names (no parameters).
@@ -669,6 +685,14 @@ pub fn uuid_con_guiones(s: &str) -> Option<Uuid> {
         return None;
     }
     Uuid::try_parse(s).ok()
+}
+
+/// The `label` of a `seguimiento` body, trimmed and upper case as
+/// validation reads it: the key that keeps a requester's follow-ups on one
+/// ticket in order. `None` without one.
+pub fn label_de_seguimiento(body: &[u8]) -> Option<String> {
+    let body: Value = serde_json::from_slice(body).ok()?;
+    Some(body.get("label")?.as_str()?.trim().to_uppercase()).filter(|l| !l.is_empty())
 }
 
 /// The order key of a command body: the ticket its `ticketId` names, read

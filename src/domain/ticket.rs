@@ -461,6 +461,8 @@ impl Ticket {
     /// Closes the ticket at `ahora`: both clocks freeze as they stand.
     fn cerrar(&mut self, ahora: DateTime<Utc>) {
         self.cerrado_en = Some(ahora);
+        // Nobody can answer a closed ticket: it leaves the desk's inbox.
+        self.pendiente_desde = None;
         self.sla_final = Some(SlaEstado::al_cerrar(ahora, self.fecha_limite_sla));
         if let Some(pr) = self.primera_respuesta.as_mut() {
             pr.resultado.get_or_insert(SlaEstado::Incumplido);
@@ -897,6 +899,9 @@ mod tests {
         let actualizar = Mutacion::Actualizar { nota: "n".into(), respuesta_cliente: Some("Listo".into()) };
         let (t, _) = t.aplicar(&cmd(actualizar, None), &mesa(), t0(), &p).unwrap();
         assert_eq!(t.pendiente_desde, None, "respuestaCliente answers too");
+        let (t, _) = t.seguir(t0() + TimeDelta::minutes(20), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(Mutacion::Cancelar, Some("duplicado")), &mesa(), t0(), &p).unwrap();
+        assert_eq!(t.pendiente_desde, None, "a closed ticket leaves the inbox: nobody can answer it");
     }
 
     #[test]

@@ -189,6 +189,9 @@ async fn hostile_conversation_commands_get_one_contract_reply_and_change_nothing
         ("responder", con("bytes", json!(-1)), "adjuntos[0].bytes"),
         ("responder", con("tipo", json!("imagen")), "adjuntos[0].tipo"),
         ("responder", con("nombre", json!("")), "adjuntos[0].nombre"),
+        ("responder", con("nombre", json!("factura\u{202E}fdp.exe")), "adjuntos[0].nombre"),
+        ("responder", con("url", json!("https://banco.example@otro.example/a.png")), "adjuntos[0].url"),
+        ("responder", con("url", json!("https://ñandú.example/a.png")), "adjuntos[0].url"),
         ("pausar", json!({"motivo": "m", "hasta": "2020-01-01T00:00:00Z"}), "hasta"),
         (
             "pausar",
@@ -289,9 +292,10 @@ async fn waits_that_run_out_end_once_across_two_replicas_on_a_one_second_cron() 
     let d = app.enviar("detalle", json!({"ticketId": recuerda}), Some(&mesa)).await;
     assert_eq!(d["datos"]["ticket"]["estado"], "ASIGNADO");
 
-    // A restarted scheduler finds nothing left to end.
-    assert_eq!(app.planificador.escanear(app.ahora() + chrono::TimeDelta::minutes(5)).await.unwrap(), 0);
+    // A restarted scheduler finds nothing left to end: no event, no version moves.
+    app.planificador.escanear(app.ahora() + chrono::TimeDelta::minutes(5)).await.unwrap();
     assert!(app.cliente.eventos_hasta_silencio(Duration::from_secs(1)).await.is_empty());
+    assert_eq!(app.contar("SELECT sum(version)::int8 FROM tickets").await, 5 + 4, "ARCHIVAR's 5 and REABRIR's 4");
     assert_eq!(app.contar("SELECT count(*) FROM tickets WHERE espera_hasta IS NOT NULL").await, 0);
 }
 
