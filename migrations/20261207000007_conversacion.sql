@@ -34,6 +34,15 @@ ALTER TABLE tickets
 CREATE INDEX tickets_espera_debida ON tickets (espera_hasta) WHERE espera_hasta IS NOT NULL;
 CREATE INDEX tickets_pendientes ON tickets (pendiente_desde, num) WHERE pendiente_desde IS NOT NULL;
 CREATE INDEX tickets_por_espera ON tickets (espera, num) WHERE espera IS NOT NULL;
+-- The same two scoped to an area, as an AREA token's `listar` always is.
+-- Without them the planner, taking the area and these columns as
+-- independent, walks an index filtering by area, and an area with few or no
+-- such tickets reads them all: over 1,000,000 tickets, `espera` in an area
+-- with no waits walked the whole of `tickets_num_key` (215 ms), an empty
+-- inbox the area's tickets or every pending one (5.5 ms; 91 ms as a generic
+-- plan). `mesa-bench listar`, docs/performance.md.
+CREATE INDEX tickets_pendientes_por_area ON tickets (area_asignada, pendiente_desde, num) WHERE pendiente_desde IS NOT NULL;
+CREATE INDEX tickets_por_area_y_espera ON tickets (area_asignada, espera, num) WHERE espera IS NOT NULL;
 
 -- A v1.1 `respuestaCliente` becomes the first PUBLICO message of its
 -- ticket, once (this migration runs once), written by the actor of the

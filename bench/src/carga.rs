@@ -50,12 +50,40 @@ pub(crate) struct ArgsCarga {
     /// AMQP client's share of the real worker's.
     #[arg(long)]
     eco: bool,
+    /// What each ticket's life sends: `v1.1` (the default, unchanged so its
+    /// figures compare with earlier runs) or `conversacion` (v1.2: replies,
+    /// an internal note, a wait for the requester ended by their follow-up).
+    #[arg(long, value_enum, default_value_t = Mezcla::V11)]
+    mezcla: Mezcla,
+}
+
+/// The command mix of one ticket's life.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, clap::ValueEnum)]
+pub(crate) enum Mezcla {
+    /// crear, then asignar, actualizar, pausar, reabrir, archivar back to
+    /// back: 6 commands.
+    #[value(name = "v1.1")]
+    #[serde(rename = "v1.1")]
+    V11,
+    /// crear; asignar, a public `responder` asking for something, `pausar`
+    /// waiting for the requester (espera SOLICITANTE, `hasta` in 3 days)
+    /// back to back; then, once those are answered, the requester's
+    /// `seguimiento` (by label and e-mail, which reopens the ticket); then an
+    /// internal `responder`, `actualizar`, a public `responder` and
+    /// `archivar` back to back: 9 commands, 3 of them `responder`, 1
+    /// `seguimiento`. (A `seguimiento` carries no `ticketId`, so it may take
+    /// another lane than its ticket's commands: it waits for them, as an
+    /// e-mail reply to the desk's question would.)
+    #[value(name = "conversacion")]
+    #[serde(rename = "conversacion")]
+    Conversacion,
 }
 
 /// What `carga` measured (printed, and written with `--json`).
 #[derive(Serialize)]
 pub(crate) struct ResumenCarga {
     benchmark: &'static str,
+    mezcla: Mezcla,
     duracion_s: u64,
     tasa_objetivo: u64,
     publicadores: usize,
@@ -64,7 +92,8 @@ pub(crate) struct ResumenCarga {
     tickets_previos: i64,
     comandos: usize,
     ok: u64,
-    /// Replies that were not `ok`, by code.
+    /// Replies that were not `ok`, by code (and, with `--mezcla
+    /// conversacion`, SIN_REAPERTURA: follow-ups that did not reopen).
     errores: HashMap<String, u64>,
     /// From the first reply to the last.
     comandos_por_segundo: f64,
@@ -144,9 +173,81 @@ async fn flujo(p: &Remitente, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow:
     Ok(())
 }
 
+/// Publishes `pasos` back to back (per-ticket order is the worker's), then
+/// records their replies and returns them, in the same order.
+async fn tanda(
+    p: &Remitente,
+    ritmo: &Ritmo,
+    m: &Medidas,
+    auth: Option<&str>,
+    pasos: Vec<(&'static str, Value)>,
+) -> anyhow::Result<Vec<Value>> {
+    let mut esperas = Vec::with_capacity(pasos.len());
+    for (op, cuerpo) in pasos {
+        ritmo.turno().await;
+        let id = Uuid::new_v4().to_string();
+        let t = Instant::now();
+        m.publicado_en.lock().await.insert(id.clone(), t);
+        let rx = p.publicar(op, &cuerpo, auth, &id).await?;
+        m.confirmaciones_ms.lock().await.push(t.elapsed().as_secs_f64() * 1000.0);
+        esperas.push((t, rx));
+    }
+    let mut respuestas = Vec::with_capacity(esperas.len());
+    for (t, rx) in esperas {
+        let r = tokio::time::timeout(Duration::from_secs(60), rx).await??;
+        respuestas.push(r.0.clone());
+        m.respuesta(t, r).await;
+    }
+    Ok(respuestas)
+}
+
+/// One ticket's life as a conversation (`--mezcla conversacion`, v1.2).
+/// A `seguimiento` answered `ok` that did not reopen the ticket is also
+/// counted under `errores` as SIN_REAPERTURA: the mix must exercise the
+/// wait's end.
+async fn conversacion(p: &Remitente, ritmo: &Ritmo, m: &Medidas, auth: &str) -> anyhow::Result<()> {
+    let solicitante = ana_garcia();
+    let email = solicitante["email"].clone();
+    let creado = tanda(p, ritmo, m, None, vec![("crear", solicitante)]).await?;
+    let datos = &creado[0]["datos"];
+    let (Some(ticket), Some(label)) = (datos["ticketUuid"].as_str(), datos["ticketLabel"].as_str()) else {
+        return Ok(());
+    };
+    let hasta = (chrono::Utc::now() + chrono::TimeDelta::days(3)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let pregunta = vec![
+        ("asignar", json!({"ticketId": ticket, "agente": "Agente bench"})),
+        ("responder", json!({"ticketId": ticket, "texto": "¿Nos envía una captura del error?"})),
+        (
+            "pausar",
+            json!({"ticketId": ticket, "motivo": "Esperando la captura", "espera": "SOLICITANTE", "hasta": hasta}),
+        ),
+    ];
+    tanda(p, ritmo, m, Some(auth), pregunta).await?;
+    let adjunto = json!({
+        "nombre": "captura.png",
+        "url": "https://archivos.example.com/captura.png",
+        "tipo": "image/png",
+        "bytes": 48213,
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    });
+    let respuesta = json!({"label": label, "email": email, "texto": "Adjunto la captura.", "adjuntos": [adjunto]});
+    let seguido = tanda(p, ritmo, m, None, vec![("seguimiento", respuesta)]).await?;
+    if seguido[0]["ok"] == true && seguido[0]["datos"]["estado"] != "ASIGNADO" {
+        *m.errores.lock().await.entry("SIN_REAPERTURA".into()).or_default() += 1;
+    }
+    let cierre = vec![
+        ("responder", json!({"ticketId": ticket, "texto": "Era la caché del proxy", "interno": true})),
+        ("actualizar", json!({"ticketId": ticket, "nota": "Caché del proxy limpiada"})),
+        ("responder", json!({"ticketId": ticket, "texto": "Ya debería poder entrar; cuéntenos si no."})),
+        ("archivar", json!({"ticketId": ticket, "motivo": "Resuelto"})),
+    ];
+    tanda(p, ritmo, m, Some(auth), cierre).await?;
+    Ok(())
+}
+
 /// Runs the load and reports it.
 pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
-    let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas, eco } = args;
+    let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas, eco, mezcla } = args;
     let (settings, entorno) = if externo {
         (Config::load()?.settings, None)
     } else {
@@ -211,7 +312,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     let auth = format!("Bearer {}", token("MESA"));
     let fin = Instant::now() + Duration::from_secs(duracion);
     eprintln!(
-        "carga: {duracion} s, tasa {}, {publicadores} publicadores × {en_vuelo} flujos",
+        "carga: {duracion} s, tasa {}, {publicadores} publicadores × {en_vuelo} flujos, mezcla {mezcla:?}",
         if tasa == 0 { "máxima".to_string() } else { format!("{tasa}/s") }
     );
     let mut tareas = vec![];
@@ -221,7 +322,11 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
             let (p, ritmo, m, auth) = (p.clone(), ritmo.clone(), medidas.clone(), auth.clone());
             tareas.push(tokio::spawn(async move {
                 while Instant::now() < fin {
-                    if let Err(e) = flujo(&p, &ritmo, &m, &auth).await {
+                    let vida = match mezcla {
+                        Mezcla::V11 => flujo(&p, &ritmo, &m, &auth).await,
+                        Mezcla::Conversacion => conversacion(&p, &ritmo, &m, &auth).await,
+                    };
+                    if let Err(e) = vida {
                         eprintln!("flujo fallido: {e:#}");
                     }
                 }
@@ -263,6 +368,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     let db_despues = tamano_db(&pool).await?;
     let resultado = ResumenCarga {
         benchmark: "carga",
+        mezcla,
         duracion_s: duracion,
         tasa_objetivo: tasa,
         publicadores,

@@ -44,8 +44,21 @@ impl Entorno {
 }
 
 /// Inserts `n` tickets straight into the table: a realistic spread of
-/// states, priorities, areas and ages. `debidos` of them are owed every SLA
-/// alert of both metas.
+/// states, priorities, areas and ages (MESA, TI, RRHH and FINANZAS alike,
+/// and a small COMPRAS: 1.4 % of the tickets, all of them closed). `debidos`
+/// of them are owed every SLA alert of both metas.
+///
+/// The conversation (v1.2, contract §10), as a desk a while after the
+/// upgrade would hold it: every paused ticket (10 %) waits for someone —
+/// `espera` SOLICITANTE for half of them (5 % of all), TERCERO for 2 %,
+/// OTRO for 3 % — and half of the waits end by themselves (`espera_hasta` 1 to
+/// 86 days ahead, so no scheduler run ends one; `alVencer` ARCHIVAR for the
+/// SOLICITANTE ones among them, else REABRIR). About 5 % of the tickets wait
+/// for the desk (`pendiente_desde`: the requester wrote last, some time in
+/// the last 30 days, never before the ticket's creation): a fifth of the
+/// assigned ones (4 % of all, every area alike), half of the paused ones
+/// waiting for a third party (1 % of all), and one archived ticket in a
+/// thousand (the requester's thanks, never answered).
 pub(crate) async fn sembrar(pool: &PgPool, n: i64, debidos: i64) -> anyhow::Result<Duration> {
     let inicio = Instant::now();
     let lote = 100_000;
@@ -55,16 +68,23 @@ pub(crate) async fn sembrar(pool: &PgPool, n: i64, debidos: i64) -> anyhow::Resu
         sqlx::query(
             "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, tipo, categoria, descripcion, \
              area_asignada, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, fecha_aviso_sla, proxima_alerta_sla, \
-             sla_final, creado_en, actualizado_en, cerrado_en, version) \
+             sla_final, creado_en, actualizado_en, cerrado_en, version, espera, espera_hasta, al_vencer, pendiente_desde) \
              SELECT gen_random_uuid(), nextval('ticket_num_seq'), 'TKT-2026-' || lpad(g::text, 7, '0'), 'Usuario ' || g, \
                'u' || g || '@example.com', (ARRAY['PETICION','QUEJA','RECLAMO','SUGERENCIA','INCIDENTE','SOLICITUD','CONSULTA'])[1 + g % 7], \
-               'Sistemas', 'Descripción de prueba número ' || g, (ARRAY['MESA','TI','RRHH','FINANZAS'])[1 + g % 4], \
+               'Sistemas', 'Descripción de prueba número ' || g, \
+               CASE WHEN g % 10 < 7 AND (g / 10) % 50 = 7 THEN 'COMPRAS' ELSE (ARRAY['MESA','TI','RRHH','FINANZAS'])[1 + g % 4] END, \
                (ARRAY['CRITICA','ALTA','MEDIA','BAJA'])[1 + g % 4], \
                CASE WHEN g % 10 < 6 THEN 'ARCHIVADO' WHEN g % 10 < 7 THEN 'CANCELADO' WHEN g % 10 < 8 THEN 'PAUSADO' ELSE 'ASIGNADO' END, \
                86400000, c + interval '1 day', c + interval '19 hours 12 minutes', \
                CASE WHEN g % 10 >= 8 THEN now() + interval '30 days' END, \
-               CASE WHEN g % 10 < 7 THEN 'CUMPLIDO' END, c, c, CASE WHEN g % 10 < 7 THEN c + interval '2 hours' END, 3 \
-             FROM generate_series($1::bigint, $2::bigint) g, LATERAL (SELECT now() - (g % 525600) * interval '1 minute' AS c) t",
+               CASE WHEN g % 10 < 7 THEN 'CUMPLIDO' END, c, c, CASE WHEN g % 10 < 7 THEN c + interval '2 hours' END, 3, \
+               CASE WHEN g % 10 = 7 THEN CASE WHEN d < 5 THEN 'SOLICITANTE' WHEN d < 7 THEN 'TERCERO' ELSE 'OTRO' END END, \
+               CASE WHEN g % 10 = 7 AND d IN (0, 1, 2, 5, 7) THEN now() + (1 + (g / 100) % 86) * interval '1 day' END, \
+               CASE WHEN g % 10 = 7 THEN CASE WHEN d < 2 THEN 'ARCHIVAR' ELSE 'REABRIR' END END, \
+               CASE WHEN (g % 10 >= 8 AND d < 2) OR (g % 10 = 7 AND d IN (5, 6) AND (g / 100) % 2 = 0) OR (g % 10 < 6 AND (g / 10) % 1000 = 3) \
+                 THEN greatest(c, now() - ((g * 7919) % 2592000) * interval '1 second') END \
+             FROM generate_series($1::bigint, $2::bigint) g, \
+               LATERAL (SELECT now() - (g % 525600) * interval '1 minute' AS c, (g / 10) % 10 AS d) t",
         )
         .bind(hecho + 1)
         .bind(hasta)

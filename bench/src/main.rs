@@ -1,13 +1,15 @@
 //! mesa-bench: the project's benchmark harness, one module per measurement.
 //!
-//! - `carga`: a realistic command mix against a worker it starts (a child
+//! - `carga`: a realistic command mix (`--mezcla`: the v1.1 ticket life, the
+//!   default, or the v1.2 conversation) against a worker it starts (a child
 //!   process running the same `run` code) or an external one; reports
 //!   throughput, publish→reply and publish→event latency percentiles, the
 //!   worker's peak RSS and CPU and the database size.
 //! - `gateway`: one ticket's life (crear, consultar, asignar, actualizar,
 //!   detalle, archivar) through `mesa-ayuda gateway` and over AMQP at the same
 //!   pace, interleaved rounds, then the gateway's ceiling; its RSS and CPU.
-//! - `listar`: `listar` page latency over N stored tickets.
+//! - `listar`: `listar` page latency over N stored tickets, by filter (the
+//!   v1.1 ones, the desk's inbox `pendienteRespuesta` and `espera`).
 //! - `sla`: one SLA scan over N stored tickets of which M are due.
 //! - `procesador`: the processor alone, no broker.
 //! - `eco` (`carga --eco`): a worker that only consumes, replies, acks and

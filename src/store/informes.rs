@@ -68,7 +68,9 @@ pub async fn listar(
     if let Some(espera) = filtro.espera {
         qb.push(" AND espera = ").push_bind(espera.as_str());
     }
-    // Waiting for the desk: on `tickets_pendientes`, the longest-waiting first.
+    // Waiting for the desk: on `tickets_pendientes` (`tickets_pendientes_por_area`
+    // when scoped to an area), the longest-waiting first. `espera` likewise on
+    // `tickets_por_espera` / `tickets_por_area_y_espera`.
     let pendientes = filtro.pendiente_respuesta == Some(true);
     match filtro.pendiente_respuesta {
         Some(true) => qb.push(" AND pendiente_desde IS NOT NULL"),
