@@ -117,11 +117,6 @@ impl MensajeConversacion {
     pub fn es_publico(&self) -> bool {
         self.visibilidad == Visibilidad::Publico
     }
-
-    /// Whether staff wrote it.
-    pub fn es_de_staff(&self) -> bool {
-        matches!(self.autor_rol, RolActor::Staff(_))
-    }
 }
 
 /// What a paused ticket waits for (`espera`).

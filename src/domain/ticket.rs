@@ -1028,7 +1028,7 @@ mod tests {
             Just(Paso::Seguir),
             (espera, proptest::option::of(1i64..600), any::<bool>()).prop_map(|(e, h, a)| Paso::Pausar(e, h, a)),
             Just(Paso::Reabrir),
-            Just(Paso::Archivar).boxed(),
+            Just(Paso::Archivar),
             Just(Paso::Escanear),
         ]
     }
