@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 /// `mesa-ayuda rechazados`: listing, showing, re-driving and purging dead letters.
 pub mod rechazados;
+pub mod solicitantes;
 
 /// The `mesa-ayuda` command line.
 #[derive(Parser)]
@@ -83,6 +84,12 @@ pub enum Comando {
         /// What to do with the dead letters.
         #[command(subcommand)]
         orden: rechazados::Orden,
+    },
+    /// A requester's data (v1.2, §11): `exportar` into one JSON file.
+    Solicitantes {
+        /// What to do.
+        #[command(subcommand)]
+        orden: solicitantes::Orden,
     },
     /// Mint a token signed with the configured secret, for local use.
     Token {
@@ -199,6 +206,7 @@ pub async fn ejecutar(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Comando::Rechazados { orden } => rechazados::ejecutar(settings, orden).await,
+        Comando::Solicitantes { orden } => solicitantes::ejecutar(settings, orden).await,
         Comando::Token { rol, sub, nombre, area, ttl } => {
             let claims = Claims {
                 sub,

@@ -83,6 +83,10 @@ pub struct RetencionSettings {
     /// Idempotency records are deleted after this long: the duplicate window.
     #[serde(with = "humantime_serde_str")]
     pub comandos: Duration,
+    /// Tickets CANCELADO or ARCHIVADO for longer than this have their
+    /// requester's data erased by the same pass (§11, v1.2); none: never.
+    #[serde(default, with = "humantime_serde_str::opcional")]
+    pub anonimizar_cerrados: Option<Duration>,
 }
 
 /// `[database]` settings.
@@ -477,6 +481,16 @@ mod humantime_serde_str {
         humantime::parse_duration(&s).map_err(|e| {
             serde::de::Error::custom(format!("duración inválida {:?} (p. ej. 25s, 90m, 4h): {e}", super::recortar(&s)))
         })
+    }
+
+    /// An optional duration: absent is none, a text is parsed as above.
+    pub(super) mod opcional {
+        use serde::Deserializer;
+        use std::time::Duration;
+
+        pub(in super::super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
     }
 }
 

@@ -151,6 +151,10 @@ pub enum ErrorProceso {
     FaltanNumeros,
     /// A batch of one came back without its outcome: a bug, permanent.
     SinDesenlace,
+    /// The dead-letter queue could not be walked to count what an
+    /// `anonimizar` leaves there (§11): transient, the broker may be back
+    /// on the next attempt.
+    Rechazados(String),
 }
 
 impl ErrorProceso {
@@ -158,7 +162,7 @@ impl ErrorProceso {
     pub fn es_transitorio(&self) -> bool {
         match self {
             ErrorProceso::Sql { fuente, .. } => es_error_transitorio(fuente),
-            ErrorProceso::RegistroDesaparecido => true,
+            ErrorProceso::RegistroDesaparecido | ErrorProceso::Rechazados(_) => true,
             ErrorProceso::Panico | ErrorProceso::FaltanNumeros | ErrorProceso::SinDesenlace => false,
         }
     }
@@ -208,6 +212,7 @@ impl std::fmt::Display for ErrorProceso {
             ErrorProceso::RegistroDesaparecido => write!(f, "{clase}: el registro de idempotencia desapareció"),
             ErrorProceso::FaltanNumeros => write!(f, "{clase}: faltan números de ticket"),
             ErrorProceso::SinDesenlace => write!(f, "{clase}: un lote de uno sin desenlace"),
+            ErrorProceso::Rechazados(e) => write!(f, "{clase} al contar los rechazados: {e}"),
         }
     }
 }

@@ -60,7 +60,7 @@ pub(crate) struct EstadoGateway {
     info(title = "Mesa de Ayuda HTTP API", description = "The HTTP API of contract v1.2 §8, served by `mesa-ayuda gateway`: each request is one command to the worker."),
     modifiers(&Seguridad),
     components(schemas(esquemas::CuerpoError)),
-    tags((name = "tickets"), (name = "informes"), (name = "operacion"))
+    tags((name = "tickets"), (name = "solicitantes"), (name = "informes"), (name = "operacion"))
 )]
 struct Documento;
 
@@ -84,6 +84,8 @@ fn rutas() -> OpenApiRouter<EstadoGateway> {
         .routes(routes!(rutas::consultar))
         .routes(routes!(rutas::seguimiento))
         .routes(routes!(rutas::responder))
+        .routes(routes!(rutas::anonimizar))
+        .routes(routes!(rutas::exportar))
         .routes(routes!(rutas::detalle))
         .routes(routes!(rutas::asignar))
         .routes(routes!(rutas::transferir))

@@ -13,6 +13,8 @@ pub mod alertas;
 /// RabbitMQ adapter: connection, topology, messages, the command consumer
 /// with per-ticket lanes, the outbox relay.
 pub mod amqp;
+/// Erasure of a requester's data as a batch stages it (§11).
+pub mod anonimizacion;
 /// Identity from verified JWTs: HS256, or an identity provider's JWKS.
 pub mod auth;
 /// The `mesa-ayuda` command line: run, migrate, config, send, token, alertas.

@@ -3,7 +3,9 @@
 //! primary key, row locks with SKIP LOCKED), so any number of replicas and
 //! overlapping ticks are safe.
 
+use crate::anonimizacion::Origen;
 use crate::configuration::RetencionSettings;
+use crate::domain::anonimizacion::Anonimizador;
 use crate::domain::sla::{Meta, NivelSla, ReglasSla};
 use crate::domain::ticket::{Alerta, Ticket};
 use crate::error::{EnSentencia, ErrorProceso};
@@ -182,6 +184,41 @@ impl Planificador {
         Ok((debidos.len(), emitidas))
     }
 
+    /// The retention pass's erasure (§11, `retencion.anonimizar_cerrados`):
+    /// every ticket closed before `ahora - edad` whose requester's data is
+    /// still there is erased as `anonimizar` erases it (actor SISTEMA), one
+    /// transaction per `lote` of tickets. Exactly once: each batch claims
+    /// its tickets `FOR UPDATE SKIP LOCKED` on the partial index of those
+    /// not erased, and marks them erased in the same transaction, so two
+    /// replicas share the work and a command waits for one batch at most.
+    /// How many tickets it erased.
+    pub async fn anonimizar_cerrados(&self, ahora: DateTime<Utc>, edad: TimeDelta) -> Result<usize, ErrorProceso> {
+        let corte = ahora - edad;
+        let mut total = 0;
+        loop {
+            let mut tx = self.pool.begin().await.en("begin")?;
+            let cerrados =
+                store::reclamar_para_anonimizar(&mut tx, corte, self.lote).await.en("reclamar_para_anonimizar")?;
+            let mut cambios = store::Cambios::default();
+            for t in &cerrados {
+                if crate::anonimizacion::registrar(&mut cambios, t, Anonimizador::Retencion, Origen::default(), ahora)
+                    .is_some()
+                {
+                    total += 1;
+                }
+            }
+            let eventos = cambios.hay_eventos();
+            cambios.escribir(&mut tx).await.en("escribir_cambios")?;
+            tx.commit().await.en("commit")?;
+            if eventos {
+                self.aviso_outbox.notify_one();
+            }
+            if cerrados.len() < self.lote {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Runs `escanear_ahora` on `cron` (6 fields, seconds first), and the retention
     /// pass on its own cron, until `shutdown`.
     pub async fn ejecutar(self, cron: Cron, retencion: RetencionSettings, shutdown: CancellationToken) {
@@ -223,12 +260,22 @@ impl Planificador {
         programador.add(trabajo).await?;
         let p = self.clone();
         let (eventos, comandos) = (TimeDelta::from_std(retencion.eventos)?, TimeDelta::from_std(retencion.comandos)?);
+        let anonimizar = retencion.anonimizar_cerrados.map(TimeDelta::from_std).transpose()?;
         let poda = Job::new_async(retencion.cron.as_str(), move |_, _| {
             let p = p.clone();
             Box::pin(async move {
-                match crate::retencion::podar(&p.pool, (p.reloj)(), eventos, comandos).await {
+                let ahora = crate::reloj::ahora(&p.reloj);
+                match crate::retencion::podar(&p.pool, ahora, eventos, comandos).await {
                     Ok(n) => tracing::info!(eventos = n.eventos, comandos = n.comandos, "retención: filas podadas"),
                     Err(e) => tracing::warn!(error = %e, "retención: poda fallida; se reintenta en la próxima"),
+                }
+                if let Some(edad) = anonimizar {
+                    match p.anonimizar_cerrados(ahora, edad).await {
+                        Ok(n) => tracing::info!(tickets = n, "retención: tickets cerrados anonimizados"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "retención: anonimización fallida; se reintenta en la próxima")
+                        }
+                    }
                 }
             })
         })?;

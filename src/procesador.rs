@@ -15,9 +15,11 @@ mod mutaciones;
 mod preparar;
 
 use crate::auth::Verificador;
+use crate::domain::comando::Titular;
 use crate::domain::estado::Operacion;
 use crate::domain::sla::ReglasSla;
 use crate::error::{Codigo, Disposicion, EnSentencia, ErrorContrato, ErrorProceso};
+use crate::rechazados::ContadorRechazados;
 use crate::reloj::Reloj;
 use crate::{store, vistas};
 use chrono::{DateTime, Utc};
@@ -196,6 +198,9 @@ pub struct Procesador {
     reloj: Reloj,
     /// Wakes the outbox relay after a commit.
     aviso_outbox: Arc<Notify>,
+    /// Counts the dead letters an `anonimizar` leaves mentioning its e-mail
+    /// (§11); none where no broker is at hand (the reply then says null).
+    rechazados: Option<ContadorRechazados>,
 }
 
 impl Procesador {
@@ -207,7 +212,13 @@ impl Procesador {
         reloj: Reloj,
         aviso_outbox: Arc<Notify>,
     ) -> Self {
-        Self { pool, reglas, verificador, reloj, aviso_outbox }
+        Self { pool, reglas, verificador, reloj, aviso_outbox, rechazados: None }
+    }
+
+    /// The same processor, counting dead letters for `anonimizar` with `contador`.
+    pub fn con_rechazados(mut self, contador: ContadorRechazados) -> Self {
+        self.rechazados = Some(contador);
+        self
     }
 
     /// The verifier of its tokens (and sealer of parked authority).
@@ -234,6 +245,7 @@ impl Procesador {
         if preparados.iter().all(Preparado::es_listo) {
             return Ok(preparados.into_iter().filter_map(Preparado::listo).collect());
         }
+        self.contar_rechazados(&mut preparados).await?;
         let ahora = crate::reloj::ahora(&self.reloj);
         let mut tx = self.pool.begin().await.en("begin")?;
         let mut desenlaces = Vec::with_capacity(mensajes.len());
@@ -276,6 +288,32 @@ impl Procesador {
         let eventos = cambios.hay_eventos();
         cambios.escribir(tx).await.en("escribir_cambios")?;
         Ok(eventos)
+    }
+}
+
+impl Procesador {
+    /// Counts, for each `anonimizar`, the dead letters that mention its
+    /// e-mail (the ticket's, when it names a ticket), before the transaction:
+    /// a walk of the dead-letter queue holds no row lock. A failure is
+    /// transient: the command is retried in place.
+    async fn contar_rechazados(&self, preparados: &mut [Preparado]) -> Result<(), ErrorProceso> {
+        let Some(contador) = &self.rechazados else { return Ok(()) };
+        for p in preparados.iter_mut() {
+            let Preparado::Paso(mutaciones::Paso::Mutacion(m)) = p else { continue };
+            let mutaciones::Cambio::Anonimizar(a) = &mut m.cambio else { continue };
+            let email = match &a.datos.titular {
+                Titular::Email(e) => Some(e.clone()),
+                Titular::Ticket(id) => {
+                    let mut conn = self.pool.acquire().await.en("acquire")?;
+                    store::email_de_ticket(&mut conn, *id).await.en("email_de_ticket")?
+                }
+            };
+            if let Some(email) = email {
+                a.rechazados =
+                    Some(contador.contar(&email).await.map_err(|e| ErrorProceso::Rechazados(e.to_string()))?);
+            }
+        }
+        Ok(())
     }
 }
 

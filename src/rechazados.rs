@@ -69,6 +69,10 @@ pub enum ErrorRechazados {
     /// A renewal copy was not confirmed: the dead letter stays as it was.
     #[error("el broker no confirmó la copia renovada de un rechazado")]
     RenovacionSinConfirmar,
+    /// The thread a count ran on stopped before it answered (a panic, or
+    /// the runtime shutting down).
+    #[error("el recuento de rechazados se interrumpió")]
+    Interrumpido,
 }
 
 /// Names the step a lapin error happened in, as `amqp::en_paso` does for
@@ -121,15 +125,82 @@ pub enum Seleccion {
     Todos,
     /// Those parked before this instant (those of unknown date are kept).
     Antes(DateTime<Utc>),
+    /// Those whose body mentions this e-mail (§11; [`menciona_email`]).
+    Email(String),
 }
 
 impl Seleccion {
-    fn incluye(&self, r: &Rechazado) -> bool {
+    fn incluye(&self, r: &Rechazado, cuerpo: &[u8]) -> bool {
         match self {
             Seleccion::Ids(ids) => r.message_id.as_ref().is_some_and(|id| ids.contains(id)),
             Seleccion::Todos => true,
             Seleccion::Antes(t) => r.fecha.is_some_and(|f| f < *t),
+            Seleccion::Email(email) => menciona_email(cuerpo, email),
         }
+    }
+}
+
+/// Whether a dead letter's body mentions `email`, in any case (as
+/// `consultar` compares e-mails, and wider: anywhere in the body, not only
+/// an `email` field, since a parked command may quote it in any text). The
+/// body is read as it is and, when it is JSON, with its strings decoded
+/// too, so an escaped spelling (`ana\u0040empresa.com`) is found as well.
+/// An empty e-mail mentions nothing.
+pub fn menciona_email(cuerpo: &[u8], email: &str) -> bool {
+    let buscado = email.trim().to_lowercase();
+    if buscado.is_empty() {
+        return false;
+    }
+    if String::from_utf8_lossy(cuerpo).to_lowercase().contains(&buscado) {
+        return true;
+    }
+    fn en(v: &Value, buscado: &str) -> bool {
+        match v {
+            Value::String(s) => s.to_lowercase().contains(buscado),
+            Value::Array(l) => l.iter().any(|i| en(i, buscado)),
+            Value::Object(m) => m.iter().any(|(k, i)| k.to_lowercase().contains(buscado) || en(i, buscado)),
+            _ => false,
+        }
+    }
+    serde_json::from_slice::<Value>(cuerpo).is_ok_and(|v| en(&v, &buscado))
+}
+
+/// Where the worker counts, for `anonimizar`'s reply, the dead letters that
+/// still mention an e-mail: its broker and topology. Each count opens a
+/// connection of its own for one walk (an erasure is rare; the worker's
+/// sessions stay out of it).
+#[derive(Clone)]
+pub struct ContadorRechazados {
+    amqp_url: secrecy::SecretString,
+    topologia: Topologia,
+}
+
+impl ContadorRechazados {
+    /// Counts on the broker at `amqp_url`, in `topologia`'s dead-letter queue.
+    pub fn new(amqp_url: secrecy::SecretString, topologia: Topologia) -> Self {
+        Self { amqp_url, topologia }
+    }
+
+    /// The dead letters now parked whose body mentions `email`.
+    ///
+    /// The walk's visitor is an async closure, whose future the compiler
+    /// cannot prove `Send` for every lifetime, while the worker's lanes are
+    /// spawned tasks: so the walk runs on a blocking thread of its own,
+    /// driven there by the runtime (only owned values cross).
+    pub async fn contar(&self, email: &str) -> Result<u64, ErrorRechazados> {
+        let (contador, email) = (self.clone(), email.to_string());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(contador.contar_aqui(email)))
+            .await
+            .unwrap_or(Err(ErrorRechazados::Interrumpido))
+    }
+
+    async fn contar_aqui(self, email: String) -> Result<u64, ErrorRechazados> {
+        use secrecy::ExposeSecret;
+        let r = Rechazados::abrir(self.amqp_url.expose_secret(), self.topologia).await?;
+        let n = r.contar(&Seleccion::Email(email)).await;
+        r.cerrar().await;
+        n
     }
 }
 
@@ -316,7 +387,7 @@ impl Rechazados {
         let comandos = self.topologia.comandos();
         self.recorrer(async |canal, d| {
             let r = resumen(d);
-            if !seleccion.incluye(&r) {
+            if !seleccion.incluye(&r, &d.data) {
                 return Ok(Paso::Seguir);
             }
             if simular {
@@ -340,12 +411,25 @@ impl Rechazados {
         Ok(informe)
     }
 
+    /// How many dead letters the selection holds, left in the queue.
+    pub async fn contar(&self, seleccion: &Seleccion) -> Result<u64, ErrorRechazados> {
+        let mut n = 0;
+        self.recorrer(async |_, d| {
+            if seleccion.incluye(&resumen(d), &d.data) {
+                n += 1;
+            }
+            Ok(Paso::Seguir)
+        })
+        .await?;
+        Ok(n)
+    }
+
     /// Removes the selected dead letters for good. `simular` changes nothing.
     pub async fn purgar(&self, seleccion: &Seleccion, simular: bool) -> Result<Informe, ErrorRechazados> {
         let mut informe = Informe { simulado: simular, ..Default::default() };
         self.recorrer(async |canal, d| {
             let r = resumen(d);
-            if !seleccion.incluye(&r) {
+            if !seleccion.incluye(&r, &d.data) {
                 return Ok(Paso::Seguir);
             }
             informe.hechos.push(r);
@@ -574,6 +658,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_body_mentions_an_email_in_any_case_and_spelling_and_nothing_else() {
+        let cuerpo = br#"{"email":"Ana@Empresa.com","texto":"hola"}"#;
+        assert!(menciona_email(cuerpo, "ana@empresa.com"));
+        assert!(menciona_email(br#"{"nota":"escribir a ana\u0040empresa.com"}"#, "ANA@empresa.com"));
+        assert!(menciona_email(b"no es json: ana@empresa.com", "ana@empresa.com"));
+        assert!(!menciona_email(cuerpo, "ana@empresa.co.uk"));
+        // Wildcards are characters like any other.
+        assert!(!menciona_email(cuerpo, "%@empresa.com"));
+        assert!(!menciona_email(cuerpo, "an_@empresa.com"));
+        assert!(!menciona_email(cuerpo, "  "));
+        let seleccion = Seleccion::Email("ana@empresa.com".into());
+        let r = Rechazado {
+            fecha: None,
+            routing_key: "ticket.crear".into(),
+            message_id: None,
+            motivo: None,
+            bytes: cuerpo.len(),
+            entregas: 0,
+        };
+        assert!(seleccion.incluye(&r, cuerpo));
+        assert!(!seleccion.incluye(&r, b"{}"));
+    }
+
+    #[test]
     fn terminal_text_escapes_control_characters_and_is_bounded() {
         assert_eq!(para_terminal("a\u{1b}[2Jb\n", 40), "a\\u{1b}[2Jb\\n");
         assert_eq!(para_terminal(&"x".repeat(50), 3), "xxx…");
@@ -592,11 +700,11 @@ mod tests {
         };
         let t = Utc::now();
         let antes = Seleccion::Antes(t);
-        assert!(antes.incluye(&r(Some(t - chrono::TimeDelta::seconds(1)))));
-        assert!(!antes.incluye(&r(Some(t))));
-        assert!(!antes.incluye(&r(None)));
-        assert!(Seleccion::Ids(vec!["a".into()]).incluye(&r(None)));
-        assert!(!Seleccion::Ids(vec!["b".into()]).incluye(&r(None)));
+        assert!(antes.incluye(&r(Some(t - chrono::TimeDelta::seconds(1))), b""));
+        assert!(!antes.incluye(&r(Some(t)), b""));
+        assert!(!antes.incluye(&r(None), b""));
+        assert!(Seleccion::Ids(vec!["a".into()]).incluye(&r(None), b""));
+        assert!(!Seleccion::Ids(vec!["b".into()]).incluye(&r(None), b""));
     }
 
     #[test]

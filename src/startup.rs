@@ -8,6 +8,7 @@ use crate::configuration::{Config, Settings, redact_url};
 use crate::metrics::{Metricas, Salud};
 use crate::planificador::Planificador;
 use crate::procesador::Procesador;
+use crate::rechazados::ContadorRechazados;
 use crate::reloj::{Reloj, reloj_del_sistema};
 use crate::{http, store};
 use anyhow::Context;
@@ -62,7 +63,8 @@ impl Aplicacion {
             Verificador::new(&settings.auth).await?,
             reloj.clone(),
             aviso_outbox.clone(),
-        );
+        )
+        .con_rechazados(ContadorRechazados::new(settings.amqp.url.clone(), Topologia::de(&settings.topology)));
         let metricas = Arc::new(Metricas::default());
         let planificador = Planificador::new(
             pool.clone(),

@@ -6,6 +6,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
 
 mod alertas;
+mod anonimizacion;
 mod cambios;
 mod comandos;
 mod historial;
@@ -22,13 +23,17 @@ fn limite_sql(lote: usize) -> i64 {
 }
 
 pub use alertas::{AlertaNueva, reclamar_alertas_debidas, reclamar_esperas_vencidas, registrar_alertas};
+pub use anonimizacion::borrar_copias;
 pub use cambios::{Cambios, EventoNuevo};
 pub use comandos::{Registro, Reservas, podar_comandos, reservar_comandos, respuestas_registradas};
 pub use historial::{HistorialLeido, historial, ultimo_historial};
 pub use informes::{Conteo, Estadisticas, Percentiles, estadisticas, listar};
 pub use mensajes::conversacion;
 pub use outbox::{EventoPendiente, backlog_outbox, podar_eventos_publicados, reclamar_eventos};
-pub use tickets::{bloquear_tickets, siguientes_nums, ticket, ticket_por_label_y_email, uuids_por_label};
+pub use tickets::{
+    bloquear_tickets, email_de_ticket, reclamar_para_anonimizar, siguientes_nums, ticket, ticket_por_label_y_email,
+    tickets_por_email, uuids_por_email, uuids_por_label,
+};
 
 /// Embedded migrations (`migrations/`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

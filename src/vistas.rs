@@ -22,6 +22,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 mod catalogo;
 mod conversacion;
+mod datos;
 mod documentos;
 mod eventos;
 mod informes;
@@ -32,6 +33,7 @@ pub use catalogo::{
     SlaCatalogo, TransicionCatalogo, vista_catalogo,
 };
 pub use conversacion::{AdjuntoVista, AutorVista, MensajeVista};
+pub use datos::{Anonimizado, DatosAnonimizado, Exportado, TicketExportado, anonimizado, datos_anonimizado, exportado};
 pub use documentos::{asyncapi, esquema_evento, esquema_respuesta, esquemas};
 pub use eventos::{
     ActorEvento, DatosAlerta, DatosEventoTicket, Evento, FuenteEventos, TipoDeContenido, VersionCloudEvents,

@@ -78,17 +78,22 @@ pub struct CualesPurga {
     /// Those parked before this instant (RFC 3339, e.g. 2026-12-01T00:00:00Z).
     #[arg(long, value_parser = instante)]
     antes: Option<DateTime<Utc>>,
+    /// Those whose body mentions this e-mail, in any case (v1.2, §11: what
+    /// `anonimizar`'s `rechazados` counts).
+    #[arg(long)]
+    email: Option<String>,
 }
 
 fn instante(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s).map(|f| f.to_utc()).map_err(|e| format!("no es una fecha RFC 3339: {e}"))
 }
 
-fn seleccion(ids: Vec<String>, todos: bool, antes: Option<DateTime<Utc>>) -> Seleccion {
-    match (todos, antes) {
-        (true, _) => Seleccion::Todos,
-        (false, Some(t)) => Seleccion::Antes(t),
-        (false, None) => Seleccion::Ids(ids),
+fn seleccion(ids: Vec<String>, todos: bool, antes: Option<DateTime<Utc>>, email: Option<String>) -> Seleccion {
+    match (todos, antes, email) {
+        (true, _, _) => Seleccion::Todos,
+        (false, Some(t), _) => Seleccion::Antes(t),
+        (false, None, Some(e)) => Seleccion::Email(e),
+        (false, None, None) => Seleccion::Ids(ids),
     }
 }
 
@@ -129,11 +134,12 @@ pub async fn ejecutar(settings: &Settings, orden: Orden) -> anyhow::Result<i32> 
             }
         }
         Orden::Reenviar { cuales, dry_run, json } => {
-            let informe = rechazados.reenviar(&seleccion(cuales.message_ids, cuales.todos, None), dry_run).await?;
+            let informe =
+                rechazados.reenviar(&seleccion(cuales.message_ids, cuales.todos, None, None), dry_run).await?;
             mostrar_informe(&informe, json, if dry_run { "se reenviaría" } else { "reenviado" })?
         }
         Orden::Purgar { cuales, dry_run, json } => {
-            let s = seleccion(cuales.message_ids, cuales.todos, cuales.antes);
+            let s = seleccion(cuales.message_ids, cuales.todos, cuales.antes, cuales.email);
             let informe = rechazados.purgar(&s, dry_run).await?;
             mostrar_informe(&informe, json, if dry_run { "se purgaría" } else { "purgado" })?
         }

@@ -98,6 +98,13 @@ impl Settings {
         {
             si(d < MINUTO || d > RETENCION_MAX, clave, "entre 1 minuto y 10 años (3650 días)");
         }
+        if let Some(d) = self.retencion.anonimizar_cerrados {
+            si(
+                d < MINUTO || d > RETENCION_MAX,
+                "retencion.anonimizar_cerrados",
+                "entre 1 minuto y 10 años (3650 días)",
+            );
+        }
         p.extend(self.gateway.problemas());
         p
     }

@@ -112,6 +112,38 @@ pub struct DatosSeguimiento {
     pub escrito: Escrito,
 }
 
+/// Whose data `anonimizar` erases (§11): every ticket of an e-mail, or one ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Titular {
+    /// Every ticket whose requester has this e-mail, compared as `consultar` compares it.
+    Email(String),
+    /// This ticket.
+    Ticket(Uuid),
+}
+
+/// A validated `anonimizar`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatosAnonimizacion {
+    /// Whose data.
+    pub titular: Titular,
+    /// Why (the ADMIN's words; kept in the ANONIMIZACION entry).
+    pub motivo: String,
+}
+
+/// A validated `exportar`: a page of one requester's tickets, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiltroExportacion {
+    /// The requester's e-mail, compared as `consultar` compares it.
+    pub email: String,
+    /// Tickets a page, 1–[`EXPORTAR_MAXIMO`].
+    pub limite: i64,
+    /// After this ticket number (`siguienteCursor` of the page before).
+    pub despues_de: Option<i64>,
+}
+
+/// Most tickets one `exportar` reply carries (§11).
+pub const EXPORTAR_MAXIMO: i64 = 100;
+
 impl Mutacion {
     /// The history `accion` this mutation writes.
     pub fn accion(&self) -> Accion {
@@ -243,6 +275,10 @@ pub enum Peticion {
     Ticket(ComandoTicket),
     /// `seguimiento` (v1.2): public, by label and e-mail.
     Seguimiento(Box<DatosSeguimiento>),
+    /// `anonimizar` (v1.2, §11).
+    Anonimizar(Box<DatosAnonimizacion>),
+    /// `exportar` (v1.2, §11).
+    Exportar(FiltroExportacion),
     /// `consultar`.
     Consultar {
         /// `ticketLabel`, upper case.
@@ -387,6 +423,43 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
             email: l.texto("email", 1, 254, true).unwrap_or_default(),
             escrito: l.escrito(false),
         })),
+        Operacion::Anonimizar => {
+            // Exactly one of the two: an erasure names whose data it is.
+            let email = l.texto("email", 1, 254, false);
+            let ticket = l.presente("ticketId").is_some().then(|| l.uuid("ticketId")).flatten();
+            let motivo = l.texto("motivo", 1, 500, true).unwrap_or_default();
+            let titular = match (email, ticket) {
+                (Some(email), None) => Some(Titular::Email(email)),
+                (None, Some(id)) => Some(Titular::Ticket(id)),
+                (Some(_), Some(_)) => {
+                    l.error("ticketId", "indique email o ticketId, no ambos");
+                    None
+                }
+                (None, None) => {
+                    if l.presente("email").is_none() && l.presente("ticketId").is_none() {
+                        l.error("email", "indique email o ticketId");
+                    }
+                    None
+                }
+            };
+            Peticion::Anonimizar(Box::new(DatosAnonimizacion {
+                titular: titular.unwrap_or(Titular::Email(String::new())),
+                motivo,
+            }))
+        }
+        Operacion::Exportar => {
+            let email = l.texto("email", 1, 254, true).unwrap_or_default();
+            let limite = l.entero("limite", 1, EXPORTAR_MAXIMO).unwrap_or(EXPORTAR_MAXIMO);
+            let despues_de = l.enumerado(
+                "cursor",
+                |s| match Cursor::leer(s) {
+                    Some(Cursor::Num(num)) => Some(num),
+                    _ => None,
+                },
+                "un cursor devuelto por exportar",
+            );
+            Peticion::Exportar(FiltroExportacion { email, limite, despues_de })
+        }
     };
     if l.errores.is_empty() { Ok(peticion) } else { Err(l.errores) }
 }
@@ -763,10 +836,13 @@ mod tests {
         for m in &todas {
             assert_eq!(Some(m.accion()), m.operacion().accion(), "{m:?}");
         }
-        // Every ticket mutation of the contract has its variant; `crear`
-        // and `seguimiento` name no ticket id (a new ticket; a label).
+        // Every ticket mutation of the contract has its variant; `crear`,
+        // `seguimiento` and `anonimizar` are no single ticket's (a new
+        // ticket; a label; an e-mail or a ticket).
         let cubiertas: Vec<Operacion> = todas.iter().map(Mutacion::operacion).collect();
-        let por_id = |o: &Operacion| o.es_mutacion() && !matches!(o, Operacion::Crear | Operacion::Seguimiento);
+        let por_id = |o: &Operacion| {
+            o.es_mutacion() && !matches!(o, Operacion::Crear | Operacion::Seguimiento | Operacion::Anonimizar)
+        };
         for op in Operacion::TODAS.into_iter().filter(por_id) {
             assert!(cubiertas.contains(&op), "{op:?}");
         }
@@ -774,6 +850,50 @@ mod tests {
 
     fn reglas() -> ReglasSla {
         ReglasSla::new(prioridades_por_defecto(), 20, true)
+    }
+
+    #[test]
+    fn anonimizar_names_exactly_one_holder_and_a_reason() {
+        let r = reglas();
+        let id = "5f0c2b5e-8a43-4c3e-9d6b-2d7f1c3a9b10";
+        let ok = validar(Operacion::Anonimizar, &obj(json!({"email": " Ana@x.co ", "motivo": "supresión"})), &r);
+        let Ok(Peticion::Anonimizar(a)) = ok else { panic!("{ok:?}") };
+        assert_eq!((a.titular, a.motivo.as_str()), (Titular::Email("Ana@x.co".into()), "supresión"));
+        let ok = validar(Operacion::Anonimizar, &obj(json!({"ticketId": id, "motivo": "m"})), &r);
+        assert!(matches!(ok, Ok(Peticion::Anonimizar(a)) if matches!(a.titular, Titular::Ticket(_))));
+        let campos = |body: Value| -> Vec<String> {
+            match validar(Operacion::Anonimizar, &obj(body), &r) {
+                Err(c) => c.into_iter().map(|c| c.campo).collect(),
+                Ok(p) => panic!("accepted: {p:?}"),
+            }
+        };
+        assert_eq!(campos(json!({"email": "a@x.co", "ticketId": id, "motivo": "m"})), ["ticketId"]);
+        assert_eq!(campos(json!({"motivo": "m"})), ["email"]);
+        assert_eq!(campos(json!({"email": "a@x.co"})), ["motivo"]);
+        assert_eq!(campos(json!({"ticketId": "no-uuid", "motivo": "m"})), ["ticketId"]);
+        assert_eq!(campos(json!({"email": "a\u{0}@x.co", "motivo": "m"})), ["email"]);
+        assert_eq!(campos(json!({"email": 7, "motivo": "m"})), ["email"]);
+        assert_eq!(campos(json!({"email": "a".repeat(255), "motivo": "m"})), ["email"]);
+    }
+
+    #[test]
+    fn exportar_pages_by_a_cursor_of_its_own() {
+        let r = reglas();
+        let ok = validar(Operacion::Exportar, &obj(json!({"email": "a@x.co"})), &r);
+        assert!(matches!(ok, Ok(Peticion::Exportar(FiltroExportacion { limite: 100, despues_de: None, .. }))));
+        let cursor = Cursor::Num(42).texto();
+        let ok = validar(Operacion::Exportar, &obj(json!({"email": "a@x.co", "cursor": cursor, "limite": 5})), &r);
+        assert!(matches!(ok, Ok(Peticion::Exportar(FiltroExportacion { limite: 5, despues_de: Some(42), .. }))));
+        let pendiente = Cursor::Pendiente(chrono::Utc::now(), 3).texto();
+        for body in [
+            json!({}),
+            json!({"email": "a@x.co", "limite": 101}),
+            json!({"email": "a@x.co", "limite": 0}),
+            json!({"email": "a@x.co", "cursor": pendiente}),
+            json!({"email": "a@x.co", "cursor": "v1.zz"}),
+        ] {
+            assert!(validar(Operacion::Exportar, &obj(body.clone()), &r).is_err(), "{body}");
+        }
     }
 
     fn obj(v: Value) -> Map<String, Value> {

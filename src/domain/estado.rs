@@ -180,6 +180,8 @@ pub enum Acceso {
 
 const GESTION: &[Rol] = &[Rol::Admin, Rol::Mesa];
 const PERSONAL: &[Rol] = &Rol::TODOS;
+/// Who may touch the requesters' data as a whole (§11).
+const SOLO_ADMIN: &[Rol] = &[Rol::Admin];
 
 /// Every operation of the contract, named by its routing key `ticket.<operacion>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
@@ -217,11 +219,15 @@ pub enum Operacion {
     Responder,
     /// `seguimiento` (v1.2): the requester writes, by label and e-mail (public).
     Seguimiento,
+    /// `anonimizar` (v1.2, §11): erase a requester's data, by e-mail or ticket.
+    Anonimizar,
+    /// `exportar` (v1.2, §11): every ticket of a requester, by e-mail.
+    Exportar,
 }
 
 impl Operacion {
     /// Every operation, in contract order.
-    pub const TODAS: [Operacion; 16] = [
+    pub const TODAS: [Operacion; 18] = [
         Operacion::Crear,
         Operacion::Asignar,
         Operacion::Transferir,
@@ -233,11 +239,13 @@ impl Operacion {
         Operacion::Archivar,
         Operacion::Responder,
         Operacion::Seguimiento,
+        Operacion::Anonimizar,
         Operacion::Consultar,
         Operacion::Detalle,
         Operacion::Listar,
         Operacion::Estadisticas,
         Operacion::Catalogo,
+        Operacion::Exportar,
     ];
 
     /// The contract's name (`crear`, ...), the routing key's last part.
@@ -259,6 +267,8 @@ impl Operacion {
             Operacion::Catalogo => "catalogo",
             Operacion::Responder => "responder",
             Operacion::Seguimiento => "seguimiento",
+            Operacion::Anonimizar => "anonimizar",
+            Operacion::Exportar => "exportar",
         }
     }
 
@@ -281,6 +291,7 @@ impl Operacion {
                 | Operacion::Listar
                 | Operacion::Estadisticas
                 | Operacion::Catalogo
+                | Operacion::Exportar
         )
     }
 
@@ -300,6 +311,7 @@ impl Operacion {
             | Operacion::Detalle
             | Operacion::Listar
             | Operacion::Estadisticas => Acceso::Roles(PERSONAL),
+            Operacion::Anonimizar | Operacion::Exportar => Acceso::Roles(SOLO_ADMIN),
         }
     }
 
@@ -350,6 +362,7 @@ impl Operacion {
             Operacion::Archivar => Accion::Archivo,
             Operacion::Responder => Accion::Respuesta,
             Operacion::Seguimiento => Accion::Seguimiento,
+            Operacion::Anonimizar => Accion::Anonimizacion,
             _ => return None,
         })
     }
@@ -392,6 +405,9 @@ pub enum Accion {
     Respuesta,
     /// `SEGUIMIENTO`: written by `seguimiento` (v1.2), reopening or not.
     Seguimiento,
+    /// `ANONIMIZACION`: the requester's data erased (v1.2, §11), by an ADMIN
+    /// or by retention (SISTEMA).
+    Anonimizacion,
 }
 
 impl Accion {
@@ -412,6 +428,7 @@ impl Accion {
             Accion::Escalamiento => "ESCALAMIENTO",
             Accion::Respuesta => "RESPUESTA",
             Accion::Seguimiento => "SEGUIMIENTO",
+            Accion::Anonimizacion => "ANONIMIZACION",
         }
     }
 
@@ -433,6 +450,7 @@ impl Accion {
             Accion::Escalamiento => "ticket.escalado",
             Accion::Respuesta => "ticket.respondido",
             Accion::Seguimiento => "ticket.seguimiento",
+            Accion::Anonimizacion => "ticket.anonimizado",
         }
     }
 }
@@ -569,10 +587,13 @@ mod tests {
     fn role_matrix_matches_the_contract() {
         use Rol::*;
         let gestion = ["asignar", "transferir", "reclasificar", "reabrir"];
+        // Contract §2, v1.2: the requesters' data as a whole is ADMIN's only.
+        let solo_admin = ["anonimizar", "exportar"];
         for op in Operacion::TODAS {
             let name = op.as_str();
-            assert!(op.permite(Admin) && op.permite(Mesa), "{name}");
-            assert_eq!(op.permite(Area), !gestion.contains(&name), "{name}");
+            assert!(op.permite(Admin), "{name}");
+            assert_eq!(op.permite(Mesa), !solo_admin.contains(&name), "{name}");
+            assert_eq!(op.permite(Area), !gestion.contains(&name) && !solo_admin.contains(&name), "{name}");
         }
         assert_eq!(Operacion::Crear.acceso(), Acceso::Publico);
         assert_eq!(Operacion::Consultar.acceso(), Acceso::Publico);

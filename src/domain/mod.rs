@@ -1,5 +1,6 @@
 //! Pure domain code: no I/O, no clock. Time is always passed in.
 
+pub mod anonimizacion;
 pub mod calendario;
 pub mod comando;
 pub mod conversacion;

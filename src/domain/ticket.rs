@@ -62,8 +62,8 @@ pub enum Alcance {
 pub struct Solicitante {
     /// Full name.
     pub nombre: String,
-    /// Email, the second key of `consultar`.
-    pub email: String,
+    /// Email, the second key of `consultar`; none once erased (§11).
+    pub email: Option<String>,
     /// Phone number, if given.
     pub telefono: Option<String>,
     /// Whether the phone takes WhatsApp.
@@ -145,6 +145,8 @@ pub struct Ticket {
     pub cerrado_en: Option<DateTime<Utc>>,
     /// Optimistic-lock version, incremented by every change.
     pub version: i64,
+    /// When its requester's data was erased (§11); none until then.
+    pub anonimizado_en: Option<DateTime<Utc>>,
 }
 
 /// A ticket's first-response clock (contract §6.1): from creation to the
@@ -269,7 +271,7 @@ impl Ticket {
             label: label(ahora.year(), num),
             solicitante: Solicitante {
                 nombre: datos.nombre,
-                email: datos.email,
+                email: Some(datos.email),
                 telefono: datos.telefono,
                 tiene_whatsapp: datos.tiene_whatsapp,
                 documento: datos.documento,
@@ -303,6 +305,7 @@ impl Ticket {
             primera_asignacion_en: None,
             cerrado_en: None,
             version: 1,
+            anonimizado_en: None,
         };
         let mut ticket = ticket;
         ticket.replanificar(reglas);
@@ -750,7 +753,7 @@ impl Ticket {
     }
 
     /// A history entry of the scheduler's (actor SISTEMA), state unchanged.
-    fn entrada_sistema(&self, ahora: DateTime<Utc>, accion: Accion, motivo: String) -> Historial {
+    pub(super) fn entrada_sistema(&self, ahora: DateTime<Utc>, accion: Accion, motivo: String) -> Historial {
         Historial {
             fecha: ahora,
             accion,

@@ -13,8 +13,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use crate::vistas::{
-    Catalogo, Consulta, Creado, Detalle, DetalleError, EstadisticasVista, EstadoCatalogo, Listado, Respondido,
-    SeguimientoRegistrado, TipoSolicitud, Transicion,
+    Anonimizado, Catalogo, Consulta, Creado, Detalle, DetalleError, EstadisticasVista, EstadoCatalogo, Exportado,
+    Listado, Respondido, SeguimientoRegistrado, TipoSolicitud, Transicion,
 };
 
 /// Body of `POST /api/tickets/crear`.
@@ -209,6 +209,35 @@ pub struct Seguimiento {
     /// At most 10 references.
     #[schema(max_items = 10)]
     pub adjuntos: Option<Vec<AdjuntoEntrada>>,
+}
+
+/// Body of `anonimizar` (v1.2, §11; ADMIN): whose data, by e-mail or by
+/// ticket (exactly one of the two), and why.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Anonimizar {
+    /// Every ticket of the requester with this e-mail (compared as
+    /// `consultar` compares it: case-insensitive, whole).
+    #[schema(min_length = 1, max_length = 254, example = "ana.garcia@empresa.com")]
+    pub email: Option<String>,
+    /// Or this one ticket.
+    pub ticket_id: Option<uuid::Uuid>,
+    /// Why (kept in the ANONIMIZACION entry, without any of the erased values).
+    #[schema(min_length = 1, max_length = 500, example = "solicitud de supresión del titular")]
+    pub motivo: String,
+}
+
+/// Body of `exportar` (v1.2, §11; ADMIN): one page of a requester's tickets.
+#[derive(Serialize, ToSchema)]
+pub struct Exportar {
+    /// The requester's e-mail (compared as `consultar` compares it).
+    #[schema(min_length = 1, max_length = 254, example = "ana.garcia@empresa.com")]
+    pub email: String,
+    /// Tickets a page, 1–100 (default 100).
+    #[schema(minimum = 1, maximum = 100)]
+    pub limite: Option<i64>,
+    /// `siguienteCursor` of the page before.
+    pub cursor: Option<String>,
 }
 
 /// A refusal's body: `{"error": {...}}`.

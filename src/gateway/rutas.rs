@@ -275,6 +275,8 @@ enum Destino<'a> {
     Ticket(&'a str),
     /// `seguimiento`: a registered message, by label.
     Seguimiento,
+    /// `anonimizar`: a count of erased tickets.
+    Anonimizacion,
 }
 
 impl Destino<'_> {
@@ -284,6 +286,7 @@ impl Destino<'_> {
             Destino::Consulta => true,
             Destino::Creacion => datos.get("estadoAnterior").is_none() && datos.get("mensajeId").is_none(),
             Destino::Seguimiento => datos.get("mensajeId").is_some() && datos.get("estadoAnterior").is_none(),
+            Destino::Anonimizacion => datos.get("ticketUuids").is_some(),
             Destino::Ticket(id) => {
                 datos.get("ticketUuid").and_then(Value::as_str).is_some_and(|u| u.eq_ignore_ascii_case(id))
                     && datos.get("estadoAnterior").is_some()
@@ -375,23 +378,53 @@ fn limitar(e: &EstadoGateway, partes: &Parts) -> Result<(), ErrorGateway> {
     e.limite.comprobar(cliente).map_err(ErrorGateway::DemasiadasSolicitudes)
 }
 
-/// A public POST: rate limit, body, command.
+/// A public POST: rate limit, then as [`con_cuerpo`].
 async fn publica(e: EstadoGateway, operacion: Operacion, req: Request) -> Response {
     let (partes, cuerpo) = req.into_parts();
     if let Err(error) = limitar(&e, &partes) {
         return error.into_response();
     }
+    con_cuerpo(e, operacion, partes, cuerpo).await
+}
+
+/// A POST whose JSON body is the command's: body, command.
+async fn con_cuerpo(e: EstadoGateway, operacion: Operacion, partes: Parts, cuerpo: Body) -> Response {
     match cuerpo_json(&partes, cuerpo, e.tiempo_cuerpo).await {
         Ok(m) => {
             let destino = match operacion {
                 Operacion::Crear => Destino::Creacion,
                 Operacion::Seguimiento => Destino::Seguimiento,
+                Operacion::Anonimizar => Destino::Anonimizacion,
                 _ => Destino::Consulta,
             };
             atender(&e, operacion, m, &partes.headers, destino, sin_cambios).await
         }
         Err(error) => error.into_response(),
     }
+}
+
+/// Erases a requester's data everywhere the worker put it, by e-mail or
+/// ticket (ADMIN, v1.2 §11); subscribers get one `ticket.anonimizado` per ticket.
+#[utoipa::path(post, path = "/api/solicitantes/anonimizar", tag = "solicitantes", operation_id = "anonimizar",
+    request_body = Anonimizar,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1–200 characters; the command's message_id")),
+    responses((status = 200, description = "Erased (a count, 0 when nothing was left)", body = Anonimizado,
+        headers(("Idempotency-Key" = String, description = "The key used"))), Rechazos),
+    security(("bearer" = [])))]
+pub(super) async fn anonimizar(State(e): State<EstadoGateway>, req: Request) -> Response {
+    let (partes, cuerpo) = req.into_parts();
+    con_cuerpo(e, Operacion::Anonimizar, partes, cuerpo).await
+}
+
+/// Every ticket of a requester with its detail bundle and conversation,
+/// oldest first, paged (ADMIN, v1.2 §11).
+#[utoipa::path(post, path = "/api/solicitantes/exportar", tag = "solicitantes", operation_id = "exportar",
+    request_body = Exportar,
+    responses((status = 200, description = "One page", body = Exportado), Rechazos),
+    security(("bearer" = [])))]
+pub(super) async fn exportar(State(e): State<EstadoGateway>, req: Request) -> Response {
+    let (partes, cuerpo) = req.into_parts();
+    con_cuerpo(e, Operacion::Exportar, partes, cuerpo).await
 }
 
 /// Opens a ticket (public, rate-limited).

@@ -2,7 +2,7 @@
 //! they see what the mutations before them wrote.
 
 use super::{Desenlace, Procesador, fuera_de_area};
-use crate::domain::comando::{Cursor, FiltroEstadisticas, FiltroListado};
+use crate::domain::comando::{Cursor, FiltroEstadisticas, FiltroExportacion, FiltroListado};
 use crate::domain::estado::Operacion;
 use crate::domain::ticket::{Actor, Alcance};
 use crate::error::{EnSentencia, ErrorContrato, ErrorProceso};
@@ -13,11 +13,27 @@ use uuid::Uuid;
 
 /// A validated query; the staff ones carry their verified actor.
 pub(super) enum Consulta {
-    Consultar { label: String, email: String },
-    Detalle { ticket_id: Uuid, actor: Actor },
-    Listar { filtro: FiltroListado, actor: Actor },
-    Estadisticas { filtro: FiltroEstadisticas, actor: Actor },
+    Consultar {
+        label: String,
+        email: String,
+    },
+    Detalle {
+        ticket_id: Uuid,
+        actor: Actor,
+    },
+    Listar {
+        filtro: FiltroListado,
+        actor: Actor,
+    },
+    Estadisticas {
+        filtro: FiltroEstadisticas,
+        actor: Actor,
+    },
     Catalogo,
+    /// ADMIN only (checked with the role): every ticket of one requester.
+    Exportar {
+        filtro: FiltroExportacion,
+    },
 }
 
 impl Consulta {
@@ -28,6 +44,7 @@ impl Consulta {
             Consulta::Listar { .. } => Operacion::Listar,
             Consulta::Estadisticas { .. } => Operacion::Estadisticas,
             Consulta::Catalogo => Operacion::Catalogo,
+            Consulta::Exportar { .. } => Operacion::Exportar,
         }
     }
 }
@@ -46,12 +63,14 @@ impl Procesador {
             Consulta::Consultar { label, email } => {
                 let ticket =
                     store::ticket_por_label_y_email(tx, &label, &email).await.en("ticket_por_label_y_email")?;
-                respuesta(match ticket {
+                // Found by its e-mail, so it has one; an erased ticket has none
+                // and is never found (§11).
+                respuesta(match ticket.as_ref().and_then(|t| Some((t, t.solicitante.email.as_deref()?))) {
                     None => Err(ErrorContrato::consulta_no_encontrada()),
-                    Some(t) => {
+                    Some((t, email)) => {
                         let ultimo = store::ultimo_historial(tx, t.uuid).await.en("ultimo_historial")?;
                         let publicos = store::conversacion(tx, t.uuid, true).await.en("conversacion")?;
-                        Ok(Desenlace::ok(op, &vistas::consulta(&t, ultimo.as_ref(), &publicos, ahora)))
+                        Ok(Desenlace::ok(op, &vistas::consulta(t, email, ultimo.as_ref(), &publicos, ahora)))
                     }
                 })
             }
@@ -96,6 +115,24 @@ impl Procesador {
                 Desenlace::ok(op, &vistas::estadisticas(&e, desde, hasta, area.as_deref()))
             }
             Consulta::Catalogo => Desenlace::ok(op, &vistas::vista_catalogo(&self.reglas)),
+            Consulta::Exportar { filtro } => {
+                let limite = filtro.limite as usize;
+                let mut tickets = store::tickets_por_email(tx, &filtro.email, filtro.despues_de, limite + 1)
+                    .await
+                    .en("tickets_por_email")?;
+                // One row more than the page says whether another follows.
+                let siguiente = (tickets.len() > limite).then(|| {
+                    tickets.truncate(limite);
+                    tickets.last().map(|t| Cursor::Num(t.num).texto())
+                });
+                let mut pagina = Vec::with_capacity(tickets.len());
+                for t in tickets {
+                    let entradas = store::historial(tx, t.uuid).await.en("historial")?;
+                    let mensajes = store::conversacion(tx, t.uuid, false).await.en("conversacion")?;
+                    pagina.push((t, entradas, mensajes));
+                }
+                Desenlace::ok(op, &vistas::exportado(&filtro.email, &pagina, siguiente.flatten(), ahora))
+            }
         })
     }
 }

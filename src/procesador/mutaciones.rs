@@ -5,8 +5,10 @@
 //! in memory, in delivery order, collecting the writes in `store::Cambios`.
 
 use super::{Desenlace, fuera_de_area};
+use crate::anonimizacion::{self, Origen};
 use crate::contrato::MessageId;
-use crate::domain::comando::{ComandoTicket, DatosCreacion, DatosSeguimiento, Mutacion};
+use crate::domain::anonimizacion::Anonimizador;
+use crate::domain::comando::{ComandoTicket, DatosAnonimizacion, DatosCreacion, DatosSeguimiento, Mutacion, Titular};
 use crate::domain::conversacion::{Escrito, MensajeConversacion};
 use crate::domain::estado::RolActor;
 use crate::domain::estado::{Acceso, Operacion};
@@ -56,6 +58,17 @@ pub(super) enum Cambio {
     Ticket(Box<CambioTicket>),
     /// The requester's message, by label and e-mail (public, v1.2).
     Seguimiento(Box<DatosSeguimiento>),
+    /// A requester's data erased (ADMIN, §11).
+    Anonimizar(Box<CambioAnonimizacion>),
+}
+
+/// An `anonimizar`, who makes it, and the dead letters still mentioning the
+/// e-mail (counted before the transaction: the broker is no part of it).
+pub(super) struct CambioAnonimizacion {
+    pub(super) datos: DatosAnonimizacion,
+    pub(super) actor: Actor,
+    /// Set by `Procesador::contar_rechazados`; none without a counter or an e-mail.
+    pub(super) rechazados: Option<u64>,
 }
 
 /// A mutation of an existing ticket and who makes it.
@@ -70,6 +83,7 @@ impl Cambio {
             Cambio::Crear(_) => Operacion::Crear,
             Cambio::Ticket(c) => c.cmd.mutacion.operacion(),
             Cambio::Seguimiento(_) => Operacion::Seguimiento,
+            Cambio::Anonimizar(_) => Operacion::Anonimizar,
         }
     }
 
@@ -78,6 +92,7 @@ impl Cambio {
         match self {
             Cambio::Crear(_) | Cambio::Seguimiento(_) => None,
             Cambio::Ticket(c) => Some(&c.actor.id),
+            Cambio::Anonimizar(c) => Some(&c.actor.id),
         }
     }
 }
@@ -90,8 +105,12 @@ pub(super) struct Reserva {
     previas: HashMap<String, store::Registro>,
     /// The tickets named by claimed commands, locked until commit.
     bloqueados: HashMap<Uuid, Ticket>,
-    /// The tickets claimed `seguimiento`s name by label (locked with the others).
-    por_label: HashMap<String, Uuid>,
+    /// The tickets claimed `seguimiento`s name, by (label, e-mail) as
+    /// given: only pairs whose e-mail is the requester's (locked with the others).
+    por_label: HashMap<(String, String), Uuid>,
+    /// The tickets not erased yet of each e-mail a claimed `anonimizar`
+    /// names (locked with the others).
+    por_email: HashMap<String, Vec<Uuid>>,
     /// One fresh ticket number per claimed creation.
     nums: Vec<i64>,
 }
@@ -124,27 +143,49 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .collect();
     let previas = store::respuestas_registradas(tx, &anteriores).await.en("respuestas_registradas")?;
     let reclamada = |m: &MutacionPreparada| reclamados.contains(m.message_id.as_str());
-    let labels: Vec<String> = tramo
+    let pares: Vec<(String, String)> = tramo
         .iter()
         .filter_map(|paso| match paso {
             Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Seguimiento(s), .. }) if reclamada(m) => {
-                Some(s.label.clone())
+                Some((s.label.clone(), s.email.clone()))
             }
             _ => None,
         })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let por_label = store::uuids_por_label(tx, &labels).await.en("uuids_por_label")?;
+    let por_label = store::uuids_por_label(tx, &pares).await.en("uuids_por_label")?;
+    let emails: Vec<String> = tramo
+        .iter()
+        .filter_map(|paso| match paso {
+            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Anonimizar(a), .. }) if reclamada(m) => {
+                match &a.datos.titular {
+                    Titular::Email(e) => Some(e.clone()),
+                    Titular::Ticket(_) => None,
+                }
+            }
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let por_email = store::uuids_por_email(tx, &emails).await.en("uuids_por_email")?;
     let uuids: Vec<Uuid> = tramo
         .iter()
         .filter_map(|paso| match paso {
             Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Ticket(c), .. }) if reclamada(m) => {
                 Some(c.cmd.ticket_id)
             }
+            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Anonimizar(a), .. }) if reclamada(m) => {
+                match a.datos.titular {
+                    Titular::Ticket(id) => Some(id),
+                    Titular::Email(_) => None,
+                }
+            }
             _ => None,
         })
         .chain(por_label.values().copied())
+        .chain(por_email.values().flatten().copied())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -154,7 +195,7 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .filter(|paso| matches!(paso, Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Crear(_), .. }) if reclamada(m)))
         .count();
     let nums = store::siguientes_nums(tx, creaciones).await.en("siguientes_nums")?;
-    Ok(Reserva { reclamados, previas, bloqueados, por_label, nums })
+    Ok(Reserva { reclamados, previas, bloqueados, por_label, por_email, nums })
 }
 
 /// A mutation applied earlier in the run: what a copy of its `message_id`
@@ -181,7 +222,7 @@ pub(super) fn decidir(
     reglas: &ReglasSla,
     ahora: DateTime<Utc>,
 ) -> Result<Vec<Desenlace>, ErrorProceso> {
-    let Reserva { reclamados, previas, bloqueados, por_label, nums } = reserva;
+    let Reserva { reclamados, previas, bloqueados, por_label, por_email, nums } = reserva;
     let mut nums = nums.into_iter();
     // The ids applied earlier in this run, and where their outcome is.
     let mut propias: HashMap<String, Propia> = HashMap::new();
@@ -244,7 +285,7 @@ pub(super) fn decidir(
                             (d, Some(cmd.ticket_id))
                         }
                         Cambio::Seguimiento(datos) => {
-                            let uuid = por_label.get(&datos.label).copied();
+                            let uuid = por_label.get(&(datos.label.clone(), datos.email.clone())).copied();
                             let actual = uuid.and_then(|u| cambios.ticket(u).or_else(|| bloqueados.get(&u)));
                             let (d, cambio) = seguir(actual, &datos, reglas, ctx.ahora);
                             // Only an applied follow-up names its ticket in the record.
@@ -253,6 +294,28 @@ pub(super) fn decidir(
                                 registrar(cambios, &ticket, &entrada, mensaje, &ctx);
                                 cambios.ticket_cambiado(ticket);
                             }
+                            (d, nombrado)
+                        }
+                        Cambio::Anonimizar(c) => {
+                            let actual = |u: &Uuid| cambios.ticket(*u).or_else(|| bloqueados.get(u)).cloned();
+                            let (tickets, nombrado) = match &c.datos.titular {
+                                Titular::Email(e) => {
+                                    (por_email.get(e).into_iter().flatten().filter_map(actual).collect(), None)
+                                }
+                                Titular::Ticket(id) => (actual(id).into_iter().collect::<Vec<_>>(), Some(*id)),
+                            };
+                            let d = if nombrado.is_some() && tickets.is_empty() {
+                                Desenlace::rechazo(Some(op), &ErrorContrato::ticket_no_encontrado())
+                            } else {
+                                let quien = Anonimizador::Admin(&c.actor, &c.datos.motivo);
+                                let origen =
+                                    Origen { comando_id: Some(message_id.as_str()), traceparent: ctx.traceparent };
+                                let borrados: Vec<Uuid> = tickets
+                                    .iter()
+                                    .filter_map(|t| anonimizacion::registrar(cambios, t, quien, origen, ctx.ahora))
+                                    .collect();
+                                Desenlace::ok(op, &vistas::anonimizado(borrados, c.rechazados))
+                            };
                             (d, nombrado)
                         }
                     };
@@ -350,7 +413,9 @@ fn seguir(
     ahora: DateTime<Utc>,
 ) -> (Desenlace, Option<Efecto>) {
     let op = Operacion::Seguimiento;
-    let Some(t) = actual.filter(|t| mismo_email(&t.solicitante.email, &datos.email)) else {
+    // The pair was matched in SQL, as `consultar` matches it; a ticket erased
+    // earlier in this batch has no e-mail left to match.
+    let Some(t) = actual.filter(|t| t.solicitante.email.is_some()) else {
         return (Desenlace::rechazo(Some(op), &ErrorContrato::consulta_no_encontrada()), None);
     };
     match t.seguir(ahora, reglas) {
@@ -361,13 +426,6 @@ fn seguir(
             (desenlace, Some(Efecto { ticket: nuevo, entrada, mensaje: Some(mensaje) }))
         }
     }
-}
-
-/// The e-mail comparison of `consultar` (`lower(a) = lower(b)` in SQL):
-/// case-insensitive, nothing else — no trimming beyond validation's, no
-/// wildcard, no Unicode folding past lower case.
-fn mismo_email(guardado: &str, dado: &str) -> bool {
-    guardado.to_lowercase() == dado.to_lowercase()
 }
 
 /// A domain refusal as the contract's error.
@@ -502,6 +560,7 @@ mod tests {
             previas: [("b".to_string(), registro(Operacion::Asignar, Some("carlos")))].into(),
             bloqueados: HashMap::new(),
             por_label: HashMap::new(),
+            por_email: HashMap::new(),
             nums: vec![7],
         }
     }

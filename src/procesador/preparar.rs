@@ -4,7 +4,7 @@
 //! step of a run of mutations, or a query.
 
 use super::consultas::Consulta;
-use super::mutaciones::{Cambio, CambioTicket, MutacionPreparada, Paso, Rechazado};
+use super::mutaciones::{Cambio, CambioAnonimizacion, CambioTicket, MutacionPreparada, Paso, Rechazado};
 use super::{Desenlace, Mensaje, Procesador};
 use crate::contrato::{MessageId, traceparent_valido};
 use crate::domain::comando::{Peticion, validar};
@@ -118,6 +118,18 @@ impl Procesador {
                 traceparent,
                 cambio: Cambio::Seguimiento(datos),
             })),
+            (Peticion::Anonimizar(datos), Some(actor), Some(message_id)) => {
+                Preparado::Paso(Paso::Mutacion(MutacionPreparada {
+                    message_id,
+                    traceparent,
+                    cambio: Cambio::Anonimizar(Box::new(CambioAnonimizacion {
+                        datos: *datos,
+                        actor,
+                        rechazados: None,
+                    })),
+                }))
+            }
+            (Peticion::Exportar(filtro), Some(_), _) => Preparado::Consulta(Consulta::Exportar { filtro }),
             (Peticion::Consultar { label, email }, _, _) => Preparado::Consulta(Consulta::Consultar { label, email }),
             (Peticion::Detalle { ticket_id }, Some(actor), _) => {
                 Preparado::Consulta(Consulta::Detalle { ticket_id, actor })

@@ -1,10 +1,12 @@
 //! The batch writer: everything one batch changes, written in one statement,
 //! one CTE per table and change.
 
+use super::anonimizacion::borrar_copias;
 use super::historial::{HISTORIAL_COLUMNS, HistorialLeido};
 use super::mensajes::insertar_mensajes;
 use super::tickets::{ColumnasTicket, TICKET_COLUMNS, columnas_que_cambian};
 use super::unnest::Unnest;
+use crate::domain::anonimizacion::DatosPersonales;
 use crate::domain::conversacion::MensajeConversacion;
 use crate::domain::ticket::{Historial, Ticket};
 use chrono::{DateTime, Utc};
@@ -27,6 +29,9 @@ pub struct Cambios {
     mensajes: Vec<(Uuid, MensajeConversacion)>,
     /// Replies already serialised: stored as the very text they are sent as.
     respuestas: Vec<(String, Option<Uuid>, Arc<str>)>,
+    /// Tickets erased in this batch (§11), with the values their copies
+    /// must lose: after the batch statement, [`borrar_copias`].
+    anonimizados: Vec<DatosPersonales>,
 }
 
 /// An event to put in the outbox.
@@ -93,6 +98,12 @@ impl Cambios {
         self.respuestas.push((message_id.to_string(), ticket, texto));
     }
 
+    /// A ticket erased by this batch: its copies lose `datos` once the
+    /// batch statement wrote it.
+    pub fn anonimizado(&mut self, datos: DatosPersonales) {
+        self.anonimizados.push(datos);
+    }
+
     /// Whether any event is staged (so the relay must be woken).
     pub fn hay_eventos(&self) -> bool {
         !self.eventos.is_empty()
@@ -102,9 +113,10 @@ impl Cambios {
     /// CTEs, one per function below: they run as one, and the history's
     /// foreign key is checked at its end, so history may name a ticket
     /// inserted in the same batch. The text is the same for every batch: the
-    /// prepared statement is reused.
+    /// prepared statement is reused. A batch that erased tickets then runs
+    /// the fixed statements of [`borrar_copias`], which see what this one wrote.
     pub async fn escribir(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let Cambios { tickets, historial, eventos, mensajes, respuestas } = std::mem::take(self);
+        let Cambios { tickets, historial, eventos, mensajes, respuestas, anonimizados } = std::mem::take(self);
         if tickets.is_empty() && historial.is_empty() && eventos.is_empty() && respuestas.is_empty() {
             return Ok(());
         }
@@ -117,8 +129,8 @@ impl Cambios {
         insertar_mensajes(&mut qb, mensajes);
         guardar_respuestas(&mut qb, &respuestas);
         qb.push(" SELECT 1");
-        qb.build().execute(conn).await?;
-        Ok(())
+        qb.build().execute(&mut *conn).await?;
+        borrar_copias(conn, &anonimizados).await
     }
 }
 

@@ -92,7 +92,7 @@ columnas_de_ticket! {
     num:                            i64,                                     "int8",        fija;
     label:                          String,                                  "text",        fija;
     solicitante_nombre:             String,                                  "text",        fija;
-    solicitante_email:              String,                                  "text",        fija;
+    solicitante_email:              Option<String>,                          "text",        fija;
     solicitante_telefono:           Option<String>,                          "text",        fija;
     tiene_whatsapp:                 bool,                                    "bool",        fija;
     documento:                      Option<String>,                          "text",        fija;
@@ -132,6 +132,7 @@ columnas_de_ticket! {
     espera_hasta:                   Option<DateTime<Utc>>,                   "timestamptz", cambia;
     al_vencer:                      Option<String> => Option<&'static str>,  "text",        cambia;
     pendiente_desde:                Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    anonimizado_en:                 Option<DateTime<Utc>>,                   "timestamptz", cambia;
 }
 
 /// The columns an update rewrites, in list order: all but those fixed at
@@ -216,6 +217,7 @@ impl TryFrom<TicketRow> for Ticket {
             primera_asignacion_en: r.primera_asignacion_en,
             cerrado_en: r.cerrado_en,
             version: r.version,
+            anonimizado_en: r.anonimizado_en,
         })
     }
 }
@@ -272,6 +274,7 @@ impl From<Ticket> for TicketValues {
             primera_respuesta_alerta: primera_respuesta_alerta.map(NivelSla::as_str),
             primera_respuesta_umbral,
             primera_respuesta_final: pr.and_then(|p| p.resultado).map(SlaEstado::as_str),
+            anonimizado_en: t.anonimizado_en,
         }
     }
 }
@@ -325,16 +328,105 @@ pub async fn bloquear_tickets(conn: &mut PgConnection, uuids: &[Uuid]) -> Result
     rows.into_iter().map(|r| a_ticket(r).map(|t| (t.uuid, t))).collect()
 }
 
-/// The tickets named by `labels` (upper case), without locking them: a
-/// label never changes, so the uuids are then locked with the others, in
-/// uuid order ([`bloquear_tickets`]).
-pub async fn uuids_por_label(conn: &mut PgConnection, labels: &[String]) -> Result<HashMap<String, Uuid>, sqlx::Error> {
-    if labels.is_empty() {
+/// The tickets `seguimiento`s name, by (label, e-mail) as given: a pair
+/// whose label is unknown or whose e-mail is not the requester's is left
+/// out, one query either way. The e-mail is compared in SQL exactly as
+/// `consultar` compares it (`lower(stored) = lower(given)`, Postgres's
+/// `lower` under the database's collation), so the two can never disagree.
+/// Not locked: a label never changes, so the uuids are then locked with
+/// the others, in uuid order ([`bloquear_tickets`]).
+pub async fn uuids_por_label(
+    conn: &mut PgConnection,
+    pares: &[(String, String)],
+) -> Result<HashMap<(String, String), Uuid>, sqlx::Error> {
+    if pares.is_empty() {
         return Ok(HashMap::new());
     }
-    let filas: Vec<(String, Uuid)> =
-        sqlx::query_as("SELECT label, uuid FROM tickets WHERE label = ANY($1)").bind(labels).fetch_all(conn).await?;
-    Ok(filas.into_iter().collect())
+    let (labels, emails): (Vec<&str>, Vec<&str>) = pares.iter().map(|(l, e)| (l.as_str(), e.as_str())).unzip();
+    let filas: Vec<(String, String, Uuid)> = sqlx::query_as(
+        "SELECT p.label, p.email, t.uuid FROM unnest($1::text[], $2::text[]) AS p(label, email) \
+         JOIN tickets t ON t.label = p.label AND lower(t.solicitante_email) = lower(p.email)",
+    )
+    .bind(&labels)
+    .bind(&emails)
+    .fetch_all(conn)
+    .await?;
+    Ok(filas.into_iter().map(|(l, e, u)| ((l, e), u)).collect())
+}
+
+/// The tickets whose requester has one of `emails` (compared as
+/// `consultar` compares them) and whose data is not erased yet, by e-mail
+/// as given; not locked ([`bloquear_tickets`] locks them with the others).
+/// An e-mail is matched whole: `%` and `_` are characters like any other.
+pub async fn uuids_por_email(
+    conn: &mut PgConnection,
+    emails: &[String],
+) -> Result<HashMap<String, Vec<Uuid>>, sqlx::Error> {
+    let mut por_email: HashMap<String, Vec<Uuid>> = HashMap::new();
+    if emails.is_empty() {
+        return Ok(por_email);
+    }
+    let filas: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT e.email, t.uuid FROM unnest($1::text[]) AS e(email) \
+         JOIN tickets t ON lower(t.solicitante_email) = lower(e.email) \
+         WHERE t.solicitante_email IS NOT NULL AND t.anonimizado_en IS NULL ORDER BY t.num",
+    )
+    .bind(emails)
+    .fetch_all(conn)
+    .await?;
+    for (email, uuid) in filas {
+        por_email.entry(email).or_default().push(uuid);
+    }
+    Ok(por_email)
+}
+
+/// A page of one requester's tickets for `exportar`, oldest first (by
+/// number), after `despues_de`; `limite` rows.
+pub async fn tickets_por_email(
+    conn: &mut PgConnection,
+    email: &str,
+    despues_de: Option<i64>,
+    limite: usize,
+) -> Result<Vec<Ticket>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE lower(solicitante_email) = lower($1) \
+         AND solicitante_email IS NOT NULL AND num > $2 ORDER BY lower(solicitante_email), num LIMIT $3"
+    );
+    let filas: Vec<TicketRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(email)
+        .bind(despues_de.unwrap_or(0))
+        .bind(super::limite_sql(limite))
+        .fetch_all(conn)
+        .await?;
+    filas.into_iter().map(a_ticket).collect()
+}
+
+/// The e-mail of a ticket's requester, if it has one (`anonimizar` by
+/// ticket counts the dead letters that mention it).
+pub async fn email_de_ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<String>, sqlx::Error> {
+    let email: Option<Option<String>> = sqlx::query_scalar("SELECT solicitante_email FROM tickets WHERE uuid = $1")
+        .bind(uuid)
+        .fetch_optional(conn)
+        .await?;
+    Ok(email.flatten())
+}
+
+/// Claims up to `limite` tickets closed before `corte` whose data is not
+/// erased yet, for the retention pass: locked, skipping those another
+/// replica or a command holds, so each is erased once and no command waits
+/// longer than one batch.
+pub async fn reclamar_para_anonimizar(
+    conn: &mut PgConnection,
+    corte: DateTime<Utc>,
+    limite: usize,
+) -> Result<Vec<Ticket>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE cerrado_en IS NOT NULL AND anonimizado_en IS NULL \
+         AND cerrado_en < $1 ORDER BY cerrado_en, uuid LIMIT $2 FOR UPDATE SKIP LOCKED"
+    );
+    let filas: Vec<TicketRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(corte).bind(super::limite_sql(limite)).fetch_all(conn).await?;
+    filas.into_iter().map(a_ticket).collect()
 }
 
 /// `n` fresh ticket numbers.

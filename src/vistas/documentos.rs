@@ -22,6 +22,9 @@ type EventoTicket<'a> = Evento<'a, DatosEventoTicket<'a>>;
 /// An SLA alert: the envelope around [`DatosAlerta`].
 type EventoSla<'a> = Evento<'a, DatosAlerta<'a>>;
 
+/// An erasure (§11): the envelope around [`DatosAnonimizado`].
+type EventoAnonimizado<'a> = Evento<'a, DatosAnonimizado<'a>>;
+
 fn con<T: ToSchema>(nombre: &str, v: &mut Vec<(String, RefOr<Schema>)>) {
     v.push((nombre.to_string(), T::schema()));
     T::schemas(v);
@@ -35,6 +38,8 @@ pub fn esquemas() -> Vec<(String, RefOr<Schema>)> {
     con::<Transicion<'_>>("Transicion", &mut v);
     con::<Respondido<'_>>("Respondido", &mut v);
     con::<SeguimientoRegistrado<'_>>("SeguimientoRegistrado", &mut v);
+    con::<Anonimizado>("Anonimizado", &mut v);
+    con::<Exportado<'_>>("Exportado", &mut v);
     con::<Consulta<'_>>("Consulta", &mut v);
     con::<Detalle<'_>>("Detalle", &mut v);
     con::<Listado<'_>>("Listado", &mut v);
@@ -43,9 +48,11 @@ pub fn esquemas() -> Vec<(String, RefOr<Schema>)> {
     con::<RespuestaError<'_>>("RespuestaError", &mut v);
     con::<EventoTicket<'_>>("EventoTicket", &mut v);
     con::<EventoSla<'_>>("EventoSla", &mut v);
+    con::<EventoAnonimizado<'_>>("EventoAnonimizado", &mut v);
     // A generic envelope does not collect its payload's schemas.
     con::<DatosEventoTicket<'_>>("DatosEventoTicket", &mut v);
     con::<DatosAlerta<'_>>("DatosAlerta", &mut v);
+    con::<DatosAnonimizado<'_>>("DatosAnonimizado", &mut v);
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v.dedup_by(|a, b| a.0 == b.0);
     v
@@ -70,12 +77,18 @@ pub fn esquema_respuesta(op: Operacion) -> &'static str {
         | Operacion::Archivar => "Transicion",
         Operacion::Responder => "Respondido",
         Operacion::Seguimiento => "SeguimientoRegistrado",
+        Operacion::Anonimizar => "Anonimizado",
+        Operacion::Exportar => "Exportado",
     }
 }
 
 /// The name of the schema of an event published with routing key `tipo`.
 pub fn esquema_evento(tipo: &str) -> &'static str {
-    if tipo.starts_with("sla.") { "EventoSla" } else { "EventoTicket" }
+    match tipo {
+        "ticket.anonimizado" => "EventoAnonimizado",
+        _ if tipo.starts_with("sla.") => "EventoSla",
+        _ => "EventoTicket",
+    }
 }
 
 /// The AsyncAPI document: [`PLANTILLA`] with the views' schemas in
@@ -120,7 +133,7 @@ mod tests {
         for op in Operacion::TODAS {
             assert!(nombres.iter().any(|n| n == esquema_respuesta(op)), "{op:?}");
         }
-        for tipo in ["ticket.creado", "sla.vencido"] {
+        for tipo in ["ticket.creado", "sla.vencido", "ticket.anonimizado"] {
             assert!(nombres.iter().any(|n| n == esquema_evento(tipo)), "{tipo}");
         }
     }

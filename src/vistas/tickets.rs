@@ -238,8 +238,9 @@ impl<'a> TicketVista<'a> {
 pub struct SolicitanteVista<'a> {
     /// Name.
     pub nombre: &'a str,
-    /// E-mail.
-    pub email: &'a str,
+    /// E-mail; null once the requester's data was erased (§11).
+    #[schema(required = true)]
+    pub email: Option<&'a str>,
     /// Phone.
     #[schema(required = true)]
     pub telefono: Option<&'a str>,
@@ -259,7 +260,7 @@ impl<'a> SolicitanteVista<'a> {
         let s = &t.solicitante;
         SolicitanteVista {
             nombre: &s.nombre,
-            email: &s.email,
+            email: s.email.as_deref(),
             telefono: s.telefono.as_deref(),
             tiene_whatsapp: s.tiene_whatsapp,
             documento: s.documento.as_deref(),
@@ -434,10 +435,12 @@ pub struct Consulta<'a> {
 }
 
 impl<'a> Consulta<'a> {
-    /// The public view of `t`, its last history entry `ultimo`, its PUBLICO
-    /// messages `publicos`, SLA states as of `ahora`.
+    /// The public view of `t`, found by its requester's `email`, its last
+    /// history entry `ultimo`, its PUBLICO messages `publicos`, SLA states
+    /// as of `ahora`.
     pub fn de(
         t: &'a Ticket,
+        email: &'a str,
         ultimo: Option<&'a HistorialLeido>,
         publicos: &'a [MensajeConversacion],
         ahora: DateTime<Utc>,
@@ -448,7 +451,7 @@ impl<'a> Consulta<'a> {
             ticket_label: &t.label,
             ticket_num: t.num,
             solicitante_nombre: &s.nombre,
-            solicitante_email: &s.email,
+            solicitante_email: email,
             solicitante_tel: s.telefono.as_deref(),
             tiene_whatsapp: s.tiene_whatsapp,
             documento: s.documento.as_deref(),
@@ -510,11 +513,12 @@ pub fn detalle<'a>(
 /// `datos` of `consultar`.
 pub fn consulta<'a>(
     t: &'a Ticket,
+    email: &'a str,
     ultimo: Option<&'a HistorialLeido>,
     publicos: &'a [MensajeConversacion],
     ahora: DateTime<Utc>,
 ) -> Consulta<'a> {
-    Consulta::de(t, ultimo, publicos, ahora)
+    Consulta::de(t, email, ultimo, publicos, ahora)
 }
 
 /// `datos` of `listar`.

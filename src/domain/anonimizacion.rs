@@ -1,0 +1,273 @@
+//! Erasure of a requester's data (contract §11), pure: what `anonimizar`
+//! and the retention pass change in a ticket, the entry that records it,
+//! and how a copy kept as JSON (an outbox event) loses the same data.
+
+use super::estado::{Accion, RolActor};
+use super::ticket::{Actor, Historial, Ticket};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// The requester's name once erased.
+pub const NOMBRE_ANONIMIZADO: &str = "Solicitante anonimizado";
+/// What the requester wrote, once erased.
+pub const TEXTO_ANONIMIZADO: &str = "[anonimizado]";
+/// `motivo` of the retention pass's ANONIMIZACION (actor SISTEMA).
+pub const MOTIVO_RETENCION: &str = "retención: cerrado hace más de retencion.anonimizar_cerrados";
+
+/// Who erases: an ADMIN by command, or the retention pass.
+#[derive(Debug, Clone, Copy)]
+pub enum Anonimizador<'a> {
+    /// `anonimizar`, with its `motivo`.
+    Admin(&'a Actor, &'a str),
+    /// `retencion.anonimizar_cerrados`.
+    Retencion,
+}
+
+/// The personal values a ticket held before erasure: what every copy of it
+/// must lose. Only in memory, for the one batch that erases them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatosPersonales {
+    /// The ticket they belonged to.
+    pub ticket: uuid::Uuid,
+    /// Each value with what replaces it, longest first (so a value that
+    /// holds another is replaced whole).
+    valores: Vec<(String, &'static str)>,
+}
+
+impl DatosPersonales {
+    fn de(t: &Ticket) -> Self {
+        let s = &t.solicitante;
+        let mut valores: Vec<(String, &'static str)> = [
+            Some((s.nombre.clone(), NOMBRE_ANONIMIZADO)),
+            s.email.clone().map(|e| (e, TEXTO_ANONIMIZADO)),
+            s.telefono.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
+            s.documento.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
+            s.empresa_departamento.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
+            t.asunto.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
+            Some((t.descripcion.clone(), TEXTO_ANONIMIZADO)),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|(v, _)| !v.is_empty())
+        .collect();
+        valores.sort_by_key(|(v, _)| std::cmp::Reverse(v.chars().count()));
+        DatosPersonales { ticket: t.uuid, valores }
+    }
+
+    /// What replaces `s` when it is one of the values (an e-mail in any
+    /// case, as `consultar` compares it).
+    fn reemplazo(&self, s: &str) -> Option<&'static str> {
+        self.valores
+            .iter()
+            .find(|(v, _)| v == s || (v.contains('@') && v.to_lowercase() == s.to_lowercase()))
+            .map(|(_, r)| *r)
+    }
+
+    /// Erases these values from `v`, a copy kept as JSON (an event): every
+    /// string equal to one of them is replaced, and every conversation
+    /// message whose author is the requester (`autor.rol` USUARIO) loses
+    /// its `texto` and `adjuntos`. Whether anything changed.
+    pub fn borrar_de(&self, v: &mut Value) -> bool {
+        match v {
+            Value::String(s) => match self.reemplazo(s) {
+                Some(r) if s != r => {
+                    *s = r.to_string();
+                    true
+                }
+                _ => false,
+            },
+            Value::Array(items) => items.iter_mut().fold(false, |c, i| self.borrar_de(i) | c),
+            Value::Object(campos) => {
+                let mut cambio = false;
+                let del_solicitante = campos
+                    .get("autor")
+                    .and_then(|a| a.get("rol"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|r| r == RolActor::Usuario.as_str());
+                if del_solicitante {
+                    if let Some(t) = campos.get_mut("texto").filter(|t| t.as_str() != Some(TEXTO_ANONIMIZADO)) {
+                        *t = Value::String(TEXTO_ANONIMIZADO.into());
+                        cambio = true;
+                    }
+                    if let Some(a) = campos.get_mut("adjuntos").filter(|a| a.as_array().is_some_and(|l| !l.is_empty()))
+                    {
+                        *a = Value::Array(Vec::new());
+                        cambio = true;
+                    }
+                }
+                campos.values_mut().fold(cambio, |c, i| self.borrar_de(i) | c)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Ticket {
+    /// Whether its requester's data was erased already.
+    pub fn anonimizado(&self) -> bool {
+        self.anonimizado_en.is_some()
+    }
+
+    /// The ticket with its requester's data erased (§11), in any state: the
+    /// name becomes [`NOMBRE_ANONIMIZADO`], e-mail, phone, document and
+    /// company are gone, `asunto` and `descripcion` become
+    /// [`TEXTO_ANONIMIZADO`]; what statistics need (type, category,
+    /// priority, area, states, dates, SLA) stays. With its ANONIMIZACION
+    /// entry (no personal data: a `motivo` quoting one of the values loses
+    /// it too) and the values every copy must lose. None when erased
+    /// already: erasure happens once.
+    pub fn anonimizar(
+        &self,
+        quien: Anonimizador<'_>,
+        ahora: DateTime<Utc>,
+    ) -> Option<(Ticket, Historial, DatosPersonales)> {
+        if self.anonimizado() {
+            return None;
+        }
+        let datos = DatosPersonales::de(self);
+        let mut t = self.clone();
+        let s = &mut t.solicitante;
+        s.nombre = NOMBRE_ANONIMIZADO.to_string();
+        s.email = None;
+        s.telefono = None;
+        s.tiene_whatsapp = false;
+        s.documento = None;
+        s.empresa_departamento = None;
+        t.asunto = t.asunto.as_ref().map(|_| TEXTO_ANONIMIZADO.to_string());
+        t.descripcion = TEXTO_ANONIMIZADO.to_string();
+        t.anonimizado_en = Some(ahora);
+        t.actualizado_en = ahora;
+        t.version += 1;
+        let entrada = match quien {
+            Anonimizador::Admin(actor, motivo) => {
+                let mut e = t.entrada_sistema(ahora, Accion::Anonimizacion, sin_valores(motivo, &datos));
+                e.actor_id = Some(actor.id.clone());
+                e.actor_nombre = actor.nombre.clone();
+                e.actor_rol = RolActor::Staff(actor.rol);
+                e
+            }
+            Anonimizador::Retencion => t.entrada_sistema(ahora, Accion::Anonimizacion, MOTIVO_RETENCION.to_string()),
+        };
+        Some((t, entrada, datos))
+    }
+}
+
+/// A `motivo` with every personal value inside it replaced (an ADMIN may
+/// have quoted the e-mail it erases).
+fn sin_valores(motivo: &str, datos: &DatosPersonales) -> String {
+    let mut texto = motivo.to_string();
+    for (valor, reemplazo) in &datos.valores {
+        texto = reemplazar_sin_mayusculas(&texto, valor, reemplazo);
+    }
+    texto
+}
+
+/// `texto` with every occurrence of `valor` replaced, ignoring ASCII case.
+fn reemplazar_sin_mayusculas(texto: &str, valor: &str, reemplazo: &str) -> String {
+    if valor.is_empty() {
+        return texto.to_string();
+    }
+    let (bajo, buscado) = (texto.to_ascii_lowercase(), valor.to_ascii_lowercase());
+    let mut salida = String::with_capacity(texto.len());
+    let mut desde = 0;
+    while let Some(i) = bajo[desde..].find(&buscado) {
+        salida.push_str(&texto[desde..desde + i]);
+        salida.push_str(reemplazo);
+        desde += i + buscado.len();
+    }
+    salida.push_str(&texto[desde..]);
+    salida
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::comando::{Peticion, validar};
+    use crate::domain::estado::{Operacion, Rol};
+    use crate::domain::sla::{ReglasSla, prioridades_por_defecto};
+    use serde_json::json;
+
+    fn ticket() -> Ticket {
+        let reglas = ReglasSla::new(prioridades_por_defecto(), 20, true);
+        let body = json!({"nombre": "Ana García", "email": "Ana@Empresa.com", "tipo": "QUEJA", "categoria": "Soporte",
+            "descripcion": "Mi cédula 1020304050 no aparece", "prioridad": "ALTA", "telefono": "+573001234567",
+            "documento": "1020304050", "empresaDepartamento": "Contabilidad", "asunto": "Cédula"});
+        let Ok(Peticion::Crear(datos)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas) else {
+            panic!("a valid creation")
+        };
+        Ticket::crear(*datos, uuid::Uuid::new_v4(), 7, chrono::Utc::now(), &reglas).0
+    }
+
+    fn admin() -> Actor {
+        Actor::staff("admin-1".into(), "Laura Admin".into(), Rol::Admin, None)
+    }
+
+    #[test]
+    fn erasure_keeps_what_statistics_need_and_happens_once() {
+        let t = ticket();
+        let ahora = t.creado_en + chrono::TimeDelta::hours(1);
+        let actor = admin();
+        let (a, entrada, _) = t.anonimizar(Anonimizador::Admin(&actor, "solicitud de supresión"), ahora).unwrap();
+        assert_eq!(a.solicitante.nombre, NOMBRE_ANONIMIZADO);
+        assert_eq!((&a.solicitante.email, &a.solicitante.telefono, &a.solicitante.documento), (&None, &None, &None));
+        assert_eq!(a.solicitante.empresa_departamento, None);
+        assert_eq!((a.asunto.as_deref(), a.descripcion.as_str()), (Some(TEXTO_ANONIMIZADO), TEXTO_ANONIMIZADO));
+        // Statistics read these: untouched.
+        assert_eq!(
+            (a.tipo, &a.categoria, &a.prioridad, &a.area_asignada),
+            (t.tipo, &t.categoria, &t.prioridad, &t.area_asignada)
+        );
+        assert_eq!(
+            (a.estado, a.creado_en, a.fecha_limite_sla, a.cerrado_en),
+            (t.estado, t.creado_en, t.fecha_limite_sla, t.cerrado_en)
+        );
+        assert_eq!(a.version, t.version + 1);
+        assert_eq!(entrada.accion, Accion::Anonimizacion);
+        assert_eq!((entrada.estado_antes, entrada.estado_despues), (Some(t.estado), t.estado));
+        assert_eq!((entrada.actor_rol, entrada.actor_id.as_deref()), (RolActor::Staff(Rol::Admin), Some("admin-1")));
+        assert!(a.anonimizar(Anonimizador::Retencion, ahora).is_none(), "once only");
+    }
+
+    #[test]
+    fn the_entry_quotes_no_personal_value() {
+        let t = ticket();
+        let actor = admin();
+        let motivo = "pedido por ANA@empresa.com, doc 1020304050";
+        let (_, entrada, _) = t.anonimizar(Anonimizador::Admin(&actor, motivo), t.creado_en).unwrap();
+        let m = entrada.motivo.unwrap();
+        assert!(!m.to_lowercase().contains("ana@empresa.com") && !m.contains("1020304050"), "{m}");
+        let (_, entrada, _) = t.anonimizar(Anonimizador::Retencion, t.creado_en).unwrap();
+        assert_eq!((entrada.actor_rol, entrada.motivo.as_deref()), (RolActor::Sistema, Some(MOTIVO_RETENCION)));
+    }
+
+    #[test]
+    fn a_copy_loses_every_value_and_the_requesters_messages() {
+        let t = ticket();
+        let (_, _, datos) = t.anonimizar(Anonimizador::Retencion, t.creado_en).unwrap();
+        let mut evento = json!({"data": {
+            "ticket": {"asunto": "Cédula", "descripcion": "Mi cédula 1020304050 no aparece", "categoria": "Soporte"},
+            "actor": {"nombre": "Ana García", "rol": "USUARIO"},
+            "mensaje": {"autor": {"nombre": "Ana García", "rol": "USUARIO"}, "texto": "adjunto la foto",
+                        "adjuntos": [{"nombre": "foto.png", "url": "https://x.example/f"}]},
+            "otro": {"autor": {"nombre": "Laura", "rol": "MESA"}, "texto": "gracias", "adjuntos": [{"nombre": "a.pdf"}]},
+            "email": "ana@EMPRESA.com"
+        }});
+        assert!(datos.borrar_de(&mut evento));
+        let texto = evento.to_string();
+        for dato in ["Ana García", "Cédula", "1020304050", "adjunto la foto", "foto.png", "x.example"] {
+            assert!(!texto.contains(dato), "{dato} in {texto}");
+        }
+        assert!(!texto.to_lowercase().contains("ana@empresa.com"));
+        // Staff's message and other fields stay as they were.
+        assert_eq!(evento["data"]["otro"]["texto"], "gracias");
+        assert_eq!(evento["data"]["ticket"]["categoria"], "Soporte");
+        assert!(!datos.borrar_de(&mut evento), "a second pass changes nothing");
+    }
+
+    #[test]
+    fn replacing_ignores_ascii_case_and_keeps_the_rest() {
+        assert_eq!(reemplazar_sin_mayusculas("a ANA@x.co b ana@x.co", "ana@x.co", "[x]"), "a [x] b [x]");
+        assert_eq!(reemplazar_sin_mayusculas("nada", "", "[x]"), "nada");
+        assert_eq!(reemplazar_sin_mayusculas("ñandú ANA", "ana", "-"), "ñandú -");
+    }
+}
