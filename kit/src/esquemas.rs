@@ -22,7 +22,7 @@ struct Validadores {
     respuestas: HashMap<Operacion, Validator>,
     /// The reply to a routing key that names no operation: a refusal.
     rechazo: Validator,
-    /// `EventoTicket` and `EventoSla`.
+    /// `EventoTicket`, `EventoSla` and `EventoAnonimizado`.
     eventos: Vec<(&'static str, Validator)>,
 }
 
@@ -54,7 +54,7 @@ static VALIDADORES: LazyLock<Validadores> = LazyLock::new(|| Validadores {
         })
         .collect(),
     rechazo: validador(referencia("RespuestaError")),
-    eventos: ["EventoTicket", "EventoSla"].into_iter().map(|n| (n, validador(referencia(n)))).collect(),
+    eventos: ["EventoTicket", "EventoSla", "EventoAnonimizado"].into_iter().map(|n| (n, validador(referencia(n)))).collect(),
 });
 
 fn errores(validador: &Validator, valor: &Value) -> Vec<String> {

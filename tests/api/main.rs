@@ -6,6 +6,7 @@ mod bordes_http;
 mod comandos;
 mod configuracion;
 mod conversacion;
+mod datos;
 mod fiabilidad;
 mod gateway;
 mod helpers;
