@@ -54,7 +54,10 @@ static VALIDADORES: LazyLock<Validadores> = LazyLock::new(|| Validadores {
         })
         .collect(),
     rechazo: validador(referencia("RespuestaError")),
-    eventos: ["EventoTicket", "EventoSla", "EventoAnonimizado"].into_iter().map(|n| (n, validador(referencia(n)))).collect(),
+    eventos: ["EventoTicket", "EventoSla", "EventoAnonimizado"]
+        .into_iter()
+        .map(|n| (n, validador(referencia(n))))
+        .collect(),
 });
 
 fn errores(validador: &Validator, valor: &Value) -> Vec<String> {

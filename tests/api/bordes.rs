@@ -177,6 +177,26 @@ async fn no_log_filter_lets_personal_data_through() {
     let mut otra = seguimiento.clone();
     otra["email"] = json!("intruso@empresa.com");
     enviar("seguimiento", &otra, "pii-5", espera).await.unwrap();
+    // The requesters' data (v1.2): exported, then erased (the dead-letter
+    // count walks the queue), with an ADMIN token.
+    let admin = token("ADMIN", None);
+    let exportar = json!({"email": "ana.garcia@empresa.com"});
+    let r = mesa_ayuda::cli::enviar(&settings, "exportar", exportar.to_string().as_bytes(), Some(&admin), None, espera)
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let anonimizar = json!({"email": "ana.garcia@empresa.com", "motivo": "pedido por ana.garcia@empresa.com"});
+    let r = mesa_ayuda::cli::enviar(
+        &settings,
+        "anonimizar",
+        anonimizar.to_string().as_bytes(),
+        Some(&admin),
+        Some("pii-6".into()),
+        espera,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r["datos"]["tickets"], 1, "{r}");
     // A routing key that tries to forge a log line.
     let forjada = mesa_ayuda::cli::enviar(&settings, "x\nLINEA FALSA", b"{}", None, None, espera).await;
     assert!(forjada.is_ok());
