@@ -323,10 +323,12 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
                 SlaEstado::parse,
                 "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO",
             ),
+            // PAUSADO too: with `primera_respuesta_termina = "respuesta"` a
+            // paused ticket's first-response clock may still be running.
             sla_primera_respuesta: l.enumerado(
                 "slaPrimeraRespuesta",
-                |s| SlaEstado::parse(s).filter(|e| *e != SlaEstado::Pausado),
-                "EN_TIEMPO, POR_VENCER, VENCIDO, CUMPLIDO o INCUMPLIDO",
+                SlaEstado::parse,
+                "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO",
             ),
             limite: l.entero("limite", 1, LIMITE_MAXIMO).unwrap_or(LIMITE_POR_DEFECTO),
             despues_de: l.enumerado("cursor", Cursor::leer, "un cursor devuelto por listar"),

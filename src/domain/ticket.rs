@@ -160,8 +160,9 @@ pub struct PrimeraRespuesta {
     pub fecha_aviso: DateTime<Utc>,
     /// The alerts sent for the current deadline.
     pub progreso: Progreso,
-    /// CUMPLIDO or INCUMPLIDO, frozen at the first `asignar` (INCUMPLIDO when
-    /// closed first); none while the clock runs.
+    /// CUMPLIDO or INCUMPLIDO, frozen when the clock stops: the first
+    /// `asignar`, or the first PUBLICO message of staff under "respuesta"
+    /// (INCUMPLIDO when closed first); none while the clock runs.
     pub resultado: Option<SlaEstado>,
 }
 
@@ -345,7 +346,7 @@ impl Ticket {
                 if t.primera_asignacion_en.is_none() {
                     t.primera_asignacion_en = Some(ahora);
                     if reglas.fin_primera_respuesta() == FinPrimeraRespuesta::Asignar {
-                        t.congelar_primera_respuesta(ahora);
+                        t.congelar_primera_respuesta(ahora, reglas);
                     }
                 }
             }
@@ -454,7 +455,7 @@ impl Ticket {
     /// (`sla.primera_respuesta_termina = "respuesta"`).
     fn respuesta_publica(&mut self, ahora: DateTime<Utc>, reglas: &ReglasSla) {
         if reglas.fin_primera_respuesta() == FinPrimeraRespuesta::Respuesta {
-            self.congelar_primera_respuesta(ahora);
+            self.congelar_primera_respuesta(ahora, reglas);
         }
     }
 
@@ -531,10 +532,17 @@ impl Ticket {
         }
     }
 
-    /// `slaPrimeraRespuesta` at `ahora`; none without a first-response target.
+    /// `slaPrimeraRespuesta` at `ahora`; none without a first-response
+    /// target. PAUSADO while paused with the clock still running, as
+    /// `slaEstado` (only possible with `primera_respuesta_termina =
+    /// "respuesta"`: a ticket is paused only once assigned).
     pub fn sla_primera_respuesta(&self, ahora: DateTime<Utc>) -> Option<SlaEstado> {
         let pr = self.primera_respuesta.as_ref()?;
-        Some(pr.resultado.unwrap_or_else(|| sla::estado_en_curso(ahora, pr.fecha_limite, pr.fecha_aviso)))
+        Some(match pr.resultado {
+            Some(resultado) => resultado,
+            None if self.estado == Estado::Pausado => SlaEstado::Pausado,
+            None => sla::estado_en_curso(ahora, pr.fecha_limite, pr.fecha_aviso),
+        })
     }
 
     /// What its policy is chosen by.
@@ -555,14 +563,14 @@ impl Ticket {
         }
     }
 
-    /// A meta's clock while it can still alert: resolution while open and
-    /// not paused, first response until the first `asignar`.
+    /// A meta's clock while it can still alert: neither closed nor paused,
+    /// and the first response until its clock stopped.
     fn plazo(&self, meta: Meta) -> Option<Plazo> {
-        if self.cerrado_en.is_some() {
+        if self.cerrado_en.is_some() || self.estado == Estado::Pausado {
             return None;
         }
         match meta {
-            Meta::Resolucion => (self.estado != Estado::Pausado).then_some(Plazo {
+            Meta::Resolucion => Some(Plazo {
                 inicio: self.creado_en,
                 objetivo: self.sla_objetivo,
                 pausa: self.pausa_acumulada,
@@ -570,15 +578,17 @@ impl Ticket {
             }),
             Meta::PrimeraRespuesta => {
                 let pr = self.primera_respuesta.as_ref().filter(|pr| pr.resultado.is_none())?;
-                // Nothing pauses a ticket before its first assignment.
-                Some(Plazo {
-                    inicio: self.creado_en,
-                    objetivo: pr.objetivo,
-                    pausa: TimeDelta::zero(),
-                    progreso: pr.progreso,
-                })
+                Some(self.plazo_de_primera_respuesta(pr, self.pausa_acumulada))
             }
         }
+    }
+
+    /// The first-response clock with `pausa` of standstill. While it runs,
+    /// every pause so far fell inside it, so it stood still exactly as long
+    /// as the resolution clock (`pausa_acumulada`). Under "asignar" that is
+    /// always zero: a ticket is paused only once assigned.
+    fn plazo_de_primera_respuesta(&self, pr: &PrimeraRespuesta, pausa: TimeDelta) -> Plazo {
+        Plazo { inicio: self.creado_en, objetivo: pr.objetivo, pausa, progreso: pr.progreso }
     }
 
     fn fijar_progreso(&mut self, meta: Meta, progreso: Progreso) {
@@ -634,22 +644,36 @@ impl Ticket {
         }
         self.fecha_limite_sla = limite;
         self.fecha_aviso_sla = resolucion.momento(primero, calendario);
-        let inicio = self.creado_en;
-        if let Some(pr) = self.primera_respuesta.as_mut().filter(|pr| pr.resultado.is_none()) {
-            let plazo = Plazo { inicio, objetivo: pr.objetivo, pausa: TimeDelta::zero(), progreso: pr.progreso };
-            let limite = plazo.fecha_limite(calendario);
+        let Some(pr) = self.primera_respuesta.as_ref().filter(|pr| pr.resultado.is_none()) else { return };
+        let plazo = self.plazo_de_primera_respuesta(pr, self.pausa_acumulada);
+        let limite = plazo.fecha_limite(calendario);
+        let aviso = plazo.momento(primero, calendario);
+        if let Some(pr) = self.primera_respuesta.as_mut() {
             if limite != pr.fecha_limite {
                 pr.progreso = Progreso::Nada;
             }
             pr.fecha_limite = limite;
-            pr.fecha_aviso = plazo.momento(primero, calendario);
+            pr.fecha_aviso = aviso;
         }
     }
 
-    /// Freezes the first response at the first assignment.
-    fn congelar_primera_respuesta(&mut self, ahora: DateTime<Utc>) {
+    /// Stops the first-response clock at `ahora` (the first `asignar`, or
+    /// the first public reply of staff) and freezes its result. Stopped
+    /// while paused, the pause so far counts as `reabrir` would count it
+    /// now, and the frozen deadline shows it.
+    fn congelar_primera_respuesta(&mut self, ahora: DateTime<Utc>, reglas: &ReglasSla) {
+        let calendario = reglas.calendario_de(self.sla_politica.as_deref());
+        let primero = Umbral::Aviso(reglas.avisos_de(self.sla_politica.as_deref()).primero());
+        let en_curso = self.pausado_desde.map_or(TimeDelta::zero(), |desde| {
+            reglas.pausa_computable(calendario, self.pausa.map(|p| p.espera), desde, ahora)
+        });
+        let Some(pr) = self.primera_respuesta.as_ref().filter(|pr| pr.resultado.is_none()) else { return };
+        let plazo = self.plazo_de_primera_respuesta(pr, self.pausa_acumulada + en_curso);
+        let (limite, aviso) = (plazo.fecha_limite(calendario), plazo.momento(primero, calendario));
         if let Some(pr) = self.primera_respuesta.as_mut() {
-            pr.resultado.get_or_insert(SlaEstado::al_cerrar(ahora, pr.fecha_limite));
+            pr.fecha_limite = limite;
+            pr.fecha_aviso = aviso;
+            pr.resultado = Some(SlaEstado::al_cerrar(ahora, limite));
         }
     }
 
@@ -999,6 +1023,52 @@ mod tests {
         let actualizar = Mutacion::Actualizar { nota: "n".into(), respuesta_cliente: Some("Listo".into()) };
         let (t, _) = t.aplicar(&cmd(actualizar, None), &mesa(), t0() + TimeDelta::minutes(10), &p).unwrap();
         assert_eq!(resultado(&t), Some(SlaEstado::Cumplido));
+    }
+
+    /// Issue #26, gap 1: with `primera_respuesta_termina = "respuesta"` the
+    /// first-response clock still runs once assigned, so a pause stops it
+    /// exactly as it stops the resolution clock.
+    #[test]
+    fn a_pause_before_the_first_public_reply_stops_the_first_response_clock_as_it_stops_resolution() {
+        use crate::domain::conversacion::Espera;
+        use crate::domain::sla::FinPrimeraRespuesta;
+        let con = |detiene: bool| {
+            ReglasSla::new(prioridades_por_defecto(), 20, detiene)
+                .con_primera_respuesta([("ALTA".to_string(), TimeDelta::hours(1))])
+                .con_fin_de_primera_respuesta(FinPrimeraRespuesta::Respuesta)
+        };
+        let minutos = |m: i64| t0() + TimeDelta::minutes(m);
+        let p = con(true);
+        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado);
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), minutos(10), &p).unwrap();
+        let (pausado, _) = t.aplicar(&cmd(pausa(Espera::Otro, None), Some("m")), &mesa(), minutos(20), &p).unwrap();
+        // Paused: neither clock alerts, and the scheduler has nothing to look at.
+        assert_eq!(pausado.proxima_alerta_sla, None);
+        assert!(pausado.alertar(minutos(180), &p).1.is_empty(), "a paused first response never alerts");
+        assert_eq!(pausado.sla_primera_respuesta(minutos(180)), Some(SlaEstado::Pausado));
+        // Reopened two hours later: both deadlines move by the two paused hours.
+        let (reabierto, _) = pausado.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), minutos(140), &p).unwrap();
+        assert_eq!(reabierto.fecha_limite_sla, t0() + TimeDelta::hours(6));
+        assert_eq!(reabierto.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(180)));
+        assert_eq!(reabierto.sla_primera_respuesta(minutos(150)), Some(SlaEstado::EnTiempo));
+        // 50 minutes of running clock, against a one-hour target: on time.
+        let (r, _) = reabierto.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
+        assert_eq!(resultado(&r), Some(SlaEstado::Cumplido));
+        // Answered while still paused: the pause so far counts (20 minutes of clock ran).
+        let (r, _) = pausado.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
+        assert_eq!(resultado(&r), Some(SlaEstado::Cumplido));
+        assert_eq!(r.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(210)), "the pause so far moved it");
+        assert_eq!(r.estado, Estado::Pausado, "a reply does not end the wait");
+        // With `pausa_detiene_reloj = false` no pause moves either deadline (v1).
+        let p = con(false);
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), minutos(10), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(pausa(Espera::Otro, None), Some("m")), &mesa(), minutos(20), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), minutos(140), &p).unwrap();
+        assert_eq!(t.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(60)));
+        let (t, _) = t.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
+        assert_eq!(resultado(&t), Some(SlaEstado::Incumplido));
     }
 
     fn datos_ana() -> DatosCreacion {

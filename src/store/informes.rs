@@ -21,13 +21,13 @@ fn push_sla_estado(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
 }
 
 /// `slaPrimeraRespuesta` computed in SQL, the same rule as
-/// `Ticket::sla_primera_respuesta`: frozen at the first assignment, else by
-/// deadline and warning time; NULL without a target.
+/// `Ticket::sla_primera_respuesta`: frozen once its clock stopped, PAUSADO
+/// while paused, else by deadline and warning time; NULL without a target.
 fn push_sla_primera_respuesta(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
     qb.push(
         "(CASE WHEN fecha_limite_primera_respuesta IS NULL THEN NULL \
          WHEN primera_respuesta_final IS NOT NULL THEN primera_respuesta_final \
-         WHEN fecha_limite_primera_respuesta < ",
+         WHEN estado = 'PAUSADO' THEN 'PAUSADO' WHEN fecha_limite_primera_respuesta < ",
     )
     .push_bind(ahora)
     .push(" THEN 'VENCIDO' WHEN fecha_aviso_primera_respuesta <= ")
