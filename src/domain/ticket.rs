@@ -521,11 +521,18 @@ impl Ticket {
         }
     }
 
+    /// Whether the SLA treats the ticket as paused under `reglas`
+    /// ([`PausasQueDetienen::suspende`](sla::PausasQueDetienen::suspende)):
+    /// PAUSADO shown, no alert due.
+    fn sla_en_pausa(&self, reglas: &ReglasSla) -> bool {
+        self.estado == Estado::Pausado && reglas.pausas_que_detienen().suspende(self.pausa.map(|p| p.espera))
+    }
+
     /// `slaEstado` at `ahora`.
-    pub fn sla_estado(&self, ahora: DateTime<Utc>) -> SlaEstado {
+    pub fn sla_estado(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> SlaEstado {
         if let Some(final_) = self.sla_final {
             final_
-        } else if self.estado == Estado::Pausado {
+        } else if self.sla_en_pausa(reglas) {
             SlaEstado::Pausado
         } else {
             sla::estado_en_curso(ahora, self.fecha_limite_sla, self.fecha_aviso_sla)
@@ -536,11 +543,11 @@ impl Ticket {
     /// target. PAUSADO while paused with the clock still running, as
     /// `slaEstado` (only possible with `primera_respuesta_termina =
     /// "respuesta"`: a ticket is paused only once assigned).
-    pub fn sla_primera_respuesta(&self, ahora: DateTime<Utc>) -> Option<SlaEstado> {
+    pub fn sla_primera_respuesta(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Option<SlaEstado> {
         let pr = self.primera_respuesta.as_ref()?;
         Some(match pr.resultado {
             Some(resultado) => resultado,
-            None if self.estado == Estado::Pausado => SlaEstado::Pausado,
+            None if self.sla_en_pausa(reglas) => SlaEstado::Pausado,
             None => sla::estado_en_curso(ahora, pr.fecha_limite, pr.fecha_aviso),
         })
     }
@@ -563,10 +570,11 @@ impl Ticket {
         }
     }
 
-    /// A meta's clock while it can still alert: neither closed nor paused,
+    /// A meta's clock while it can still alert: neither closed nor paused
+    /// (a pause that stops no clock under a list of waits does not count),
     /// and the first response until its clock stopped.
-    fn plazo(&self, meta: Meta) -> Option<Plazo> {
-        if self.cerrado_en.is_some() || self.estado == Estado::Pausado {
+    fn plazo(&self, meta: Meta, reglas: &ReglasSla) -> Option<Plazo> {
+        if self.cerrado_en.is_some() || self.sla_en_pausa(reglas) {
             return None;
         }
         match meta {
@@ -683,7 +691,7 @@ impl Ticket {
         let calendario = reglas.calendario_de(self.sla_politica.as_deref());
         Meta::TODAS
             .into_iter()
-            .filter_map(|m| self.plazo(m)?.proxima(avisos, calendario).map(|(_, cuando)| cuando))
+            .filter_map(|m| self.plazo(m, reglas)?.proxima(avisos, calendario).map(|(_, cuando)| cuando))
             .min()
     }
 
@@ -697,7 +705,7 @@ impl Ticket {
         let calendario = reglas.calendario_de(self.sla_politica.as_deref());
         let mut debidas = Vec::new();
         for meta in Meta::TODAS {
-            let Some(plazo) = self.plazo(meta) else { continue };
+            let Some(plazo) = self.plazo(meta, reglas) else { continue };
             let mut progreso = plazo.progreso;
             for umbral in plazo.debidas(avisos, calendario, ahora) {
                 progreso = progreso.tras(umbral);
@@ -1046,12 +1054,12 @@ mod tests {
         // Paused: neither clock alerts, and the scheduler has nothing to look at.
         assert_eq!(pausado.proxima_alerta_sla, None);
         assert!(pausado.alertar(minutos(180), &p).1.is_empty(), "a paused first response never alerts");
-        assert_eq!(pausado.sla_primera_respuesta(minutos(180)), Some(SlaEstado::Pausado));
+        assert_eq!(pausado.sla_primera_respuesta(minutos(180), &p), Some(SlaEstado::Pausado));
         // Reopened two hours later: both deadlines move by the two paused hours.
         let (reabierto, _) = pausado.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), minutos(140), &p).unwrap();
         assert_eq!(reabierto.fecha_limite_sla, t0() + TimeDelta::hours(6));
         assert_eq!(reabierto.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(180)));
-        assert_eq!(reabierto.sla_primera_respuesta(minutos(150)), Some(SlaEstado::EnTiempo));
+        assert_eq!(reabierto.sla_primera_respuesta(minutos(150), &p), Some(SlaEstado::EnTiempo));
         // 50 minutes of running clock, against a one-hour target: on time.
         let (r, _) = reabierto.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
         assert_eq!(resultado(&r), Some(SlaEstado::Cumplido));
@@ -1069,6 +1077,41 @@ mod tests {
         assert_eq!(t.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(60)));
         let (t, _) = t.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
         assert_eq!(resultado(&t), Some(SlaEstado::Incumplido));
+    }
+
+    /// Issue #26, gap 2: with `sla.pausa_detiene_reloj` a list, a pause
+    /// whose wait is not in it behaves like no pause; `true` and `false`
+    /// keep v1's meaning (every pause shows PAUSADO and withholds alerts).
+    #[test]
+    fn a_pause_whose_wait_does_not_stop_the_clock_behaves_like_no_pause_and_true_false_keep_v1() {
+        use crate::domain::conversacion::Espera;
+        use crate::domain::sla::PausasQueDetienen;
+        let solo = reglas().con_pausas_que_detienen(PausasQueDetienen::Esperas(vec![Espera::Solicitante]));
+        let una_hora = t0() + TimeDelta::hours(1);
+        let pausado = |espera, p: &ReglasSla| {
+            let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), p).unwrap();
+            t.aplicar(&cmd(pausa(espera, None), Some("m")), &mesa(), una_hora, p).unwrap().0
+        };
+        let tercero = pausado(Espera::Tercero, &solo);
+        assert_eq!(tercero.sla_estado(una_hora, &solo), SlaEstado::EnTiempo);
+        assert_eq!(tercero.sla_estado(t0() + TimeDelta::minutes(200), &solo), SlaEstado::PorVencer);
+        assert_eq!(tercero.proxima_alerta_sla, Some(t0() + TimeDelta::minutes(192)), "ALTA: 4 h, warning at 20 %");
+        let (_, a) = tercero.alertar(t0() + TimeDelta::hours(5), &solo);
+        assert_eq!(niveles(&a), [NivelSla::PorVencer, NivelSla::Vencido], "its alerts come while paused");
+        let (reabierto, _) =
+            tercero.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &solo).unwrap();
+        assert_eq!(reabierto.fecha_limite_sla, t0() + TimeDelta::hours(4), "no paused time counted");
+        let solicitante = pausado(Espera::Solicitante, &solo);
+        assert_eq!(solicitante.sla_estado(t0() + TimeDelta::hours(9), &solo), SlaEstado::Pausado);
+        assert_eq!(solicitante.proxima_alerta_sla, None);
+        assert!(solicitante.alertar(t0() + TimeDelta::hours(9), &solo).1.is_empty());
+        for detiene in [true, false] {
+            let p = ReglasSla::new(prioridades_por_defecto(), 20, detiene);
+            let t = pausado(Espera::Tercero, &p);
+            assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9), &p), SlaEstado::Pausado, "{detiene}");
+            assert_eq!(t.proxima_alerta_sla, None, "{detiene}");
+            assert!(t.alertar(t0() + TimeDelta::hours(9), &p).1.is_empty(), "{detiene}");
+        }
     }
 
     fn datos_ana() -> DatosCreacion {
@@ -1194,7 +1237,7 @@ mod tests {
         let (t, _) = t
             .aplicar(&cmd(Mutacion::Pausar(pausa_otro()), Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p)
             .unwrap();
-        assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9)), SlaEstado::Pausado);
+        assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9), &p), SlaEstado::Pausado);
         let (t, h) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &p).unwrap();
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));
         assert_eq!(h.accion, Accion::Reapertura);
@@ -1236,7 +1279,7 @@ mod tests {
         assert_eq!(h.motivo.as_deref(), Some("Reinicié"));
         let (t, _) = t.aplicar(&cmd(Mutacion::Archivar, None), &mesa(), t0() + TimeDelta::hours(5), &p).unwrap();
         assert_eq!(t.sla_final, Some(SlaEstado::Incumplido));
-        assert_eq!(t.sla_estado(t0()), SlaEstado::Incumplido);
+        assert_eq!(t.sla_estado(t0(), &p), SlaEstado::Incumplido);
     }
 
     #[test]
@@ -1331,14 +1374,14 @@ mod tests {
         assert_eq!(t.fecha_aviso_sla, t0() + TimeDelta::hours(5), "POR_VENCER from the most lenient threshold");
         let pr = t.primera_respuesta.clone().unwrap();
         assert_eq!((pr.fecha_limite, pr.fecha_aviso), (t0() + TimeDelta::hours(1), t0() + TimeDelta::minutes(30)));
-        assert_eq!(t.sla_primera_respuesta(t0()), Some(SlaEstado::EnTiempo));
+        assert_eq!(t.sla_primera_respuesta(t0(), &p), Some(SlaEstado::EnTiempo));
         assert_eq!(t.proxima_alerta_sla, Some(t0() + TimeDelta::minutes(30)));
         // No first-response target by default.
         assert_eq!(nuevo().primera_respuesta, None);
-        assert_eq!(nuevo().sla_primera_respuesta(t0()), None);
+        assert_eq!(nuevo().sla_primera_respuesta(t0(), &p), None);
 
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(40), &p).unwrap();
-        assert_eq!(t.sla_primera_respuesta(t0() + TimeDelta::days(9)), Some(SlaEstado::Cumplido), "frozen");
+        assert_eq!(t.sla_primera_respuesta(t0() + TimeDelta::days(9), &p), Some(SlaEstado::Cumplido), "frozen");
         let a_soporte = cmd(Mutacion::Transferir { area: "SOPORTE".into() }, Some("x"));
         let (t, _) = t.aplicar(&a_soporte, &mesa(), t0() + TimeDelta::minutes(50), &p).unwrap();
         assert_eq!(t.sla_politica.as_deref(), Some("Incidentes"), "the first policy that holds still wins");
@@ -1409,7 +1452,7 @@ mod tests {
         assert!(t.alertar(t0() + TimeDelta::days(30), &p).1.is_empty());
         // The first response missed: frozen INCUMPLIDO at the first assignment.
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::hours(13), &p).unwrap();
-        assert_eq!(t.sla_primera_respuesta(t0()), Some(SlaEstado::Incumplido));
+        assert_eq!(t.sla_primera_respuesta(t0(), &p), Some(SlaEstado::Incumplido));
     }
 
     #[test]

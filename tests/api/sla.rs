@@ -4,7 +4,8 @@
 use crate::helpers::*;
 use chrono::TimeDelta;
 use lapin::options::BasicGetOptions;
-use mesa_ayuda::configuration::{EnSettings, PasoSettings, PoliticaSettings};
+use mesa_ayuda::configuration::{EnSettings, PasoSettings, PausaDetieneRelojSettings, PoliticaSettings};
+use mesa_ayuda::domain::sla::FinPrimeraRespuesta;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
 use secrecy::ExposeSecret;
@@ -113,6 +114,79 @@ async fn paused_and_closed_tickets_never_alert_and_a_moved_deadline_alerts_again
         3,
         "two for the first deadline, one for the moved one"
     );
+}
+
+/// Issue #26, gap 2: with `sla.pausa_detiene_reloj = ["SOLICITANTE"]` a
+/// pause waiting for a third party does not stop the clocks, so it behaves
+/// like no pause — in replies, in `listar`'s and `estadisticas`' SQL, and for
+/// the scheduler, whose alerts come while it is paused. A wait for the
+/// requester stops both clocks (the first response's too, under "respuesta").
+#[tokio::test]
+async fn a_pause_whose_wait_does_not_stop_the_clock_behaves_like_no_pause() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.sla.pausa_detiene_reloj = PausaDetieneRelojSettings::Esperas(vec!["SOLICITANTE".into()]);
+        s.sla.primera_respuesta.insert("ALTA".into(), "1h".into());
+        s.sla.primera_respuesta_termina = FinPrimeraRespuesta::Respuesta;
+    })
+    .await;
+    let mesa = token("MESA", None);
+    // ALTA: resolution 4 h (warning at 3 h 12 min), first response 1 h (warning at 48 min).
+    let tercero = app.ticket_en("ASIGNADO").await;
+    let solicitante = app.ticket_en("ASIGNADO").await;
+    for (id, espera, sla) in [(&tercero, "TERCERO", "EN_TIEMPO"), (&solicitante, "SOLICITANTE", "PAUSADO")] {
+        let r = app.enviar("pausar", json!({"ticketId": id, "motivo": "m", "espera": espera}), Some(&mesa)).await;
+        assert_eq!(r["datos"]["estado"], "PAUSADO", "{r}");
+        assert_eq!(
+            (r["datos"]["slaEstado"].as_str(), r["datos"]["slaPrimeraRespuesta"].as_str()),
+            (Some(sla), Some(sla)),
+            "{espera}: {r}"
+        );
+    }
+    let limite =
+        app.enviar("detalle", json!({"ticketId": tercero}), Some(&mesa)).await["datos"]["ticket"]["fecha_limite_sla"]
+            .clone();
+    let ids = |r: &Value| -> Vec<String> {
+        r["datos"]["items"].as_array().unwrap().iter().map(|t| t["uuid"].as_str().unwrap().to_string()).collect()
+    };
+    let r = app.enviar("listar", json!({"slaEstado": "PAUSADO"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&solicitante), "{r}");
+    let r = app.enviar("listar", json!({"slaPrimeraRespuesta": "PAUSADO"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&solicitante), "{r}");
+
+    // 50 min: the first-response warning of the ticket waiting for a third party, while it is paused.
+    app.adelantar(TimeDelta::minutes(50));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 1);
+    // 3 h 20 min: its first response overdue, its resolution warning.
+    app.adelantar(TimeDelta::minutes(150));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 2);
+    let d = app.enviar("detalle", json!({"ticketId": tercero}), Some(&mesa)).await;
+    let t = &d["datos"]["ticket"];
+    assert_eq!(
+        (&t["estado"], &t["sla_estado"], &t["sla_primera_respuesta"]),
+        (&json!("PAUSADO"), &json!("POR_VENCER"), &json!("VENCIDO")),
+        "{d}"
+    );
+    let d = app.enviar("detalle", json!({"ticketId": solicitante}), Some(&mesa)).await;
+    let t = &d["datos"]["ticket"];
+    assert_eq!((&t["sla_estado"], &t["sla_primera_respuesta"]), (&json!("PAUSADO"), &json!("PAUSADO")), "{d}");
+    let r = app.enviar("listar", json!({"slaEstado": "POR_VENCER"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&tercero), "{r}");
+    let r = app.enviar("listar", json!({"slaPrimeraRespuesta": "VENCIDO"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&tercero), "{r}");
+    let r = app.enviar("estadisticas", json!({}), Some(&mesa)).await;
+    assert_eq!(r["datos"]["abiertosPorSlaEstado"], json!({"PAUSADO": 1, "POR_VENCER": 1}), "{r}");
+
+    // Reopened: the wait for a third party moved no deadline; the wait for the requester moved both.
+    let r = app.enviar("reabrir", json!({"ticketId": tercero}), Some(&mesa)).await;
+    assert_eq!((&r["datos"]["fechaLimiteSla"], &r["datos"]["slaEstado"]), (&limite, &json!("POR_VENCER")), "{r}");
+    let r = app.enviar("reabrir", json!({"ticketId": solicitante}), Some(&mesa)).await;
+    assert_eq!(
+        (&r["datos"]["slaEstado"], &r["datos"]["slaPrimeraRespuesta"]),
+        (&json!("EN_TIEMPO"), &json!("EN_TIEMPO")),
+        "{r}"
+    );
+    assert_eq!(app.contar_de("SELECT count(*) FROM sla_alertas WHERE ticket_uuid = $1::uuid", &tercero).await, 3);
+    assert_eq!(app.contar_de("SELECT count(*) FROM sla_alertas WHERE ticket_uuid = $1::uuid", &solicitante).await, 0);
 }
 
 #[tokio::test]
