@@ -160,10 +160,21 @@ pub struct PrimeraRespuesta {
     pub fecha_aviso: DateTime<Utc>,
     /// The alerts sent for the current deadline.
     pub progreso: Progreso,
-    /// CUMPLIDO or INCUMPLIDO, frozen when the clock stops: the first
-    /// `asignar`, or the first PUBLICO message of staff under "respuesta"
-    /// (INCUMPLIDO when closed first); none while the clock runs.
-    pub resultado: Option<SlaEstado>,
+    /// CUMPLIDO or INCUMPLIDO and when, frozen when the clock stops: the
+    /// first `asignar`, or the first PUBLICO message of staff under
+    /// "respuesta" (INCUMPLIDO when closed first); none while the clock runs.
+    pub resultado: Option<Veredicto>,
+}
+
+/// How a stopped first-response clock ended, and when it stopped
+/// (`primera_respuesta_final`, `primera_respuesta_en`): what
+/// `cumplimientoPrimeraRespuesta` counts, by that date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Veredicto {
+    /// CUMPLIDO or INCUMPLIDO.
+    pub estado: SlaEstado,
+    /// When the clock stopped.
+    pub en: DateTime<Utc>,
 }
 
 /// An SLA alert due, with its history entry (actor SISTEMA).
@@ -466,7 +477,7 @@ impl Ticket {
         self.pendiente_desde = None;
         self.sla_final = Some(SlaEstado::al_cerrar(ahora, self.fecha_limite_sla));
         if let Some(pr) = self.primera_respuesta.as_mut() {
-            pr.resultado.get_or_insert(SlaEstado::Incumplido);
+            pr.resultado.get_or_insert(Veredicto { estado: SlaEstado::Incumplido, en: ahora });
         }
     }
 
@@ -546,7 +557,7 @@ impl Ticket {
     pub fn sla_primera_respuesta(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Option<SlaEstado> {
         let pr = self.primera_respuesta.as_ref()?;
         Some(match pr.resultado {
-            Some(resultado) => resultado,
+            Some(veredicto) => veredicto.estado,
             None if self.sla_en_pausa(reglas) => SlaEstado::Pausado,
             None => sla::estado_en_curso(ahora, pr.fecha_limite, pr.fecha_aviso),
         })
@@ -681,7 +692,7 @@ impl Ticket {
         if let Some(pr) = self.primera_respuesta.as_mut() {
             pr.fecha_limite = limite;
             pr.fecha_aviso = aviso;
-            pr.resultado = Some(SlaEstado::al_cerrar(ahora, limite));
+            pr.resultado = Some(Veredicto { estado: SlaEstado::al_cerrar(ahora, limite), en: ahora });
         }
     }
 
@@ -1008,12 +1019,14 @@ mod tests {
                 .con_primera_respuesta([("ALTA".to_string(), TimeDelta::hours(1))])
                 .con_fin_de_primera_respuesta(fin)
         };
-        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado);
+        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado).map(|v| v.estado);
         // Default (v1.1): the first asignar stops it.
         let p = con(FinPrimeraRespuesta::Asignar);
         let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(30), &p).unwrap();
         assert_eq!(resultado(&t), Some(SlaEstado::Cumplido));
+        let detenido = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado).map(|v| v.en);
+        assert_eq!(detenido(&t), Some(t0() + TimeDelta::minutes(30)), "when the clock stopped");
         // "respuesta": assignment does not; an INTERNO note does not; the first PUBLICO reply does.
         let p = con(FinPrimeraRespuesta::Respuesta);
         let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
@@ -1025,6 +1038,12 @@ mod tests {
         assert_eq!(resultado(&t), Some(SlaEstado::Incumplido), "90 min against a 1 h target");
         let (t2, _) = t.aplicar(&responder("otra", false), &mesa(), t0() + TimeDelta::minutes(95), &p).unwrap();
         assert_eq!(resultado(&t2), resultado(&t), "frozen at the first");
+        assert_eq!(detenido(&t2), Some(t0() + TimeDelta::minutes(90)), "stopped at the first");
+        // Closed before any reply: INCUMPLIDO, stopped by the close.
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(Mutacion::Cancelar, Some("m")), &mesa(), t0() + TimeDelta::minutes(5), &p).unwrap();
+        assert_eq!((resultado(&t), detenido(&t)), (Some(SlaEstado::Incumplido), Some(t0() + TimeDelta::minutes(5))));
         // respuestaCliente of actualizar is a public reply too.
         let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
@@ -1047,7 +1066,7 @@ mod tests {
         };
         let minutos = |m: i64| t0() + TimeDelta::minutes(m);
         let p = con(true);
-        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado);
+        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado).map(|v| v.estado);
         let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
         let (t, _) = t.aplicar(&asignar(), &mesa(), minutos(10), &p).unwrap();
         let (pausado, _) = t.aplicar(&cmd(pausa(Espera::Otro, None), Some("m")), &mesa(), minutos(20), &p).unwrap();
@@ -1395,7 +1414,7 @@ mod tests {
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(2), "recomputed from creation");
         assert_eq!(h.accion, Accion::Reclasificacion);
         assert_eq!(
-            t.primera_respuesta.as_ref().unwrap().resultado,
+            t.primera_respuesta.as_ref().unwrap().resultado.map(|v| v.estado),
             Some(SlaEstado::Cumplido),
             "a frozen first response stays"
         );

@@ -206,11 +206,13 @@ pub async fn estadisticas(
     push_ventana(&mut qb, desde, hasta, area);
     (e.cerrados, e.cumplidos) = qb.build_query_as().fetch_one(&mut *conn).await?;
 
+    // By when the clock stopped (`primera_respuesta_en`, set with the
+    // result), on `tickets_primera_respuesta`.
     let mut qb = QueryBuilder::<Postgres>::new(
         "SELECT count(*), count(*) FILTER (WHERE primera_respuesta_final = 'CUMPLIDO') FROM tickets \
-         WHERE primera_respuesta_final IS NOT NULL AND coalesce(primera_asignacion_en, cerrado_en) >= ",
+         WHERE primera_respuesta_en >= ",
     );
-    qb.push_bind(desde).push(" AND coalesce(primera_asignacion_en, cerrado_en) < ").push_bind(hasta);
+    qb.push_bind(desde).push(" AND primera_respuesta_en < ").push_bind(hasta);
     if let Some(area) = area {
         qb.push(" AND area_asignada = ").push_bind(area.to_string());
     }

@@ -538,6 +538,115 @@ async fn first_response_reports_filter_and_catalog() {
     assert_eq!(r["datos"]["sla"]["avisos"], json!([20]), "the defaults: v1's single threshold");
 }
 
+/// Issue #26, gap 3: `cumplimientoPrimeraRespuesta` counts the tickets whose
+/// first-response clock stopped in the window — under "respuesta" the first
+/// PUBLICO reply of staff, whenever the ticket was assigned, or never.
+#[tokio::test]
+async fn first_response_compliance_counts_tickets_by_when_their_clock_stopped() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.sla.primera_respuesta.insert("ALTA".into(), "1h".into());
+        s.sla.primera_respuesta_termina = FinPrimeraRespuesta::Respuesta;
+    })
+    .await;
+    let mesa = token("MESA", None);
+    // Assigned today and answered ten days later; answered without ever being
+    // assigned; assigned and never answered (its clock still runs).
+    let asignado = app.ticket_en("ASIGNADO").await;
+    let sin_asignar = app.ticket_en("NUEVO").await;
+    let sin_respuesta = app.ticket_en("ASIGNADO").await;
+    app.adelantar(TimeDelta::days(10));
+    let respondido = app.ahora();
+    for id in [&asignado, &sin_asignar] {
+        let r = app.enviar("responder", json!({"ticketId": id, "texto": "Hola Ana"}), Some(&mesa)).await;
+        assert_eq!(r["datos"]["slaPrimeraRespuesta"], "INCUMPLIDO", "{r}");
+    }
+    let ventana = |desde: chrono::DateTime<chrono::Utc>, hasta: chrono::DateTime<chrono::Utc>| json!({"desde": desde.to_rfc3339(), "hasta": hasta.to_rfc3339()});
+    let r = app
+        .enviar(
+            "estadisticas",
+            ventana(respondido - TimeDelta::days(1), respondido + TimeDelta::minutes(1)),
+            Some(&mesa),
+        )
+        .await;
+    let c = &r["datos"]["cumplimientoPrimeraRespuesta"];
+    assert_eq!((&c["cerrados"], &c["cumplidos"]), (&json!(2), &json!(0)), "the replies' window: {r}");
+    let r = app
+        .enviar("estadisticas", ventana(respondido - TimeDelta::days(11), respondido - TimeDelta::days(9)), Some(&mesa))
+        .await;
+    assert_eq!(r["datos"]["cumplimientoPrimeraRespuesta"]["cerrados"], 0, "not the assignment's window: {r}");
+    let sql = "SELECT count(*) FROM tickets WHERE uuid = $1::uuid AND primera_respuesta_en IS NOT NULL";
+    assert_eq!(app.contar_de(sql, &asignado).await, 1);
+    assert_eq!(app.contar_de(sql, &sin_respuesta).await, 0, "its clock still runs");
+}
+
+/// A v1.2 database (migrations 1–7) upgraded in place: each stopped
+/// first-response clock gets the date it stopped — the first assignment,
+/// else the first PUBLICO message of staff — and a running one none.
+#[tokio::test]
+async fn an_upgrade_dates_each_stopped_first_response_clock() {
+    let (settings, db) = settings_de_prueba();
+    crear_base(&db).await;
+    let _limpieza = Limpieza(Some((db.clone(), settings.clone())));
+    let pool = sqlx::PgPool::connect(settings.database.url.expose_secret()).await.unwrap();
+    migrar_hasta(&pool, &db, 7).await;
+    // Whole milliseconds, as stored.
+    let ahora = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).unwrap();
+    let hace = |h: i64| ahora - TimeDelta::hours(h);
+    // num, estado, first-response target?, result, first assignment.
+    let filas: [(i64, &str, bool, Option<&str>, Option<chrono::DateTime<chrono::Utc>>); 4] = [
+        (1, "ASIGNADO", true, Some("CUMPLIDO"), Some(hace(3))),
+        (2, "NUEVO", true, Some("INCUMPLIDO"), None),
+        (3, "ASIGNADO", true, None, Some(hace(3))),
+        (4, "ASIGNADO", false, None, Some(hace(3))),
+    ];
+    for (num, estado, meta, resultado, asignado) in filas {
+        sqlx::query(
+            "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, tipo, categoria, \
+             descripcion, area_asignada, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, fecha_aviso_sla, \
+             creado_en, actualizado_en, version, primera_asignacion_en, primera_respuesta_objetivo_ms, \
+             fecha_limite_primera_respuesta, fecha_aviso_primera_respuesta, primera_respuesta_final) \
+             VALUES (gen_random_uuid(), $1, 'TKT-2026-0000' || $1, 'Ana', 'ana@empresa.com', 'INCIDENTE', 'Sistemas', \
+             'No puedo acceder', 'MESA', 'ALTA', $2, 14400000, $3, $3, $4, $3, 3, $5, \
+             CASE WHEN $6 THEN 3600000 END, CASE WHEN $6 THEN $4 END, CASE WHEN $6 THEN $4 END, $7)",
+        )
+        .bind(num)
+        .bind(estado)
+        .bind(ahora)
+        .bind(hace(5))
+        .bind(asignado)
+        .bind(meta)
+        .bind(resultado)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Ticket 2's conversation: the requester first, then the desk's first public reply.
+    for (rol, visibilidad, h) in [("USUARIO", "PUBLICO", 4), ("MESA", "INTERNO", 3), ("MESA", "PUBLICO", 2)] {
+        sqlx::query(
+            "INSERT INTO mensajes (uuid, ticket_uuid, fecha, autor_nombre, autor_rol, visibilidad, texto) \
+             SELECT gen_random_uuid(), uuid, $1, 'x', $2, $3, 'hola' FROM tickets WHERE num = 2",
+        )
+        .bind(hace(h))
+        .bind(rol)
+        .bind(visibilidad)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    mesa_ayuda::store::migrate(&pool).await.unwrap();
+    let fechas: Vec<(i64, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT num, primera_respuesta_en FROM tickets ORDER BY num").fetch_all(&pool).await.unwrap();
+    assert_eq!(fechas, [(1, Some(hace(3))), (2, Some(hace(2))), (3, None), (4, None)]);
+    let uuid: uuid::Uuid = sqlx::query_scalar("SELECT uuid FROM tickets WHERE num = 2").fetch_one(&pool).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let t = mesa_ayuda::store::ticket(&mut conn, uuid).await.unwrap().unwrap();
+    let v = t.primera_respuesta.and_then(|p| p.resultado).map(|v| (v.estado.as_str(), v.en));
+    assert_eq!(v, Some(("INCUMPLIDO", hace(2))), "read back as one value");
+    drop(conn);
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn end_to_end_two_replicas_policy_with_both_metas_on_a_one_second_cron() {
     let mut app = TestApp::spawn_with(|s| {
