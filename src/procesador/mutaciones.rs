@@ -478,9 +478,12 @@ mod tests {
             "nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE", "categoria": "Sistemas",
             "descripcion": "No puedo entrar al correo", "prioridad": "ALTA", "areaAsignada": "MESA"
         });
-        let Ok(crate::domain::comando::Peticion::Crear(datos)) =
-            crate::domain::comando::validar(Operacion::Crear, cuerpo.as_object().unwrap(), &reglas())
-        else {
+        let Ok(crate::domain::comando::Peticion::Crear(datos)) = crate::domain::comando::validar(
+            Operacion::Crear,
+            cuerpo.as_object().unwrap(),
+            &reglas(),
+            chrono::Utc::now(),
+        ) else {
             panic!("a valid creation")
         };
         let message_id = MessageId::leer(Some(id)).unwrap();
