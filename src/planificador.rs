@@ -107,7 +107,7 @@ impl Planificador {
             for (estado, entrada) in &pasos {
                 let leida = store::HistorialLeido::from(entrada);
                 let tipo = entrada.accion.tipo_evento();
-                let datos = vistas::datos_evento_ticket(estado, &leida, None, None, ahora);
+                let datos = vistas::datos_evento_ticket(estado, &leida, None, None, ahora, &self.reglas);
                 evento_del_planificador(&mut cambios, Uuid::new_v4(), tipo, estado, ahora, datos);
                 cambios.historial_leido(t.uuid, leida, None);
             }
@@ -171,7 +171,7 @@ impl Planificador {
                     actual = escalado;
                     let leida = store::HistorialLeido::from(&entrada);
                     let tipo = entrada.accion.tipo_evento();
-                    let datos = vistas::datos_evento_ticket(&actual, &leida, None, None, ahora);
+                    let datos = vistas::datos_evento_ticket(&actual, &leida, None, None, ahora, &self.reglas);
                     evento_del_planificador(&mut cambios, Uuid::new_v4(), tipo, &actual, ahora, datos);
                     cambios.historial_leido(actual.uuid, leida, None);
                     self.metricas.escalamiento(alerta.meta);

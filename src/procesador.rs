@@ -238,15 +238,18 @@ impl Procesador {
     /// none. Each mutation keeps its own idempotency record, so a batch
     /// replayed after a failure or a crash changes nothing twice.
     pub async fn procesar_lote(&self, mensajes: &[&Mensaje]) -> Result<Vec<Desenlace>, ErrorProceso> {
+        // One instant for the batch, read before validation: a field checked
+        // against the time (`pausar`'s `hasta`) is checked against the very
+        // instant its command is applied at.
+        let ahora = crate::reloj::ahora(&self.reloj);
         let mut preparados: Vec<Preparado> = Vec::with_capacity(mensajes.len());
         for m in mensajes {
-            preparados.push(self.preparar(m).await);
+            preparados.push(self.preparar(m, ahora).await);
         }
         if preparados.iter().all(Preparado::es_listo) {
             return Ok(preparados.into_iter().filter_map(Preparado::listo).collect());
         }
         self.contar_rechazados(&mut preparados).await?;
-        let ahora = crate::reloj::ahora(&self.reloj);
         let mut tx = self.pool.begin().await.en("begin")?;
         let mut desenlaces = Vec::with_capacity(mensajes.len());
         let mut eventos = false;

@@ -192,7 +192,9 @@ mod tests {
         let body = json!({"nombre": "Ana García", "email": "Ana@Empresa.com", "tipo": "QUEJA", "categoria": "Soporte",
             "descripcion": "Mi cédula 1020304050 no aparece", "prioridad": "ALTA", "telefono": "+573001234567",
             "documento": "1020304050", "empresaDepartamento": "Contabilidad", "asunto": "Cédula"});
-        let Ok(Peticion::Crear(datos)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas) else {
+        let Ok(Peticion::Crear(datos)) =
+            validar(Operacion::Crear, body.as_object().unwrap(), &reglas, chrono::Utc::now())
+        else {
             panic!("a valid creation")
         };
         Ticket::crear(*datos, uuid::Uuid::new_v4(), 7, chrono::Utc::now(), &reglas).0

@@ -1,6 +1,6 @@
 //! Command bodies: typed, validated, with every broken field reported at once.
 
-use super::conversacion::{ADJUNTOS_MAX, Adjunto, AlVencer, Escrito, Espera, Pausa, TEXTO_MAX};
+use super::conversacion::{ADJUNTOS_MAX, Adjunto, AlVencer, Escrito, Espera, Pausa, TEXTO_MAX, problema_de_hasta};
 use super::estado::{Accion, Estado, Operacion, TIPOS, Tipo};
 use super::sla::{Prioridad, ReglasSla, SlaEstado};
 use super::texto::es_imprimible;
@@ -318,8 +318,14 @@ impl Peticion {
     }
 }
 
-/// Validates `body` for `op`, reporting every broken field.
-pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> Result<Peticion, Vec<CampoError>> {
+/// Validates `body` for `op` at `ahora` (the time the command is applied
+/// at: `pausar`'s `hasta` is checked against it), reporting every broken field.
+pub fn validar(
+    op: Operacion,
+    body: &Map<String, Value>,
+    reglas: &ReglasSla,
+    ahora: DateTime<Utc>,
+) -> Result<Peticion, Vec<CampoError>> {
     let mut l = Lector { body, errores: Vec::new(), reglas };
     let peticion = match op {
         Operacion::Crear => {
@@ -359,10 +365,12 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
                 SlaEstado::parse,
                 "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO",
             ),
+            // PAUSADO too: with `primera_respuesta_termina = "respuesta"` a
+            // paused ticket's first-response clock may still be running.
             sla_primera_respuesta: l.enumerado(
                 "slaPrimeraRespuesta",
-                |s| SlaEstado::parse(s).filter(|e| *e != SlaEstado::Pausado),
-                "EN_TIEMPO, POR_VENCER, VENCIDO, CUMPLIDO o INCUMPLIDO",
+                SlaEstado::parse,
+                "EN_TIEMPO, POR_VENCER, VENCIDO, PAUSADO, CUMPLIDO o INCUMPLIDO",
             ),
             limite: l.entero("limite", 1, LIMITE_MAXIMO).unwrap_or(LIMITE_POR_DEFECTO),
             despues_de: l.enumerado("cursor", Cursor::leer, "un cursor devuelto por listar"),
@@ -404,6 +412,9 @@ pub fn validar(op: Operacion, body: &Map<String, Value>, reglas: &ReglasSla) -> 
         Operacion::Pausar => ticket(&mut l, op, |l| {
             let espera = l.enumerado("espera", Espera::parse, "SOLICITANTE, TERCERO u OTRO").unwrap_or(Espera::Otro);
             let hasta = l.fecha("hasta");
+            if let Some(problema) = hasta.and_then(|h| problema_de_hasta(h, ahora)) {
+                l.error("hasta", problema);
+            }
             let al_vencer = l.enumerado("alVencer", AlVencer::parse, "REABRIR o ARCHIVAR").unwrap_or(AlVencer::Reabrir);
             if al_vencer == AlVencer::Archivar && hasta.is_none() && l.presente("hasta").is_none() {
                 l.error("hasta", "es obligatorio con alVencer ARCHIVAR");
@@ -856,13 +867,14 @@ mod tests {
     fn anonimizar_names_exactly_one_holder_and_a_reason() {
         let r = reglas();
         let id = "5f0c2b5e-8a43-4c3e-9d6b-2d7f1c3a9b10";
-        let ok = validar(Operacion::Anonimizar, &obj(json!({"email": " Ana@x.co ", "motivo": "supresión"})), &r);
+        let ok =
+            validar(Operacion::Anonimizar, &obj(json!({"email": " Ana@x.co ", "motivo": "supresión"})), &r, ahora());
         let Ok(Peticion::Anonimizar(a)) = ok else { panic!("{ok:?}") };
         assert_eq!((a.titular, a.motivo.as_str()), (Titular::Email("Ana@x.co".into()), "supresión"));
-        let ok = validar(Operacion::Anonimizar, &obj(json!({"ticketId": id, "motivo": "m"})), &r);
+        let ok = validar(Operacion::Anonimizar, &obj(json!({"ticketId": id, "motivo": "m"})), &r, ahora());
         assert!(matches!(ok, Ok(Peticion::Anonimizar(a)) if matches!(a.titular, Titular::Ticket(_))));
         let campos = |body: Value| -> Vec<String> {
-            match validar(Operacion::Anonimizar, &obj(body), &r) {
+            match validar(Operacion::Anonimizar, &obj(body), &r, ahora()) {
                 Err(c) => c.into_iter().map(|c| c.campo).collect(),
                 Ok(p) => panic!("accepted: {p:?}"),
             }
@@ -879,10 +891,11 @@ mod tests {
     #[test]
     fn exportar_pages_by_a_cursor_of_its_own() {
         let r = reglas();
-        let ok = validar(Operacion::Exportar, &obj(json!({"email": "a@x.co"})), &r);
+        let ok = validar(Operacion::Exportar, &obj(json!({"email": "a@x.co"})), &r, ahora());
         assert!(matches!(ok, Ok(Peticion::Exportar(FiltroExportacion { limite: 100, despues_de: None, .. }))));
         let cursor = Cursor::Num(42).texto();
-        let ok = validar(Operacion::Exportar, &obj(json!({"email": "a@x.co", "cursor": cursor, "limite": 5})), &r);
+        let ok =
+            validar(Operacion::Exportar, &obj(json!({"email": "a@x.co", "cursor": cursor, "limite": 5})), &r, ahora());
         assert!(matches!(ok, Ok(Peticion::Exportar(FiltroExportacion { limite: 5, despues_de: Some(42), .. }))));
         let pendiente = Cursor::Pendiente(chrono::Utc::now(), 3).texto();
         for body in [
@@ -892,8 +905,13 @@ mod tests {
             json!({"email": "a@x.co", "cursor": pendiente}),
             json!({"email": "a@x.co", "cursor": "v1.zz"}),
         ] {
-            assert!(validar(Operacion::Exportar, &obj(body.clone()), &r).is_err(), "{body}");
+            assert!(validar(Operacion::Exportar, &obj(body.clone()), &r, ahora()).is_err(), "{body}");
         }
+    }
+
+    /// The commands' time in these tests.
+    fn ahora() -> DateTime<Utc> {
+        "2026-12-08T10:00:00Z".parse().unwrap()
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -911,9 +929,26 @@ mod tests {
         let body = obj(json!({"nombre": "A", "email": "no-es-correo", "tipo": "OTRO",
             "categoria": "S", "descripcion": "corta", "prioridad": "URGENTE", "tieneWhatsapp": "si"}));
         assert_eq!(
-            campos(validar(Operacion::Crear, &body, &reglas())),
+            campos(validar(Operacion::Crear, &body, &reglas(), ahora())),
             ["categoria", "descripcion", "email", "nombre", "prioridad", "tieneWhatsapp", "tipo"]
         );
+    }
+
+    /// Issue #26, gap 4: a bad `hasta` is a field error beside the others,
+    /// decided from the body and the command's time, before any state check.
+    #[test]
+    fn pausar_reports_a_bad_hasta_beside_the_other_fields() {
+        let p = reglas();
+        let id = Uuid::new_v4().to_string();
+        let pausar = |hasta: &str| {
+            let body = obj(json!({"ticketId": id, "motivo": "x".repeat(501), "hasta": hasta}));
+            validar(Operacion::Pausar, &body, &p, ahora())
+        };
+        // Now is 2026-12-08T10:00:00Z.
+        assert_eq!(campos(pausar("2026-12-08T09:59:59Z")), ["hasta", "motivo"], "in the past");
+        assert_eq!(campos(pausar("2026-12-08T10:00:00Z")), ["hasta", "motivo"], "now is not the future");
+        assert_eq!(campos(pausar("2027-03-08T10:00:01Z")), ["hasta", "motivo"], "over 90 days ahead");
+        assert_eq!(campos(pausar("2027-03-08T05:00:00-05:00")), ["motivo"], "90 days ahead, any offset");
     }
 
     #[test]
@@ -921,7 +956,7 @@ mod tests {
         let body = obj(json!({"nombre": "  Ana García ", "email": "ana@empresa.com", "tipo": "incidente",
             "categoria": "Sistemas", "descripcion": "Desde esta mañana no puedo", "prioridad": "alta",
             "asunto": "   "}));
-        let Peticion::Crear(d) = validar(Operacion::Crear, &body, &reglas()).unwrap() else { panic!() };
+        let Peticion::Crear(d) = validar(Operacion::Crear, &body, &reglas(), ahora()).unwrap() else { panic!() };
         assert_eq!(d.nombre, "Ana García");
         assert_eq!(d.tipo, crate::domain::estado::Tipo::Incidente);
         assert_eq!(d.prioridad.nombre, "ALTA");
@@ -933,16 +968,22 @@ mod tests {
     #[test]
     fn mutations_require_their_fields() {
         let p = reglas();
-        assert_eq!(campos(validar(Operacion::Transferir, &obj(json!({})), &p)), ["area", "motivo", "ticketId"]);
-        assert_eq!(campos(validar(Operacion::Actualizar, &obj(json!({"ticketId": "x"})), &p)), ["nota", "ticketId"]);
+        assert_eq!(
+            campos(validar(Operacion::Transferir, &obj(json!({})), &p, ahora())),
+            ["area", "motivo", "ticketId"]
+        );
+        assert_eq!(
+            campos(validar(Operacion::Actualizar, &obj(json!({"ticketId": "x"})), &p, ahora())),
+            ["nota", "ticketId"]
+        );
         let id = Uuid::new_v4().to_string();
         assert_eq!(
-            campos(validar(Operacion::Reclasificar, &obj(json!({"ticketId": id, "motivo": "m"})), &p)),
+            campos(validar(Operacion::Reclasificar, &obj(json!({"ticketId": id, "motivo": "m"})), &p, ahora())),
             ["tipo"]
         );
-        assert!(validar(Operacion::Reabrir, &obj(json!({"ticketId": id})), &p).is_ok());
+        assert!(validar(Operacion::Reabrir, &obj(json!({"ticketId": id})), &p, ahora()).is_ok());
         assert_eq!(
-            campos(validar(Operacion::Pausar, &obj(json!({"ticketId": id, "motivo": "x".repeat(501)})), &p)),
+            campos(validar(Operacion::Pausar, &obj(json!({"ticketId": id, "motivo": "x".repeat(501)})), &p, ahora())),
             ["motivo"]
         );
     }
@@ -953,13 +994,17 @@ mod tests {
         let id = Uuid::new_v4().to_string();
         // Issue #11, item 4: a NUL in a nota reached Postgres and was dead-lettered.
         let body = obj(json!({"ticketId": id, "nota": "avance\u{0}oculto", "respuestaCliente": "ok\u{1b}[2J"}));
-        assert_eq!(campos(validar(Operacion::Actualizar, &body, &p)), ["nota", "respuestaCliente"]);
+        assert_eq!(campos(validar(Operacion::Actualizar, &body, &p, ahora())), ["nota", "respuestaCliente"]);
         let body = obj(json!({"nombre": "Ana\u{7}", "email": "ana@empresa.com", "tipo": "INCIDENTE",
             "categoria": "Soporte", "descripcion": "Línea uno\r\n\tlínea dos", "prioridad": "ALTA",
             "asunto": "\u{0}"}));
-        assert_eq!(campos(validar(Operacion::Crear, &body, &p)), ["asunto", "nombre"], "tab and line breaks pass");
+        assert_eq!(
+            campos(validar(Operacion::Crear, &body, &p, ahora())),
+            ["asunto", "nombre"],
+            "tab and line breaks pass"
+        );
         let consulta = obj(json!({"label": "TKT-2026-00001\u{0}", "email": "ana@empresa.com"}));
-        assert_eq!(campos(validar(Operacion::Consultar, &consulta, &p)), ["label"]);
+        assert_eq!(campos(validar(Operacion::Consultar, &consulta, &p, ahora())), ["label"]);
     }
 
     #[test]
@@ -969,15 +1014,21 @@ mod tests {
             obj(json!({"nombre": "Ana", "email": "ana@empresa.com", "tipo": "INCIDENTE", "categoria": "Soporte",
                 "descripcion": descripcion, "prioridad": "ALTA"}))
         };
-        assert!(validar(Operacion::Crear, &crear("ñ".repeat(DESCRIPCION_MAX)), &p).is_ok(), "characters, not bytes");
-        assert_eq!(campos(validar(Operacion::Crear, &crear("x".repeat(DESCRIPCION_MAX + 1)), &p)), ["descripcion"]);
+        assert!(
+            validar(Operacion::Crear, &crear("ñ".repeat(DESCRIPCION_MAX)), &p, ahora()).is_ok(),
+            "characters, not bytes"
+        );
+        assert_eq!(
+            campos(validar(Operacion::Crear, &crear("x".repeat(DESCRIPCION_MAX + 1)), &p, ahora())),
+            ["descripcion"]
+        );
     }
 
     #[test]
     fn ticket_id_is_accepted_only_hyphenated() {
         let p = reglas();
         let id = Uuid::new_v4();
-        let detalle = |t: String| validar(Operacion::Detalle, &obj(json!({"ticketId": t})), &p);
+        let detalle = |t: String| validar(Operacion::Detalle, &obj(json!({"ticketId": t})), &p, ahora());
         for ok in [id.to_string(), id.to_string().to_uppercase(), format!("  {id} ")] {
             let Ok(Peticion::Detalle { ticket_id }) = detalle(ok.clone()) else { panic!("{ok}") };
             assert_eq!(ticket_id, id);
@@ -992,26 +1043,29 @@ mod tests {
         let p = reglas();
         let body = obj(json!({"estado": "asignado", "prioridad": "alta", "slaEstado": "VENCIDO", "limite": 10,
             "cursor": Cursor::Num(42).texto()}));
-        let Peticion::Listar(f) = validar(Operacion::Listar, &body, &p).unwrap() else { panic!() };
+        let Peticion::Listar(f) = validar(Operacion::Listar, &body, &p, ahora()).unwrap() else { panic!() };
         assert_eq!(f.estado, Some(Estado::Asignado));
         assert_eq!(f.prioridad.as_deref(), Some("ALTA"));
         assert_eq!(f.sla_estado, Some(SlaEstado::Vencido));
         assert_eq!((f.limite, f.despues_de), (10, Some(Cursor::Num(42))));
-        let Peticion::Listar(f) = validar(Operacion::Listar, &obj(json!({})), &p).unwrap() else { panic!() };
+        let Peticion::Listar(f) = validar(Operacion::Listar, &obj(json!({})), &p, ahora()).unwrap() else { panic!() };
         assert_eq!(f.limite, LIMITE_POR_DEFECTO);
         let malo = obj(json!({"estado": "ABIERTO", "limite": 500, "cursor": "zzz", "tipo": "X", "slaEstado": 3}));
-        assert_eq!(campos(validar(Operacion::Listar, &malo, &p)), ["cursor", "estado", "limite", "slaEstado", "tipo"]);
-        assert_eq!(campos(validar(Operacion::Listar, &obj(json!({"limite": 0})), &p)), ["limite"]);
+        assert_eq!(
+            campos(validar(Operacion::Listar, &malo, &p, ahora())),
+            ["cursor", "estado", "limite", "slaEstado", "tipo"]
+        );
+        assert_eq!(campos(validar(Operacion::Listar, &obj(json!({"limite": 0})), &p, ahora())), ["limite"]);
     }
 
     #[test]
     fn estadisticas_window() {
         let p = reglas();
         let ok = obj(json!({"desde": "2026-01-01T00:00:00Z", "hasta": "2026-02-01T00:00:00-05:00"}));
-        assert!(validar(Operacion::Estadisticas, &ok, &p).is_ok());
+        assert!(validar(Operacion::Estadisticas, &ok, &p, ahora()).is_ok());
         let al_reves = obj(json!({"desde": "2026-02-01T00:00:00Z", "hasta": "2026-01-01T00:00:00Z"}));
-        assert_eq!(campos(validar(Operacion::Estadisticas, &al_reves, &p)), ["hasta"]);
-        assert_eq!(campos(validar(Operacion::Estadisticas, &obj(json!({"desde": "ayer"})), &p)), ["desde"]);
+        assert_eq!(campos(validar(Operacion::Estadisticas, &al_reves, &p, ahora())), ["hasta"]);
+        assert_eq!(campos(validar(Operacion::Estadisticas, &obj(json!({"desde": "ayer"})), &p, ahora())), ["desde"]);
     }
 
     #[test]

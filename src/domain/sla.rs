@@ -416,6 +416,18 @@ impl PausasQueDetienen {
         }
     }
 
+    /// Whether the SLA treats a pause waiting for `espera` as a pause at
+    /// all: `slaEstado` PAUSADO, no alerts while it lasts. Every pause under
+    /// `true` and `false` (v1's meaning: `false` only keeps the deadlines
+    /// from moving); under a list only its waits — a pause waiting for
+    /// another stops no clock and behaves like no pause.
+    pub fn suspende(&self, espera: Option<Espera>) -> bool {
+        match self {
+            PausasQueDetienen::Todas | PausasQueDetienen::Ninguna => true,
+            PausasQueDetienen::Esperas(_) => self.detiene(espera),
+        }
+    }
+
     /// The waits that stop the clocks, in the contract's order (`catalogo`).
     pub fn esperas(&self) -> Vec<Espera> {
         Espera::TODAS.into_iter().filter(|e| self.detiene(Some(*e))).collect()
@@ -741,6 +753,14 @@ mod tests {
         assert_eq!(computable(Some(Espera::Tercero)), TimeDelta::zero());
         assert_eq!(computable(None), TimeDelta::zero(), "a v1.1 pause is OTRO");
         assert_eq!(solo.pausas_que_detienen().esperas(), [Espera::Solicitante]);
+        // Under a list a pause stopping no clock is no pause at all; `true`
+        // and `false` keep v1's: every pause shows PAUSADO and withholds alerts.
+        let suspende = |r: &ReglasSla, e| r.pausas_que_detienen().suspende(e);
+        assert!(suspende(&solo, Some(Espera::Solicitante)) && !suspende(&solo, Some(Espera::Tercero)));
+        assert!(!suspende(&solo, None), "a v1.1 pause is OTRO");
+        for e in [None, Some(Espera::Solicitante), Some(Espera::Tercero), Some(Espera::Otro)] {
+            assert!(suspende(&reglas(true), e) && suspende(&reglas(false), e));
+        }
         assert_eq!(reglas(true).pausas_que_detienen().esperas(), Espera::TODAS);
         assert!(reglas(false).pausas_que_detienen().esperas().is_empty());
     }

@@ -2,7 +2,7 @@
 //! from (ticket, command, actor, time) to (new ticket, history entry).
 
 use super::comando::{CampoError, ComandoTicket, DatosCreacion, Mutacion};
-use super::conversacion::{AlVencer, Pausa, problema_de_hasta};
+use super::conversacion::{AlVencer, Pausa};
 use super::estado::{Accion, Estado, Operacion, Rol, RolActor, Tipo};
 use super::sla::{self, Clasificacion, FinPrimeraRespuesta, Meta, Plazo, Progreso, ReglasSla, SlaEstado, Umbral};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
@@ -162,9 +162,21 @@ pub struct PrimeraRespuesta {
     pub fecha_aviso: DateTime<Utc>,
     /// The alerts sent for the current deadline.
     pub progreso: Progreso,
-    /// CUMPLIDO or INCUMPLIDO, frozen at the first `asignar` (INCUMPLIDO when
-    /// closed first); none while the clock runs.
-    pub resultado: Option<SlaEstado>,
+    /// CUMPLIDO or INCUMPLIDO and when, frozen when the clock stops: the
+    /// first `asignar`, or the first PUBLICO message of staff under
+    /// "respuesta" (INCUMPLIDO when closed first); none while the clock runs.
+    pub resultado: Option<Veredicto>,
+}
+
+/// How a stopped first-response clock ended, and when it stopped
+/// (`primera_respuesta_final`, `primera_respuesta_en`): what
+/// `cumplimientoPrimeraRespuesta` counts, by that date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Veredicto {
+    /// CUMPLIDO or INCUMPLIDO.
+    pub estado: SlaEstado,
+    /// When the clock stopped.
+    pub en: DateTime<Utc>,
 }
 
 /// An SLA alert due, with its history entry (actor SISTEMA).
@@ -348,7 +360,7 @@ impl Ticket {
                 if t.primera_asignacion_en.is_none() {
                     t.primera_asignacion_en = Some(ahora);
                     if reglas.fin_primera_respuesta() == FinPrimeraRespuesta::Asignar {
-                        t.congelar_primera_respuesta(ahora);
+                        t.congelar_primera_respuesta(ahora, reglas);
                     }
                 }
             }
@@ -376,10 +388,9 @@ impl Ticket {
                 // Tipo, categoria and prioridad all choose the policy.
                 t.replanificar(reglas);
             }
+            // `hasta`'s window was checked with the other fields, at this
+            // very instant (`comando::validar`), before the state was.
             Mutacion::Pausar(pausa) => {
-                if let Some(problema) = pausa.hasta.and_then(|h| problema_de_hasta(h, ahora)) {
-                    return Err(Rechazo::Campos(vec![CampoError::new("hasta", problema)]));
-                }
                 t.pausado_desde = Some(ahora);
                 t.pausa = Some(*pausa);
             }
@@ -457,7 +468,7 @@ impl Ticket {
     /// (`sla.primera_respuesta_termina = "respuesta"`).
     fn respuesta_publica(&mut self, ahora: DateTime<Utc>, reglas: &ReglasSla) {
         if reglas.fin_primera_respuesta() == FinPrimeraRespuesta::Respuesta {
-            self.congelar_primera_respuesta(ahora);
+            self.congelar_primera_respuesta(ahora, reglas);
         }
     }
 
@@ -468,7 +479,7 @@ impl Ticket {
         self.pendiente_desde = None;
         self.sla_final = Some(SlaEstado::al_cerrar(ahora, self.fecha_limite_sla));
         if let Some(pr) = self.primera_respuesta.as_mut() {
-            pr.resultado.get_or_insert(SlaEstado::Incumplido);
+            pr.resultado.get_or_insert(Veredicto { estado: SlaEstado::Incumplido, en: ahora });
         }
     }
 
@@ -523,21 +534,35 @@ impl Ticket {
         }
     }
 
+    /// Whether the SLA treats the ticket as paused under `reglas`
+    /// ([`PausasQueDetienen::suspende`](sla::PausasQueDetienen::suspende)):
+    /// PAUSADO shown, no alert due.
+    fn sla_en_pausa(&self, reglas: &ReglasSla) -> bool {
+        self.estado == Estado::Pausado && reglas.pausas_que_detienen().suspende(self.pausa.map(|p| p.espera))
+    }
+
     /// `slaEstado` at `ahora`.
-    pub fn sla_estado(&self, ahora: DateTime<Utc>) -> SlaEstado {
+    pub fn sla_estado(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> SlaEstado {
         if let Some(final_) = self.sla_final {
             final_
-        } else if self.estado == Estado::Pausado {
+        } else if self.sla_en_pausa(reglas) {
             SlaEstado::Pausado
         } else {
             sla::estado_en_curso(ahora, self.fecha_limite_sla, self.fecha_aviso_sla)
         }
     }
 
-    /// `slaPrimeraRespuesta` at `ahora`; none without a first-response target.
-    pub fn sla_primera_respuesta(&self, ahora: DateTime<Utc>) -> Option<SlaEstado> {
+    /// `slaPrimeraRespuesta` at `ahora`; none without a first-response
+    /// target. PAUSADO while paused with the clock still running, as
+    /// `slaEstado` (only possible with `primera_respuesta_termina =
+    /// "respuesta"`: a ticket is paused only once assigned).
+    pub fn sla_primera_respuesta(&self, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Option<SlaEstado> {
         let pr = self.primera_respuesta.as_ref()?;
-        Some(pr.resultado.unwrap_or_else(|| sla::estado_en_curso(ahora, pr.fecha_limite, pr.fecha_aviso)))
+        Some(match pr.resultado {
+            Some(veredicto) => veredicto.estado,
+            None if self.sla_en_pausa(reglas) => SlaEstado::Pausado,
+            None => sla::estado_en_curso(ahora, pr.fecha_limite, pr.fecha_aviso),
+        })
     }
 
     /// What its policy is chosen by.
@@ -558,14 +583,15 @@ impl Ticket {
         }
     }
 
-    /// A meta's clock while it can still alert: resolution while open and
-    /// not paused, first response until the first `asignar`.
-    fn plazo(&self, meta: Meta) -> Option<Plazo> {
-        if self.cerrado_en.is_some() {
+    /// A meta's clock while it can still alert: neither closed nor paused
+    /// (a pause that stops no clock under a list of waits does not count),
+    /// and the first response until its clock stopped.
+    fn plazo(&self, meta: Meta, reglas: &ReglasSla) -> Option<Plazo> {
+        if self.cerrado_en.is_some() || self.sla_en_pausa(reglas) {
             return None;
         }
         match meta {
-            Meta::Resolucion => (self.estado != Estado::Pausado).then_some(Plazo {
+            Meta::Resolucion => Some(Plazo {
                 inicio: self.creado_en,
                 objetivo: self.sla_objetivo,
                 pausa: self.pausa_acumulada,
@@ -573,15 +599,17 @@ impl Ticket {
             }),
             Meta::PrimeraRespuesta => {
                 let pr = self.primera_respuesta.as_ref().filter(|pr| pr.resultado.is_none())?;
-                // Nothing pauses a ticket before its first assignment.
-                Some(Plazo {
-                    inicio: self.creado_en,
-                    objetivo: pr.objetivo,
-                    pausa: TimeDelta::zero(),
-                    progreso: pr.progreso,
-                })
+                Some(self.plazo_de_primera_respuesta(pr, self.pausa_acumulada))
             }
         }
+    }
+
+    /// The first-response clock with `pausa` of standstill. While it runs,
+    /// every pause so far fell inside it, so it stood still exactly as long
+    /// as the resolution clock (`pausa_acumulada`). Under "asignar" that is
+    /// always zero: a ticket is paused only once assigned.
+    fn plazo_de_primera_respuesta(&self, pr: &PrimeraRespuesta, pausa: TimeDelta) -> Plazo {
+        Plazo { inicio: self.creado_en, objetivo: pr.objetivo, pausa, progreso: pr.progreso }
     }
 
     fn fijar_progreso(&mut self, meta: Meta, progreso: Progreso) {
@@ -637,22 +665,36 @@ impl Ticket {
         }
         self.fecha_limite_sla = limite;
         self.fecha_aviso_sla = resolucion.momento(primero, calendario);
-        let inicio = self.creado_en;
-        if let Some(pr) = self.primera_respuesta.as_mut().filter(|pr| pr.resultado.is_none()) {
-            let plazo = Plazo { inicio, objetivo: pr.objetivo, pausa: TimeDelta::zero(), progreso: pr.progreso };
-            let limite = plazo.fecha_limite(calendario);
+        let Some(pr) = self.primera_respuesta.as_ref().filter(|pr| pr.resultado.is_none()) else { return };
+        let plazo = self.plazo_de_primera_respuesta(pr, self.pausa_acumulada);
+        let limite = plazo.fecha_limite(calendario);
+        let aviso = plazo.momento(primero, calendario);
+        if let Some(pr) = self.primera_respuesta.as_mut() {
             if limite != pr.fecha_limite {
                 pr.progreso = Progreso::Nada;
             }
             pr.fecha_limite = limite;
-            pr.fecha_aviso = plazo.momento(primero, calendario);
+            pr.fecha_aviso = aviso;
         }
     }
 
-    /// Freezes the first response at the first assignment.
-    fn congelar_primera_respuesta(&mut self, ahora: DateTime<Utc>) {
+    /// Stops the first-response clock at `ahora` (the first `asignar`, or
+    /// the first public reply of staff) and freezes its result. Stopped
+    /// while paused, the pause so far counts as `reabrir` would count it
+    /// now, and the frozen deadline shows it.
+    fn congelar_primera_respuesta(&mut self, ahora: DateTime<Utc>, reglas: &ReglasSla) {
+        let calendario = reglas.calendario_de(self.sla_politica.as_deref());
+        let primero = Umbral::Aviso(reglas.avisos_de(self.sla_politica.as_deref()).primero());
+        let en_curso = self.pausado_desde.map_or(TimeDelta::zero(), |desde| {
+            reglas.pausa_computable(calendario, self.pausa.map(|p| p.espera), desde, ahora)
+        });
+        let Some(pr) = self.primera_respuesta.as_ref().filter(|pr| pr.resultado.is_none()) else { return };
+        let plazo = self.plazo_de_primera_respuesta(pr, self.pausa_acumulada + en_curso);
+        let (limite, aviso) = (plazo.fecha_limite(calendario), plazo.momento(primero, calendario));
         if let Some(pr) = self.primera_respuesta.as_mut() {
-            pr.resultado.get_or_insert(SlaEstado::al_cerrar(ahora, pr.fecha_limite));
+            pr.fecha_limite = limite;
+            pr.fecha_aviso = aviso;
+            pr.resultado = Some(Veredicto { estado: SlaEstado::al_cerrar(ahora, limite), en: ahora });
         }
     }
 
@@ -662,7 +704,7 @@ impl Ticket {
         let calendario = reglas.calendario_de(self.sla_politica.as_deref());
         Meta::TODAS
             .into_iter()
-            .filter_map(|m| self.plazo(m)?.proxima(avisos, calendario).map(|(_, cuando)| cuando))
+            .filter_map(|m| self.plazo(m, reglas)?.proxima(avisos, calendario).map(|(_, cuando)| cuando))
             .min()
     }
 
@@ -676,7 +718,7 @@ impl Ticket {
         let calendario = reglas.calendario_de(self.sla_politica.as_deref());
         let mut debidas = Vec::new();
         for meta in Meta::TODAS {
-            let Some(plazo) = self.plazo(meta) else { continue };
+            let Some(plazo) = self.plazo(meta, reglas) else { continue };
             let mut progreso = plazo.progreso;
             for umbral in plazo.debidas(avisos, calendario, ahora) {
                 progreso = progreso.tras(umbral);
@@ -791,7 +833,9 @@ mod tests {
     fn nuevo() -> Ticket {
         let body = json!({"nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE",
             "categoria": "Sistemas", "descripcion": "No puedo acceder a mi correo", "prioridad": "ALTA"});
-        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas()) else { panic!() };
+        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas(), t0()) else {
+            panic!()
+        };
         Ticket::crear(*d, Uuid::nil(), 142, t0(), &reglas()).0
     }
 
@@ -908,26 +952,16 @@ mod tests {
     }
 
     #[test]
-    fn a_wait_ends_at_most_ninety_days_ahead_and_never_in_the_past() {
+    fn a_wait_keeps_its_hasta_whose_window_validation_checked() {
+        // `hasta` in the past or over 90 days ahead is a field error of
+        // `comando::validar`, before any state check (issue #26, gap 4).
         use crate::domain::conversacion::Espera;
         let p = reglas();
         let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
-        for (hasta, bien) in [
-            (t0() - TimeDelta::seconds(1), false),
-            (t0(), false),
-            (t0() + TimeDelta::days(91), false),
-            (t0() + TimeDelta::days(90), true),
-        ] {
-            let r = t.aplicar(&cmd(pausa(Espera::Solicitante, Some(hasta)), Some("m")), &mesa(), t0(), &p);
-            match r {
-                Ok((pausado, _)) => {
-                    assert!(bien, "{hasta}");
-                    assert_eq!(pausado.pausa.and_then(|x| x.hasta), Some(hasta));
-                }
-                Err(Rechazo::Campos(c)) => assert!(!bien && c[0].campo == "hasta", "{hasta}: {c:?}"),
-                Err(e) => panic!("{e:?}"),
-            }
-        }
+        let hasta = t0() + TimeDelta::days(90);
+        let (pausado, _) =
+            t.aplicar(&cmd(pausa(Espera::Solicitante, Some(hasta)), Some("m")), &mesa(), t0(), &p).unwrap();
+        assert_eq!(pausado.pausa.and_then(|x| x.hasta), Some(hasta));
     }
 
     #[test]
@@ -979,12 +1013,14 @@ mod tests {
                 .con_primera_respuesta([("ALTA".to_string(), TimeDelta::hours(1))])
                 .con_fin_de_primera_respuesta(fin)
         };
-        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado);
+        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado).map(|v| v.estado);
         // Default (v1.1): the first asignar stops it.
         let p = con(FinPrimeraRespuesta::Asignar);
         let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(30), &p).unwrap();
         assert_eq!(resultado(&t), Some(SlaEstado::Cumplido));
+        let detenido = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado).map(|v| v.en);
+        assert_eq!(detenido(&t), Some(t0() + TimeDelta::minutes(30)), "when the clock stopped");
         // "respuesta": assignment does not; an INTERNO note does not; the first PUBLICO reply does.
         let p = con(FinPrimeraRespuesta::Respuesta);
         let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
@@ -996,6 +1032,12 @@ mod tests {
         assert_eq!(resultado(&t), Some(SlaEstado::Incumplido), "90 min against a 1 h target");
         let (t2, _) = t.aplicar(&responder("otra", false), &mesa(), t0() + TimeDelta::minutes(95), &p).unwrap();
         assert_eq!(resultado(&t2), resultado(&t), "frozen at the first");
+        assert_eq!(detenido(&t2), Some(t0() + TimeDelta::minutes(90)), "stopped at the first");
+        // Closed before any reply: INCUMPLIDO, stopped by the close.
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(Mutacion::Cancelar, Some("m")), &mesa(), t0() + TimeDelta::minutes(5), &p).unwrap();
+        assert_eq!((resultado(&t), detenido(&t)), (Some(SlaEstado::Incumplido), Some(t0() + TimeDelta::minutes(5))));
         // respuestaCliente of actualizar is a public reply too.
         let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0(), &p).unwrap();
@@ -1004,10 +1046,93 @@ mod tests {
         assert_eq!(resultado(&t), Some(SlaEstado::Cumplido));
     }
 
+    /// Issue #26, gap 1: with `primera_respuesta_termina = "respuesta"` the
+    /// first-response clock still runs once assigned, so a pause stops it
+    /// exactly as it stops the resolution clock.
+    #[test]
+    fn a_pause_before_the_first_public_reply_stops_the_first_response_clock_as_it_stops_resolution() {
+        use crate::domain::conversacion::Espera;
+        use crate::domain::sla::FinPrimeraRespuesta;
+        let con = |detiene: bool| {
+            ReglasSla::new(prioridades_por_defecto(), 20, detiene)
+                .con_primera_respuesta([("ALTA".to_string(), TimeDelta::hours(1))])
+                .con_fin_de_primera_respuesta(FinPrimeraRespuesta::Respuesta)
+        };
+        let minutos = |m: i64| t0() + TimeDelta::minutes(m);
+        let p = con(true);
+        let resultado = |t: &Ticket| t.primera_respuesta.as_ref().and_then(|p| p.resultado).map(|v| v.estado);
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), minutos(10), &p).unwrap();
+        let (pausado, _) = t.aplicar(&cmd(pausa(Espera::Otro, None), Some("m")), &mesa(), minutos(20), &p).unwrap();
+        // Paused: neither clock alerts, and the scheduler has nothing to look at.
+        assert_eq!(pausado.proxima_alerta_sla, None);
+        assert!(pausado.alertar(minutos(180), &p).1.is_empty(), "a paused first response never alerts");
+        assert_eq!(pausado.sla_primera_respuesta(minutos(180), &p), Some(SlaEstado::Pausado));
+        // Reopened two hours later: both deadlines move by the two paused hours.
+        let (reabierto, _) = pausado.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), minutos(140), &p).unwrap();
+        assert_eq!(reabierto.fecha_limite_sla, t0() + TimeDelta::hours(6));
+        assert_eq!(reabierto.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(180)));
+        assert_eq!(reabierto.sla_primera_respuesta(minutos(150), &p), Some(SlaEstado::EnTiempo));
+        // 50 minutes of running clock, against a one-hour target: on time.
+        let (r, _) = reabierto.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
+        assert_eq!(resultado(&r), Some(SlaEstado::Cumplido));
+        // Answered while still paused: the pause so far counts (20 minutes of clock ran).
+        let (r, _) = pausado.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
+        assert_eq!(resultado(&r), Some(SlaEstado::Cumplido));
+        assert_eq!(r.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(210)), "the pause so far moved it");
+        assert_eq!(r.estado, Estado::Pausado, "a reply does not end the wait");
+        // With `pausa_detiene_reloj = false` no pause moves either deadline (v1).
+        let p = con(false);
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), minutos(10), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(pausa(Espera::Otro, None), Some("m")), &mesa(), minutos(20), &p).unwrap();
+        let (t, _) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), minutos(140), &p).unwrap();
+        assert_eq!(t.fecha_limite(Meta::PrimeraRespuesta), Some(minutos(60)));
+        let (t, _) = t.aplicar(&responder("Hola Ana", false), &mesa(), minutos(170), &p).unwrap();
+        assert_eq!(resultado(&t), Some(SlaEstado::Incumplido));
+    }
+
+    /// Issue #26, gap 2: with `sla.pausa_detiene_reloj` a list, a pause
+    /// whose wait is not in it behaves like no pause; `true` and `false`
+    /// keep v1's meaning (every pause shows PAUSADO and withholds alerts).
+    #[test]
+    fn a_pause_whose_wait_does_not_stop_the_clock_behaves_like_no_pause_and_true_false_keep_v1() {
+        use crate::domain::conversacion::Espera;
+        use crate::domain::sla::PausasQueDetienen;
+        let solo = reglas().con_pausas_que_detienen(PausasQueDetienen::Esperas(vec![Espera::Solicitante]));
+        let una_hora = t0() + TimeDelta::hours(1);
+        let pausado = |espera, p: &ReglasSla| {
+            let (t, _) = nuevo().aplicar(&asignar(), &mesa(), t0(), p).unwrap();
+            t.aplicar(&cmd(pausa(espera, None), Some("m")), &mesa(), una_hora, p).unwrap().0
+        };
+        let tercero = pausado(Espera::Tercero, &solo);
+        assert_eq!(tercero.sla_estado(una_hora, &solo), SlaEstado::EnTiempo);
+        assert_eq!(tercero.sla_estado(t0() + TimeDelta::minutes(200), &solo), SlaEstado::PorVencer);
+        assert_eq!(tercero.proxima_alerta_sla, Some(t0() + TimeDelta::minutes(192)), "ALTA: 4 h, warning at 20 %");
+        let (_, a) = tercero.alertar(t0() + TimeDelta::hours(5), &solo);
+        assert_eq!(niveles(&a), [NivelSla::PorVencer, NivelSla::Vencido], "its alerts come while paused");
+        let (reabierto, _) =
+            tercero.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &solo).unwrap();
+        assert_eq!(reabierto.fecha_limite_sla, t0() + TimeDelta::hours(4), "no paused time counted");
+        let solicitante = pausado(Espera::Solicitante, &solo);
+        assert_eq!(solicitante.sla_estado(t0() + TimeDelta::hours(9), &solo), SlaEstado::Pausado);
+        assert_eq!(solicitante.proxima_alerta_sla, None);
+        assert!(solicitante.alertar(t0() + TimeDelta::hours(9), &solo).1.is_empty());
+        for detiene in [true, false] {
+            let p = ReglasSla::new(prioridades_por_defecto(), 20, detiene);
+            let t = pausado(Espera::Tercero, &p);
+            assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9), &p), SlaEstado::Pausado, "{detiene}");
+            assert_eq!(t.proxima_alerta_sla, None, "{detiene}");
+            assert!(t.alertar(t0() + TimeDelta::hours(9), &p).1.is_empty(), "{detiene}");
+        }
+    }
+
     fn datos_ana() -> DatosCreacion {
         let body = json!({"nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE",
             "categoria": "Sistemas", "descripcion": "No puedo acceder a mi correo", "prioridad": "ALTA"});
-        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas()) else { panic!() };
+        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), &reglas(), t0()) else {
+            panic!()
+        };
         *d
     }
 
@@ -1127,7 +1252,7 @@ mod tests {
         let (t, _) = t
             .aplicar(&cmd(Mutacion::Pausar(pausa_otro()), Some("espera")), &mesa(), t0() + TimeDelta::hours(1), &p)
             .unwrap();
-        assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9)), SlaEstado::Pausado);
+        assert_eq!(t.sla_estado(t0() + TimeDelta::hours(9), &p), SlaEstado::Pausado);
         let (t, h) = t.aplicar(&cmd(Mutacion::Reabrir, None), &mesa(), t0() + TimeDelta::hours(3), &p).unwrap();
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(6));
         assert_eq!(h.accion, Accion::Reapertura);
@@ -1169,7 +1294,7 @@ mod tests {
         assert_eq!(h.motivo.as_deref(), Some("Reinicié"));
         let (t, _) = t.aplicar(&cmd(Mutacion::Archivar, None), &mesa(), t0() + TimeDelta::hours(5), &p).unwrap();
         assert_eq!(t.sla_final, Some(SlaEstado::Incumplido));
-        assert_eq!(t.sla_estado(t0()), SlaEstado::Incumplido);
+        assert_eq!(t.sla_estado(t0(), &p), SlaEstado::Incumplido);
     }
 
     #[test]
@@ -1251,7 +1376,7 @@ mod tests {
     fn incidente(p: &ReglasSla) -> Ticket {
         let body = json!({"nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE",
             "categoria": "Sistemas", "descripcion": "No puedo acceder a mi correo", "prioridad": "ALTA"});
-        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), p) else { panic!() };
+        let Ok(Peticion::Crear(d)) = validar(Operacion::Crear, body.as_object().unwrap(), p, t0()) else { panic!() };
         Ticket::crear(*d, Uuid::nil(), 7, t0(), p).0
     }
 
@@ -1264,14 +1389,14 @@ mod tests {
         assert_eq!(t.fecha_aviso_sla, t0() + TimeDelta::hours(5), "POR_VENCER from the most lenient threshold");
         let pr = t.primera_respuesta.clone().unwrap();
         assert_eq!((pr.fecha_limite, pr.fecha_aviso), (t0() + TimeDelta::hours(1), t0() + TimeDelta::minutes(30)));
-        assert_eq!(t.sla_primera_respuesta(t0()), Some(SlaEstado::EnTiempo));
+        assert_eq!(t.sla_primera_respuesta(t0(), &p), Some(SlaEstado::EnTiempo));
         assert_eq!(t.proxima_alerta_sla, Some(t0() + TimeDelta::minutes(30)));
         // No first-response target by default.
         assert_eq!(nuevo().primera_respuesta, None);
-        assert_eq!(nuevo().sla_primera_respuesta(t0()), None);
+        assert_eq!(nuevo().sla_primera_respuesta(t0(), &p), None);
 
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(40), &p).unwrap();
-        assert_eq!(t.sla_primera_respuesta(t0() + TimeDelta::days(9)), Some(SlaEstado::Cumplido), "frozen");
+        assert_eq!(t.sla_primera_respuesta(t0() + TimeDelta::days(9), &p), Some(SlaEstado::Cumplido), "frozen");
         let a_soporte = cmd(Mutacion::Transferir { area: "SOPORTE".into() }, Some("x"));
         let (t, _) = t.aplicar(&a_soporte, &mesa(), t0() + TimeDelta::minutes(50), &p).unwrap();
         assert_eq!(t.sla_politica.as_deref(), Some("Incidentes"), "the first policy that holds still wins");
@@ -1285,7 +1410,7 @@ mod tests {
         assert_eq!(t.fecha_limite_sla, t0() + TimeDelta::hours(2), "recomputed from creation");
         assert_eq!(h.accion, Accion::Reclasificacion);
         assert_eq!(
-            t.primera_respuesta.as_ref().unwrap().resultado,
+            t.primera_respuesta.as_ref().unwrap().resultado.map(|v| v.estado),
             Some(SlaEstado::Cumplido),
             "a frozen first response stays"
         );
@@ -1342,7 +1467,7 @@ mod tests {
         assert!(t.alertar(t0() + TimeDelta::days(30), &p).1.is_empty());
         // The first response missed: frozen INCUMPLIDO at the first assignment.
         let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::hours(13), &p).unwrap();
-        assert_eq!(t.sla_primera_respuesta(t0()), Some(SlaEstado::Incumplido));
+        assert_eq!(t.sla_primera_respuesta(t0(), &p), Some(SlaEstado::Incumplido));
     }
 
     #[test]

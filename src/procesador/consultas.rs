@@ -70,7 +70,10 @@ impl Procesador {
                     Some((t, email)) => {
                         let ultimo = store::ultimo_historial(tx, t.uuid).await.en("ultimo_historial")?;
                         let publicos = store::conversacion(tx, t.uuid, true).await.en("conversacion")?;
-                        Ok(Desenlace::ok(op, &vistas::consulta(t, email, ultimo.as_ref(), &publicos, ahora)))
+                        Ok(Desenlace::ok(
+                            op,
+                            &vistas::consulta(t, email, ultimo.as_ref(), &publicos, ahora, &self.reglas),
+                        ))
                     }
                 })
             }
@@ -81,16 +84,17 @@ impl Procesador {
                     Some(t) => {
                         let entradas = store::historial(tx, t.uuid).await.en("historial")?;
                         let mensajes = store::conversacion(tx, t.uuid, false).await.en("conversacion")?;
-                        Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, &mensajes, ahora)))
+                        Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, &mensajes, ahora, &self.reglas)))
                     }
                 })
             }
             Consulta::Listar { mut filtro, actor } => {
                 let Alcance::Area(area) = actor.alcance(filtro.area.as_deref()) else {
-                    return Ok(Desenlace::ok(op, &vistas::listado(&[], None, ahora)));
+                    return Ok(Desenlace::ok(op, &vistas::listado(&[], None, ahora, &self.reglas)));
                 };
                 filtro.area = area;
-                let mut tickets = store::listar(tx, &filtro, ahora).await.en("listar")?;
+                let mut tickets =
+                    store::listar(tx, &filtro, ahora, self.reglas.pausas_que_detienen()).await.en("listar")?;
                 // One row more than the page says whether another follows.
                 let siguiente = if tickets.len() as i64 > filtro.limite {
                     tickets.truncate(filtro.limite as usize);
@@ -101,16 +105,26 @@ impl Procesador {
                 } else {
                     None
                 };
-                Desenlace::ok(op, &vistas::listado(&tickets, siguiente, ahora))
+                Desenlace::ok(op, &vistas::listado(&tickets, siguiente, ahora, &self.reglas))
             }
             Consulta::Estadisticas { filtro, actor } => {
                 let hasta = filtro.hasta.unwrap_or(ahora);
                 let desde = filtro.desde.unwrap_or(hasta - TimeDelta::days(30));
                 let (e, area) = match actor.alcance(filtro.area.as_deref()) {
                     Alcance::Nada => (store::Estadisticas::default(), filtro.area.clone()),
-                    Alcance::Area(area) => {
-                        (store::estadisticas(tx, desde, hasta, area.as_deref(), ahora).await.en("estadisticas")?, area)
-                    }
+                    Alcance::Area(area) => (
+                        store::estadisticas(
+                            tx,
+                            desde,
+                            hasta,
+                            area.as_deref(),
+                            ahora,
+                            self.reglas.pausas_que_detienen(),
+                        )
+                        .await
+                        .en("estadisticas")?,
+                        area,
+                    ),
                 };
                 Desenlace::ok(op, &vistas::estadisticas(&e, desde, hasta, area.as_deref()))
             }
@@ -131,7 +145,7 @@ impl Procesador {
                     let mensajes = store::conversacion(tx, t.uuid, false).await.en("conversacion")?;
                     pagina.push((t, entradas, mensajes));
                 }
-                Desenlace::ok(op, &vistas::exportado(&filtro.email, &pagina, siguiente.flatten(), ahora))
+                Desenlace::ok(op, &vistas::exportado(&filtro.email, &pagina, siguiente.flatten(), ahora, &self.reglas))
             }
         })
     }

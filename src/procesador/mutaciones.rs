@@ -211,6 +211,8 @@ struct Contexto<'a> {
     message_id: &'a MessageId,
     ahora: DateTime<Utc>,
     traceparent: Option<&'a str>,
+    /// The SLA rules the event's ticket states are shown under.
+    reglas: &'a ReglasSla,
 }
 
 /// Decides each step of a run, in order, without the database: one outcome
@@ -264,7 +266,7 @@ pub(super) fn decidir(
                     // Claimed by someone else, yet no reply to read.
                     return Err(ErrorProceso::RegistroDesaparecido);
                 } else {
-                    let ctx = Contexto { message_id: &message_id, ahora, traceparent: traceparent.as_deref() };
+                    let ctx = Contexto { message_id: &message_id, ahora, traceparent: traceparent.as_deref(), reglas };
                     let (d, ticket) = match cambio {
                         Cambio::Crear(datos) => {
                             let Some(num) = nums.next() else {
@@ -375,9 +377,9 @@ fn mutar(
                 let mensaje = mensaje_de_staff(&cmd.mutacion, actor, ahora);
                 let desenlace = match &mensaje {
                     Some(m) if op == Operacion::Responder => {
-                        Desenlace::ok(op, &vistas::respondido(t, &nuevo, ahora, m.uuid))
+                        Desenlace::ok(op, &vistas::respondido(t, &nuevo, ahora, reglas, m.uuid))
                     }
-                    _ => Desenlace::ok(op, &vistas::transicion(t, &nuevo, ahora)),
+                    _ => Desenlace::ok(op, &vistas::transicion(t, &nuevo, ahora, reglas)),
                 };
                 Ok((desenlace, Efecto { ticket: nuevo, entrada, mensaje }))
             }
@@ -448,8 +450,8 @@ fn registrar(
     let tipo = entrada.accion.tipo_evento();
     let evento_id = Uuid::new_v4();
     let entrada = HistorialLeido::from(entrada);
-    let data =
-        vistas::datos_evento_ticket(ticket, &entrada, mensaje.as_ref(), Some(ctx.message_id.as_str()), ctx.ahora);
+    let comando = Some(ctx.message_id.as_str());
+    let data = vistas::datos_evento_ticket(ticket, &entrada, mensaje.as_ref(), comando, ctx.ahora, ctx.reglas);
     let cuerpo = vistas::evento(evento_id, tipo, ticket.uuid, ctx.ahora, ctx.traceparent, data);
     cambios.historial_leido(ticket.uuid, entrada, Some(ctx.message_id.as_str()));
     if let Some(m) = mensaje {
@@ -534,9 +536,12 @@ mod tests {
             "nombre": "Ana García", "email": "ana@empresa.com", "tipo": "INCIDENTE", "categoria": "Sistemas",
             "descripcion": "No puedo entrar al correo", "prioridad": "ALTA", "areaAsignada": "MESA"
         });
-        let Ok(crate::domain::comando::Peticion::Crear(datos)) =
-            crate::domain::comando::validar(Operacion::Crear, cuerpo.as_object().unwrap(), &reglas())
-        else {
+        let Ok(crate::domain::comando::Peticion::Crear(datos)) = crate::domain::comando::validar(
+            Operacion::Crear,
+            cuerpo.as_object().unwrap(),
+            &reglas(),
+            chrono::Utc::now(),
+        ) else {
             panic!("a valid creation")
         };
         let message_id = MessageId::leer(Some(id)).unwrap();

@@ -10,6 +10,7 @@ use crate::contrato::{MessageId, traceparent_valido};
 use crate::domain::comando::{Peticion, validar};
 use crate::domain::estado::{Acceso, Operacion};
 use crate::error::ErrorContrato;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 /// The operation a routing key names and the JSON object a body holds, or
@@ -54,8 +55,8 @@ impl Preparado {
 }
 
 impl Procesador {
-    /// Everything decided without the database.
-    pub(super) async fn preparar(&self, m: &Mensaje) -> Preparado {
+    /// Everything decided without the database, at `ahora` (the batch's instant).
+    pub(super) async fn preparar(&self, m: &Mensaje, ahora: DateTime<Utc>) -> Preparado {
         let (op, body) = match decodificar(&m.routing_key, &m.body) {
             Ok(decodificado) => decodificado,
             Err(e) => return Preparado::decidido(Desenlace::veneno(&e)),
@@ -95,7 +96,7 @@ impl Procesador {
                 }
             }
         };
-        let peticion = match validar(op, &body, &self.reglas) {
+        let peticion = match validar(op, &body, &self.reglas, ahora) {
             Ok(peticion) => peticion,
             Err(campos) => return rechazo(ErrorContrato::Validacion(campos), firmante),
         };

@@ -2,37 +2,53 @@
 
 use super::tickets::{TICKET_COLUMNS, TicketRow, a_ticket};
 use crate::domain::comando::{Cursor, FiltroListado};
+use crate::domain::sla::PausasQueDetienen;
 use crate::domain::ticket::Ticket;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::BTreeMap;
 
-/// `slaEstado` computed in SQL, the same rule as `sla::estado_en_curso`:
-/// frozen when closed, PAUSADO while paused, else by deadline and warning time.
-fn push_sla_estado(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
-    qb.push(
-        "(CASE WHEN sla_final IS NOT NULL THEN sla_final \
-         WHEN estado = 'PAUSADO' THEN 'PAUSADO' WHEN fecha_limite_sla < ",
-    )
-    .push_bind(ahora)
-    .push(" THEN 'VENCIDO' WHEN fecha_aviso_sla <= ")
-    .push_bind(ahora)
-    .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
+/// Whether a row's pause counts as one for the SLA, the same rule as
+/// `PausasQueDetienen::suspende`: every pause under `true`/`false`, only the
+/// waits listed otherwise (a pause recorded without one waits for OTRO).
+fn push_en_pausa(qb: &mut QueryBuilder<Postgres>, pausas: &PausasQueDetienen) {
+    match pausas {
+        PausasQueDetienen::Todas | PausasQueDetienen::Ninguna => qb.push("estado = 'PAUSADO'"),
+        PausasQueDetienen::Esperas(esperas) => qb
+            .push("(estado = 'PAUSADO' AND coalesce(espera, 'OTRO') = ANY(")
+            .push_bind(esperas.iter().map(|e| e.as_str()).collect::<Vec<_>>())
+            .push("::text[]))"),
+    };
+}
+
+/// `slaEstado` computed in SQL, the same rule as `Ticket::sla_estado`:
+/// frozen when closed, PAUSADO while paused (as `pausas` count pauses), else
+/// by deadline and warning time (`sla::estado_en_curso`).
+fn push_sla_estado(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>, pausas: &PausasQueDetienen) {
+    qb.push("(CASE WHEN sla_final IS NOT NULL THEN sla_final WHEN ");
+    push_en_pausa(qb, pausas);
+    qb.push(" THEN 'PAUSADO' WHEN fecha_limite_sla < ")
+        .push_bind(ahora)
+        .push(" THEN 'VENCIDO' WHEN fecha_aviso_sla <= ")
+        .push_bind(ahora)
+        .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
 }
 
 /// `slaPrimeraRespuesta` computed in SQL, the same rule as
-/// `Ticket::sla_primera_respuesta`: frozen at the first assignment, else by
-/// deadline and warning time; NULL without a target.
-fn push_sla_primera_respuesta(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>) {
+/// `Ticket::sla_primera_respuesta`: frozen once its clock stopped, PAUSADO
+/// while paused (as `pausas` count pauses), else by deadline and warning
+/// time; NULL without a target.
+fn push_sla_primera_respuesta(qb: &mut QueryBuilder<Postgres>, ahora: DateTime<Utc>, pausas: &PausasQueDetienen) {
     qb.push(
         "(CASE WHEN fecha_limite_primera_respuesta IS NULL THEN NULL \
-         WHEN primera_respuesta_final IS NOT NULL THEN primera_respuesta_final \
-         WHEN fecha_limite_primera_respuesta < ",
-    )
-    .push_bind(ahora)
-    .push(" THEN 'VENCIDO' WHEN fecha_aviso_primera_respuesta <= ")
-    .push_bind(ahora)
-    .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
+         WHEN primera_respuesta_final IS NOT NULL THEN primera_respuesta_final WHEN ",
+    );
+    push_en_pausa(qb, pausas);
+    qb.push(" THEN 'PAUSADO' WHEN fecha_limite_primera_respuesta < ")
+        .push_bind(ahora)
+        .push(" THEN 'VENCIDO' WHEN fecha_aviso_primera_respuesta <= ")
+        .push_bind(ahora)
+        .push(" THEN 'POR_VENCER' ELSE 'EN_TIEMPO' END)");
 }
 
 /// One page of tickets, newest first, after the cursor. Fetches one row more
@@ -41,6 +57,7 @@ pub async fn listar(
     conn: &mut PgConnection,
     filtro: &FiltroListado,
     ahora: DateTime<Utc>,
+    pausas: &PausasQueDetienen,
 ) -> Result<Vec<Ticket>, sqlx::Error> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {TICKET_COLUMNS} FROM tickets WHERE TRUE"));
     if let Some(estado) = filtro.estado {
@@ -57,12 +74,12 @@ pub async fn listar(
     }
     if let Some(sla) = filtro.sla_estado {
         qb.push(" AND ");
-        push_sla_estado(&mut qb, ahora);
+        push_sla_estado(&mut qb, ahora, pausas);
         qb.push(" = ").push_bind(sla.as_str());
     }
     if let Some(sla) = filtro.sla_primera_respuesta {
         qb.push(" AND ");
-        push_sla_primera_respuesta(&mut qb, ahora);
+        push_sla_primera_respuesta(&mut qb, ahora, pausas);
         qb.push(" = ").push_bind(sla.as_str());
     }
     if let Some(espera) = filtro.espera {
@@ -152,6 +169,7 @@ pub async fn estadisticas(
     hasta: DateTime<Utc>,
     area: Option<&str>,
     ahora: DateTime<Utc>,
+    pausas: &PausasQueDetienen,
 ) -> Result<Estadisticas, sqlx::Error> {
     let mut e = Estadisticas::default();
 
@@ -175,7 +193,7 @@ pub async fn estadisticas(
     }
 
     let mut qb = QueryBuilder::<Postgres>::new("SELECT ");
-    push_sla_estado(&mut qb, ahora);
+    push_sla_estado(&mut qb, ahora, pausas);
     qb.push(" AS sla, count(*) FROM tickets");
     push_ventana(&mut qb, desde, hasta, area);
     qb.push(" AND cerrado_en IS NULL GROUP BY 1");
@@ -188,11 +206,13 @@ pub async fn estadisticas(
     push_ventana(&mut qb, desde, hasta, area);
     (e.cerrados, e.cumplidos) = qb.build_query_as().fetch_one(&mut *conn).await?;
 
+    // By when the clock stopped (`primera_respuesta_en`, set with the
+    // result), on `tickets_primera_respuesta`.
     let mut qb = QueryBuilder::<Postgres>::new(
         "SELECT count(*), count(*) FILTER (WHERE primera_respuesta_final = 'CUMPLIDO') FROM tickets \
-         WHERE primera_respuesta_final IS NOT NULL AND coalesce(primera_asignacion_en, cerrado_en) >= ",
+         WHERE primera_respuesta_en >= ",
     );
-    qb.push_bind(desde).push(" AND coalesce(primera_asignacion_en, cerrado_en) < ").push_bind(hasta);
+    qb.push_bind(desde).push(" AND primera_respuesta_en < ").push_bind(hasta);
     if let Some(area) = area {
         qb.push(" AND area_asignada = ").push_bind(area.to_string());
     }

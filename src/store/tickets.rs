@@ -6,7 +6,7 @@ use super::unnest::Unnest;
 use crate::domain::conversacion::{AlVencer, Espera, Pausa};
 use crate::domain::estado::Tipo;
 use crate::domain::sla::{NivelSla, Progreso, SlaEstado};
-use crate::domain::ticket::{PrimeraRespuesta, Solicitante, Ticket};
+use crate::domain::ticket::{PrimeraRespuesta, Solicitante, Ticket, Veredicto};
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgConnection;
 use std::collections::HashMap;
@@ -132,6 +132,7 @@ columnas_de_ticket! {
     espera_hasta:                   Option<DateTime<Utc>>,                   "timestamptz", cambia;
     al_vencer:                      Option<String> => Option<&'static str>,  "text",        cambia;
     pendiente_desde:                Option<DateTime<Utc>>,                   "timestamptz", cambia;
+    primera_respuesta_en:           Option<DateTime<Utc>>,                   "timestamptz", cambia;
     anonimizado_en:                 Option<DateTime<Utc>>,                   "timestamptz", cambia;
 }
 
@@ -191,9 +192,17 @@ impl TryFrom<TicketRow> for Ticket {
                         nivel(r.primera_respuesta_alerta, "primera_respuesta_alerta")?,
                         r.primera_respuesta_umbral,
                     ),
-                    resultado: sla_estado(r.primera_respuesta_final, "primera_respuesta_final")?,
+                    resultado: match (
+                        sla_estado(r.primera_respuesta_final, "primera_respuesta_final")?,
+                        r.primera_respuesta_en,
+                    ) {
+                        (Some(estado), Some(en)) => Some(Veredicto { estado, en }),
+                        (None, None) => None,
+                        _ => return Err(FilaInvalida("primera respuesta sin fecha o sin resultado".into())),
+                    },
                 }),
-                (None, None, None) => None,
+                // A stopped clock's date is that clock's: never without it.
+                (None, None, None) if r.primera_respuesta_en.is_none() => None,
                 _ => return Err(FilaInvalida("primera respuesta incompleta".into())),
             },
             proxima_alerta_sla: r.proxima_alerta_sla,
@@ -273,7 +282,8 @@ impl From<Ticket> for TicketValues {
             fecha_aviso_primera_respuesta: pr.as_ref().map(|p| p.fecha_aviso),
             primera_respuesta_alerta: primera_respuesta_alerta.map(NivelSla::as_str),
             primera_respuesta_umbral,
-            primera_respuesta_final: pr.and_then(|p| p.resultado).map(SlaEstado::as_str),
+            primera_respuesta_final: pr.as_ref().and_then(|p| p.resultado).map(|v| v.estado.as_str()),
+            primera_respuesta_en: pr.and_then(|p| p.resultado).map(|v| v.en),
             anonimizado_en: t.anonimizado_en,
         }
     }

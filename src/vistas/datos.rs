@@ -3,6 +3,7 @@
 
 use super::{ActorEvento, Detalle};
 use crate::domain::conversacion::MensajeConversacion;
+use crate::domain::sla::ReglasSla;
 use crate::domain::ticket::Ticket;
 use crate::store::HistorialLeido;
 use chrono::{DateTime, Utc};
@@ -81,16 +82,18 @@ pub struct Exportado<'a> {
 /// One exported ticket: the ticket, its history and its conversation, read back.
 pub type TicketExportado = (Ticket, Vec<HistorialLeido>, Vec<MensajeConversacion>);
 
-/// `datos` of `exportar`: `pagina` as `detalle` bundles, SLA states as of `ahora`.
+/// `datos` of `exportar`: `pagina` as `detalle` bundles, SLA states as of
+/// `ahora` under `reglas`.
 pub fn exportado<'a>(
     email: &'a str,
     pagina: &'a [TicketExportado],
     siguiente_cursor: Option<String>,
     ahora: DateTime<Utc>,
+    reglas: &ReglasSla,
 ) -> Exportado<'a> {
     Exportado {
         email,
-        tickets: pagina.iter().map(|(t, h, m)| super::detalle(t, h, m, ahora)).collect(),
+        tickets: pagina.iter().map(|(t, h, m)| super::detalle(t, h, m, ahora, reglas)).collect(),
         siguiente_cursor,
     }
 }

@@ -4,7 +4,7 @@
 use super::{Fecha, HistorialVista, MensajeVista, TicketVista};
 use crate::domain::conversacion::MensajeConversacion;
 use crate::domain::estado::{Estado, RolActor};
-use crate::domain::sla::{self, Meta, NivelSla};
+use crate::domain::sla::{self, Meta, NivelSla, ReglasSla};
 use crate::domain::ticket::{Alerta, Ticket};
 use crate::store::HistorialLeido;
 use chrono::{DateTime, Utc};
@@ -125,9 +125,10 @@ pub fn datos_evento_ticket<'a>(
     mensaje: Option<&'a MensajeConversacion>,
     comando_id: Option<&'a str>,
     ahora: DateTime<Utc>,
+    reglas: &ReglasSla,
 ) -> DatosEventoTicket<'a> {
     DatosEventoTicket {
-        ticket: TicketVista::de(t, ahora),
+        ticket: TicketVista::de(t, ahora, reglas),
         historial: HistorialVista::de(entrada),
         comando_id,
         actor: ActorEvento { id: entrada.actor_id.as_deref(), nombre: &entrada.actor_nombre, rol: entrada.actor_rol },

@@ -6,7 +6,7 @@ use super::conversacion::MensajeVista;
 use super::{Fecha, TipoSolicitud, fecha_opt};
 use crate::domain::conversacion::{AlVencer, Espera, MensajeConversacion};
 use crate::domain::estado::{Accion, Estado, RolActor};
-use crate::domain::sla::{self, Meta, SlaEstado};
+use crate::domain::sla::{self, Meta, ReglasSla, SlaEstado};
 use crate::domain::ticket::Ticket;
 use crate::store::HistorialLeido;
 use chrono::{DateTime, Utc};
@@ -102,8 +102,9 @@ pub struct Transicion<'a> {
 }
 
 impl<'a> Transicion<'a> {
-    /// The view of a change from `antes` to `t`, SLA states as of `ahora`.
-    pub fn de(antes: &Ticket, t: &'a Ticket, ahora: DateTime<Utc>) -> Self {
+    /// The view of a change from `antes` to `t`, SLA states as of `ahora`
+    /// under `reglas`.
+    pub fn de(antes: &Ticket, t: &'a Ticket, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Self {
         Transicion {
             ticket_uuid: t.uuid,
             ticket_label: &t.label,
@@ -112,9 +113,9 @@ impl<'a> Transicion<'a> {
             area_asignada: &t.area_asignada,
             prioridad: &t.prioridad,
             fecha_limite_sla: Fecha(t.fecha_limite_sla),
-            sla_estado: t.sla_estado(ahora),
+            sla_estado: t.sla_estado(ahora, reglas),
             fecha_limite_primera_respuesta: fecha_opt(t.fecha_limite(Meta::PrimeraRespuesta)),
-            sla_primera_respuesta: t.sla_primera_respuesta(ahora),
+            sla_primera_respuesta: t.sla_primera_respuesta(ahora, reglas),
             sla_politica: t.sla_politica.as_deref(),
             version: t.version,
         }
@@ -198,8 +199,8 @@ pub struct TicketVista<'a> {
 }
 
 impl<'a> TicketVista<'a> {
-    /// The view of `t`, SLA states as of `ahora`.
-    pub fn de(t: &'a Ticket, ahora: DateTime<Utc>) -> Self {
+    /// The view of `t`, SLA states as of `ahora` under `reglas`.
+    pub fn de(t: &'a Ticket, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Self {
         TicketVista {
             uuid: t.uuid,
             label: &t.label,
@@ -216,9 +217,9 @@ impl<'a> TicketVista<'a> {
             agente_asignado: t.agente_asignado.as_deref(),
             sla_horas: sla::horas(t.sla_objetivo),
             fecha_limite_sla: Fecha(t.fecha_limite_sla),
-            sla_estado: t.sla_estado(ahora),
+            sla_estado: t.sla_estado(ahora, reglas),
             fecha_limite_primera_respuesta: fecha_opt(t.fecha_limite(Meta::PrimeraRespuesta)),
-            sla_primera_respuesta: t.sla_primera_respuesta(ahora),
+            sla_primera_respuesta: t.sla_primera_respuesta(ahora, reglas),
             sla_politica: t.sla_politica.as_deref(),
             creado_en: Fecha(t.creado_en),
             actualizado_en: Fecha(t.actualizado_en),
@@ -437,13 +438,14 @@ pub struct Consulta<'a> {
 impl<'a> Consulta<'a> {
     /// The public view of `t`, found by its requester's `email`, its last
     /// history entry `ultimo`, its PUBLICO messages `publicos`, SLA states
-    /// as of `ahora`.
+    /// as of `ahora` under `reglas`.
     pub fn de(
         t: &'a Ticket,
         email: &'a str,
         ultimo: Option<&'a HistorialLeido>,
         publicos: &'a [MensajeConversacion],
         ahora: DateTime<Utc>,
+        reglas: &ReglasSla,
     ) -> Self {
         let s = &t.solicitante;
         Consulta {
@@ -474,9 +476,9 @@ impl<'a> Consulta<'a> {
             ultimo_actor_rol: ultimo.map(|h| h.actor_rol),
             sla_horas: sla::horas(t.sla_objetivo),
             fecha_limite_sla: Fecha(t.fecha_limite_sla),
-            sla_estado: t.sla_estado(ahora),
+            sla_estado: t.sla_estado(ahora, reglas),
             fecha_limite_primera_respuesta: fecha_opt(t.fecha_limite(Meta::PrimeraRespuesta)),
-            sla_primera_respuesta: t.sla_primera_respuesta(ahora),
+            sla_primera_respuesta: t.sla_primera_respuesta(ahora, reglas),
             sla_politica: t.sla_politica.as_deref(),
             // Filtered again here: whatever the caller read, the requester
             // never sees an INTERNO message.
@@ -491,8 +493,8 @@ pub fn creado(t: &Ticket) -> Creado<'_> {
 }
 
 /// `datos` of every mutation but `crear`.
-pub fn transicion<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>) -> Transicion<'a> {
-    Transicion::de(antes, t, ahora)
+pub fn transicion<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>, reglas: &ReglasSla) -> Transicion<'a> {
+    Transicion::de(antes, t, ahora, reglas)
 }
 
 /// `datos` of `detalle`.
@@ -501,9 +503,10 @@ pub fn detalle<'a>(
     entradas: &'a [HistorialLeido],
     mensajes: &'a [MensajeConversacion],
     ahora: DateTime<Utc>,
+    reglas: &ReglasSla,
 ) -> Detalle<'a> {
     Detalle {
-        ticket: TicketVista::de(t, ahora),
+        ticket: TicketVista::de(t, ahora, reglas),
         solicitante: SolicitanteVista::de(t),
         historial: entradas.iter().map(HistorialVista::de).collect(),
         conversacion: mensajes.iter().map(MensajeVista::de).collect(),
@@ -517,13 +520,19 @@ pub fn consulta<'a>(
     ultimo: Option<&'a HistorialLeido>,
     publicos: &'a [MensajeConversacion],
     ahora: DateTime<Utc>,
+    reglas: &ReglasSla,
 ) -> Consulta<'a> {
-    Consulta::de(t, email, ultimo, publicos, ahora)
+    Consulta::de(t, email, ultimo, publicos, ahora, reglas)
 }
 
 /// `datos` of `listar`.
-pub fn listado(tickets: &[Ticket], siguiente: Option<String>, ahora: DateTime<Utc>) -> Listado<'_> {
-    Listado { items: tickets.iter().map(|t| TicketVista::de(t, ahora)).collect(), siguiente_cursor: siguiente }
+pub fn listado<'a>(
+    tickets: &'a [Ticket],
+    siguiente: Option<String>,
+    ahora: DateTime<Utc>,
+    reglas: &ReglasSla,
+) -> Listado<'a> {
+    Listado { items: tickets.iter().map(|t| TicketVista::de(t, ahora, reglas)).collect(), siguiente_cursor: siguiente }
 }
 
 /// What `seguimiento` answers the requester with.
@@ -556,8 +565,14 @@ pub struct SeguimientoRegistrado<'a> {
 }
 
 /// `datos` of `responder`.
-pub fn respondido<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>, mensaje: Uuid) -> Respondido<'a> {
-    Respondido { transicion: Transicion::de(antes, t, ahora), mensaje_id: mensaje }
+pub fn respondido<'a>(
+    antes: &'a Ticket,
+    t: &'a Ticket,
+    ahora: DateTime<Utc>,
+    reglas: &ReglasSla,
+    mensaje: Uuid,
+) -> Respondido<'a> {
+    Respondido { transicion: Transicion::de(antes, t, ahora, reglas), mensaje_id: mensaje }
 }
 
 /// `datos` of `seguimiento`.

@@ -236,6 +236,32 @@ async fn hostile_conversation_commands_get_one_contract_reply_and_change_nothing
     assert_eq!(app.contar("SELECT count(*) FROM mensajes").await, 0);
 }
 
+/// Issue #26, gap 4: a `hasta` out of its window is a VALIDACION field
+/// error like any other — listed with the other bad fields, and before the
+/// state is looked at (a NUEVO ticket cannot be paused at all).
+#[tokio::test]
+async fn a_bad_hasta_is_a_field_error_beside_the_others_before_any_state_check() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let nuevo = app.ticket_en("NUEVO").await;
+    let asignado = app.ticket_en("ASIGNADO").await;
+    let ayer = (app.ahora() - chrono::TimeDelta::days(1)).to_rfc3339();
+    let lejos = (app.ahora() + chrono::TimeDelta::days(91)).to_rfc3339();
+    for (id, hasta) in [(&nuevo, &ayer), (&nuevo, &lejos), (&asignado, &ayer)] {
+        let cuerpo = json!({"ticketId": id, "motivo": "x".repeat(501), "hasta": hasta});
+        let r = app.enviar("pausar", cuerpo, Some(&mesa)).await;
+        assert_eq!(r["error"]["codigo"], "VALIDACION", "{hasta}: {r}");
+        let mut campos: Vec<&str> =
+            r["error"]["campos"].as_array().unwrap().iter().map(|c| c["campo"].as_str().unwrap()).collect();
+        campos.sort();
+        assert_eq!(campos, ["hasta", "motivo"], "{r}");
+    }
+    // The window follows the worker's clock, not the sender's.
+    app.adelantar(chrono::TimeDelta::days(2));
+    let r = app.enviar("pausar", json!({"ticketId": asignado, "motivo": "m", "hasta": lejos}), Some(&mesa)).await;
+    assert_eq!(r["datos"]["estado"], "PAUSADO", "89 days ahead of the worker's clock: {r}");
+}
+
 #[tokio::test]
 async fn waits_that_run_out_end_once_across_two_replicas_on_a_one_second_cron() {
     let mut app =

@@ -4,7 +4,8 @@
 use crate::helpers::*;
 use chrono::TimeDelta;
 use lapin::options::BasicGetOptions;
-use mesa_ayuda::configuration::{EnSettings, PasoSettings, PoliticaSettings};
+use mesa_ayuda::configuration::{EnSettings, PasoSettings, PausaDetieneRelojSettings, PoliticaSettings};
+use mesa_ayuda::domain::sla::FinPrimeraRespuesta;
 use mesa_ayuda::planificador::Planificador;
 use mesa_ayuda::startup::Aplicacion;
 use secrecy::ExposeSecret;
@@ -113,6 +114,79 @@ async fn paused_and_closed_tickets_never_alert_and_a_moved_deadline_alerts_again
         3,
         "two for the first deadline, one for the moved one"
     );
+}
+
+/// Issue #26, gap 2: with `sla.pausa_detiene_reloj = ["SOLICITANTE"]` a
+/// pause waiting for a third party does not stop the clocks, so it behaves
+/// like no pause — in replies, in `listar`'s and `estadisticas`' SQL, and for
+/// the scheduler, whose alerts come while it is paused. A wait for the
+/// requester stops both clocks (the first response's too, under "respuesta").
+#[tokio::test]
+async fn a_pause_whose_wait_does_not_stop_the_clock_behaves_like_no_pause() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.sla.pausa_detiene_reloj = PausaDetieneRelojSettings::Esperas(vec!["SOLICITANTE".into()]);
+        s.sla.primera_respuesta.insert("ALTA".into(), "1h".into());
+        s.sla.primera_respuesta_termina = FinPrimeraRespuesta::Respuesta;
+    })
+    .await;
+    let mesa = token("MESA", None);
+    // ALTA: resolution 4 h (warning at 3 h 12 min), first response 1 h (warning at 48 min).
+    let tercero = app.ticket_en("ASIGNADO").await;
+    let solicitante = app.ticket_en("ASIGNADO").await;
+    for (id, espera, sla) in [(&tercero, "TERCERO", "EN_TIEMPO"), (&solicitante, "SOLICITANTE", "PAUSADO")] {
+        let r = app.enviar("pausar", json!({"ticketId": id, "motivo": "m", "espera": espera}), Some(&mesa)).await;
+        assert_eq!(r["datos"]["estado"], "PAUSADO", "{r}");
+        assert_eq!(
+            (r["datos"]["slaEstado"].as_str(), r["datos"]["slaPrimeraRespuesta"].as_str()),
+            (Some(sla), Some(sla)),
+            "{espera}: {r}"
+        );
+    }
+    let limite =
+        app.enviar("detalle", json!({"ticketId": tercero}), Some(&mesa)).await["datos"]["ticket"]["fecha_limite_sla"]
+            .clone();
+    let ids = |r: &Value| -> Vec<String> {
+        r["datos"]["items"].as_array().unwrap().iter().map(|t| t["uuid"].as_str().unwrap().to_string()).collect()
+    };
+    let r = app.enviar("listar", json!({"slaEstado": "PAUSADO"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&solicitante), "{r}");
+    let r = app.enviar("listar", json!({"slaPrimeraRespuesta": "PAUSADO"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&solicitante), "{r}");
+
+    // 50 min: the first-response warning of the ticket waiting for a third party, while it is paused.
+    app.adelantar(TimeDelta::minutes(50));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 1);
+    // 3 h 20 min: its first response overdue, its resolution warning.
+    app.adelantar(TimeDelta::minutes(150));
+    assert_eq!(app.planificador.escanear(app.ahora()).await.unwrap(), 2);
+    let d = app.enviar("detalle", json!({"ticketId": tercero}), Some(&mesa)).await;
+    let t = &d["datos"]["ticket"];
+    assert_eq!(
+        (&t["estado"], &t["sla_estado"], &t["sla_primera_respuesta"]),
+        (&json!("PAUSADO"), &json!("POR_VENCER"), &json!("VENCIDO")),
+        "{d}"
+    );
+    let d = app.enviar("detalle", json!({"ticketId": solicitante}), Some(&mesa)).await;
+    let t = &d["datos"]["ticket"];
+    assert_eq!((&t["sla_estado"], &t["sla_primera_respuesta"]), (&json!("PAUSADO"), &json!("PAUSADO")), "{d}");
+    let r = app.enviar("listar", json!({"slaEstado": "POR_VENCER"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&tercero), "{r}");
+    let r = app.enviar("listar", json!({"slaPrimeraRespuesta": "VENCIDO"}), Some(&mesa)).await;
+    assert_eq!(ids(&r), std::slice::from_ref(&tercero), "{r}");
+    let r = app.enviar("estadisticas", json!({}), Some(&mesa)).await;
+    assert_eq!(r["datos"]["abiertosPorSlaEstado"], json!({"PAUSADO": 1, "POR_VENCER": 1}), "{r}");
+
+    // Reopened: the wait for a third party moved no deadline; the wait for the requester moved both.
+    let r = app.enviar("reabrir", json!({"ticketId": tercero}), Some(&mesa)).await;
+    assert_eq!((&r["datos"]["fechaLimiteSla"], &r["datos"]["slaEstado"]), (&limite, &json!("POR_VENCER")), "{r}");
+    let r = app.enviar("reabrir", json!({"ticketId": solicitante}), Some(&mesa)).await;
+    assert_eq!(
+        (&r["datos"]["slaEstado"], &r["datos"]["slaPrimeraRespuesta"]),
+        (&json!("EN_TIEMPO"), &json!("EN_TIEMPO")),
+        "{r}"
+    );
+    assert_eq!(app.contar_de("SELECT count(*) FROM sla_alertas WHERE ticket_uuid = $1::uuid", &tercero).await, 3);
+    assert_eq!(app.contar_de("SELECT count(*) FROM sla_alertas WHERE ticket_uuid = $1::uuid", &solicitante).await, 0);
 }
 
 #[tokio::test]
@@ -441,8 +515,8 @@ async fn first_response_reports_filter_and_catalog() {
     let todos = app.enviar("listar", json!({}), Some(&mesa)).await;
     let sin = todos["datos"]["items"].as_array().unwrap().iter().find(|t| t["uuid"] == sin_meta.as_str()).unwrap();
     assert_eq!((&sin["sla_primera_respuesta"], &sin["fecha_limite_primera_respuesta"]), (&json!(null), &json!(null)));
-    let r = app.enviar("listar", filtro("PAUSADO"), Some(&mesa)).await;
-    assert_eq!(r["error"]["campos"][0]["campo"], "slaPrimeraRespuesta", "no first response is ever paused: {r}");
+    // Under "asignar" no first response is ever paused (the clock stops before any pause).
+    assert!(ids(&app.enviar("listar", filtro("PAUSADO"), Some(&mesa)).await).is_empty());
 
     let r = app.enviar("estadisticas", json!({}), Some(&mesa)).await;
     let c = &r["datos"]["cumplimientoPrimeraRespuesta"];
@@ -462,6 +536,115 @@ async fn first_response_reports_filter_and_catalog() {
     );
     assert_eq!(p["escalado"][1]["en"], 20);
     assert_eq!(r["datos"]["sla"]["avisos"], json!([20]), "the defaults: v1's single threshold");
+}
+
+/// Issue #26, gap 3: `cumplimientoPrimeraRespuesta` counts the tickets whose
+/// first-response clock stopped in the window — under "respuesta" the first
+/// PUBLICO reply of staff, whenever the ticket was assigned, or never.
+#[tokio::test]
+async fn first_response_compliance_counts_tickets_by_when_their_clock_stopped() {
+    let mut app = TestApp::spawn_with(|s| {
+        s.sla.primera_respuesta.insert("ALTA".into(), "1h".into());
+        s.sla.primera_respuesta_termina = FinPrimeraRespuesta::Respuesta;
+    })
+    .await;
+    let mesa = token("MESA", None);
+    // Assigned today and answered ten days later; answered without ever being
+    // assigned; assigned and never answered (its clock still runs).
+    let asignado = app.ticket_en("ASIGNADO").await;
+    let sin_asignar = app.ticket_en("NUEVO").await;
+    let sin_respuesta = app.ticket_en("ASIGNADO").await;
+    app.adelantar(TimeDelta::days(10));
+    let respondido = app.ahora();
+    for id in [&asignado, &sin_asignar] {
+        let r = app.enviar("responder", json!({"ticketId": id, "texto": "Hola Ana"}), Some(&mesa)).await;
+        assert_eq!(r["datos"]["slaPrimeraRespuesta"], "INCUMPLIDO", "{r}");
+    }
+    let ventana = |desde: chrono::DateTime<chrono::Utc>, hasta: chrono::DateTime<chrono::Utc>| json!({"desde": desde.to_rfc3339(), "hasta": hasta.to_rfc3339()});
+    let r = app
+        .enviar(
+            "estadisticas",
+            ventana(respondido - TimeDelta::days(1), respondido + TimeDelta::minutes(1)),
+            Some(&mesa),
+        )
+        .await;
+    let c = &r["datos"]["cumplimientoPrimeraRespuesta"];
+    assert_eq!((&c["cerrados"], &c["cumplidos"]), (&json!(2), &json!(0)), "the replies' window: {r}");
+    let r = app
+        .enviar("estadisticas", ventana(respondido - TimeDelta::days(11), respondido - TimeDelta::days(9)), Some(&mesa))
+        .await;
+    assert_eq!(r["datos"]["cumplimientoPrimeraRespuesta"]["cerrados"], 0, "not the assignment's window: {r}");
+    let sql = "SELECT count(*) FROM tickets WHERE uuid = $1::uuid AND primera_respuesta_en IS NOT NULL";
+    assert_eq!(app.contar_de(sql, &asignado).await, 1);
+    assert_eq!(app.contar_de(sql, &sin_respuesta).await, 0, "its clock still runs");
+}
+
+/// A v1.2 database (migrations 1–7) upgraded in place: each stopped
+/// first-response clock gets the date it stopped — the first assignment,
+/// else the first PUBLICO message of staff — and a running one none.
+#[tokio::test]
+async fn an_upgrade_dates_each_stopped_first_response_clock() {
+    let (settings, db) = settings_de_prueba();
+    crear_base(&db).await;
+    let _limpieza = Limpieza(Some((db.clone(), settings.clone())));
+    let pool = sqlx::PgPool::connect(settings.database.url.expose_secret()).await.unwrap();
+    migrar_hasta(&pool, &db, 7).await;
+    // Whole milliseconds, as stored.
+    let ahora = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).unwrap();
+    let hace = |h: i64| ahora - TimeDelta::hours(h);
+    // num, estado, first-response target?, result, first assignment.
+    let filas: [(i64, &str, bool, Option<&str>, Option<chrono::DateTime<chrono::Utc>>); 4] = [
+        (1, "ASIGNADO", true, Some("CUMPLIDO"), Some(hace(3))),
+        (2, "NUEVO", true, Some("INCUMPLIDO"), None),
+        (3, "ASIGNADO", true, None, Some(hace(3))),
+        (4, "ASIGNADO", false, None, Some(hace(3))),
+    ];
+    for (num, estado, meta, resultado, asignado) in filas {
+        sqlx::query(
+            "INSERT INTO tickets (uuid, num, label, solicitante_nombre, solicitante_email, tipo, categoria, \
+             descripcion, area_asignada, prioridad, estado, sla_objetivo_ms, fecha_limite_sla, fecha_aviso_sla, \
+             creado_en, actualizado_en, version, primera_asignacion_en, primera_respuesta_objetivo_ms, \
+             fecha_limite_primera_respuesta, fecha_aviso_primera_respuesta, primera_respuesta_final) \
+             VALUES (gen_random_uuid(), $1, 'TKT-2026-0000' || $1, 'Ana', 'ana@empresa.com', 'INCIDENTE', 'Sistemas', \
+             'No puedo acceder', 'MESA', 'ALTA', $2, 14400000, $3, $3, $4, $3, 3, $5, \
+             CASE WHEN $6 THEN 3600000 END, CASE WHEN $6 THEN $4 END, CASE WHEN $6 THEN $4 END, $7)",
+        )
+        .bind(num)
+        .bind(estado)
+        .bind(ahora)
+        .bind(hace(5))
+        .bind(asignado)
+        .bind(meta)
+        .bind(resultado)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    // Ticket 2's conversation: the requester first, then the desk's first public reply.
+    for (rol, visibilidad, h) in [("USUARIO", "PUBLICO", 4), ("MESA", "INTERNO", 3), ("MESA", "PUBLICO", 2)] {
+        sqlx::query(
+            "INSERT INTO mensajes (uuid, ticket_uuid, fecha, autor_nombre, autor_rol, visibilidad, texto) \
+             SELECT gen_random_uuid(), uuid, $1, 'x', $2, $3, 'hola' FROM tickets WHERE num = 2",
+        )
+        .bind(hace(h))
+        .bind(rol)
+        .bind(visibilidad)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    mesa_ayuda::store::migrate(&pool).await.unwrap();
+    let fechas: Vec<(i64, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT num, primera_respuesta_en FROM tickets ORDER BY num").fetch_all(&pool).await.unwrap();
+    assert_eq!(fechas, [(1, Some(hace(3))), (2, Some(hace(2))), (3, None), (4, None)]);
+    let uuid: uuid::Uuid = sqlx::query_scalar("SELECT uuid FROM tickets WHERE num = 2").fetch_one(&pool).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let t = mesa_ayuda::store::ticket(&mut conn, uuid).await.unwrap().unwrap();
+    let v = t.primera_respuesta.and_then(|p| p.resultado).map(|v| (v.estado.as_str(), v.en));
+    assert_eq!(v, Some(("INCUMPLIDO", hace(2))), "read back as one value");
+    drop(conn);
+    pool.close().await;
 }
 
 #[tokio::test]
