@@ -218,6 +218,9 @@ pub struct Historial {
     pub area_antes: Option<String>,
     /// Area after, if it changed.
     pub area_despues: Option<String>,
+    /// Staff only: the RESPUESTA of an INTERNO note. `detalle` shows it;
+    /// `consultar` never takes it for the latest entry (v1.2).
+    pub interno: bool,
 }
 
 impl Historial {
@@ -238,6 +241,7 @@ impl Historial {
             prioridad_despues: None,
             area_antes: None,
             area_despues: None,
+            interno: false,
         }
     }
 }
@@ -434,6 +438,7 @@ impl Ticket {
             prioridad_despues,
             area_antes,
             area_despues,
+            interno: matches!(&comando.mutacion, Mutacion::Responder(escrito) if escrito.interno),
         };
         Ok((t, entrada))
     }
@@ -806,6 +811,7 @@ impl Ticket {
             prioridad_despues: None,
             area_antes: None,
             area_despues: None,
+            interno: false,
         }
     }
 }
@@ -911,7 +917,9 @@ mod tests {
         );
         assert_eq!(entrada.motivo, None, "the text is in the conversation, not the history");
         assert_eq!(r.respuesta_cliente.as_deref(), Some("¿Nos envía una captura?"));
-        let (interno, _) = r.aplicar(&responder("nota para el equipo", true), &mesa(), t0(), &p).unwrap();
+        assert!(!entrada.interno, "a public reply's entry is the requester's to know of");
+        let (interno, nota) = r.aplicar(&responder("nota para el equipo", true), &mesa(), t0(), &p).unwrap();
+        assert!(nota.interno, "a note's entry is staff only");
         assert_eq!(
             interno.respuesta_cliente, r.respuesta_cliente,
             "an INTERNO message is never the requester's answer"

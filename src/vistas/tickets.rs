@@ -399,7 +399,8 @@ pub struct Consulta<'a> {
     pub creado_en: Fecha,
     /// Last changed.
     pub actualizado_en: Fecha,
-    /// The last history entry's date.
+    /// The last history entry's date. The last entry the requester may
+    /// know of: never an INTERNO note's RESPUESTA (v1.2).
     #[schema(required = true)]
     pub ultima_fecha_historial: Option<Fecha>,
     /// The last history entry's `accion`.
@@ -435,7 +436,8 @@ pub struct Consulta<'a> {
 }
 
 impl<'a> Consulta<'a> {
-    /// The public view of `t`, its last history entry `ultimo`, its PUBLICO
+    /// The public view of `t`, its last history entry `ultimo` (never an
+    /// INTERNO note's: `store::ultimo_historial`), its PUBLICO
     /// messages `publicos`, SLA states as of `ahora` under `reglas`.
     pub fn de(
         t: &'a Ticket,

@@ -236,6 +236,48 @@ async fn hostile_conversation_commands_get_one_contract_reply_and_change_nothing
     assert_eq!(app.contar("SELECT count(*) FROM mensajes").await, 0);
 }
 
+/// Issue #26, gap 5: `consultar`'s latest history entry (`ultimaAccion`,
+/// `ultimoActorNombre`, ...) is never an INTERNO note's RESPUESTA — that
+/// would tell the requester a note was written, and by whom.
+#[tokio::test]
+async fn consultar_never_shows_an_internal_note_as_the_latest_entry() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let area = token("AREA", Some("MESA"));
+    let id = app.ticket_en("ASIGNADO").await;
+    let label = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await["datos"]["ticket"]["label"].clone();
+    let consulta = json!({"label": label, "email": EMAIL});
+    let ultimo = |c: &Value| {
+        let d = &c["datos"];
+        (d["ultimaAccion"].clone(), d["ultimoActorNombre"].clone(), d["ultimoActorRol"].clone())
+    };
+
+    app.adelantar(chrono::TimeDelta::minutes(1));
+    let nota = json!({"ticketId": id, "texto": "Revisar el proxy", "interno": true});
+    assert_eq!(app.enviar("responder", nota.clone(), Some(&area)).await["ok"], true);
+    let c = app.enviar("consultar", consulta.clone(), None).await;
+    assert_eq!(ultimo(&c), (json!("ASIGNACION"), json!("Agente MESA"), json!("MESA")), "{c}");
+    assert!(!c.to_string().contains("Agente AREA"), "the note's author reached the requester: {c}");
+    let asignado_en = c["datos"]["ultimaFechaHistorial"].clone();
+
+    // A public reply is the latest entry; a note after it changes nothing.
+    app.adelantar(chrono::TimeDelta::minutes(1));
+    let publica = json!({"ticketId": id, "texto": "Ya lo estamos revisando"});
+    assert_eq!(app.enviar("responder", publica, Some(&mesa)).await["ok"], true);
+    let c = app.enviar("consultar", consulta.clone(), None).await;
+    assert_eq!(ultimo(&c), (json!("RESPUESTA"), json!("Agente MESA"), json!("MESA")), "{c}");
+    assert_ne!(c["datos"]["ultimaFechaHistorial"], asignado_en);
+    let respondido_en = c["datos"]["ultimaFechaHistorial"].clone();
+    app.adelantar(chrono::TimeDelta::minutes(1));
+    assert_eq!(app.enviar("responder", nota, Some(&area)).await["ok"], true);
+    let c = app.enviar("consultar", consulta, None).await;
+    assert_eq!(ultimo(&c), (json!("RESPUESTA"), json!("Agente MESA"), json!("MESA")), "{c}");
+    assert_eq!(c["datos"]["ultimaFechaHistorial"], respondido_en, "{c}");
+    // Staff still see every entry.
+    let d = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    assert_eq!(d["datos"]["historial"].as_array().map(Vec::len), Some(5), "{d}");
+}
+
 /// Issue #26, gap 4: a `hasta` out of its window is a VALIDACION field
 /// error like any other — listed with the other bad fields, and before the
 /// state is looked at (a NUEVO ticket cannot be paused at all).
