@@ -3,6 +3,7 @@
 
 use super::{Desenlace, Procesador, fuera_de_area};
 use crate::domain::comando::{Cursor, FiltroEstadisticas, FiltroListado};
+use crate::domain::conversacion::MENSAJES_POR_RESPUESTA;
 use crate::domain::estado::Operacion;
 use crate::domain::ticket::{Actor, Alcance};
 use crate::error::{EnSentencia, ErrorContrato, ErrorProceso};
@@ -50,7 +51,8 @@ impl Procesador {
                     None => Err(ErrorContrato::consulta_no_encontrada()),
                     Some(t) => {
                         let ultimo = store::ultimo_historial(tx, t.uuid).await.en("ultimo_historial")?;
-                        let publicos = store::conversacion(tx, t.uuid, true).await.en("conversacion")?;
+                        let publicos =
+                            store::conversacion(tx, t.uuid, true, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
                         Ok(Desenlace::ok(op, &vistas::consulta(&t, ultimo.as_ref(), &publicos, ahora, &self.reglas)))
                     }
                 })
@@ -61,7 +63,8 @@ impl Procesador {
                     Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
                     Some(t) => {
                         let entradas = store::historial(tx, t.uuid).await.en("historial")?;
-                        let mensajes = store::conversacion(tx, t.uuid, false).await.en("conversacion")?;
+                        let mensajes =
+                            store::conversacion(tx, t.uuid, false, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
                         Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, &mensajes, ahora, &self.reglas)))
                     }
                 })
