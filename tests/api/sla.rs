@@ -594,7 +594,7 @@ async fn an_upgrade_dates_each_stopped_first_response_clock() {
     let ahora = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).unwrap();
     let hace = |h: i64| ahora - TimeDelta::hours(h);
     // num, estado, first-response target?, result, first assignment.
-    let filas: [(i64, &str, bool, Option<&str>, Option<chrono::DateTime<chrono::Utc>>); 4] = [
+    let filas = [
         (1, "ASIGNADO", true, Some("CUMPLIDO"), Some(hace(3))),
         (2, "NUEVO", true, Some("INCUMPLIDO"), None),
         (3, "ASIGNADO", true, None, Some(hace(3))),
