@@ -1,4 +1,6 @@
--- #26 (contract §6.1, §10): when a ticket's first-response clock stopped —
+-- #26 (contract §6.1, §10), two columns.
+--
+-- 1. `tickets.primera_respuesta_en`: when a ticket's first-response clock stopped —
 -- the first `asignar`, or under `sla.primera_respuesta_termina = "respuesta"`
 -- the first PUBLICO message of staff, or the close when it came first.
 -- `estadisticas.cumplimientoPrimeraRespuesta` windows on it.
@@ -36,3 +38,18 @@ ALTER TABLE tickets ADD CONSTRAINT primera_respuesta_detenida
 -- else reads it: dropped, one index less to write.
 CREATE INDEX tickets_primera_respuesta ON tickets (primera_respuesta_en) WHERE primera_respuesta_en IS NOT NULL;
 DROP INDEX tickets_primera_asignacion;
+
+-- 2. `historial.interno`: the entry is an INTERNO note's RESPUESTA, which
+-- `consultar` never shows as the ticket's latest entry (it would tell the
+-- requester that a note was written, and by whom). NOT NULL with a constant
+-- default: since PostgreSQL 11 only the catalog changes, no table rewrite.
+ALTER TABLE historial ADD COLUMN interno BOOLEAN NOT NULL DEFAULT false;
+
+-- Backfill, driven by the INTERNO messages (usually few) on
+-- `historial_por_ticket`: a note's entry has its ticket, its instant and its
+-- author. Two replies of one author on one ticket at one instant (one batch)
+-- cannot be told apart: both are marked, erring towards hiding.
+UPDATE historial h SET interno = true
+FROM mensajes m
+WHERE m.visibilidad = 'INTERNO' AND h.accion = 'RESPUESTA'
+  AND h.ticket_uuid = m.ticket_uuid AND h.fecha = m.fecha AND h.actor_nombre = m.autor_nombre;

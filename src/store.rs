@@ -28,7 +28,7 @@ pub use cambios::{Cambios, EventoNuevo};
 pub use comandos::{Registro, Reservas, podar_comandos, reservar_comandos, respuestas_registradas};
 pub use historial::{HistorialLeido, historial, ultimo_historial};
 pub use informes::{Conteo, Estadisticas, Percentiles, estadisticas, listar};
-pub use mensajes::conversacion;
+pub use mensajes::{Conversacion, conversacion};
 pub use outbox::{EventoPendiente, backlog_outbox, podar_eventos_publicados, reclamar_eventos};
 pub use tickets::{
     bloquear_tickets, email_de_ticket, reclamar_para_anonimizar, siguientes_nums, ticket, ticket_por_label_y_email,

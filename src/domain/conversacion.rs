@@ -12,6 +12,12 @@ pub const TEXTO_MAX: usize = 5000;
 pub const ADJUNTOS_MAX: usize = 10;
 /// Longest `hasta` ahead of the command, in days.
 pub const HASTA_MAX_DIAS: i64 = 90;
+/// Most messages a reply shows (`detalle`, `consultar`): the latest ones,
+/// the older ones counted in `mensajesOmitidos`. A conversation grows
+/// without bound, a broker message does not: 200 of the largest messages
+/// (5000 characters, at most 4 bytes each in UTF-8, and 10 references of
+/// about 2.4 kB) stay under 9 MB, below RabbitMQ 4's default 16 MiB.
+pub const MENSAJES_POR_RESPUESTA: usize = 200;
 
 /// Who may read a message.
 // The same enum describes the documents' schemas, as `Estado` does.

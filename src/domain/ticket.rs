@@ -220,6 +220,9 @@ pub struct Historial {
     pub area_antes: Option<String>,
     /// Area after, if it changed.
     pub area_despues: Option<String>,
+    /// Staff only: the RESPUESTA of an INTERNO note. `detalle` shows it;
+    /// `consultar` never takes it for the latest entry (v1.2).
+    pub interno: bool,
 }
 
 impl Historial {
@@ -240,6 +243,7 @@ impl Historial {
             prioridad_despues: None,
             area_antes: None,
             area_despues: None,
+            interno: false,
         }
     }
 }
@@ -437,6 +441,7 @@ impl Ticket {
             prioridad_despues,
             area_antes,
             area_despues,
+            interno: matches!(&comando.mutacion, Mutacion::Responder(escrito) if escrito.interno),
         };
         Ok((t, entrada))
     }
@@ -809,6 +814,7 @@ impl Ticket {
             prioridad_despues: None,
             area_antes: None,
             area_despues: None,
+            interno: false,
         }
     }
 }
@@ -914,7 +920,9 @@ mod tests {
         );
         assert_eq!(entrada.motivo, None, "the text is in the conversation, not the history");
         assert_eq!(r.respuesta_cliente.as_deref(), Some("¿Nos envía una captura?"));
-        let (interno, _) = r.aplicar(&responder("nota para el equipo", true), &mesa(), t0(), &p).unwrap();
+        assert!(!entrada.interno, "a public reply's entry is the requester's to know of");
+        let (interno, nota) = r.aplicar(&responder("nota para el equipo", true), &mesa(), t0(), &p).unwrap();
+        assert!(nota.interno, "a note's entry is staff only");
         assert_eq!(
             interno.respuesta_cliente, r.respuesta_cliente,
             "an INTERNO message is never the requester's answer"

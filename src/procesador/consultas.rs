@@ -3,6 +3,7 @@
 
 use super::{Desenlace, Procesador, fuera_de_area};
 use crate::domain::comando::{Cursor, FiltroEstadisticas, FiltroExportacion, FiltroListado};
+use crate::domain::conversacion::MENSAJES_POR_RESPUESTA;
 use crate::domain::estado::Operacion;
 use crate::domain::ticket::{Actor, Alcance};
 use crate::error::{EnSentencia, ErrorContrato, ErrorProceso};
@@ -69,7 +70,8 @@ impl Procesador {
                     None => Err(ErrorContrato::consulta_no_encontrada()),
                     Some((t, email)) => {
                         let ultimo = store::ultimo_historial(tx, t.uuid).await.en("ultimo_historial")?;
-                        let publicos = store::conversacion(tx, t.uuid, true).await.en("conversacion")?;
+                        let publicos =
+                            store::conversacion(tx, t.uuid, true, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
                         Ok(Desenlace::ok(
                             op,
                             &vistas::consulta(t, email, ultimo.as_ref(), &publicos, ahora, &self.reglas),
@@ -83,7 +85,8 @@ impl Procesador {
                     Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
                     Some(t) => {
                         let entradas = store::historial(tx, t.uuid).await.en("historial")?;
-                        let mensajes = store::conversacion(tx, t.uuid, false).await.en("conversacion")?;
+                        let mensajes =
+                            store::conversacion(tx, t.uuid, false, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
                         Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, &mensajes, ahora, &self.reglas)))
                     }
                 })
@@ -142,7 +145,9 @@ impl Procesador {
                 let mut pagina = Vec::with_capacity(tickets.len());
                 for t in tickets {
                     let entradas = store::historial(tx, t.uuid).await.en("historial")?;
-                    let mensajes = store::conversacion(tx, t.uuid, false).await.en("conversacion")?;
+                    // As `detalle` shows it: the latest messages, with how many are left out.
+                    let mensajes =
+                        store::conversacion(tx, t.uuid, false, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
                     pagina.push((t, entradas, mensajes));
                 }
                 Desenlace::ok(op, &vistas::exportado(&filtro.email, &pagina, siguiente.flatten(), ahora, &self.reglas))

@@ -189,6 +189,7 @@ fn insertar_historial(qb: &mut QueryBuilder<Postgres>, historial: Vec<(Uuid, His
         .columna("prioridad_despues", h.prioridad_despues, "text")
         .columna("area_antes", h.area_antes, "text")
         .columna("area_despues", h.area_despues, "text")
+        .columna("interno", h.interno, "bool")
         .columna("comando_id", h.comando_id, "text")
         .cerrar("h", true);
     qb.push(" ORDER BY ord )");
@@ -258,6 +259,7 @@ struct ColumnasHistorial {
     prioridad_despues: Vec<Option<String>>,
     area_antes: Vec<Option<String>>,
     area_despues: Vec<Option<String>>,
+    interno: Vec<bool>,
     comando_id: Vec<Option<String>>,
 }
 
@@ -278,6 +280,7 @@ impl From<Vec<(Uuid, HistorialLeido, Option<String>)>> for ColumnasHistorial {
             c.prioridad_despues.push(e.prioridad_despues);
             c.area_antes.push(e.area_antes);
             c.area_despues.push(e.area_despues);
+            c.interno.push(e.interno);
             c.comando_id.push(comando);
         }
         c

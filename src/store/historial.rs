@@ -21,6 +21,7 @@ struct HistorialRow {
     prioridad_despues: Option<String>,
     area_antes: Option<String>,
     area_despues: Option<String>,
+    interno: bool,
 }
 
 /// A stored history entry, as read back (accion as text).
@@ -50,6 +51,8 @@ pub struct HistorialLeido {
     pub area_antes: Option<String>,
     /// Area after, if it changed.
     pub area_despues: Option<String>,
+    /// Staff only: an INTERNO note's RESPUESTA, never `consultar`'s latest.
+    pub interno: bool,
 }
 
 impl From<&Historial> for HistorialLeido {
@@ -67,12 +70,13 @@ impl From<&Historial> for HistorialLeido {
             prioridad_despues: h.prioridad_despues.clone(),
             area_antes: h.area_antes.clone(),
             area_despues: h.area_despues.clone(),
+            interno: h.interno,
         }
     }
 }
 
 pub(super) const HISTORIAL_COLUMNS: &str = "fecha, accion, motivo, actor_id, actor_nombre, actor_rol, estado_antes, \
-    estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues";
+    estado_despues, prioridad_antes, prioridad_despues, area_antes, area_despues, interno";
 
 impl TryFrom<HistorialRow> for HistorialLeido {
     type Error = sqlx::Error;
@@ -92,6 +96,7 @@ impl TryFrom<HistorialRow> for HistorialLeido {
             prioridad_despues: r.prioridad_despues,
             area_antes: r.area_antes,
             area_despues: r.area_despues,
+            interno: r.interno,
         })
     }
 }
@@ -103,9 +108,13 @@ pub async fn historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Vec<Hist
     rows.into_iter().map(HistorialLeido::try_from).collect()
 }
 
-/// The latest history entry, for `consultar`.
+/// The latest history entry the requester may know of, for `consultar`:
+/// never an INTERNO note's (which would tell that one was written, and by
+/// whom). Backwards on `historial_por_ticket`, past the notes only.
 pub async fn ultimo_historial(conn: &mut PgConnection, ticket: Uuid) -> Result<Option<HistorialLeido>, sqlx::Error> {
-    let sql = format!("SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 ORDER BY id DESC LIMIT 1");
+    let sql = format!(
+        "SELECT {HISTORIAL_COLUMNS} FROM historial WHERE ticket_uuid = $1 AND NOT interno ORDER BY id DESC LIMIT 1"
+    );
     let row: Option<HistorialRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ticket).fetch_optional(conn).await?;
     row.map(HistorialLeido::try_from).transpose()
 }

@@ -58,6 +58,8 @@ fn adjuntos_json(adjuntos: &[Adjunto]) -> String {
 
 #[derive(sqlx::FromRow)]
 struct MensajeRow {
+    /// How many messages the query matched, beyond the page too.
+    total: i64,
     uuid: Uuid,
     fecha: DateTime<Utc>,
     autor_nombre: String,
@@ -87,20 +89,43 @@ impl TryFrom<MensajeRow> for MensajeConversacion {
     }
 }
 
-/// A ticket's conversation, oldest first; only its PUBLICO messages when
-/// `solo_publicos` (what the requester may see).
+/// A ticket's conversation as a reply shows it: its latest messages,
+/// oldest first, and how many older ones were left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Conversacion {
+    /// At most `MENSAJES_POR_RESPUESTA`, oldest first.
+    pub mensajes: Vec<MensajeConversacion>,
+    /// The older messages not in `mensajes`.
+    pub omitidos: u64,
+}
+
+/// A ticket's latest `limite` messages, oldest first, and how many older
+/// ones there are; only its PUBLICO messages when `solo_publicos` (what the
+/// requester may see). Both walk `mensajes_por_ticket`, in one statement.
 pub async fn conversacion(
     conn: &mut PgConnection,
     ticket: Uuid,
     solo_publicos: bool,
-) -> Result<Vec<MensajeConversacion>, sqlx::Error> {
+    limite: usize,
+) -> Result<Conversacion, sqlx::Error> {
     let rows: Vec<MensajeRow> = sqlx::query_as(
-        "SELECT uuid, fecha, autor_nombre, autor_rol, visibilidad, texto, adjuntos FROM mensajes \
-         WHERE ticket_uuid = $1 AND (NOT $2 OR visibilidad = 'PUBLICO') ORDER BY id",
+        "SELECT (SELECT count(*) FROM mensajes WHERE ticket_uuid = $1 AND (NOT $2 OR visibilidad = 'PUBLICO')) AS total, \
+                uuid, fecha, autor_nombre, autor_rol, visibilidad, texto, adjuntos \
+         FROM (SELECT id, uuid, fecha, autor_nombre, autor_rol, visibilidad, texto, adjuntos FROM mensajes \
+               WHERE ticket_uuid = $1 AND (NOT $2 OR visibilidad = 'PUBLICO') ORDER BY id DESC LIMIT $3) m \
+         ORDER BY id",
     )
     .bind(ticket)
     .bind(solo_publicos)
+    .bind(super::limite_sql(limite))
     .fetch_all(conn)
     .await?;
-    rows.into_iter().map(|r| MensajeConversacion::try_from(r).map_err(|e| sqlx::Error::Decode(Box::new(e)))).collect()
+    let total = rows.first().map_or(0, |r| r.total);
+    let mensajes = rows
+        .into_iter()
+        .map(|r| MensajeConversacion::try_from(r).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Never negative: the count and the page are one statement's snapshot.
+    let omitidos = u64::try_from(total).unwrap_or(0).saturating_sub(mensajes.len() as u64);
+    Ok(Conversacion { mensajes, omitidos })
 }

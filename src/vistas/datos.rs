@@ -2,10 +2,9 @@
 //! `exportar`'s pages.
 
 use super::{ActorEvento, Detalle};
-use crate::domain::conversacion::MensajeConversacion;
 use crate::domain::sla::ReglasSla;
 use crate::domain::ticket::Ticket;
-use crate::store::HistorialLeido;
+use crate::store::{Conversacion, HistorialLeido};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -66,7 +65,7 @@ pub fn datos_anonimizado<'a>(
 }
 
 /// `datos` of `exportar`: one page of a requester's tickets, oldest first,
-/// each as `detalle` shows it (its conversation whole).
+/// each as `detalle` shows it (its latest messages, and how many are left out).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Exportado<'a> {
@@ -80,7 +79,7 @@ pub struct Exportado<'a> {
 }
 
 /// One exported ticket: the ticket, its history and its conversation, read back.
-pub type TicketExportado = (Ticket, Vec<HistorialLeido>, Vec<MensajeConversacion>);
+pub type TicketExportado = (Ticket, Vec<HistorialLeido>, Conversacion);
 
 /// `datos` of `exportar`: `pagina` as `detalle` bundles, SLA states as of
 /// `ahora` under `reglas`.

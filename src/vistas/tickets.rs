@@ -4,11 +4,11 @@
 
 use super::conversacion::MensajeVista;
 use super::{Fecha, TipoSolicitud, fecha_opt};
-use crate::domain::conversacion::{AlVencer, Espera, MensajeConversacion};
+use crate::domain::conversacion::{AlVencer, Espera};
 use crate::domain::estado::{Accion, Estado, RolActor};
 use crate::domain::sla::{self, Meta, ReglasSla, SlaEstado};
 use crate::domain::ticket::Ticket;
-use crate::store::HistorialLeido;
+use crate::store::{Conversacion, HistorialLeido};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -333,8 +333,12 @@ pub struct Detalle<'a> {
     pub solicitante: SolicitanteVista<'a>,
     /// Its history, oldest first.
     pub historial: Vec<HistorialVista<'a>>,
-    /// Its conversation, every message, oldest first (v1.2).
+    /// Its conversation, every message, oldest first (v1.2) — the latest
+    /// 200 of them at most.
     pub conversacion: Vec<MensajeVista<'a>>,
+    /// How many older messages `conversacion` left out (v1.2; 0 but for a
+    /// conversation of over 200 messages).
+    pub mensajes_omitidos: u64,
 }
 
 /// `datos` of `listar`.
@@ -400,7 +404,8 @@ pub struct Consulta<'a> {
     pub creado_en: Fecha,
     /// Last changed.
     pub actualizado_en: Fecha,
-    /// The last history entry's date.
+    /// The last history entry's date. The last entry the requester may
+    /// know of: never an INTERNO note's RESPUESTA (v1.2).
     #[schema(required = true)]
     pub ultima_fecha_historial: Option<Fecha>,
     /// The last history entry's `accion`.
@@ -431,19 +436,23 @@ pub struct Consulta<'a> {
     #[schema(required = true)]
     pub sla_politica: Option<&'a str>,
     /// The conversation's PUBLICO messages, oldest first (v1.2): never an
-    /// INTERNO one.
+    /// INTERNO one — the latest 200 of them at most.
     pub conversacion: Vec<MensajeVista<'a>>,
+    /// How many older PUBLICO messages `conversacion` left out (v1.2; 0 but
+    /// for a conversation of over 200 public messages).
+    pub mensajes_omitidos: u64,
 }
 
 impl<'a> Consulta<'a> {
     /// The public view of `t`, found by its requester's `email`, its last
-    /// history entry `ultimo`, its PUBLICO messages `publicos`, SLA states
-    /// as of `ahora` under `reglas`.
+    /// history entry `ultimo` (never an INTERNO note's:
+    /// `store::ultimo_historial`), its PUBLICO messages `publicos`, SLA
+    /// states as of `ahora` under `reglas`.
     pub fn de(
         t: &'a Ticket,
         email: &'a str,
         ultimo: Option<&'a HistorialLeido>,
-        publicos: &'a [MensajeConversacion],
+        publicos: &'a Conversacion,
         ahora: DateTime<Utc>,
         reglas: &ReglasSla,
     ) -> Self {
@@ -482,7 +491,8 @@ impl<'a> Consulta<'a> {
             sla_politica: t.sla_politica.as_deref(),
             // Filtered again here: whatever the caller read, the requester
             // never sees an INTERNO message.
-            conversacion: publicos.iter().filter(|m| m.es_publico()).map(MensajeVista::de).collect(),
+            conversacion: publicos.mensajes.iter().filter(|m| m.es_publico()).map(MensajeVista::de).collect(),
+            mensajes_omitidos: publicos.omitidos,
         }
     }
 }
@@ -501,7 +511,7 @@ pub fn transicion<'a>(antes: &'a Ticket, t: &'a Ticket, ahora: DateTime<Utc>, re
 pub fn detalle<'a>(
     t: &'a Ticket,
     entradas: &'a [HistorialLeido],
-    mensajes: &'a [MensajeConversacion],
+    conversacion: &'a Conversacion,
     ahora: DateTime<Utc>,
     reglas: &ReglasSla,
 ) -> Detalle<'a> {
@@ -509,7 +519,8 @@ pub fn detalle<'a>(
         ticket: TicketVista::de(t, ahora, reglas),
         solicitante: SolicitanteVista::de(t),
         historial: entradas.iter().map(HistorialVista::de).collect(),
-        conversacion: mensajes.iter().map(MensajeVista::de).collect(),
+        conversacion: conversacion.mensajes.iter().map(MensajeVista::de).collect(),
+        mensajes_omitidos: conversacion.omitidos,
     }
 }
 
@@ -518,7 +529,7 @@ pub fn consulta<'a>(
     t: &'a Ticket,
     email: &'a str,
     ultimo: Option<&'a HistorialLeido>,
-    publicos: &'a [MensajeConversacion],
+    publicos: &'a Conversacion,
     ahora: DateTime<Utc>,
     reglas: &ReglasSla,
 ) -> Consulta<'a> {

@@ -287,8 +287,9 @@ async fn consultar_shows_the_requester_view_and_hides_label_existence() {
         "fechaLimitePrimeraRespuesta",
         "slaPrimeraRespuesta",
         "slaPolitica",
-        // v1.2 (§10): the public thread.
+        // v1.2 (§10): the public thread, and how many older messages it left out.
         "conversacion",
+        "mensajesOmitidos",
     ];
     for c in campos {
         assert!(d.get(c).is_some(), "falta {c}");

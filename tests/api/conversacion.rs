@@ -236,6 +236,92 @@ async fn hostile_conversation_commands_get_one_contract_reply_and_change_nothing
     assert_eq!(app.contar("SELECT count(*) FROM mensajes").await, 0);
 }
 
+/// Issue #26, gap 5: `consultar`'s latest history entry (`ultimaAccion`,
+/// `ultimoActorNombre`, ...) is never an INTERNO note's RESPUESTA — that
+/// would tell the requester a note was written, and by whom.
+#[tokio::test]
+async fn consultar_never_shows_an_internal_note_as_the_latest_entry() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let area = token("AREA", Some("MESA"));
+    let id = app.ticket_en("ASIGNADO").await;
+    let label = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await["datos"]["ticket"]["label"].clone();
+    let consulta = json!({"label": label, "email": EMAIL});
+    let ultimo = |c: &Value| {
+        let d = &c["datos"];
+        (d["ultimaAccion"].clone(), d["ultimoActorNombre"].clone(), d["ultimoActorRol"].clone())
+    };
+
+    app.adelantar(chrono::TimeDelta::minutes(1));
+    let nota = json!({"ticketId": id, "texto": "Revisar el proxy", "interno": true});
+    assert_eq!(app.enviar("responder", nota.clone(), Some(&area)).await["ok"], true);
+    let c = app.enviar("consultar", consulta.clone(), None).await;
+    assert_eq!(ultimo(&c), (json!("ASIGNACION"), json!("Agente MESA"), json!("MESA")), "{c}");
+    assert!(!c.to_string().contains("Agente AREA"), "the note's author reached the requester: {c}");
+    let asignado_en = c["datos"]["ultimaFechaHistorial"].clone();
+
+    // A public reply is the latest entry; a note after it changes nothing.
+    app.adelantar(chrono::TimeDelta::minutes(1));
+    let publica = json!({"ticketId": id, "texto": "Ya lo estamos revisando"});
+    assert_eq!(app.enviar("responder", publica, Some(&mesa)).await["ok"], true);
+    let c = app.enviar("consultar", consulta.clone(), None).await;
+    assert_eq!(ultimo(&c), (json!("RESPUESTA"), json!("Agente MESA"), json!("MESA")), "{c}");
+    assert_ne!(c["datos"]["ultimaFechaHistorial"], asignado_en);
+    let respondido_en = c["datos"]["ultimaFechaHistorial"].clone();
+    app.adelantar(chrono::TimeDelta::minutes(1));
+    assert_eq!(app.enviar("responder", nota, Some(&area)).await["ok"], true);
+    let c = app.enviar("consultar", consulta, None).await;
+    assert_eq!(ultimo(&c), (json!("RESPUESTA"), json!("Agente MESA"), json!("MESA")), "{c}");
+    assert_eq!(c["datos"]["ultimaFechaHistorial"], respondido_en, "{c}");
+    // Staff still see every entry.
+    let d = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    assert_eq!(d["datos"]["historial"].as_array().map(Vec::len), Some(5), "{d}");
+}
+
+/// Issue #26, gap 6: a reply carries at most the latest 200 messages,
+/// oldest first, and says how many older ones it left out — so a ticket with
+/// thousands of messages never makes a reply outgrow the broker's limit.
+#[tokio::test]
+async fn the_conversation_in_a_reply_is_the_latest_two_hundred_messages_and_says_how_many_were_left_out() {
+    let mut app = TestApp::spawn().await;
+    let mesa = token("MESA", None);
+    let id = app.ticket_en("ASIGNADO").await;
+    let label = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await["datos"]["ticket"]["label"].clone();
+    // 250 messages, one in five INTERNO: 200 PUBLICO ones.
+    sqlx::query(
+        "INSERT INTO mensajes (uuid, ticket_uuid, fecha, autor_nombre, autor_rol, visibilidad, texto) \
+         SELECT gen_random_uuid(), $1::uuid, now() + i * interval '1 ms', 'Carlos Méndez', 'MESA', \
+                CASE WHEN i % 5 = 0 THEN 'INTERNO' ELSE 'PUBLICO' END, 'm' || i \
+         FROM generate_series(1, 250) i ORDER BY i",
+    )
+    .bind(&id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let textos = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|m| m["texto"].as_str().unwrap().to_string()).collect()
+    };
+
+    let d = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    let t = textos(&d["datos"]["conversacion"]);
+    assert_eq!((t.len(), t[0].as_str(), t[199].as_str()), (200, "m51", "m250"), "the latest, oldest first");
+    assert_eq!(d["datos"]["mensajes_omitidos"], 50, "{}", d["datos"]["mensajes_omitidos"]);
+    let consulta = json!({"label": label, "email": EMAIL});
+    let c = app.enviar("consultar", consulta.clone(), None).await;
+    assert_eq!((textos(&c["datos"]["conversacion"]).len(), &c["datos"]["mensajesOmitidos"]), (200, &json!(0)));
+
+    // One more public reply: the requester's oldest public message leaves the reply.
+    let r = app.enviar("responder", json!({"ticketId": id, "texto": "la última"}), Some(&mesa)).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let c = app.enviar("consultar", consulta, None).await;
+    let t = textos(&c["datos"]["conversacion"]);
+    assert_eq!((t.len(), t[0].as_str(), t[199].as_str()), (200, "m2", "la última"));
+    assert_eq!(c["datos"]["mensajesOmitidos"], 1);
+    assert!(t.iter().all(|x| x.trim_start_matches('m').parse::<i32>().map_or(true, |i| i % 5 != 0)), "no INTERNO");
+    let d = app.enviar("detalle", json!({"ticketId": id}), Some(&mesa)).await;
+    assert_eq!(d["datos"]["mensajes_omitidos"], 51);
+}
+
 /// Issue #26, gap 4: a `hasta` out of its window is a VALIDACION field
 /// error like any other — listed with the other bad fields, and before the
 /// state is looked at (a NUEVO ticket cannot be paused at all).

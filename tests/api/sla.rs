@@ -581,7 +581,8 @@ async fn first_response_compliance_counts_tickets_by_when_their_clock_stopped() 
 
 /// A v1.2 database (migrations 1–7) upgraded in place: each stopped
 /// first-response clock gets the date it stopped — the first assignment,
-/// else the first PUBLICO message of staff — and a running one none.
+/// else the first PUBLICO message of staff — and a running one none; the
+/// RESPUESTA of an INTERNO note is marked so (`consultar` hides it).
 #[tokio::test]
 async fn an_upgrade_dates_each_stopped_first_response_clock() {
     let (settings, db) = settings_de_prueba();
@@ -593,8 +594,7 @@ async fn an_upgrade_dates_each_stopped_first_response_clock() {
     let ahora = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis()).unwrap();
     let hace = |h: i64| ahora - TimeDelta::hours(h);
     // num, estado, first-response target?, result, first assignment.
-    type Fila<'a> = (i64, &'a str, bool, Option<&'a str>, Option<chrono::DateTime<chrono::Utc>>);
-    let filas: [Fila<'_>; 4] = [
+    let filas = [
         (1, "ASIGNADO", true, Some("CUMPLIDO"), Some(hace(3))),
         (2, "NUEVO", true, Some("INCUMPLIDO"), None),
         (3, "ASIGNADO", true, None, Some(hace(3))),
@@ -633,12 +633,25 @@ async fn an_upgrade_dates_each_stopped_first_response_clock() {
         .execute(&pool)
         .await
         .unwrap();
+        if rol == "MESA" {
+            sqlx::query(
+                "INSERT INTO historial (ticket_uuid, fecha, accion, actor_nombre, actor_rol, estado_antes, \
+                 estado_despues) SELECT uuid, $1, 'RESPUESTA', 'x', 'MESA', 'NUEVO', 'NUEVO' FROM tickets WHERE num = 2",
+            )
+            .bind(hace(h))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
     }
 
     mesa_ayuda::store::migrate(&pool).await.unwrap();
     let fechas: Vec<(i64, Option<chrono::DateTime<chrono::Utc>>)> =
         sqlx::query_as("SELECT num, primera_respuesta_en FROM tickets ORDER BY num").fetch_all(&pool).await.unwrap();
     assert_eq!(fechas, [(1, Some(hace(3))), (2, Some(hace(2))), (3, None), (4, None)]);
+    let entradas: Vec<(chrono::DateTime<chrono::Utc>, bool)> =
+        sqlx::query_as("SELECT fecha, interno FROM historial ORDER BY id").fetch_all(&pool).await.unwrap();
+    assert_eq!(entradas, [(hace(3), true), (hace(2), false)], "the note's entry, not the public reply's");
     let uuid: uuid::Uuid = sqlx::query_scalar("SELECT uuid FROM tickets WHERE num = 2").fetch_one(&pool).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     let t = mesa_ayuda::store::ticket(&mut conn, uuid).await.unwrap().unwrap();
