@@ -636,7 +636,14 @@ impl Ticket {
         self.sla_politica = plan.politica.map(|p| p.nombre.clone());
         self.sla_objetivo = plan.resolucion;
         let congelada = self.primera_respuesta.as_ref().is_some_and(|pr| pr.resultado.is_some());
-        if !congelada && self.primera_asignacion_en.is_none() && self.cerrado_en.is_none() {
+        // Whether what stops the first-response clock has happened already:
+        // then no target is chosen again, nor a clock started that nothing
+        // could stop (a ticket from before the target existed).
+        let respondida = match reglas.fin_primera_respuesta() {
+            FinPrimeraRespuesta::Asignar => self.primera_asignacion_en.is_some(),
+            FinPrimeraRespuesta::Respuesta => self.respuesta_cliente.is_some(),
+        };
+        if !congelada && !respondida && self.cerrado_en.is_none() {
             self.primera_respuesta = match (self.primera_respuesta.take(), plan.primera_respuesta) {
                 // Its progress stays unless the deadline moves (`mover_plazos`).
                 (Some(pr), Some(objetivo)) => Some(PrimeraRespuesta { objetivo, ..pr }),
@@ -1266,6 +1273,45 @@ mod tests {
         assert_eq!(h.accion, Accion::Reapertura);
         assert_eq!((h.estado_antes, h.estado_despues), (Some(Estado::Pausado), Estado::Asignado));
         assert_eq!(t.version, 4);
+    }
+
+    #[test]
+    fn under_respuesta_reclassifying_an_assigned_ticket_chooses_its_running_first_response_target_again() {
+        use crate::domain::sla::FinPrimeraRespuesta;
+        let objetivos = [("ALTA".to_string(), TimeDelta::hours(1)), ("CRITICA".to_string(), TimeDelta::minutes(15))];
+        let con = |fin| {
+            ReglasSla::new(prioridades_por_defecto(), 20, true)
+                .con_primera_respuesta(objetivos.clone())
+                .con_fin_de_primera_respuesta(fin)
+        };
+        let objetivo = |t: &Ticket| t.primera_respuesta.as_ref().map(|p| p.objetivo);
+        let p = con(FinPrimeraRespuesta::Respuesta);
+        let critica = cmd(
+            Mutacion::Reclasificar {
+                tipo: None,
+                categoria: None,
+                subcategoria: None,
+                prioridad: p.prioridad("CRITICA").cloned(),
+            },
+            Some("urgente"),
+        );
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(5), &p).unwrap();
+        // Assigned, not yet answered: the clock runs, so the new priority's target applies.
+        let (r, _) = t.aplicar(&critica, &mesa(), t0() + TimeDelta::minutes(10), &p).unwrap();
+        assert_eq!(objetivo(&r), Some(TimeDelta::minutes(15)));
+        assert_eq!(r.fecha_limite(Meta::PrimeraRespuesta), Some(t0() + TimeDelta::minutes(15)));
+        // Answered first: the clock stopped and its target stays.
+        let (respondido, _) =
+            t.aplicar(&responder("Hola Ana", false), &mesa(), t0() + TimeDelta::minutes(8), &p).unwrap();
+        let (r, _) = respondido.aplicar(&critica, &mesa(), t0() + TimeDelta::minutes(10), &p).unwrap();
+        assert_eq!(objetivo(&r), Some(TimeDelta::hours(1)));
+        // Under "asignar" (v1.1) the assignment stopped it: unchanged.
+        let p = con(FinPrimeraRespuesta::Asignar);
+        let t = Ticket::crear(datos_ana(), Uuid::nil(), 1, t0(), &p).0;
+        let (t, _) = t.aplicar(&asignar(), &mesa(), t0() + TimeDelta::minutes(5), &p).unwrap();
+        let (r, _) = t.aplicar(&critica, &mesa(), t0() + TimeDelta::minutes(10), &p).unwrap();
+        assert_eq!(objetivo(&r), Some(TimeDelta::hours(1)));
     }
 
     #[test]
