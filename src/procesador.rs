@@ -19,7 +19,6 @@ use crate::domain::comando::Titular;
 use crate::domain::estado::Operacion;
 use crate::domain::sla::ReglasSla;
 use crate::error::{Codigo, Disposicion, EnSentencia, ErrorContrato, ErrorProceso};
-use crate::rechazados::ContadorRechazados;
 use crate::reloj::Reloj;
 use crate::{store, vistas};
 use chrono::{DateTime, Utc};
@@ -77,6 +76,19 @@ impl Mensaje {
             .then(|| crate::domain::comando::label_de_seguimiento(&self.body))
             .flatten()
     }
+}
+
+/// Counts the dead letters whose body mentions an e-mail, for
+/// `anonimizar`'s reply (§11). A port: the processor stays
+/// broker-independent, and the worker plugs in
+/// `rechazados::ContadorRechazados` (`startup`); a failure is
+/// [`ErrorProceso::Rechazados`], transient.
+pub trait ContarRechazados: Send + Sync {
+    /// How many dead letters now parked mention `email`.
+    fn contar<'a>(
+        &'a self,
+        email: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<u64, ErrorProceso>> + Send + 'a>>;
 }
 
 /// How a command ended, as metrics and logs name it.
@@ -200,7 +212,7 @@ pub struct Procesador {
     aviso_outbox: Arc<Notify>,
     /// Counts the dead letters an `anonimizar` leaves mentioning its e-mail
     /// (§11); none where no broker is at hand (the reply then says null).
-    rechazados: Option<ContadorRechazados>,
+    rechazados: Option<Arc<dyn ContarRechazados>>,
 }
 
 impl Procesador {
@@ -216,7 +228,7 @@ impl Procesador {
     }
 
     /// The same processor, counting dead letters for `anonimizar` with `contador`.
-    pub fn con_rechazados(mut self, contador: ContadorRechazados) -> Self {
+    pub fn con_rechazados(mut self, contador: Arc<dyn ContarRechazados>) -> Self {
         self.rechazados = Some(contador);
         self
     }
@@ -312,8 +324,7 @@ impl Procesador {
                 }
             };
             if let Some(email) = email {
-                a.rechazados =
-                    Some(contador.contar(&email).await.map_err(|e| ErrorProceso::Rechazados(e.to_string()))?);
+                a.rechazados = Some(contador.contar(&email).await?);
             }
         }
         Ok(())

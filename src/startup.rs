@@ -5,9 +5,10 @@ use crate::amqp::consumidor::{Consumidor, PartesConsumidor};
 use crate::amqp::relay::{PartesRelay, Relay};
 use crate::auth::Verificador;
 use crate::configuration::{Config, Settings, redact_url};
+use crate::error::ErrorProceso;
 use crate::metrics::{Metricas, Salud};
 use crate::planificador::Planificador;
-use crate::procesador::Procesador;
+use crate::procesador::{ContarRechazados, Procesador};
 use crate::rechazados::ContadorRechazados;
 use crate::reloj::{Reloj, reloj_del_sistema};
 use crate::{http, store};
@@ -64,7 +65,10 @@ impl Aplicacion {
             reloj.clone(),
             aviso_outbox.clone(),
         )
-        .con_rechazados(ContadorRechazados::new(settings.amqp.url.clone(), Topologia::de(&settings.topology)));
+        .con_rechazados(Arc::new(ContadorRechazados::new(
+            settings.amqp.url.clone(),
+            Topologia::de(&settings.topology),
+        )));
         let metricas = Arc::new(Metricas::default());
         let planificador = Planificador::new(
             pool.clone(),
@@ -222,4 +226,17 @@ async fn esperar_hasta(limite: tokio::time::Instant, componente: &str, mut tarea
         return false;
     }
     true
+}
+
+/// The worker's dead-letter count for `anonimizar`: a walk of its own
+/// dead-letter queue, on a connection of its own.
+impl ContarRechazados for ContadorRechazados {
+    fn contar<'a>(
+        &'a self,
+        email: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<u64, ErrorProceso>> + Send + 'a>> {
+        Box::pin(async move {
+            ContadorRechazados::contar(self, email).await.map_err(|e| ErrorProceso::Rechazados(e.to_string()))
+        })
+    }
 }
