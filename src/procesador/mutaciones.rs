@@ -143,47 +143,29 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .collect();
     let previas = store::respuestas_registradas(tx, &anteriores).await.en("respuestas_registradas")?;
     let reclamada = |m: &MutacionPreparada| reclamados.contains(m.message_id.as_str());
-    let pares: Vec<(String, String)> = tramo
-        .iter()
-        .filter_map(|paso| match paso {
-            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Seguimiento(s), .. }) if reclamada(m) => {
-                Some((s.label.clone(), s.email.clone()))
-            }
-            _ => None,
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let pares = nombrados(tramo, reclamada, |c| match c {
+        Cambio::Seguimiento(s) => Some((s.label.clone(), s.email.clone())),
+        _ => None,
+    });
     let por_label = store::uuids_por_label(tx, &pares).await.en("uuids_por_label")?;
-    let emails: Vec<String> = tramo
-        .iter()
-        .filter_map(|paso| match paso {
-            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Anonimizar(a), .. }) if reclamada(m) => {
-                match &a.datos.titular {
-                    Titular::Email(e) => Some(e.clone()),
-                    Titular::Ticket(_) => None,
-                }
-            }
-            _ => None,
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let emails = nombrados(tramo, reclamada, |c| match c {
+        Cambio::Anonimizar(a) => match &a.datos.titular {
+            Titular::Email(e) => Some(e.clone()),
+            Titular::Ticket(_) => None,
+        },
+        _ => None,
+    });
     let por_email = store::uuids_por_email(tx, &emails).await.en("uuids_por_email")?;
-    let uuids: Vec<Uuid> = tramo
-        .iter()
-        .filter_map(|paso| match paso {
-            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Ticket(c), .. }) if reclamada(m) => {
-                Some(c.cmd.ticket_id)
-            }
-            Paso::Mutacion(m @ MutacionPreparada { cambio: Cambio::Anonimizar(a), .. }) if reclamada(m) => {
-                match a.datos.titular {
-                    Titular::Ticket(id) => Some(id),
-                    Titular::Email(_) => None,
-                }
-            }
-            _ => None,
-        })
+    let nombrados_por_id = nombrados(tramo, reclamada, |c| match c {
+        Cambio::Ticket(c) => Some(c.cmd.ticket_id),
+        Cambio::Anonimizar(a) => match a.datos.titular {
+            Titular::Ticket(id) => Some(id),
+            Titular::Email(_) => None,
+        },
+        _ => None,
+    });
+    let uuids: Vec<Uuid> = nombrados_por_id
+        .into_iter()
         .chain(por_label.values().copied())
         .chain(por_email.values().flatten().copied())
         .collect::<BTreeSet<_>>()
@@ -196,6 +178,23 @@ pub(super) async fn reservar(tx: &mut PgConnection, tramo: &[Paso]) -> Result<Re
         .count();
     let nums = store::siguientes_nums(tx, creaciones).await.en("siguientes_nums")?;
     Ok(Reserva { reclamados, previas, bloqueados, por_label, por_email, nums })
+}
+
+/// The distinct values `leer` finds in the changes of `tramo`'s claimed
+/// mutations, sorted (what one statement of `reservar` looks up).
+fn nombrados<T: Ord>(
+    tramo: &[Paso],
+    reclamada: impl Fn(&MutacionPreparada) -> bool,
+    leer: impl Fn(&Cambio) -> Option<T>,
+) -> Vec<T> {
+    let distintos: BTreeSet<T> = tramo
+        .iter()
+        .filter_map(|paso| match paso {
+            Paso::Mutacion(m) if reclamada(m) => leer(&m.cambio),
+            _ => None,
+        })
+        .collect();
+    distintos.into_iter().collect()
 }
 
 /// A mutation applied earlier in the run: what a copy of its `message_id`
