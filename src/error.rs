@@ -152,8 +152,8 @@ pub enum ErrorProceso {
     /// A batch of one came back without its outcome: a bug, permanent.
     SinDesenlace,
     /// The dead-letter queue could not be walked to count what an
-    /// `anonimizar` leaves there (§11): transient, the broker may be back
-    /// on the next attempt.
+    /// `anonimizar` leaves there (§11). Never fails a command: the count is
+    /// then null (`Procesador::contar_rechazados`); transient in kind.
     Rechazados(String),
 }
 

@@ -78,11 +78,14 @@ impl Mensaje {
     }
 }
 
+/// How long `anonimizar` waits for its count of dead letters.
+pub const ESPERA_RECHAZADOS: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Counts the dead letters whose body mentions an e-mail, for
 /// `anonimizar`'s reply (§11). A port: the processor stays
 /// broker-independent, and the worker plugs in
 /// `rechazados::ContadorRechazados` (`startup`); a failure is
-/// [`ErrorProceso::Rechazados`], transient.
+/// [`ErrorProceso::Rechazados`], which leaves the count null.
 pub trait ContarRechazados: Send + Sync {
     /// How many dead letters now parked mention `email`.
     fn contar<'a>(
@@ -308,9 +311,12 @@ impl Procesador {
 
 impl Procesador {
     /// Counts, for each `anonimizar`, the dead letters that mention its
-    /// e-mail (the ticket's, when it names a ticket), before the transaction:
-    /// a walk of the dead-letter queue holds no row lock. A failure is
-    /// transient: the command is retried in place.
+    /// e-mail (the ticket's, when it names a ticket), before the
+    /// transaction: a walk of the dead-letter queue holds no row lock. The
+    /// count is information for the operator, never a condition of the
+    /// erasure: a walk that fails or takes longer than
+    /// [`ESPERA_RECHAZADOS`] leaves it null and is logged (its cause only),
+    /// so a queue that is gone, forbidden or huge never holds a lane.
     async fn contar_rechazados(&self, preparados: &mut [Preparado]) -> Result<(), ErrorProceso> {
         let Some(contador) = &self.rechazados else { return Ok(()) };
         for p in preparados.iter_mut() {
@@ -323,9 +329,18 @@ impl Procesador {
                     store::email_de_ticket(&mut conn, *id).await.en("email_de_ticket")?
                 }
             };
-            if let Some(email) = email {
-                a.rechazados = Some(contador.contar(&email).await?);
-            }
+            let Some(email) = email else { continue };
+            a.rechazados = match tokio::time::timeout(ESPERA_RECHAZADOS, contador.contar(&email)).await {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "anonimizar: no se pudieron contar los rechazados");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!("anonimizar: el recuento de rechazados no terminó a tiempo");
+                    None
+                }
+            };
         }
         Ok(())
     }

@@ -141,8 +141,9 @@ impl Seleccion {
 }
 
 /// Whether a dead letter's body mentions `email`, in any case (as
-/// `consultar` compares e-mails, and wider: anywhere in the body, not only
-/// an `email` field, since a parked command may quote it in any text). The
+/// `consultar` compares e-mails), anywhere in the body, not only in an
+/// `email` field (a parked command may quote it in any text), and whole:
+/// `ana@x.co` is not mentioned by `mariana@x.co` nor by `ana@x.co.uk`. The
 /// body is read as it is and, when it is JSON, with its strings decoded
 /// too, so an escaped spelling (`ana\u0040empresa.com`) is found as well.
 /// An empty e-mail mentions nothing.
@@ -151,18 +152,38 @@ pub fn menciona_email(cuerpo: &[u8], email: &str) -> bool {
     if buscado.is_empty() {
         return false;
     }
-    if String::from_utf8_lossy(cuerpo).to_lowercase().contains(&buscado) {
+    if contiene_entero(&String::from_utf8_lossy(cuerpo).to_lowercase(), &buscado) {
         return true;
     }
     fn en(v: &Value, buscado: &str) -> bool {
         match v {
-            Value::String(s) => s.to_lowercase().contains(buscado),
+            Value::String(s) => contiene_entero(&s.to_lowercase(), buscado),
             Value::Array(l) => l.iter().any(|i| en(i, buscado)),
-            Value::Object(m) => m.iter().any(|(k, i)| k.to_lowercase().contains(buscado) || en(i, buscado)),
+            Value::Object(m) => m.iter().any(|(k, i)| contiene_entero(&k.to_lowercase(), buscado) || en(i, buscado)),
             _ => false,
         }
     }
     serde_json::from_slice::<Value>(cuerpo).is_ok_and(|v| en(&v, &buscado))
+}
+
+/// Whether `texto` holds `buscado` as a whole address: not preceded by a
+/// character of an address's local part, not followed by one of a domain
+/// (a `.` counts only when more of a domain follows: a sentence may end
+/// right after an address).
+fn contiene_entero(texto: &str, buscado: &str) -> bool {
+    let local = |c: char| c.is_alphanumeric() || "._%+-'".contains(c);
+    let dominio = |c: char| c.is_alphanumeric() || c == '-';
+    texto.match_indices(buscado).any(|(i, _)| {
+        let antes = texto[..i].chars().next_back();
+        let mut despues = texto[i + buscado.len()..].chars();
+        let siguiente = despues.next();
+        let sigue_dominio = match siguiente {
+            Some('.') => despues.next().is_some_and(dominio),
+            Some(c) => dominio(c),
+            None => false,
+        };
+        !antes.is_some_and(local) && !sigue_dominio
+    })
 }
 
 /// Where the worker counts, for `anonimizar`'s reply, the dead letters that
@@ -668,6 +689,12 @@ mod tests {
         assert!(!menciona_email(cuerpo, "%@empresa.com"));
         assert!(!menciona_email(cuerpo, "an_@empresa.com"));
         assert!(!menciona_email(cuerpo, "  "));
+        // Whole addresses only: another person's that contains it is not hers.
+        assert!(!menciona_email(br#"{"email":"mariana@empresa.com"}"#, "ana@empresa.com"));
+        assert!(!menciona_email(br#"{"email":"ana@empresa.com.co"}"#, "ana@empresa.com"));
+        assert!(!menciona_email(br#"{"email":"ana@empresa.company"}"#, "ana@empresa.com"));
+        assert!(menciona_email(br#"{"nota":"escriba a ana@empresa.com."}"#, "ana@empresa.com"));
+        assert!(menciona_email(br#"{"nota":"<ana@empresa.com>, gracias"}"#, "ana@empresa.com"));
         let seleccion = Seleccion::Email("ana@empresa.com".into());
         let r = Rechazado {
             fecha: None,

@@ -33,7 +33,10 @@ pub use catalogo::{
     SlaCatalogo, TransicionCatalogo, vista_catalogo,
 };
 pub use conversacion::{AdjuntoVista, AutorVista, MensajeVista};
-pub use datos::{Anonimizado, DatosAnonimizado, Exportado, TicketExportado, anonimizado, datos_anonimizado, exportado};
+pub use datos::{
+    Anonimizado, DatosAnonimizado, EXPORTADO_BYTES_MAX, Exportado, TicketExportado, anonimizado, datos_anonimizado,
+    exportado, peso,
+};
 pub use documentos::{asyncapi, esquema_evento, esquema_respuesta, esquemas};
 pub use eventos::{
     ActorEvento, DatosAlerta, DatosEventoTicket, Evento, FuenteEventos, TipoDeContenido, VersionCloudEvents,

@@ -20,7 +20,7 @@ pub enum Orden {
         /// The requester's e-mail (compared as `consultar` compares it).
         #[arg(long)]
         email: String,
-        /// The file to write (created readable by its owner only); `-` or
+        /// The file to write (readable by its owner only, even if it existed); `-` or
         /// absent: standard output.
         #[arg(long)]
         salida: Option<PathBuf>,
@@ -78,6 +78,12 @@ fn escribir_privado(ruta: &std::path::Path, contenido: &[u8]) -> std::io::Result
         opciones.mode(0o600);
     }
     let mut f = opciones.open(ruta)?;
+    // An existing file keeps its mode on open: set it, before any byte.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     f.write_all(contenido)?;
     f.sync_all()
 }

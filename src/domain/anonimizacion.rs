@@ -23,77 +23,82 @@ pub enum Anonimizador<'a> {
     Retencion,
 }
 
-/// The personal values a ticket held before erasure: what every copy of it
-/// must lose. Only in memory, for the one batch that erases them.
+/// What a ticket's copies must lose, and how to find it in a copy kept as
+/// JSON (an outbox event). Only in memory, for the one batch that erases it.
+///
+/// A copy is erased by where the requester's data sits, never by comparing
+/// every string with the requester's words: a subject equal to a category
+/// ("Soporte"), a company equal to an area ("Compras") or a requester named
+/// like the agent must not take the other field down with it. Only the
+/// identifiers that nothing else can equal by chance — e-mail (in any
+/// case), phone, document — are also replaced wherever they appear whole.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatosPersonales {
     /// The ticket they belonged to.
     pub ticket: uuid::Uuid,
-    /// Each value with what replaces it, longest first (so a value that
-    /// holds another is replaced whole).
-    valores: Vec<(String, &'static str)>,
+    /// E-mail, phone and document, as stored.
+    identificadores: Vec<String>,
 }
+
+/// Keys whose text only the requester wrote (the ticket view's, an SLA alert's).
+const ESCRITO_POR_EL_SOLICITANTE: [&str; 2] = ["asunto", "descripcion"];
 
 impl DatosPersonales {
     fn de(t: &Ticket) -> Self {
         let s = &t.solicitante;
-        let mut valores: Vec<(String, &'static str)> = [
-            Some((s.nombre.clone(), NOMBRE_ANONIMIZADO)),
-            s.email.clone().map(|e| (e, TEXTO_ANONIMIZADO)),
-            s.telefono.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
-            s.documento.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
-            s.empresa_departamento.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
-            t.asunto.clone().map(|v| (v, TEXTO_ANONIMIZADO)),
-            Some((t.descripcion.clone(), TEXTO_ANONIMIZADO)),
-        ]
-        .into_iter()
-        .flatten()
-        .filter(|(v, _)| !v.is_empty())
-        .collect();
-        valores.sort_by_key(|(v, _)| std::cmp::Reverse(v.chars().count()));
-        DatosPersonales { ticket: t.uuid, valores }
+        let identificadores = [s.email.clone(), s.telefono.clone(), s.documento.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|v| !v.trim().is_empty())
+            .collect();
+        DatosPersonales { ticket: t.uuid, identificadores }
     }
 
-    /// What replaces `s` when it is one of the values (an e-mail in any
-    /// case, as `consultar` compares it).
-    fn reemplazo(&self, s: &str) -> Option<&'static str> {
-        self.valores
-            .iter()
-            .find(|(v, _)| v == s || (v.contains('@') && v.to_lowercase() == s.to_lowercase()))
-            .map(|(_, r)| *r)
+    /// Whether `s` is one of the identifiers (an e-mail in any case, as
+    /// `consultar` compares it).
+    fn es_identificador(&self, s: &str) -> bool {
+        self.identificadores.iter().any(|v| v == s || (v.contains('@') && v.to_lowercase() == s.to_lowercase()))
     }
 
-    /// Erases these values from `v`, a copy kept as JSON (an event): every
-    /// string equal to one of them is replaced, and every conversation
-    /// message whose author is the requester (`autor.rol` USUARIO) loses
-    /// its `texto` and `adjuntos`. Whether anything changed.
+    /// Erases the requester's data from `v`, a copy kept as JSON (an
+    /// event): `asunto` and `descripcion`; the name of an actor or author
+    /// whose role is USUARIO (`nombre` beside `rol`, `actor_nombre` beside
+    /// `actor_rol`); the `texto` and `adjuntos` of a message whose author is
+    /// the requester; and any string that is one of the identifiers.
+    /// Whether anything changed.
     pub fn borrar_de(&self, v: &mut Value) -> bool {
         match v {
-            Value::String(s) => match self.reemplazo(s) {
-                Some(r) if s != r => {
-                    *s = r.to_string();
-                    true
-                }
-                _ => false,
-            },
+            Value::String(s) if self.es_identificador(s) => {
+                *s = TEXTO_ANONIMIZADO.to_string();
+                true
+            }
             Value::Array(items) => items.iter_mut().fold(false, |c, i| self.borrar_de(i) | c),
             Value::Object(campos) => {
+                let usuario = RolActor::Usuario.as_str();
+                let es_usuario = |clave: &str, campos: &serde_json::Map<String, Value>| {
+                    campos.get(clave).and_then(Value::as_str) == Some(usuario)
+                };
                 let mut cambio = false;
-                let del_solicitante = campos
-                    .get("autor")
-                    .and_then(|a| a.get("rol"))
-                    .and_then(Value::as_str)
-                    .is_some_and(|r| r == RolActor::Usuario.as_str());
+                let mut poner = |campos: &mut serde_json::Map<String, Value>, clave: &str, valor: Value| {
+                    if let Some(actual) = campos.get_mut(clave).filter(|a| !a.is_null() && **a != valor) {
+                        *actual = valor;
+                        cambio = true;
+                    }
+                };
+                for clave in ESCRITO_POR_EL_SOLICITANTE {
+                    poner(campos, clave, Value::String(TEXTO_ANONIMIZADO.into()));
+                }
+                if es_usuario("rol", campos) {
+                    poner(campos, "nombre", Value::String(NOMBRE_ANONIMIZADO.into()));
+                }
+                if es_usuario("actor_rol", campos) {
+                    poner(campos, "actor_nombre", Value::String(NOMBRE_ANONIMIZADO.into()));
+                }
+                let del_solicitante =
+                    campos.get("autor").and_then(Value::as_object).is_some_and(|a| es_usuario("rol", a));
                 if del_solicitante {
-                    if let Some(t) = campos.get_mut("texto").filter(|t| t.as_str() != Some(TEXTO_ANONIMIZADO)) {
-                        *t = Value::String(TEXTO_ANONIMIZADO.into());
-                        cambio = true;
-                    }
-                    if let Some(a) = campos.get_mut("adjuntos").filter(|a| a.as_array().is_some_and(|l| !l.is_empty()))
-                    {
-                        *a = Value::Array(Vec::new());
-                        cambio = true;
-                    }
+                    poner(campos, "texto", Value::String(TEXTO_ANONIMIZADO.into()));
+                    poner(campos, "adjuntos", Value::Array(Vec::new()));
                 }
                 campos.values_mut().fold(cambio, |c, i| self.borrar_de(i) | c)
             }
@@ -113,8 +118,8 @@ impl Ticket {
     /// company are gone, `asunto` and `descripcion` become
     /// [`TEXTO_ANONIMIZADO`]; what statistics need (type, category,
     /// priority, area, states, dates, SLA) stays. With its ANONIMIZACION
-    /// entry (no personal data: a `motivo` quoting one of the values loses
-    /// it too) and the values every copy must lose. None when erased
+    /// entry (no personal data: a `motivo` quoting the e-mail, phone or
+    /// document loses it) and what every copy must lose. None when erased
     /// already: erasure happens once.
     pub fn anonimizar(
         &self,
@@ -152,12 +157,13 @@ impl Ticket {
     }
 }
 
-/// A `motivo` with every personal value inside it replaced (an ADMIN may
-/// have quoted the e-mail it erases).
+/// A `motivo` with every identifier inside it replaced (an ADMIN may have
+/// quoted the e-mail it erases). Names are not searched for: a short one
+/// ("Ana") would also be found inside other words ("semana").
 fn sin_valores(motivo: &str, datos: &DatosPersonales) -> String {
     let mut texto = motivo.to_string();
-    for (valor, reemplazo) in &datos.valores {
-        texto = reemplazar_sin_mayusculas(&texto, valor, reemplazo);
+    for valor in &datos.identificadores {
+        texto = reemplazar_sin_mayusculas(&texto, valor, TEXTO_ANONIMIZADO);
     }
     texto
 }
@@ -264,6 +270,31 @@ mod tests {
         assert_eq!(evento["data"]["otro"]["texto"], "gracias");
         assert_eq!(evento["data"]["ticket"]["categoria"], "Soporte");
         assert!(!datos.borrar_de(&mut evento), "a second pass changes nothing");
+    }
+
+    #[test]
+    fn a_copy_keeps_other_fields_that_happen_to_equal_the_requesters_words() {
+        let t = ticket();
+        let (_, _, datos) = t.anonimizar(Anonimizador::Retencion, t.creado_en).unwrap();
+        // The requester's company is "Contabilidad", her subject "Cédula":
+        // an area, a category and an agent with the same words are not hers.
+        let mut evento = json!({"data": {
+            "ticket": {"asunto": "Cédula", "categoria": "Cédula", "area_asignada": "Contabilidad",
+                       "agente_asignado": "Ana García"},
+            "historial": {"actor_nombre": "Ana García", "actor_rol": "MESA", "area_despues": "Contabilidad"},
+            "actor": {"nombre": "Ana García", "rol": "MESA"}
+        }});
+        assert!(datos.borrar_de(&mut evento));
+        assert_eq!(evento["data"]["ticket"]["asunto"], TEXTO_ANONIMIZADO);
+        assert_eq!(evento["data"]["ticket"]["categoria"], "Cédula");
+        assert_eq!(evento["data"]["ticket"]["area_asignada"], "Contabilidad");
+        assert_eq!(evento["data"]["ticket"]["agente_asignado"], "Ana García");
+        assert_eq!(evento["data"]["historial"]["actor_nombre"], "Ana García", "a staff member of the same name");
+        assert_eq!(evento["data"]["actor"]["nombre"], "Ana García");
+        // The requester's own entry loses her name.
+        let mut entrada = json!({"historial": {"actor_nombre": "Ana García", "actor_rol": "USUARIO"}});
+        assert!(datos.borrar_de(&mut entrada));
+        assert_eq!(entrada["historial"]["actor_nombre"], NOMBRE_ANONIMIZADO);
     }
 
     #[test]

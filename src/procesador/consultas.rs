@@ -134,23 +134,30 @@ impl Procesador {
             Consulta::Catalogo => Desenlace::ok(op, &vistas::vista_catalogo(&self.reglas)),
             Consulta::Exportar { filtro } => {
                 let limite = filtro.limite as usize;
-                let mut tickets = store::tickets_por_email(tx, &filtro.email, filtro.despues_de, limite + 1)
+                // One row more than the page says whether another follows.
+                let tickets = store::tickets_por_email(tx, &filtro.email, filtro.despues_de, limite + 1)
                     .await
                     .en("tickets_por_email")?;
-                // One row more than the page says whether another follows.
-                let siguiente = (tickets.len() > limite).then(|| {
-                    tickets.truncate(limite);
-                    tickets.last().map(|t| Cursor::Num(t.num).texto())
-                });
-                let mut pagina = Vec::with_capacity(tickets.len());
-                for t in tickets {
+                let hay_mas = tickets.len() > limite;
+                // A page also ends before it outgrows `EXPORTADO_BYTES_MAX`
+                // (one ticket at least): a reply must fit a broker message.
+                let (mut pagina, mut bytes, mut cortada) = (Vec::new(), 0, false);
+                for t in tickets.into_iter().take(limite) {
                     let entradas = store::historial(tx, t.uuid).await.en("historial")?;
                     // As `detalle` shows it: the latest messages, with how many are left out.
                     let mensajes =
                         store::conversacion(tx, t.uuid, false, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
+                    let peso = vistas::peso(&vistas::detalle(&t, &entradas, &mensajes, ahora, &self.reglas));
+                    if !pagina.is_empty() && bytes + peso > vistas::EXPORTADO_BYTES_MAX {
+                        cortada = true;
+                        break;
+                    }
+                    bytes += peso;
                     pagina.push((t, entradas, mensajes));
                 }
-                Desenlace::ok(op, &vistas::exportado(&filtro.email, &pagina, siguiente.flatten(), ahora, &self.reglas))
+                let siguiente =
+                    (hay_mas || cortada).then(|| pagina.last().map(|(t, ..)| Cursor::Num(t.num).texto())).flatten();
+                Desenlace::ok(op, &vistas::exportado(&filtro.email, &pagina, siguiente, ahora, &self.reglas))
             }
         })
     }

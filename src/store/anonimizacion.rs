@@ -49,12 +49,15 @@ pub async fn borrar_copias(conn: &mut PgConnection, datos: &[DatosPersonales]) -
         .execute(&mut *conn)
         .await?;
     // The events are JSON text, each erased by the pure rule the domain
-    // tests; only those that change are written back.
-    let filas: Vec<(i64, Uuid, String)> =
-        sqlx::query_as("SELECT id, ticket_uuid, cuerpo::text FROM outbox WHERE ticket_uuid = ANY($1) FOR UPDATE")
-            .bind(&uuids)
-            .fetch_all(&mut *conn)
-            .await?;
+    // tests; only those that change are written back. Locked in `id` order,
+    // as the pruning deletes them, so the two cannot deadlock. A row the
+    // relay is publishing is waited for: once published it is erased too.
+    let filas: Vec<(i64, Uuid, String)> = sqlx::query_as(
+        "SELECT id, ticket_uuid, cuerpo::text FROM outbox WHERE ticket_uuid = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&uuids)
+    .fetch_all(&mut *conn)
+    .await?;
     let (mut ids, mut cuerpos) = (Vec::new(), Vec::new());
     for (id, ticket, cuerpo) in filas {
         let (Some(d), Ok(mut valor)) =

@@ -78,6 +78,16 @@ pub struct Exportado<'a> {
     pub siguiente_cursor: Option<String>,
 }
 
+/// The most an `exportar` page's tickets weigh as JSON: 8 MiB, half of
+/// RabbitMQ 4's default largest message (16 MiB), whatever `limite` says;
+/// a page holds one ticket at least.
+pub const EXPORTADO_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// How many bytes a view weighs as JSON.
+pub fn peso(vista: &impl Serialize) -> usize {
+    super::json(vista).len()
+}
+
 /// One exported ticket: the ticket, its history and its conversation, read back.
 pub type TicketExportado = (Ticket, Vec<HistorialLeido>, Conversacion);
 

@@ -313,3 +313,62 @@ async fn the_gateway_serves_exportar_and_anonimizar_to_admin_only() {
         respuesta(gw.post("/api/solicitantes/anonimizar", &json!({"motivo": "m"})).bearer_auth(&admin)).await;
     es_error(&doc, estado, &r, StatusCode::UNPROCESSABLE_ENTITY, "VALIDACION");
 }
+
+#[tokio::test]
+async fn an_export_page_ends_before_it_outgrows_a_broker_message() {
+    let mut app = TestApp::spawn().await;
+    let admin = token("ADMIN", None);
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(app.crear().await["ticketUuid"].as_str().unwrap().to_string());
+    }
+    // 200 messages of 5,000 characters each per ticket (about 1 MB a bundle):
+    // ten tickets outweigh one page.
+    sqlx::query(
+        "INSERT INTO mensajes (uuid, ticket_uuid, fecha, autor_nombre, autor_rol, visibilidad, texto) \
+         SELECT gen_random_uuid(), t.uuid, now(), 'Ana García', 'USUARIO', 'PUBLICO', repeat('x', 5000) \
+         FROM tickets t, generate_series(1, 200)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (mut vistos, mut cursor, mut paginas) = (Vec::new(), None::<String>, 0);
+    loop {
+        let c = app
+            .cliente
+            .publicar(
+                "ticket.exportar",
+                json!({"email": EMAIL, "cursor": cursor}).to_string().as_bytes(),
+                None,
+                Some(&format!("Bearer {admin}")),
+            )
+            .await;
+        let r = app.cliente.respuesta(&c).await;
+        assert_eq!(r["ok"], true, "{}", &r.to_string()[..200.min(r.to_string().len())]);
+        let bytes = r.to_string().len();
+        assert!(bytes <= 9 * 1024 * 1024, "a page of {bytes} bytes");
+        paginas += 1;
+        let d = &r["datos"];
+        vistos
+            .extend(d["tickets"].as_array().unwrap().iter().map(|t| t["ticket"]["uuid"].as_str().unwrap().to_string()));
+        match d["siguienteCursor"].as_str() {
+            Some(s) => cursor = Some(s.to_string()),
+            None => break,
+        }
+    }
+    assert!(paginas > 1, "ten 1-MB bundles in one reply");
+    assert_eq!(vistos, ids, "every ticket once, oldest first, across the pages");
+}
+
+#[tokio::test]
+async fn a_dead_letter_queue_that_cannot_be_walked_leaves_the_count_null_and_the_erasure_goes_on() {
+    let mut app = TestApp::spawn().await;
+    let admin = token("ADMIN", None);
+    let id = app.ticket_en("ASIGNADO").await;
+    // An operator deleted the dead-letter queue: the walk fails at once.
+    let cola = app.topologia().rechazados();
+    app.cliente.canal.queue_delete(cola.into(), Default::default()).await.unwrap();
+    let r = ok(&mut app, "anonimizar", json!({"email": EMAIL, "motivo": "supresión"}), Some(&admin)).await;
+    assert_eq!((&r["tickets"], &r["ticketUuids"], &r["rechazados"]), (&json!(1), &json!([id]), &Value::Null), "{r}");
+    assert_eq!(app.fila(&id).await["solicitante_email"], Value::Null);
+}
