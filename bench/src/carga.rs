@@ -2,12 +2,12 @@
 //! process running the same `run` code) or an external one.
 
 use crate::clientes::{Remitente, Ritmo};
-use crate::entorno::{Entorno, Hijo, lanzar, sembrar, tamano_db, terminar, token};
+use crate::entorno::{Entorno, Hijo, lanzar_con, sembrar, tamano_db, terminar, token};
 use crate::medidas::{Latencias, cpu_segundos, resumen_ms, rss_pico_mib};
-use clap::Args;
+use clap::{Args, FromArgMatches};
 use futures_util::StreamExt;
 use mesa_ayuda::amqp::{self, Topologia};
-use mesa_ayuda::configuration::Config;
+use mesa_ayuda::configuration::{Config, Settings};
 use mesa_kit::ana_garcia;
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -90,15 +90,15 @@ pub(crate) struct ResumenCarga {
     flujos_en_vuelo: usize,
     replicas: usize,
     tickets_previos: i64,
-    comandos: usize,
-    ok: u64,
+    pub(crate) comandos: usize,
+    pub(crate) ok: u64,
     /// Replies that were not `ok`, by code (and, with `--mezcla
     /// conversacion`, SIN_REAPERTURA: follow-ups that did not reopen).
-    errores: HashMap<String, u64>,
+    pub(crate) errores: HashMap<String, u64>,
     /// From the first reply to the last.
-    comandos_por_segundo: f64,
+    pub(crate) comandos_por_segundo: f64,
     /// Publish → reply.
-    respuesta: Latencias,
+    pub(crate) respuesta: Latencias,
     /// Publish → event.
     evento: Latencias,
     /// Publish → broker confirm: the broker's share.
@@ -107,14 +107,37 @@ pub(crate) struct ResumenCarga {
     rss_pico_mib: Option<f64>,
     /// The worker's CPU time (user + system); none with `--externo`.
     cpu_worker_s: Option<f64>,
-    cpu_worker_us_por_comando: Option<f64>,
+    pub(crate) cpu_worker_us_por_comando: Option<f64>,
     db_bytes_antes: i64,
     db_bytes_despues: i64,
 }
 
+impl ArgsCarga {
+    /// `carga`'s defaults (clap's, written once) at this length and pace:
+    /// the load another measurement runs.
+    pub(crate) fn con(duracion: u64, tasa: u64) -> anyhow::Result<ArgsCarga> {
+        let (duracion, tasa) = (duracion.to_string(), tasa.to_string());
+        let comando = ArgsCarga::augment_args(clap::Command::new("carga"));
+        let m = comando.try_get_matches_from(["carga", "--duracion", &duracion, "--tasa", &tasa])?;
+        Ok(ArgsCarga::from_arg_matches(&m)?)
+    }
+}
+
+/// One load run as `correr` leaves it: the summary, and each reply's
+/// publish instant and latency, for a measurement that looks at a window of
+/// the run.
+pub(crate) struct Corrida {
+    pub(crate) resumen: ResumenCarga,
+    /// When the load began (the first flow's first publish, at the latest).
+    pub(crate) inicio: Instant,
+    /// (published at, publish → reply in ms), in no particular order.
+    pub(crate) respuestas: Vec<(Instant, f64)>,
+}
+
 #[derive(Default)]
 struct Medidas {
-    latencias_ms: Mutex<Vec<f64>>,
+    /// (published at, publish → reply in ms).
+    latencias_ms: Mutex<Vec<(Instant, f64)>>,
     /// Publish → broker confirm: the broker's share of the latency.
     confirmaciones_ms: Mutex<Vec<f64>>,
     publicado_en: Mutex<HashMap<String, Instant>>,
@@ -127,7 +150,7 @@ struct Medidas {
 impl Medidas {
     async fn respuesta(&self, enviado: Instant, (r, ahora): (Value, Instant)) {
         let r = &r;
-        self.latencias_ms.lock().await.push(ahora.duration_since(enviado).as_secs_f64() * 1000.0);
+        self.latencias_ms.lock().await.push((enviado, ahora.duration_since(enviado).as_secs_f64() * 1000.0));
         self.primera.lock().await.get_or_insert(ahora);
         *self.ultima.lock().await = Some(ahora);
         if r["ok"] == true {
@@ -247,8 +270,7 @@ async fn conversacion(p: &Remitente, ritmo: &Ritmo, m: &Medidas, auth: &str) -> 
 
 /// Runs the load and reports it.
 pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
-    let ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas, eco, mezcla } = args;
-    let (settings, entorno) = if externo {
+    let (settings, entorno) = if args.externo {
         (Config::load()?.settings, None)
     } else {
         let e = Entorno::nuevo().await?;
@@ -258,17 +280,40 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
         Some(e) => e.pool().await?,
         None => PgPool::connect(settings.database.url.expose_secret()).await?,
     };
-    if tickets_previos > 0 {
-        let t = sembrar(&pool, tickets_previos, 0).await?;
-        eprintln!("sembrados {tickets_previos} tickets en {:.1} s", t.as_secs_f64());
+    let corrida = async {
+        if args.tickets_previos > 0 {
+            let t = sembrar(&pool, args.tickets_previos, 0).await?;
+            eprintln!("sembrados {} tickets en {:.1} s", args.tickets_previos, t.as_secs_f64());
+        }
+        correr(&args, &settings, &pool, &[]).await
     }
-    let db_antes = tamano_db(&pool).await?;
+    .await;
+    pool.close().await;
+    if let Some(e) = entorno {
+        e.limpiar().await;
+    }
+    Ok(corrida?.resumen)
+}
+
+/// The load of `args` on the database of `pool` and the topology of
+/// `settings`, as seeded by the caller: starts the worker (unless
+/// `--externo`) with `variables` on top of the settings (`lanzar_con`),
+/// runs, prints the summary, stops the worker. The environment stays the
+/// caller's to inspect and remove.
+pub(crate) async fn correr(
+    args: &ArgsCarga,
+    settings: &Settings,
+    pool: &PgPool,
+    variables: &[(String, String)],
+) -> anyhow::Result<Corrida> {
+    let &ArgsCarga { duracion, tasa, publicadores, en_vuelo, tickets_previos, externo, replicas, eco, mezcla } = args;
+    let db_antes = tamano_db(pool).await?;
     let topo = Topologia::de(&settings.topology);
     let url = settings.amqp.url.expose_secret().to_string();
 
     let mut hijos = vec![];
     for i in 0..if externo { 0 } else { replicas.max(1) } {
-        hijos.push(lanzar(if eco { Hijo::Eco } else { Hijo::Worker }, &settings)?);
+        hijos.push(lanzar_con(if eco { Hijo::Eco } else { Hijo::Worker }, settings, variables)?);
         if i == 0 {
             // The first one becomes the active consumer.
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -310,7 +355,8 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     let medidas = Arc::new(Medidas::default());
     let ritmo = Arc::new(Ritmo::new(tasa));
     let auth = format!("Bearer {}", token("MESA"));
-    let fin = Instant::now() + Duration::from_secs(duracion);
+    let inicio = Instant::now();
+    let fin = inicio + Duration::from_secs(duracion);
     eprintln!(
         "carga: {duracion} s, tasa {}, {publicadores} publicadores × {en_vuelo} flujos, mezcla {mezcla:?}",
         if tasa == 0 { "máxima".to_string() } else { format!("{tasa}/s") }
@@ -350,7 +396,8 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let latencias = std::mem::take(&mut *medidas.latencias_ms.lock().await);
+    let respuestas = std::mem::take(&mut *medidas.latencias_ms.lock().await);
+    let latencias: Vec<f64> = respuestas.iter().map(|&(_, ms)| ms).collect();
     let confirmaciones = std::mem::take(&mut *medidas.confirmaciones_ms.lock().await);
     let total = latencias.len();
     let (primera, ultima) = (*medidas.primera.lock().await, *medidas.ultima.lock().await);
@@ -365,7 +412,7 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
         .iter()
         .filter_map(|(c, t)| publicado.get(c).map(|p| t.duration_since(*p).as_secs_f64() * 1000.0))
         .collect();
-    let db_despues = tamano_db(&pool).await?;
+    let db_despues = tamano_db(pool).await?;
     let resultado = ResumenCarga {
         benchmark: "carga",
         mezcla,
@@ -421,9 +468,5 @@ pub(crate) async fn medir(args: ArgsCarga) -> anyhow::Result<ResumenCarga> {
     for h in hijos.iter_mut() {
         terminar(h).await;
     }
-    pool.close().await;
-    if let Some(e) = entorno {
-        e.limpiar().await;
-    }
-    Ok(resultado)
+    Ok(Corrida { resumen: resultado, inicio, respuestas })
 }

@@ -110,6 +110,61 @@ pub(crate) async fn sembrar(pool: &PgPool, n: i64, debidos: i64) -> anyhow::Resu
     Ok(inicio.elapsed())
 }
 
+/// Seeds exactly `n` closed tickets (CANCELADO or ARCHIVADO), every one
+/// closed more than 400 days ago, for the retention pass to erase: the
+/// spread of `sembrar` (types, areas, priorities; its CANCELADO ones stay
+/// CANCELADO, every other ticket was ARCHIVADO), all its clocks and dates a
+/// further 401 days back (`sembrar`'s newest is closed 2 hours after now) and nothing left open (no wait, no pending reply,
+/// no alert due). So that the erasure of each copy has rows to rewrite, as
+/// on a real desk, each ticket gets two history entries (its creation by
+/// the requester, its closing by the desk) and one message of the requester.
+/// Outbox rows are not seeded: a year-old ticket's events were pruned long
+/// ago (`retencion.eventos`). `sembrar` itself is unchanged, so the other
+/// measurements seed what they always did.
+pub(crate) async fn sembrar_cerrados(pool: &PgPool, n: i64) -> anyhow::Result<Duration> {
+    let inicio = Instant::now();
+    sembrar(pool, n, 0).await?;
+    // Set from the old values throughout (an UPDATE's right-hand sides read
+    // the row as it was), so each date keeps its distance to `creado_en`.
+    sqlx::query(
+        "UPDATE tickets SET estado = CASE WHEN estado = 'CANCELADO' THEN 'CANCELADO' ELSE 'ARCHIVADO' END, \
+         creado_en = creado_en - interval '401 days', \
+         actualizado_en = creado_en - interval '401 days' + interval '2 hours', \
+         cerrado_en = creado_en - interval '401 days' + interval '2 hours', \
+         fecha_limite_sla = fecha_limite_sla - interval '401 days', \
+         fecha_aviso_sla = fecha_aviso_sla - interval '401 days', \
+         proxima_alerta_sla = NULL, sla_final = coalesce(sla_final, 'CUMPLIDO'), \
+         espera = NULL, espera_hasta = NULL, al_vencer = NULL, pendiente_desde = NULL",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO historial (ticket_uuid, fecha, accion, actor_nombre, actor_rol, estado_antes, estado_despues) \
+         SELECT uuid, creado_en, 'CREACION', solicitante_nombre, 'USUARIO', NULL, 'NUEVO' FROM tickets \
+         UNION ALL \
+         SELECT uuid, cerrado_en, CASE WHEN estado = 'CANCELADO' THEN 'CANCELACION' ELSE 'ARCHIVO' END, \
+           'Agente bench', 'MESA', 'ASIGNADO', estado FROM tickets",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO mensajes (uuid, ticket_uuid, fecha, autor_nombre, autor_rol, visibilidad, texto) \
+         SELECT gen_random_uuid(), uuid, creado_en + interval '1 hour', solicitante_nombre, 'USUARIO', 'PUBLICO', \
+           'Sigue sin funcionar, adjunto más datos.' FROM tickets",
+    )
+    .execute(pool)
+    .await?;
+    let cerrados: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tickets WHERE estado IN ('CANCELADO', 'ARCHIVADO') \
+         AND cerrado_en < now() - interval '400 days' AND anonimizado_en IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    anyhow::ensure!(cerrados == n, "sembrados {cerrados} tickets cerrados hace más de 400 días, no {n}");
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(inicio.elapsed())
+}
+
 /// A day-long token of role `rol` for the actor `bench`.
 pub(crate) fn token(rol: &str) -> String {
     mesa_kit::token_de("bench", rol, None, 24 * 3600, SECRETO)
@@ -136,6 +191,17 @@ pub(crate) enum Hijo {
 /// Starts `hijo` on the environment's database and topology, quiet
 /// (`RUST_LOG=warn` unless set): killed if dropped.
 pub(crate) fn lanzar(hijo: Hijo, settings: &Settings) -> anyhow::Result<tokio::process::Child> {
+    lanzar_con(hijo, settings, &[])
+}
+
+/// `lanzar`, with these environment variables on top (`MESA__…` settings a
+/// measurement changes for its worker alone); they win over the
+/// environment's.
+pub(crate) fn lanzar_con(
+    hijo: Hijo,
+    settings: &Settings,
+    variables: &[(String, String)],
+) -> anyhow::Result<tokio::process::Child> {
     let exe = std::env::current_exe()?;
     let mut c = tokio::process::Command::new(exe);
     c.env("MESA__DATABASE__URL", settings.database.url.expose_secret())
@@ -153,6 +219,7 @@ pub(crate) fn lanzar(hijo: Hijo, settings: &Settings) -> anyhow::Result<tokio::p
             .env("MESA__GATEWAY__PORT", puerto.to_string())
             .env("MESA__GATEWAY__LIMITE_PUBLICO", "0"),
     };
+    c.envs(variables.iter().map(|(k, v)| (k, v)));
     c.spawn().context("no se pudo iniciar el proceso")
 }
 

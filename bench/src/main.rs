@@ -12,6 +12,16 @@
 //!   v1.1 ones, the desk's inbox `pendienteRespuesta` and `espera`).
 //! - `sla`: one SLA scan over N stored tickets of which M are due.
 //! - `procesador`: the processor alone, no broker.
+//! - `retencion`: the retention pass (`retencion.anonimizar_cerrados`)
+//!   erasing N tickets closed over a year ago while the worker carries
+//!   `carga`'s load at `--tasa`, against the same load without it, in
+//!   interleaved A/B pairs, each run on a fresh environment seeded alike
+//!   (`sembrar_cerrados`); reports both sides' reply p50/p95/p99 and
+//!   throughput, the B/A ratios (and p99 over the replies published while
+//!   the pass erased), how many of the N were erased with exactly one
+//!   ANONIMIZACION entry (and how many with more), when the pass finished,
+//!   and the longest transaction it was seen to hold (`pg_stat_activity`
+//!   sampled every 50 ms).
 //! - `eco` (`carga --eco`): a worker that only consumes, replies, acks and
 //!   publishes events — the AMQP client's floor under the real one.
 //!
@@ -26,6 +36,7 @@ mod gateway;
 mod listar;
 mod medidas;
 mod procesador;
+mod retencion;
 mod sla;
 
 use clap::{Parser, Subcommand};
@@ -70,6 +81,9 @@ enum Medicion {
     /// The processor alone, no broker: the database-bound ceiling of the
     /// command transaction (crear + asignar + actualizar per ticket).
     Procesador(procesador::ArgsProcesador),
+    /// The retention pass erasing many closed tickets under a fixed load,
+    /// against the same load without it (interleaved A/B).
+    Retencion(retencion::ArgsRetencion),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +110,7 @@ async fn medir(medicion: Medicion, json: Option<std::path::PathBuf>) -> anyhow::
         Medicion::Listar(args) => serde_json::to_value(listar::medir(args).await?)?,
         Medicion::Sla(args) => serde_json::to_value(sla::medir(args).await?)?,
         Medicion::Procesador(args) => serde_json::to_value(procesador::medir(args).await?)?,
+        Medicion::Retencion(args) => serde_json::to_value(retencion::medir(args).await?)?,
     };
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&resultado)?)?;
