@@ -38,6 +38,11 @@ pub struct Planificador {
     pub lote: usize,
     /// One scan at a time per process; other processes are kept apart by locks.
     en_curso: Arc<Mutex<()>>,
+    /// One retention erasure at a time per process: a pass longer than its
+    /// cron's period must not be joined by another (they would only compete
+    /// with commands for the cores and the pool); other processes share the
+    /// work through SKIP LOCKED.
+    retencion_en_curso: Arc<Mutex<()>>,
 }
 
 impl Planificador {
@@ -50,7 +55,16 @@ impl Planificador {
         metricas: Arc<Metricas>,
         lote: usize,
     ) -> Self {
-        Self { pool, reglas, reloj, aviso_outbox, metricas, lote, en_curso: Arc::new(Mutex::new(())) }
+        Self {
+            pool,
+            reglas,
+            reloj,
+            aviso_outbox,
+            metricas,
+            lote,
+            en_curso: Arc::new(Mutex::new(())),
+            retencion_en_curso: Arc::new(Mutex::new(())),
+        }
     }
 
     /// One scan at the current time; returns the alerts emitted.
@@ -191,8 +205,13 @@ impl Planificador {
     /// its tickets `FOR UPDATE SKIP LOCKED` on the partial index of those
     /// not erased, and marks them erased in the same transaction, so two
     /// replicas share the work and a command waits for one batch at most.
-    /// How many tickets it erased.
+    /// How many tickets it erased; none when this process's previous pass
+    /// is still running.
     pub async fn anonimizar_cerrados(&self, ahora: DateTime<Utc>, edad: TimeDelta) -> Result<usize, ErrorProceso> {
+        let Ok(_turno) = self.retencion_en_curso.try_lock() else {
+            tracing::debug!("retención: la anonimización anterior sigue en curso");
+            return Ok(0);
+        };
         let corte = ahora - edad;
         let mut total = 0;
         loop {

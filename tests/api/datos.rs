@@ -267,10 +267,32 @@ async fn retention_erases_each_closed_ticket_once_across_replicas_and_leaves_ope
     assert_eq!(app.planificador.anonimizar_cerrados(app.ahora(), edad).await.unwrap(), 0);
     // A year and a day later, two replicas at once, in batches of two.
     let despues = app.ahora() + chrono::TimeDelta::days(366);
-    let (a, b) = (app.planificador.clone(), app.planificador.clone());
+    // Two replicas: two schedulers of their own (a clone shares its
+    // process's turn: a second pass there is skipped, asserted below).
+    let (pool, reglas) = (app.pool.clone(), app.config.reglas.clone());
+    let replica = |lote: usize| {
+        mesa_ayuda::planificador::Planificador::new(
+            pool.clone(),
+            reglas.clone(),
+            Arc::new(chrono::Utc::now),
+            Arc::default(),
+            Arc::default(),
+            lote,
+        )
+    };
+    let (a, b) = (replica(2), replica(2));
     let (na, nb) = tokio::join!(a.anonimizar_cerrados(despues, edad), b.anonimizar_cerrados(despues, edad));
     assert_eq!(na.unwrap() + nb.unwrap(), cerrados.len(), "each closed ticket once");
     assert_eq!(app.planificador.anonimizar_cerrados(despues, edad).await.unwrap(), 0, "a later pass finds nothing");
+    // Within one process a pass never joins one still running (a cron
+    // shorter than a pass): the second finds the turn taken and does nothing.
+    let mas = [app.ticket_en("ARCHIVADO").await, app.ticket_en("CANCELADO").await];
+    let mas_tarde = despues + chrono::TimeDelta::days(400);
+    // Batches of one: two passes at once would each take one.
+    let p = replica(1);
+    let (n1, n2) = tokio::join!(p.anonimizar_cerrados(mas_tarde, edad), p.anonimizar_cerrados(mas_tarde, edad));
+    assert_eq!((n1.unwrap(), n2.unwrap()), (mas.len(), 0));
+    cerrados.extend(mas);
     for id in &cerrados {
         assert_eq!(app.contar_de("SELECT count(*) FROM historial WHERE ticket_uuid = $1::uuid AND accion = 'ANONIMIZACION' AND actor_rol = 'SISTEMA'", id).await, 1);
         assert_eq!(app.fila(id).await["solicitante_email"], Value::Null);
