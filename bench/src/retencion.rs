@@ -80,23 +80,10 @@ struct Medida {
     /// Publish → reply, the whole run.
     respuesta: Latencias,
     cpu_worker_us_por_comando: Option<f64>,
-    /// Of the N seeded: erased (`anonimizado_en` set).
-    borrados: i64,
-    /// Of the N seeded: with exactly one ANONIMIZACION entry; with more.
-    una_entrada: i64,
-    varias_entradas: i64,
-    /// Erased without an entry; erased with the e-mail still there; the
-    /// requester's messages of erased tickets still holding their text.
-    sin_entrada: i64,
-    con_email: i64,
-    mensajes_sin_borrar: i64,
-    /// ANONIMIZACION entries on tickets that were not seeded old (the
-    /// load's own tickets, closed minutes ago): must be 0.
-    entradas_ajenas: i64,
-    /// `ticket.anonimizado` events in the outbox, and how many of them the
-    /// relay published by the end.
-    eventos_anonimizado: i64,
-    eventos_anonimizado_publicados: i64,
+    /// What SQL says the pass did to the N seeded tickets (its fields at
+    /// this level of the JSON).
+    #[serde(flatten)]
+    cuenta: Cuenta,
     /// Since the load began (negative: during the warm-up): the first
     /// sample with fewer than N left, the first with none left. None: not
     /// seen.
@@ -211,16 +198,25 @@ async fn vigilar(url: String, parada: watch::Receiver<bool>) -> anyhow::Result<V
 }
 
 /// What SQL says the pass did to the N seeded tickets, once the run is over.
+#[derive(Serialize)]
 struct Cuenta {
+    /// Of the N seeded: erased (`anonimizado_en` set).
     borrados: i64,
+    /// Of the N seeded: with exactly one ANONIMIZACION entry; with more.
     una_entrada: i64,
     varias_entradas: i64,
+    /// Erased without an entry; erased with the e-mail still there; the
+    /// requester's messages of erased tickets still holding their text.
     sin_entrada: i64,
     con_email: i64,
     mensajes_sin_borrar: i64,
+    /// ANONIMIZACION entries on tickets that were not seeded old (the
+    /// load's own tickets, closed minutes ago): must be 0.
     entradas_ajenas: i64,
-    eventos: i64,
-    eventos_publicados: i64,
+    /// `ticket.anonimizado` events in the outbox, and how many of them the
+    /// relay published by the end.
+    eventos_anonimizado: i64,
+    eventos_anonimizado_publicados: i64,
 }
 
 async fn contar(pool: &PgPool) -> anyhow::Result<Cuenta> {
@@ -248,7 +244,7 @@ async fn contar(pool: &PgPool) -> anyhow::Result<Cuenta> {
     )
     .fetch_one(pool)
     .await?;
-    let (eventos, eventos_publicados): (i64, i64) =
+    let (eventos_anonimizado, eventos_anonimizado_publicados): (i64, i64) =
         sqlx::query_as("SELECT count(*), count(publicado_en) FROM outbox WHERE tipo = 'ticket.anonimizado'")
             .fetch_one(pool)
             .await?;
@@ -260,8 +256,8 @@ async fn contar(pool: &PgPool) -> anyhow::Result<Cuenta> {
         con_email,
         mensajes_sin_borrar,
         entradas_ajenas,
-        eventos,
-        eventos_publicados,
+        eventos_anonimizado,
+        eventos_anonimizado_publicados,
     })
 }
 
@@ -318,15 +314,7 @@ async fn una(args: &ArgsRetencion, par: usize, lado: Lado) -> anyhow::Result<(Me
             comandos_por_segundo: r.comandos_por_segundo,
             respuesta: resumen_ms(corrida.respuestas.iter().map(|&(_, ms)| ms).collect()),
             cpu_worker_us_por_comando: r.cpu_worker_us_por_comando,
-            borrados: cuenta.borrados,
-            una_entrada: cuenta.una_entrada,
-            varias_entradas: cuenta.varias_entradas,
-            sin_entrada: cuenta.sin_entrada,
-            con_email: cuenta.con_email,
-            mensajes_sin_borrar: cuenta.mensajes_sin_borrar,
-            entradas_ajenas: cuenta.entradas_ajenas,
-            eventos_anonimizado: cuenta.eventos,
-            eventos_anonimizado_publicados: cuenta.eventos_publicados,
+            cuenta,
             primer_borrado_s: primer,
             todo_borrado_s: todo,
             tx_retencion_max_ms: maximo(true),
@@ -460,20 +448,21 @@ fn imprimir(r: &ResumenRetencion) {
             (Some(p), None) => format!("primer borrado a {p:.1} s; NO terminó dentro de la corrida"),
             _ => "ninguno borrado".into(),
         };
+        let c = &m.cuenta;
         println!(
             "    borrados {} de {}: una entrada ANONIMIZACION {}, más de una {}, sin entrada {}, con e-mail {}, \
              mensajes sin borrar {}, entradas en tickets ajenos {}; eventos ticket.anonimizado {} ({} publicados); {}; \
              transacción más larga vista: retención {} (simultáneas máx. {}), otras {}",
-            m.borrados,
+            c.borrados,
             r.cerrados,
-            m.una_entrada,
-            m.varias_entradas,
-            m.sin_entrada,
-            m.con_email,
-            m.mensajes_sin_borrar,
-            m.entradas_ajenas,
-            m.eventos_anonimizado,
-            m.eventos_anonimizado_publicados,
+            c.una_entrada,
+            c.varias_entradas,
+            c.sin_entrada,
+            c.con_email,
+            c.mensajes_sin_borrar,
+            c.entradas_ajenas,
+            c.eventos_anonimizado,
+            c.eventos_anonimizado_publicados,
             tiempo,
             ms(m.tx_retencion_max_ms),
             m.tx_retencion_simultaneas_max,
