@@ -326,7 +326,7 @@ impl Procesador {
                 Titular::Email(e) => Some(e.clone()),
                 Titular::Ticket(id) => {
                     let mut conn = self.pool.acquire().await.en("acquire")?;
-                    store::email_de_ticket(&mut conn, *id).await.en("email_de_ticket")?
+                    store::ticket(&mut conn, *id).await.en("ticket")?.and_then(|t| t.solicitante.email)
                 }
             };
             let Some(email) = email else { continue };

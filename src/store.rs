@@ -31,8 +31,8 @@ pub use informes::{Conteo, Estadisticas, Percentiles, estadisticas, listar};
 pub use mensajes::{Conversacion, conversacion};
 pub use outbox::{EventoPendiente, backlog_outbox, podar_eventos_publicados, reclamar_eventos};
 pub use tickets::{
-    bloquear_tickets, email_de_ticket, reclamar_para_anonimizar, siguientes_nums, ticket, ticket_por_label_y_email,
-    tickets_por_email, uuids_por_email, uuids_por_label,
+    bloquear_tickets, reclamar_para_anonimizar, siguientes_nums, ticket, ticket_por_label_y_email, tickets_por_email,
+    uuids_por_email, uuids_por_label,
 };
 
 /// Embedded migrations (`migrations/`).

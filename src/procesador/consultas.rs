@@ -84,9 +84,7 @@ impl Procesador {
                     None => Err(ErrorContrato::ticket_no_encontrado()),
                     Some(t) if !actor.alcanza(&t) => Err(fuera_de_area()),
                     Some(t) => {
-                        let entradas = store::historial(tx, t.uuid).await.en("historial")?;
-                        let mensajes =
-                            store::conversacion(tx, t.uuid, false, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
+                        let (entradas, mensajes) = detalle_de(tx, t.uuid).await?;
                         Ok(Desenlace::ok(op, &vistas::detalle(&t, &entradas, &mensajes, ahora, &self.reglas)))
                     }
                 })
@@ -143,10 +141,7 @@ impl Procesador {
                 // (one ticket at least): a reply must fit a broker message.
                 let (mut pagina, mut bytes, mut cortada) = (Vec::new(), 0, false);
                 for t in tickets.into_iter().take(limite) {
-                    let entradas = store::historial(tx, t.uuid).await.en("historial")?;
-                    // As `detalle` shows it: the latest messages, with how many are left out.
-                    let mensajes =
-                        store::conversacion(tx, t.uuid, false, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
+                    let (entradas, mensajes) = detalle_de(tx, t.uuid).await?;
                     let peso = vistas::peso(&vistas::detalle(&t, &entradas, &mensajes, ahora, &self.reglas));
                     if !pagina.is_empty() && bytes + peso > vistas::EXPORTADO_BYTES_MAX {
                         cortada = true;
@@ -161,4 +156,16 @@ impl Procesador {
             }
         })
     }
+}
+
+/// What `detalle` shows of a ticket besides its row, read as `detalle` and
+/// `exportar` both show it: the whole history, and the latest messages with
+/// how many are left out.
+async fn detalle_de(
+    tx: &mut PgConnection,
+    ticket: Uuid,
+) -> Result<(Vec<store::HistorialLeido>, store::Conversacion), ErrorProceso> {
+    let entradas = store::historial(tx, ticket).await.en("historial")?;
+    let mensajes = store::conversacion(tx, ticket, false, MENSAJES_POR_RESPUESTA).await.en("conversacion")?;
+    Ok((entradas, mensajes))
 }

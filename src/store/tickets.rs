@@ -411,16 +411,6 @@ pub async fn tickets_por_email(
     filas.into_iter().map(a_ticket).collect()
 }
 
-/// The e-mail of a ticket's requester, if it has one (`anonimizar` by
-/// ticket counts the dead letters that mention it).
-pub async fn email_de_ticket(conn: &mut PgConnection, uuid: Uuid) -> Result<Option<String>, sqlx::Error> {
-    let email: Option<Option<String>> = sqlx::query_scalar("SELECT solicitante_email FROM tickets WHERE uuid = $1")
-        .bind(uuid)
-        .fetch_optional(conn)
-        .await?;
-    Ok(email.flatten())
-}
-
 /// Claims up to `limite` tickets closed before `corte` whose data is not
 /// erased yet, for the retention pass: locked, skipping those another
 /// replica or a command holds, so each is erased once and no command waits
